@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from '@commander-js/extra-typings';
+import { ActionWorkerError } from '../domain/errors.js';
+import { CliExitCode, exitCodeForError } from './exit-codes.js';
+import { registerRunCommand } from './run-command.js';
+
+function version(): string {
+  const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return packageJson.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('action-worker')
+    .description('An open, self-hostable executor for Roboto-style actions.')
+    .version(version())
+    .showHelpAfterError()
+    .exitOverride();
+  registerRunCommand(program);
+  return program;
+}
+
+/** The CLI entry point: parses argv, runs the command, turns errors into one message and an exit code. */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : CliExitCode.usage;
+      return;
+    }
+    const message =
+      error instanceof ActionWorkerError ? error.message : ((error as Error).stack ?? String(error));
+    process.stderr.write(`action-worker: ${message}\n`);
+    process.exitCode = exitCodeForError(error);
+  }
+}

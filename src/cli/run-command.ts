@@ -1,0 +1,122 @@
+import type { Command } from '@commander-js/extra-typings';
+import { Option } from '@commander-js/extra-typings';
+import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
+import { runLocal } from '../app/local-run.js';
+import { settingsFromEnv } from '../config/worker-settings.js';
+import { InvocationStatus, statusName } from '../domain/invocation-status.js';
+import { type LogLevel, createLogger } from '../observability/logger.js';
+import { CliExitCode, exitCodeForOutcome } from './exit-codes.js';
+import { writeWithBackpressure } from './terminal.js';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('Run one action against a local folder, exactly as the platform would run it.')
+    .argument('[ACTION_DIR]', 'directory holding action.json and, optionally, a Dockerfile to build')
+    .option('--image <REF>', 'use this local image instead of building ACTION_DIR')
+    .option('--input <DIR>', 'folder whose files are the input dataset')
+    .option(
+      '--files <GLOB>',
+      'only input files matching this gitignore-style pattern (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--output <DIR>',
+      'where outputs and their metadata go (default ./action-worker-output/<invocation id>)',
+    )
+    .option('--param <NAME=VALUE>', 'parameter value (repeatable)', collect, [])
+    .option('--params-file <FILE>', 'JSON object of parameter values (--param wins)')
+    .option(
+      '--secret <NAME=SOURCE>',
+      'secret parameter; SOURCE is a value, env:VAR, file:PATH or literal:VALUE (repeatable)',
+      collect,
+      [],
+    )
+    .option('--dataset-id <ID>', 'ROBOTO_DATASET_ID (default: an id derived from the --input folder)')
+    .option('--org-id <ID>', 'ROBOTO_ORG_ID (default: $ROBOTO_ORG_ID or og_local)')
+    .option(
+      '--timeout <DURATION>',
+      'e.g. 90s, 5m, 1h; a bare number is minutes (default: action.json timeout, else 720 min)',
+    )
+    .option('--keep-workspace', 'keep the invocation workspace and print where it is', false)
+    .option('--dry-run', 'set ROBOTO_DRY_RUN=true and skip uploading outputs', false)
+    .addOption(
+      new Option('--log-level <LEVEL>', 'worker log level, also ROBOTO_LOG_LEVEL in the container')
+        .choices(['error', 'warning', 'info', 'debug'] as const)
+        .default('info' as const),
+    )
+    .action(async (actionDir, options) => {
+      // A person reads the local run's log: always the readable form.
+      const logger = createLogger((options.logLevel === 'warning' ? 'warn' : options.logLevel) as LogLevel, {
+        pretty: true,
+      });
+      const controller = new AbortController();
+      let interrupts = 0;
+      const onInterrupt = (): void => {
+        interrupts += 1;
+        if (interrupts === 1) {
+          process.stderr.write('\naction-worker: cancelling (Ctrl-C again to force)\n');
+          controller.abort();
+        } else {
+          process.exit(CliExitCode.cancelled);
+        }
+      };
+      process.on('SIGINT', onInterrupt);
+      process.on('SIGTERM', onInterrupt);
+      try {
+        const result = await runLocal(
+          {
+            ...(actionDir === undefined ? {} : { actionDir }),
+            ...(options.image === undefined ? {} : { image: options.image }),
+            ...(options.input === undefined ? {} : { inputDir: options.input }),
+            ...(options.output === undefined ? {} : { outputDir: options.output }),
+            files: options.files,
+            params: options.param,
+            ...(options.paramsFile === undefined ? {} : { paramsFile: options.paramsFile }),
+            secrets: options.secret,
+            ...(options.datasetId === undefined ? {} : { datasetId: options.datasetId }),
+            ...(options.orgId === undefined ? {} : { orgId: options.orgId }),
+            ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+            keepWorkspace: options.keepWorkspace,
+            dryRun: options.dryRun,
+            logLevel: options.logLevel,
+          },
+          {
+            runtime: new DockerContainerRuntime(),
+            settings: settingsFromEnv(process.env),
+            logger,
+            env: process.env,
+            cwd: process.cwd(),
+          },
+          {
+            writeOutput: (stream, chunk) =>
+              writeWithBackpressure(stream === 'stdout' ? process.stdout : process.stderr, chunk),
+            onStatus: (status, detail) => {
+              process.stderr.write(`action-worker: ${statusName(status)}${detail ? ` (${detail})` : ''}\n`);
+            },
+          },
+          controller.signal,
+        );
+        const { outcome } = result;
+        if (outcome.workspaceDir)
+          process.stderr.write(`action-worker: workspace kept at ${outcome.workspaceDir}\n`);
+        for (const refused of outcome.refused) {
+          process.stderr.write(
+            `action-worker: output ${refused.relativePath} not collected: ${refused.reason}\n`,
+          );
+        }
+        if (outcome.status === InvocationStatus.Completed && result.summaryFile) {
+          process.stderr.write(
+            `action-worker: outputs in ${result.outputDir}\naction-worker: metadata in ${result.summaryFile}\n`,
+          );
+        }
+        process.exitCode = exitCodeForOutcome(outcome);
+      } finally {
+        process.off('SIGINT', onInterrupt);
+        process.off('SIGTERM', onInterrupt);
+      }
+    });
+}

@@ -1,0 +1,84 @@
+/** Invocation statuses as the integers the contract uses on the wire (spec §8.1). */
+export const InvocationStatus = {
+  Queued: 0,
+  Scheduled: 1,
+  Downloading: 2,
+  Processing: 3,
+  Uploading: 4,
+  Completed: 5,
+  Cancelled: 997,
+  Failed: 998,
+  Deadly: 999,
+} as const;
+export type InvocationStatus = (typeof InvocationStatus)[keyof typeof InvocationStatus];
+export type InvocationStatusName = keyof typeof InvocationStatus;
+
+export const ALL_STATUSES: readonly InvocationStatus[] = Object.values(InvocationStatus);
+
+const NAMES = new Map<number, InvocationStatusName>(
+  Object.entries(InvocationStatus).map(([name, value]) => [value, name as InvocationStatusName]),
+);
+
+export function statusName(status: InvocationStatus): InvocationStatusName {
+  const name = NAMES.get(status);
+  if (name === undefined) throw new RangeError(`unknown invocation status ${String(status)}`);
+  return name;
+}
+
+/** Parses a wire status: a number or a numeric string. The name string is rejected, as the SDK does. */
+export function parseStatus(value: unknown): InvocationStatus | undefined {
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof number === 'number' && NAMES.has(number) ? (number as InvocationStatus) : undefined;
+}
+
+/** Downloading, Processing and Uploading: the invocation holds compute. */
+export function isRunning(status: InvocationStatus): boolean {
+  return (
+    status === InvocationStatus.Downloading ||
+    status === InvocationStatus.Processing ||
+    status === InvocationStatus.Uploading
+  );
+}
+
+/** Completed, Cancelled, Failed and Deadly. Failed is terminal although a retry may re-queue it. */
+export function isTerminal(status: InvocationStatus): boolean {
+  return status >= InvocationStatus.Completed;
+}
+
+const FINAL: ReadonlySet<InvocationStatus> = new Set([
+  InvocationStatus.Completed,
+  InvocationStatus.Cancelled,
+  InvocationStatus.Deadly,
+]);
+
+/** `can_transition_to` of the SDK, rule for rule (spec §8.1). */
+export function canTransition(from: InvocationStatus, to: InvocationStatus): boolean {
+  if (from === to) return true;
+  if (FINAL.has(from)) return false;
+  if (from === InvocationStatus.Failed)
+    return to === InvocationStatus.Queued || to === InvocationStatus.Deadly;
+  if (to === InvocationStatus.Cancelled || to === InvocationStatus.Failed) return true;
+  if (to === InvocationStatus.Deadly) return from === InvocationStatus.Queued;
+  return to > from;
+}
+
+/** One entry of an invocation's status history. */
+export interface StatusRecord {
+  status: InvocationStatus;
+  detail: string | null;
+  timestamp: string;
+}
+
+/** The current status: the history sorted by (timestamp, status value), last entry. */
+export function currentStatus(history: readonly StatusRecord[]): InvocationStatus | undefined {
+  const sorted = [...history].sort(
+    (a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp) || a.status - b.status,
+  );
+  return sorted[sorted.length - 1]?.status;
+}
+
+/** The third failure is Deadly: reporting Failed with two or more Failed records already in the history. */
+export function failureStatusFor(history: readonly StatusRecord[]): InvocationStatus {
+  const failures = history.filter((record) => record.status === InvocationStatus.Failed).length;
+  return failures >= 2 ? InvocationStatus.Deadly : InvocationStatus.Failed;
+}

@@ -1,0 +1,23 @@
+import type { MetadataChangeset } from '../domain/metadata-changeset.js';
+import type { FileRecord } from '../domain/records.js';
+
+export interface OutputFile {
+  /** Path relative to the output directory, forward slashes; also the dataset path. */
+  relativePath: string;
+  hostPath: string;
+  sizeBytes: number;
+}
+
+export interface FileUpdateRequest {
+  /** undefined leaves the description alone; null clears it. */
+  description?: string | null;
+  metadataChangeset?: MetadataChangeset;
+}
+
+/** Where an invocation's outputs go and where their metadata is applied (spec §13 step 5). */
+export interface OutputTarget {
+  /** Stores the output files in the dataset; returns their records (ids used for the file changeset). */
+  upload(datasetId: string | null, files: readonly OutputFile[], signal: AbortSignal): Promise<FileRecord[]>;
+  updateFile(fileId: string, update: FileUpdateRequest): Promise<void>;
+  updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<void>;
+}

@@ -1,0 +1,63 @@
+import type { Logger } from 'pino';
+import type { ActionConfig } from '../domain/action-config.js';
+import type { ComputeRequirements } from '../domain/compute-requirements.js';
+import type { ContainerParameters } from '../domain/container-parameters.js';
+import type { InvocationInput } from '../domain/input-selectors.js';
+import type { RobotoLogLevel } from '../domain/runtime-environment.js';
+import type { ContainerRuntime, OutputStream } from '../ports/container-runtime.js';
+import type { InputResolver } from '../ports/input-resolver.js';
+import type { OutputTarget } from '../ports/output-target.js';
+import type { SecretStore } from '../ports/secret-store.js';
+import type { StatusRecorder } from '../ports/status-recorder.js';
+
+/** Where the image comes from: an existing reference, or a build of an action directory. */
+export type ImageSource =
+  | { kind: 'reference'; reference: string }
+  | { kind: 'build'; contextDir: string; dockerfile: string; tag: string };
+
+/** One attempt of one invocation, fully resolved: everything the pipeline needs to run it. */
+export interface InvocationPlan {
+  invocationId: string;
+  attempt: number;
+  orgId: string;
+  action: ActionConfig;
+  image: ImageSource;
+  /** Values supplied by the caller, before the merge with defaults. Secrets as `roboto-secret://` URIs. */
+  parameterValues: Record<string, unknown>;
+  input: InvocationInput | null;
+  /** `ROBOTO_DATASET_ID`: a dataset id or UNSPECIFIED_DATA_SOURCE. */
+  dataSourceId: string;
+  uploadDestinationId: string | null;
+  computeRequirements: ComputeRequirements;
+  containerParameters: ContainerParameters;
+  timeoutMs: number;
+  isDryRun: boolean;
+  logLevel: RobotoLogLevel;
+}
+
+export interface PipelineSettings {
+  workerId: string;
+  /** Workspaces are created below this host directory. */
+  workspaceParentDir: string;
+  keepWorkspace: boolean;
+  apiKey: string;
+  serviceEndpoint: string;
+  /** `ROBOTO_ENV`. */
+  environmentLabel: string;
+  stopGraceMs: number;
+  /** `uid:gid` the action runs as, or null for the image's user. */
+  containerUser: string | null;
+  pidsLimit: number;
+}
+
+export interface PipelineDeps {
+  runtime: ContainerRuntime;
+  inputs: InputResolver;
+  outputs: OutputTarget;
+  secrets: SecretStore;
+  status: StatusRecorder;
+  logger: Logger;
+  settings: PipelineSettings;
+  /** The action's output, after secrets are masked. */
+  onOutput: (stream: OutputStream, chunk: Buffer) => Promise<void>;
+}

@@ -1,0 +1,35 @@
+import {
+  InvocationStatus,
+  canTransition,
+  statusName,
+  type StatusRecord,
+} from '../domain/invocation-status.js';
+import type { StatusRecorder } from '../ports/status-recorder.js';
+
+/** Keeps an attempt's status history and refuses any transition the contract's matrix forbids. */
+export class StatusTracker {
+  private readonly history: StatusRecord[] = [];
+
+  constructor(
+    private readonly recorder: StatusRecorder,
+    private current: InvocationStatus = InvocationStatus.Queued,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  get status(): InvocationStatus {
+    return this.current;
+  }
+
+  get records(): readonly StatusRecord[] {
+    return this.history;
+  }
+
+  async transition(to: InvocationStatus, detail: string | null = null): Promise<void> {
+    if (!canTransition(this.current, to)) {
+      throw new Error(`invalid status transition ${statusName(this.current)} → ${statusName(to)}`);
+    }
+    await this.recorder.record(to, detail);
+    this.current = to;
+    this.history.push({ status: to, detail, timestamp: this.now().toISOString() });
+  }
+}

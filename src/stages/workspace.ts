@@ -1,0 +1,91 @@
+import { constants } from 'node:fs';
+import { mkdir, open, realpath, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { UsageError } from '../domain/errors.js';
+import { type WorkspaceLayout, workspaceLayout } from '../domain/workspace-layout.js';
+
+/**
+ * Creates a fresh per-invocation workspace with the directories and empty files the SDK expects before
+ * the container starts (spec §2.2): input/, output/.metadata/ with the empty dataset changeset file,
+ * .roboto/ with an empty file changeset file.
+ */
+export async function createWorkspace(
+  parentDir: string,
+  invocationId: string,
+  attempt: number,
+): Promise<WorkspaceLayout> {
+  const root = path.join(parentDir, `${invocationId}-${attempt}`);
+  // A leftover of the same attempt (a crash) is stale by definition: start clean.
+  await rm(root, { recursive: true, force: true });
+  await mkdir(parentDir, { recursive: true });
+  const layout = workspaceLayout(root);
+  await mkdir(root, { mode: 0o755 });
+  for (const dir of [
+    layout.inputDir,
+    layout.outputDir,
+    layout.runtimeConfigDir,
+    layout.datasetChangesetDir,
+  ]) {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+  }
+  await touch(layout.datasetChangesetFile);
+  await touch(layout.fileChangesetFile);
+  return layout;
+}
+
+async function touch(file: string): Promise<void> {
+  const handle = await open(file, 'a', 0o644);
+  await handle.close();
+}
+
+export async function removeWorkspace(layout: WorkspaceLayout): Promise<void> {
+  await rm(layout.root, { recursive: true, force: true });
+}
+
+/**
+ * The action owns its workspace while it runs and may have replaced any part of it with a symlink. Before
+ * the worker reads or deletes a file there, the file's directory must still resolve inside the workspace.
+ * Returns undefined when it does not (or does not exist).
+ */
+export async function pathInsideWorkspace(
+  layout: WorkspaceLayout,
+  file: string,
+): Promise<string | undefined> {
+  try {
+    const root = await realpath(layout.root);
+    const dir = await realpath(path.dirname(file));
+    if (dir !== root && !dir.startsWith(root + path.sep)) return undefined;
+    return path.join(dir, path.basename(file));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Reads a workspace file the action may have written, refusing symlinks and paths leaving the workspace. */
+export async function readWorkspaceFile(layout: WorkspaceLayout, file: string): Promise<string> {
+  const safe = await pathInsideWorkspace(layout, file);
+  if (safe === undefined) return '';
+  let handle;
+  try {
+    handle = await open(safe, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return '';
+    if (code === 'ELOOP')
+      throw new UsageError(`${path.basename(file)} is a symbolic link; it is not read`, 'E_OUTPUT_REFUSED');
+    throw error;
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return '';
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Deletes secrets.json, wherever the run left things; never follows a link out of the workspace. */
+export async function deleteSecretsFile(layout: WorkspaceLayout): Promise<void> {
+  const safe = await pathInsideWorkspace(layout, layout.secretsFile);
+  if (safe !== undefined) await rm(safe, { force: true });
+}
