@@ -4,7 +4,7 @@ import { DockerContainerRuntime } from '../adapters/docker/docker-container-runt
 import { runLocal } from '../app/local-run.js';
 import { settingsFromEnv } from '../config/worker-settings.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
-import { type LogLevel, createLogger } from '../observability/logger.js';
+import { createLogger } from '../observability/logger.js';
 import { CliExitCode, exitCodeForOutcome } from './exit-codes.js';
 import { writeWithBackpressure } from './terminal.js';
 
@@ -50,7 +50,7 @@ export function registerRunCommand(program: Command): void {
     )
     .action(async (actionDir, options) => {
       // A person reads the local run's log: always the readable form.
-      const logger = createLogger((options.logLevel === 'warning' ? 'warn' : options.logLevel) as LogLevel, {
+      const logger = createLogger(options.logLevel === 'warning' ? 'warn' : options.logLevel, {
         pretty: true,
       });
       const controller = new AbortController();

@@ -4,7 +4,7 @@ const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 
 function encode(bytes: Uint8Array, length: number): string {
   let out = '';
-  for (let i = 0; i < length; i += 1) out += ALPHABET[(bytes[i] ?? 0) % ALPHABET.length];
+  for (let i = 0; i < length; i += 1) out += ALPHABET.charAt((bytes[i] ?? 0) % ALPHABET.length);
   return out;
 }
 

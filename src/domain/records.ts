@@ -46,7 +46,7 @@ export const Association: z.ZodType<Association> = z.lazy(() =>
     association_version: z.number().int().nullable().default(null),
     parent: Association.nullable().default(null),
   }),
-) as z.ZodType<Association>;
+);
 
 export const RepresentationRecord = z.object({
   association: Association,

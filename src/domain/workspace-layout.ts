@@ -23,7 +23,7 @@ export const CONTAINER_WORKSPACE_ROOT = '/roboto/ws';
 
 export function workspaceLayout(
   root: string,
-  join: (...parts: string[]) => string = path.join,
+  join: (...parts: string[]) => string = (...parts) => path.join(...parts),
 ): WorkspaceLayout {
   const inputDir = join(root, 'input');
   const outputDir = join(root, 'output');
@@ -44,7 +44,7 @@ export function workspaceLayout(
 }
 
 export function containerWorkspaceLayout(): WorkspaceLayout {
-  return workspaceLayout(CONTAINER_WORKSPACE_ROOT, path.posix.join);
+  return workspaceLayout(CONTAINER_WORKSPACE_ROOT, (...parts) => path.posix.join(...parts));
 }
 
 /** Relative paths inside output/ that are runtime plumbing and never uploaded. */

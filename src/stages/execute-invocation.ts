@@ -210,7 +210,7 @@ function classify(error: unknown): ActionWorkerError {
   if (error instanceof ActionWorkerError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
-    return new InfrastructureError(`${(error as Error).message}`, 'E_IO', error);
+    return new InfrastructureError((error as Error).message, 'E_IO', error);
   }
   return new ActionWorkerError(error instanceof Error ? error.message : String(error), {
     code: 'E_INTERNAL',

@@ -1,0 +1,30 @@
+# The action-worker image. Multi-stage: dependencies and the TypeScript build in the first stage,
+# production dependencies only in the second. No registry is reachable from the development machines, so
+# the base image is a build argument: any Node.js >= 20.19 image with npm works (e.g. node:20-bookworm-slim).
+#
+#   docker build --build-arg NODE_IMAGE=node:20-bookworm-slim -t action-worker .
+#   docker run --rm -v /var/run/docker.sock:/var/run/docker.sock action-worker --version
+#
+# The worker reaches a Docker engine through DOCKER_HOST or a mounted socket. Workspaces are bind-mounted
+# into action containers by path, so ACTION_WORKER_WORKSPACE_DIR must be the same path in this container
+# and on the engine's host (mount it at the same path on both sides).
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+# Runs as the image's unprivileged "node" user; give it access to the Docker socket (its group) or DOCKER_HOST.
+USER node
+ENTRYPOINT ["node", "/app/bin/action-worker.js"]

@@ -1,0 +1,19 @@
+import { execa } from 'execa';
+import { BASE_IMAGE, projectRoot } from '../support/paths.js';
+
+/**
+ * The integration suite runs against the real Docker engine with the locally built base image, both
+ * made available by scripts/provision.sh, and runs the built CLI, which it compiles first.
+ */
+export default async function setup(): Promise<void> {
+  const docker = await execa('docker', ['info', '--format', '{{.ServerVersion}}'], { reject: false });
+  if (docker.exitCode !== 0) {
+    throw new Error(
+      `integration tests need a running Docker engine (run scripts/provision.sh): ${docker.stderr}`,
+    );
+  }
+  const image = await execa('docker', ['image', 'inspect', BASE_IMAGE], { reject: false });
+  if (image.exitCode !== 0)
+    throw new Error(`integration tests need ${BASE_IMAGE} (run scripts/provision.sh)`);
+  await execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
+}

@@ -1,0 +1,96 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { execa } from 'execa';
+import { DockerContainerRuntime } from '../../src/adapters/docker/docker-container-runtime.js';
+import { type LocalRunResult, runLocal } from '../../src/app/local-run.js';
+import type { LocalRunRequest } from '../../src/app/local-run-options.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { Labels } from '../../src/domain/container-labels.js';
+import { type InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { cliPath, projectRoot } from './paths.js';
+
+export const docker = new Docker();
+
+/** Temporary directories, removed by {@link removeTempDirs}. */
+const tempDirs: string[] = [];
+
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `aw-test-${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+}
+
+export interface InProcessRun {
+  result: LocalRunResult;
+  stdout: string;
+  stderr: string;
+  statuses: string[];
+  workspaceParent: string;
+}
+
+/** Runs `action-worker run` in this process, capturing the action's output and the status transitions. */
+export async function runInProcess(
+  request: Partial<LocalRunRequest>,
+  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; settings?: Partial<WorkerSettings> } = {},
+): Promise<InProcessRun> {
+  const workspaceParent = await tempDir('ws');
+  const settings = WorkerSettings.parse({
+    roboto: {},
+    container: {},
+    workspaceDir: workspaceParent,
+    ...options.settings,
+  });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const statuses: string[] = [];
+  const result = await runLocal(
+    { files: [], params: [], secrets: [], keepWorkspace: false, dryRun: false, logLevel: 'info', ...request },
+    {
+      runtime: new DockerContainerRuntime(),
+      settings,
+      logger: createLogger('error', { pretty: false }),
+      env: options.env ?? {},
+      cwd: await tempDir('cwd'),
+    },
+    {
+      writeOutput: (stream, chunk) => {
+        (stream === 'stdout' ? stdout : stderr).push(chunk);
+        return Promise.resolve();
+      },
+      onStatus: (status: InvocationStatus, detail) =>
+        statuses.push(detail ? `${statusName(status)}: ${detail}` : statusName(status)),
+    },
+    options.signal ?? new AbortController().signal,
+  );
+  return {
+    result,
+    stdout: Buffer.concat(stdout).toString(),
+    stderr: Buffer.concat(stderr).toString(),
+    statuses,
+    workspaceParent,
+  };
+}
+
+/** Runs the built CLI as a user would. */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+  return execa('node', [cliPath, ...args], {
+    cwd: options.cwd ?? projectRoot,
+    env: { ...options.env, ACTION_WORKER_WORKSPACE_DIR: await tempDir('cli-ws') },
+    extendEnv: true,
+    reject: false,
+    all: true,
+    timeout: 120_000,
+  });
+}
+
+/** Every container carrying our label, running or not. */
+export async function managedContainers(): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${Labels.managed}=true`] } });
+}

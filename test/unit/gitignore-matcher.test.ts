@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { gitignoreMatcher } from '../../src/adapters/local/local-folder-dataset.js';
+
+describe('gitignoreMatcher', () => {
+  it('matches a slash-less pattern at any depth', () => {
+    const matches = gitignoreMatcher(['*.bag']);
+    expect(matches('a.bag')).toBe(true);
+    expect(matches('deep/dir/b.bag')).toBe(true);
+    expect(matches('a.mcap')).toBe(false);
+  });
+
+  it('anchors a leading slash at the root and treats a trailing slash as everything below', () => {
+    expect(gitignoreMatcher(['/top.txt'])('top.txt')).toBe(true);
+    expect(gitignoreMatcher(['/top.txt'])('sub/top.txt')).toBe(false);
+    expect(gitignoreMatcher(['logs/'])('logs/a/b.log')).toBe(true);
+    expect(gitignoreMatcher(['logs/'])('other/x')).toBe(false);
+  });
+
+  it('matches paths with a slash from the root, and ** everywhere', () => {
+    expect(gitignoreMatcher(['logs/*.log'])('logs/a.log')).toBe(true);
+    expect(gitignoreMatcher(['logs/*.log'])('x/logs/a.log')).toBe(false);
+    expect(gitignoreMatcher(['**/*'])('.hidden/x')).toBe(true);
+  });
+});
