@@ -250,3 +250,35 @@ describe('action-worker run: inputs the action does not download', () => {
     expect(await readdir(outputDir).catch(() => [])).toEqual([]);
   });
 });
+
+describe('action-worker run: container_parameters', () => {
+  afterAll(removeTempDirs);
+
+  it('applies entry_point, command and workdir with Docker semantics', async () => {
+    const actionDir = await tempDir('container-params');
+    await writeFile(
+      path.join(actionDir, 'action.json'),
+      JSON.stringify({
+        name: 'container-params',
+        container_parameters: {
+          entry_point: ['/bin/sh', '-c'],
+          command: [
+            'pwd > "$ROBOTO_OUTPUT_DIR/cwd.txt"; echo "$0 $1" > "$ROBOTO_OUTPUT_DIR/args.txt"',
+            'arg-zero',
+            'arg-one',
+          ],
+          workdir: '/tmp',
+        },
+      }),
+    );
+    // The image's own ENTRYPOINT and CMD would fail: they must both be replaced.
+    await writeFile(
+      path.join(actionDir, 'Dockerfile'),
+      'FROM action-worker/busybox:latest\nWORKDIR /etc\nENTRYPOINT ["/bin/false"]\nCMD ["never"]\n',
+    );
+    const run = await runInProcess({ actionDir, outputDir: path.join(await tempDir('out'), 'o') });
+    expect(run.result.outcome.detail, run.stderr).toBe('2 output file(s) uploaded');
+    expect(await readFile(path.join(run.result.outputDir, 'cwd.txt'), 'utf8')).toBe('/tmp\n');
+    expect(await readFile(path.join(run.result.outputDir, 'args.txt'), 'utf8')).toBe('arg-zero arg-one\n');
+  });
+});
