@@ -7,7 +7,7 @@ import { LocalFolderDataset } from '../adapters/local/local-folder-dataset.js';
 import { StaticSecretStore } from '../adapters/local/static-secret-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain/action-config.js';
-import { effectiveComputeRequirements } from '../domain/compute-requirements.js';
+import { assertFitsCapacity, effectiveComputeRequirements } from '../domain/compute-requirements.js';
 import { mergeContainerParameters } from '../domain/container-parameters.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { UsageError } from '../domain/errors.js';
@@ -36,7 +36,12 @@ export interface LocalRunIo {
   writeOutput: (stream: OutputStream, chunk: Buffer) => Promise<void>;
   /** A status transition, as it happens. */
   onStatus: (status: InvocationStatus, detail: string | null) => void;
+  /** Aborted by a second Ctrl-C: skip the rest of the stop's grace period. */
+  forceSignal?: AbortSignal;
 }
+
+/** The full action log, beside the outputs (output/.metadata/ is never collected, so it never collides). */
+export const ACTION_LOG_FILE = '.metadata/action.log';
 
 export interface LocalRunResult {
   invocationId: string;
@@ -122,13 +127,11 @@ export async function runLocal(
   );
   await assertEmptyOrMissing(outputDir);
 
+  const computeRequirements = effectiveComputeRequirements(action.compute_requirements, null);
+  assertFitsCapacity(computeRequirements, deps.settings.capacity);
+
   await deps.runtime.ping();
-  if (image.kind === 'reference' && (await deps.runtime.inspectImage(image.reference)) === undefined) {
-    throw new UsageError(
-      `image "${image.reference}" is not present on this Docker engine`,
-      'E_IMAGE_NOT_FOUND',
-    );
-  }
+  if (image.kind === 'reference') await preflightImage(image.reference, deps, signal);
 
   const plan: InvocationPlan = {
     invocationId,
@@ -140,7 +143,7 @@ export async function runLocal(
     input,
     dataSourceId,
     uploadDestinationId: null,
-    computeRequirements: effectiveComputeRequirements(action.compute_requirements, null),
+    computeRequirements,
     containerParameters: mergeContainerParameters(action.container_parameters, null),
     timeoutMs,
     isDryRun: request.dryRun,
@@ -163,16 +166,19 @@ export async function runLocal(
       logger: deps.logger,
       settings: {
         workerId: `local-${os.hostname()}`,
+        owner: { host: os.hostname(), pid: process.pid, workerId: `local-${os.hostname()}` },
         workspaceParentDir: deps.settings.workspaceDir,
         keepWorkspace: request.keepWorkspace,
         apiKey: deps.settings.roboto.apiKey,
         serviceEndpoint: deps.settings.roboto.serviceEndpoint,
         environmentLabel: `LOCAL (${os.hostname()})`,
-        stopGraceMs: deps.settings.container.stopGraceMs,
-        containerUser: deps.settings.container.user ?? currentUser(),
-        pidsLimit: deps.settings.container.pidsLimit,
+        container: deps.settings.container,
+        images: deps.settings.images,
+        logs: deps.settings.logs,
+        logFile: path.join(outputDir, ...ACTION_LOG_FILE.split('/')),
       },
       onOutput: io.writeOutput,
+      ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
     },
     signal,
   );
@@ -231,12 +237,32 @@ async function assertEmptyOrMissing(dir: string): Promise<void> {
   }
 }
 
-function currentUser(): string | null {
-  const uid = process.getuid?.();
-  const gid = process.getgid?.();
-  return uid === undefined || gid === undefined ? null : `${uid}:${gid}`;
-}
-
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * A missing image is found out before anything starts: with pull policy `never` it must be present;
+ * otherwise it is pulled now, so "not found" or "unauthorized" ends the run before its workspace exists.
+ */
+async function preflightImage(
+  reference: string,
+  deps: { runtime: ContainerRuntime; settings: WorkerSettings; logger: Logger },
+  signal: AbortSignal,
+): Promise<void> {
+  const { images } = deps.settings;
+  if (images.pullPolicy !== 'always' && (await deps.runtime.inspectImage(reference)) !== undefined) return;
+  if (images.pullPolicy === 'never') {
+    throw new UsageError(
+      `image "${reference}" is not present on this Docker engine (pull policy: never)`,
+      'E_IMAGE_NOT_FOUND',
+    );
+  }
+  deps.logger.info({ reference }, 'image.pull.started');
+  await deps.runtime.pullImage({
+    reference,
+    signal,
+    timeoutMs: images.pullTimeoutMs,
+    noProgressTimeoutMs: images.pullNoProgressTimeoutMs,
+  });
 }

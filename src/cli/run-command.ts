@@ -54,16 +54,23 @@ export function registerRunCommand(program: Command): void {
         pretty: true,
       });
       const controller = new AbortController();
+      const force = new AbortController();
       let interrupts = 0;
+      // First Ctrl-C: stop gracefully (STOPSIGNAL, grace, SIGKILL). Second: SIGKILL now, still cleaning up.
+      // Third: leave at once.
       const onInterrupt = (): void => {
         interrupts += 1;
         if (interrupts === 1) {
           process.stderr.write('\naction-worker: cancelling (Ctrl-C again to force)\n');
           controller.abort();
+        } else if (interrupts === 2) {
+          process.stderr.write('\naction-worker: forcing (Ctrl-C again to quit without cleaning up)\n');
+          force.abort();
         } else {
           process.exit(CliExitCode.cancelled);
         }
       };
+      const settings = settingsFromEnv(process.env);
       process.on('SIGINT', onInterrupt);
       process.on('SIGTERM', onInterrupt);
       try {
@@ -85,8 +92,8 @@ export function registerRunCommand(program: Command): void {
             logLevel: options.logLevel,
           },
           {
-            runtime: new DockerContainerRuntime(),
-            settings: settingsFromEnv(process.env),
+            runtime: new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir }),
+            settings,
             logger,
             env: process.env,
             cwd: process.cwd(),
@@ -97,6 +104,7 @@ export function registerRunCommand(program: Command): void {
             onStatus: (status, detail) => {
               process.stderr.write(`action-worker: ${statusName(status)}${detail ? ` (${detail})` : ''}\n`);
             },
+            forceSignal: force.signal,
           },
           controller.signal,
         );

@@ -2,7 +2,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseDurationMs } from '../domain/duration.js';
-import { parseOrThrow } from '../domain/errors.js';
+import { UsageError, parseOrThrow } from '../domain/errors.js';
+import { parseBoolWord } from '../domain/lax.js';
 
 /**
  * The SDK refuses to start without an API key (spec §1.3), so a placeholder is passed when none is
@@ -15,22 +16,115 @@ export const PLACEHOLDER_SERVICE_ENDPOINT = 'http://roboto-api.invalid';
 /** Hosted applies 720 min when neither the invocation nor the action sets a timeout (spec §8.2). */
 export const DEFAULT_TIMEOUT_MINUTES = 720;
 
+/**
+ * Capabilities action containers keep after `CapDrop: ALL`: Docker's defaults minus the ones an action has
+ * no business with (MKNOD, NET_RAW, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP). Enough for an image that
+ * runs as root to manage its own files and processes; `container.capAdd` adds more.
+ */
+export const DEFAULT_CAPABILITIES = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'NET_BIND_SERVICE',
+];
+
+const MIB = 1024 * 1024;
+
+export const PullPolicy = z.enum(['always', 'if-not-present', 'never']);
+export type PullPolicy = z.infer<typeof PullPolicy>;
+
 export const WorkerSettings = z.object({
-  roboto: z.object({
-    apiKey: z.string().min(1).default(PLACEHOLDER_API_KEY),
-    serviceEndpoint: z.url().default(PLACEHOLDER_SERVICE_ENDPOINT),
-  }),
-  container: z.object({
-    /** SIGTERM → this long → SIGKILL. */
-    stopGraceMs: z.number().int().positive().default(10_000),
-    pidsLimit: z.number().int().positive().default(4096),
-    /** `uid:gid` actions run as; by default the worker's own, so workspace files stay the worker's. */
-    user: z
-      .string()
-      .regex(/^\d+(:\d+)?$/, 'must be uid or uid:gid')
-      .nullable()
-      .default(null),
-  }),
+  roboto: z
+    .object({
+      apiKey: z.string().min(1).default(PLACEHOLDER_API_KEY),
+      serviceEndpoint: z.url().default(PLACEHOLDER_SERVICE_ENDPOINT),
+    })
+    .prefault({}),
+  container: z
+    .object({
+      /** SIGTERM (or the image's STOPSIGNAL) → this long → SIGKILL. */
+      stopGraceMs: z.number().int().positive().default(10_000),
+      pidsLimit: z.number().int().positive().default(4096),
+      /**
+       * Who the action runs as: `worker` (the worker's own uid:gid, as `roboto actions invoke-local` does),
+       * `image` (the image's USER), or a numeric `uid[:gid]`.
+       */
+      user: z
+        .union([
+          z.enum(['worker', 'image']),
+          z.string().regex(/^\d+(:\d+)?$/, 'must be worker, image, or uid[:gid]'),
+        ])
+        .default('worker'),
+      /** Docker network mode: `bridge`, `none`, or a network name. */
+      networkMode: z.string().min(1).default('bridge'),
+      /** A read-only root filesystem, with a tmpfs at /tmp. */
+      readOnlyRootfs: z.boolean().default(false),
+      tmpfsSizeMiB: z.number().int().positive().default(512),
+      /** Capabilities added to {@link DEFAULT_CAPABILITIES}, for images that need more. */
+      capAdd: z
+        .array(z.string().regex(/^[A-Z_]+$/, 'capabilities are upper-case names such as SYS_PTRACE'))
+        .default([]),
+      /** `auto`: the storage requirement becomes a StorageOpt size where the engine supports it. */
+      storageQuota: z.enum(['auto', 'off']).default('auto'),
+      /** How often the workspace size is checked against the storage requirement while the action runs. */
+      storageCheckIntervalMs: z.number().int().positive().default(15_000),
+    })
+    .prefault({}),
+  images: z
+    .object({
+      pullPolicy: PullPolicy.default('if-not-present'),
+      pullTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30 * 60_000),
+      /** A pull that reports no progress for this long is abandoned. */
+      pullNoProgressTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(2 * 60_000),
+      /** Directory holding Docker's config.json with registry credentials (Docker's own DOCKER_CONFIG). */
+      dockerConfigDir: z.string().default(path.join(os.homedir(), '.docker')),
+    })
+    .prefault({}),
+  logs: z
+    .object({
+      /** Log bytes kept with the invocation record: the head and the tail, with a truncation marker between. */
+      storedBytes: z.number().int().positive().default(MIB),
+      /** A longer line is cut into pieces of this size. */
+      maxLineBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(16 * 1024),
+      /** The full log file beside the run is cut off at this size. */
+      fileBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(100 * MIB),
+    })
+    .prefault({}),
+  /** What this host offers actions; an invocation needing more is refused. */
+  capacity: z
+    .object({
+      vcpu: z
+        .number()
+        .int()
+        .positive()
+        .default(os.cpus().length * 1024),
+      memoryMiB: z
+        .number()
+        .int()
+        .positive()
+        .default(Math.floor(os.totalmem() / MIB)),
+    })
+    .prefault({}),
   workspaceDir: z
     .string()
     .min(1)
@@ -38,37 +132,62 @@ export const WorkerSettings = z.object({
   defaultTimeoutMinutes: z.number().int().positive().default(DEFAULT_TIMEOUT_MINUTES),
 });
 export type WorkerSettings = z.output<typeof WorkerSettings>;
+export type WorkerSettingsInput = z.input<typeof WorkerSettings>;
 
-/**
- * Settings from the environment: ACTION_WORKER_API_KEY (else ROBOTO_API_KEY),
- * ACTION_WORKER_SERVICE_ENDPOINT (else ROBOTO_SERVICE_ENDPOINT), ACTION_WORKER_STOP_GRACE (a duration),
- * ACTION_WORKER_PIDS_LIMIT, ACTION_WORKER_CONTAINER_USER, ACTION_WORKER_WORKSPACE_DIR.
- */
+type Parser = (value: string, name: string) => unknown;
+const text: Parser = (value) => value;
+const integer: Parser = (value, name) => {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name}="${value}" must be a whole number`);
+  return Number(value);
+};
+const duration: Parser = (value, name) => parseDurationMs(/^\d+$/.test(value) ? `${value}s` : value, name);
+const boolean: Parser = (value, name) => {
+  const parsed = parseBoolWord(value);
+  if (parsed === undefined) throw new UsageError(`${name}="${value}" must be true or false`);
+  return parsed;
+};
+const list: Parser = (value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+/** Environment variable → setting path → parser. Listed in the README and config/worker.env.example. */
+const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
+  [['ACTION_WORKER_API_KEY', 'ROBOTO_API_KEY'], 'roboto.apiKey', text],
+  [['ACTION_WORKER_SERVICE_ENDPOINT', 'ROBOTO_SERVICE_ENDPOINT'], 'roboto.serviceEndpoint', text],
+  [['ACTION_WORKER_STOP_GRACE'], 'container.stopGraceMs', duration],
+  [['ACTION_WORKER_PIDS_LIMIT'], 'container.pidsLimit', integer],
+  [['ACTION_WORKER_CONTAINER_USER'], 'container.user', text],
+  [['ACTION_WORKER_NETWORK'], 'container.networkMode', text],
+  [['ACTION_WORKER_READ_ONLY_ROOTFS'], 'container.readOnlyRootfs', boolean],
+  [['ACTION_WORKER_TMPFS_SIZE_MIB'], 'container.tmpfsSizeMiB', integer],
+  [['ACTION_WORKER_CAP_ADD'], 'container.capAdd', list],
+  [['ACTION_WORKER_STORAGE_QUOTA'], 'container.storageQuota', text],
+  [['ACTION_WORKER_STORAGE_CHECK_INTERVAL'], 'container.storageCheckIntervalMs', duration],
+  [['ACTION_WORKER_PULL_POLICY'], 'images.pullPolicy', text],
+  [['ACTION_WORKER_PULL_TIMEOUT'], 'images.pullTimeoutMs', duration],
+  [['ACTION_WORKER_PULL_NO_PROGRESS_TIMEOUT'], 'images.pullNoProgressTimeoutMs', duration],
+  [['DOCKER_CONFIG'], 'images.dockerConfigDir', text],
+  [['ACTION_WORKER_LOG_STORED_BYTES'], 'logs.storedBytes', integer],
+  [['ACTION_WORKER_LOG_MAX_LINE_BYTES'], 'logs.maxLineBytes', integer],
+  [['ACTION_WORKER_LOG_FILE_BYTES'], 'logs.fileBytes', integer],
+  [['ACTION_WORKER_CAPACITY_VCPU'], 'capacity.vcpu', integer],
+  [['ACTION_WORKER_CAPACITY_MEMORY_MIB'], 'capacity.memoryMiB', integer],
+  [['ACTION_WORKER_WORKSPACE_DIR'], 'workspaceDir', text],
+  [['ACTION_WORKER_DEFAULT_TIMEOUT_MINUTES'], 'defaultTimeoutMinutes', integer],
+];
+
+/** Settings from the environment; each variable is optional (see {@link ENVIRONMENT}). */
 export function settingsFromEnv(env: NodeJS.ProcessEnv): WorkerSettings {
-  const nonEmpty = (...names: string[]): string | undefined =>
-    names.map((name) => env[name]).find((value) => value !== undefined && value !== '');
-  const stopGrace = nonEmpty('ACTION_WORKER_STOP_GRACE');
-  const pidsLimit = nonEmpty('ACTION_WORKER_PIDS_LIMIT');
-  return parseOrThrow(
-    WorkerSettings,
-    {
-      roboto: {
-        apiKey: nonEmpty('ACTION_WORKER_API_KEY', 'ROBOTO_API_KEY'),
-        serviceEndpoint: nonEmpty('ACTION_WORKER_SERVICE_ENDPOINT', 'ROBOTO_SERVICE_ENDPOINT'),
-      },
-      container: {
-        stopGraceMs:
-          stopGrace === undefined
-            ? undefined
-            : parseDurationMs(
-                /^\d+$/.test(stopGrace) ? `${stopGrace}s` : stopGrace,
-                'ACTION_WORKER_STOP_GRACE',
-              ),
-        pidsLimit: pidsLimit === undefined ? undefined : Number(pidsLimit),
-        user: nonEmpty('ACTION_WORKER_CONTAINER_USER') ?? null,
-      },
-      workspaceDir: nonEmpty('ACTION_WORKER_WORKSPACE_DIR'),
-    },
-    'worker settings (environment)',
-  );
+  const input: Record<string, unknown> = {};
+  for (const [names, settingPath, parse] of ENVIRONMENT) {
+    const name = names.find((candidate) => env[candidate] !== undefined && env[candidate] !== '');
+    if (name === undefined) continue;
+    const value = parse(env[name] ?? '', name);
+    const [group, key] = settingPath.split('.');
+    if (key === undefined) input[group ?? settingPath] = value;
+    else ((input[group ?? ''] ??= {}) as Record<string, unknown>)[key] = value;
+  }
+  return parseOrThrow(WorkerSettings, input, 'worker settings (environment)');
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UsageError } from './errors.js';
 import { laxBool, laxInt } from './lax.js';
 
 /** CPU units: 1024 = one vCPU. The Fargate task sizes the platform accepts (spec §9.1). */
@@ -85,4 +86,28 @@ export function effectiveComputeRequirements(
   override: ComputeRequirements | null | undefined,
 ): ComputeRequirements {
   return override ?? action ?? DEFAULT_COMPUTE_REQUIREMENTS;
+}
+
+/** What a host offers actions. */
+export interface HostCapacity {
+  /** CPU units (1024 = one vCPU). */
+  vcpu: number;
+  memoryMiB: number;
+}
+
+/** Refuses an invocation whose requirements can never fit on this host, instead of starting it. */
+export function assertFitsCapacity(requirements: ComputeRequirements, capacity: HostCapacity): void {
+  const problems: string[] = [];
+  if (requirements.vCPU > capacity.vcpu) {
+    problems.push(`${requirements.vCPU / 1024} vCPU (this host offers ${capacity.vcpu / 1024})`);
+  }
+  if (requirements.memory > capacity.memoryMiB) {
+    problems.push(`${requirements.memory} MiB of memory (this host offers ${capacity.memoryMiB} MiB)`);
+  }
+  if (problems.length > 0) {
+    throw new UsageError(
+      `the action needs ${problems.join(' and ')}; it can never run here (host capacity is configurable)`,
+      'E_CAPACITY',
+    );
+  }
 }

@@ -6,6 +6,9 @@ export const Labels = {
   invocationId: `${LABEL_PREFIX}.invocation-id`,
   attempt: `${LABEL_PREFIX}.attempt`,
   actionName: `${LABEL_PREFIX}.action`,
+  /** The host and process that own the container: a local run's leftovers are those whose process is gone. */
+  ownerHost: `${LABEL_PREFIX}.owner-host`,
+  ownerPid: `${LABEL_PREFIX}.owner-pid`,
 } as const;
 
 export interface ContainerIdentity {

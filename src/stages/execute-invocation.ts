@@ -1,39 +1,59 @@
-import { ActionWorkerError, CancelledError, type ErrorCode, InfrastructureError } from '../domain/errors.js';
 import { formatDuration } from '../domain/duration.js';
-import { InvocationStatus } from '../domain/invocation-status.js';
+import { ActionWorkerError, CancelledError, type ErrorCode, InfrastructureError } from '../domain/errors.js';
+import { type FailureReason, failureReasonFor, isRetryable } from '../domain/failure.js';
+import { InvocationStatus, type StatusRecord } from '../domain/invocation-status.js';
 import type { FileRecord } from '../domain/records.js';
 import { buildRuntimeEnvironment, toDockerEnv } from '../domain/runtime-environment.js';
 import { containerWorkspaceLayout, type WorkspaceLayout } from '../domain/workspace-layout.js';
 import type { ContainerExit } from '../ports/container-runtime.js';
 import type { ResolvedInput } from '../ports/input-resolver.js';
+import { ActionLog } from './action-log.js';
 import type { InvocationPlan, PipelineDeps } from './invocation-plan.js';
 import { applyOutputs, type RefusedOutput } from './output.js';
-import { buildContainerSpec, prepareImage, runContainer } from './run.js';
+import { buildContainerSpec, prepareContainerUser, prepareImage, runContainer } from './run.js';
 import { placeInputs, prepareParameters } from './setup.js';
 import { StatusTracker } from './status-tracker.js';
 import { createWorkspace, deleteSecretsFile, removeWorkspace } from './workspace.js';
 
-export type FailureKind = 'setup' | 'image' | 'action' | 'output' | 'infrastructure';
+export interface InvocationFailure {
+  reason: FailureReason;
+  code: ErrorCode;
+  /** Whether another attempt may succeed: what the daemon's retry policy reads. */
+  retryable: boolean;
+}
 
 export interface InvocationOutcome {
   status:
     typeof InvocationStatus.Completed | typeof InvocationStatus.Failed | typeof InvocationStatus.Cancelled;
   detail: string | null;
-  failure?: { kind: FailureKind; code: ErrorCode; retryable: boolean };
+  failure?: InvocationFailure;
   exit?: ContainerExit;
-  imageId?: string;
+  /** The image that ran: its id and, when it came from a registry, its digest. */
+  image?: { reference: string; id: string; digest: string | null };
   uploaded: FileRecord[];
   refused: RefusedOutput[];
   uploadDatasetId: string | null;
+  /** The action's log, capped (head and tail) as configured, secrets masked. */
+  log: string;
   /** Set when the workspace was kept. */
   workspaceDir?: string;
-  history: readonly { status: InvocationStatus; detail: string | null; timestamp: string }[];
+  history: readonly StatusRecord[];
 }
+
+type Stage = 'setup' | 'image' | 'action' | 'output';
+
+const STAGE_PREFIX: Record<Stage, string> = {
+  setup: 'setup failed',
+  image: 'image unavailable',
+  action: 'action failed',
+  output: 'output failed',
+};
 
 /**
  * Runs one attempt of an invocation through setup, run and output, recording every status transition.
- * Never throws for a failure of the invocation itself: the outcome says what happened. The container is
- * always removed, secrets.json always deleted and the workspace removed unless it is to be kept.
+ * Never throws for a failure of the invocation itself: the outcome says what happened, and whether it is
+ * worth retrying. The container is always removed, secrets.json always deleted and the workspace removed
+ * unless it is to be kept.
  */
 export async function executeInvocation(
   plan: InvocationPlan,
@@ -49,16 +69,22 @@ export async function executeInvocation(
     uploaded: [],
     refused: [],
     uploadDatasetId: null,
+    log: '',
     history: tracker.records,
   };
   let layout: WorkspaceLayout | undefined;
-  let stage: FailureKind = 'setup';
+  let stage: Stage = 'setup';
   try {
     await tracker.transition(InvocationStatus.Scheduled);
     signal.throwIfAborted();
 
     await tracker.transition(InvocationStatus.Downloading);
-    layout = await createWorkspace(deps.settings.workspaceParentDir, plan.invocationId, plan.attempt);
+    layout = await createWorkspace(
+      deps.settings.workspaceParentDir,
+      plan.invocationId,
+      plan.attempt,
+      deps.settings.owner,
+    );
     const containerLayout = containerWorkspaceLayout();
     const parameters = await prepareParameters(plan, layout, deps.secrets);
     signal.throwIfAborted();
@@ -74,7 +100,9 @@ export async function executeInvocation(
 
     stage = 'image';
     const image = await prepareImage(plan, stageDeps, signal);
-    outcome.imageId = image.id;
+    const reference = plan.image.kind === 'build' ? plan.image.tag : plan.image.reference;
+    outcome.image = { reference, id: image.id, digest: image.repoDigests[0] ?? null };
+    const user = await prepareContainerUser(stageDeps, image, layout);
     const environment = buildRuntimeEnvironment({
       datasetId: plan.dataSourceId,
       invocationId: plan.invocationId,
@@ -89,70 +117,116 @@ export async function executeInvocation(
       parameters: parameters.merged,
       containerEnv: plan.containerParameters.env_vars,
     });
-    if (environment.droppedEmpty.length > 0)
+    if (environment.droppedEmpty.length > 0) {
       logger.warn({ names: environment.droppedEmpty }, 'run.env.empty_dropped');
-    const spec = buildContainerSpec(plan, stageDeps, layout, toDockerEnv(environment.env), image);
+    }
+    const spec = buildContainerSpec(plan, stageDeps, layout, toDockerEnv(environment.env), image, user);
     signal.throwIfAborted();
 
     stage = 'action';
-    await tracker.transition(
-      InvocationStatus.Processing,
-      `running ${plan.image.kind === 'build' ? plan.image.tag : plan.image.reference}`,
-    );
+    await tracker.transition(InvocationStatus.Processing, `running ${reference}`);
+    const log = new ActionLog({
+      secrets: parameters.secretValues,
+      live: deps.onOutput,
+      storedBytes: deps.settings.logs.storedBytes,
+      maxLineBytes: deps.settings.logs.maxLineBytes,
+      file: deps.settings.logFile,
+      fileBytes: deps.settings.logs.fileBytes,
+    });
+    await log.open();
     let exit: ContainerExit;
     try {
-      exit = await runContainer(spec, stageDeps, parameters.secretValues, signal);
+      exit = await runContainer(spec, stageDeps, layout, log, signal);
     } finally {
       // The action is done with its secrets whatever happened to it.
       await deleteSecretsFile(layout);
+      await log.close();
+      outcome.log = log.text;
     }
     outcome.exit = exit;
-    logger.info({ exit }, 'container.exited');
-    if (exit.kind === 'cancelled') throw new CancelledError();
+    logger.info(
+      { exit: { ...exit, ...('reason' in exit ? { reason: String(exit.reason) } : {}) } },
+      'container.exited',
+    );
+    if (exit.kind === 'stopped') {
+      // Stopped on purpose: for using too much storage (the guard's reason), or cancelled.
+      throw exit.reason instanceof ActionWorkerError ? exit.reason : new CancelledError();
+    }
     if (exit.kind !== 'exited' || exit.exitCode !== 0) {
       const { code, detail } = describeFailedExit(exit);
-      await tracker.transition(InvocationStatus.Failed, detail);
-      outcome.status = InvocationStatus.Failed;
-      outcome.detail = detail;
-      outcome.failure = { kind: 'action', code, retryable: false };
-      return outcome;
+      return await finish(tracker, outcome, InvocationStatus.Failed, detail, code);
     }
 
     stage = 'output';
     await tracker.transition(InvocationStatus.Uploading);
     if (plan.isDryRun) {
       logger.info('output.skipped_dry_run');
-    } else {
-      const result = await applyOutputs(plan, layout, resolved, deps.outputs, logger, signal);
-      outcome.uploaded = result.uploaded;
-      outcome.refused = result.refused;
-      outcome.uploadDatasetId = result.uploadDatasetId;
+      return await finish(tracker, outcome, InvocationStatus.Completed, 'dry run: outputs not uploaded');
     }
-    const detail = plan.isDryRun
-      ? 'dry run: outputs not uploaded'
-      : `${outcome.uploaded.length} output file(s) uploaded`;
-    await tracker.transition(InvocationStatus.Completed, detail);
-    outcome.status = InvocationStatus.Completed;
-    outcome.detail = detail;
-    return outcome;
+    const result = await applyOutputs(plan, layout, resolved, deps.outputs, logger, signal);
+    outcome.uploaded = result.uploaded;
+    outcome.refused = result.refused;
+    outcome.uploadDatasetId = result.uploadDatasetId;
+    return await finish(
+      tracker,
+      outcome,
+      InvocationStatus.Completed,
+      `${result.uploaded.length} output file(s) uploaded`,
+    );
   } catch (error) {
-    return await fail(error, stage, signal, tracker, outcome, logger);
-  } finally {
-    if (layout !== undefined) {
-      await deleteSecretsFile(layout).catch((error: unknown) => {
-        logger.error({ err: error }, 'cleanup.secrets_failed');
-      });
-      if (deps.settings.keepWorkspace) outcome.workspaceDir = layout.root;
-      else {
-        await removeWorkspace(layout).catch((error: unknown) => {
-          logger.error({ err: error }, 'cleanup.workspace_failed');
-        });
-      }
+    if (error instanceof CancelledError || (signal.aborted && !(error instanceof ActionWorkerError))) {
+      return await finish(tracker, outcome, InvocationStatus.Cancelled, 'cancelled', 'E_CANCELLED');
     }
+    const known = classify(error);
+    logger.error({ err: error, code: known.code, retryable: known.retryable }, 'invocation.failed');
+    return await finish(
+      tracker,
+      outcome,
+      InvocationStatus.Failed,
+      `${STAGE_PREFIX[stage]}: ${known.message}`,
+      known.code,
+    );
+  } finally {
+    if (layout !== undefined) await cleanUp(layout, deps, outcome, logger);
   }
 }
 
-function describeFailedExit(exit: Exclude<ContainerExit, { kind: 'cancelled' }>): {
+async function finish(
+  tracker: StatusTracker,
+  outcome: InvocationOutcome,
+  status: InvocationOutcome['status'],
+  detail: string,
+  code?: ErrorCode,
+): Promise<InvocationOutcome> {
+  await tracker.transition(status, detail);
+  outcome.status = status;
+  outcome.detail = detail;
+  if (code !== undefined) {
+    const reason = failureReasonFor(code);
+    outcome.failure = { reason, code, retryable: isRetryable(reason) };
+  }
+  return outcome;
+}
+
+async function cleanUp(
+  layout: WorkspaceLayout,
+  deps: PipelineDeps,
+  outcome: InvocationOutcome,
+  logger: PipelineDeps['logger'],
+): Promise<void> {
+  await deleteSecretsFile(layout).catch((error: unknown) => {
+    logger.error({ err: error }, 'cleanup.secrets_failed');
+  });
+  if (deps.settings.keepWorkspace) {
+    outcome.workspaceDir = layout.root;
+    return;
+  }
+  await removeWorkspace(layout).catch((error: unknown) => {
+    logger.error({ err: error }, 'cleanup.workspace_failed');
+  });
+}
+
+function describeFailedExit(exit: Exclude<ContainerExit, { kind: 'stopped' }>): {
   code: ErrorCode;
   detail: string;
 } {
@@ -167,42 +241,6 @@ function describeFailedExit(exit: Exclude<ContainerExit, { kind: 'cancelled' }>)
     case 'timed-out':
       return { code: 'E_TIMEOUT', detail: `timed out after ${formatDuration(exit.timeoutMs)}` };
   }
-}
-
-async function fail(
-  error: unknown,
-  stage: FailureKind,
-  signal: AbortSignal,
-  tracker: StatusTracker,
-  outcome: InvocationOutcome,
-  logger: PipelineDeps['logger'],
-): Promise<InvocationOutcome> {
-  if (error instanceof CancelledError || (signal.aborted && !(error instanceof ActionWorkerError))) {
-    outcome.status = InvocationStatus.Cancelled;
-    outcome.detail = 'cancelled';
-    outcome.failure = { kind: stage, code: 'E_CANCELLED', retryable: false };
-    await tracker.transition(InvocationStatus.Cancelled, 'cancelled');
-    return outcome;
-  }
-  const known = classify(error);
-  const prefix = {
-    setup: 'setup failed',
-    image: 'image unavailable',
-    action: 'action failed',
-    output: 'output failed',
-    infrastructure: 'infrastructure failure',
-  }[stage];
-  const detail = `${prefix}: ${known.message}`;
-  logger.error({ err: error, code: known.code, retryable: known.retryable }, 'invocation.failed');
-  outcome.status = InvocationStatus.Failed;
-  outcome.detail = detail;
-  outcome.failure = {
-    kind: known.retryable ? 'infrastructure' : stage,
-    code: known.code,
-    retryable: known.retryable,
-  };
-  await tracker.transition(InvocationStatus.Failed, detail);
-  return outcome;
 }
 
 /** Our own errors keep their code; Node I/O errors are retryable infrastructure; anything else internal. */

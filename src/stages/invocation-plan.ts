@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { WorkerSettings } from '../config/worker-settings.js';
 import type { ActionConfig } from '../domain/action-config.js';
 import type { ComputeRequirements } from '../domain/compute-requirements.js';
 import type { ContainerParameters } from '../domain/container-parameters.js';
@@ -9,6 +10,7 @@ import type { InputResolver } from '../ports/input-resolver.js';
 import type { OutputTarget } from '../ports/output-target.js';
 import type { SecretStore } from '../ports/secret-store.js';
 import type { StatusRecorder } from '../ports/status-recorder.js';
+import type { WorkspaceOwner } from './workspace.js';
 
 /** Where the image comes from: an existing reference, or a build of an action directory. */
 export type ImageSource =
@@ -37,6 +39,8 @@ export interface InvocationPlan {
 
 export interface PipelineSettings {
   workerId: string;
+  /** Who holds the invocation: written on its containers and workspace so leftovers can be told apart. */
+  owner: WorkspaceOwner;
   /** Workspaces are created below this host directory. */
   workspaceParentDir: string;
   keepWorkspace: boolean;
@@ -44,10 +48,11 @@ export interface PipelineSettings {
   serviceEndpoint: string;
   /** `ROBOTO_ENV`. */
   environmentLabel: string;
-  stopGraceMs: number;
-  /** `uid:gid` the action runs as, or null for the image's user. */
-  containerUser: string | null;
-  pidsLimit: number;
+  container: WorkerSettings['container'];
+  images: WorkerSettings['images'];
+  logs: WorkerSettings['logs'];
+  /** The full action log file of this attempt, or null for none. */
+  logFile: string | null;
 }
 
 export interface PipelineDeps {
@@ -60,4 +65,6 @@ export interface PipelineDeps {
   settings: PipelineSettings;
   /** The action's output, after secrets are masked. */
   onOutput: (stream: OutputStream, chunk: Buffer) => Promise<void>;
+  /** Aborting skips what is left of a stop's grace period (a second Ctrl-C). */
+  forceSignal?: AbortSignal;
 }

@@ -1,8 +1,17 @@
 import { constants } from 'node:fs';
-import { mkdir, open, realpath, rm } from 'node:fs/promises';
+import { lchown, lstat, mkdir, open, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../domain/errors.js';
 import { type WorkspaceLayout, workspaceLayout } from '../domain/workspace-layout.js';
+
+/** Who created a workspace; kept beside it (not in it: the action can write there) for the leftover sweep. */
+export interface WorkspaceOwner {
+  host: string;
+  pid: number;
+  workerId: string;
+}
+
+export const OWNER_FILE_SUFFIX = '.owner.json';
 
 /**
  * Creates a fresh per-invocation workspace with the directories and empty files the SDK expects before
@@ -13,11 +22,13 @@ export async function createWorkspace(
   parentDir: string,
   invocationId: string,
   attempt: number,
+  owner: WorkspaceOwner,
 ): Promise<WorkspaceLayout> {
   const root = path.join(parentDir, `${invocationId}-${attempt}`);
   // A leftover of the same attempt (a crash) is stale by definition: start clean.
   await rm(root, { recursive: true, force: true });
   await mkdir(parentDir, { recursive: true });
+  await writeFile(`${root}${OWNER_FILE_SUFFIX}`, JSON.stringify({ ...owner, invocationId, attempt }));
   const layout = workspaceLayout(root);
   await mkdir(root, { mode: 0o755 });
   for (const dir of [
@@ -40,6 +51,23 @@ async function touch(file: string): Promise<void> {
 
 export async function removeWorkspace(layout: WorkspaceLayout): Promise<void> {
   await rm(layout.root, { recursive: true, force: true });
+  await rm(`${layout.root}${OWNER_FILE_SUFFIX}`, { force: true });
+}
+
+/**
+ * Hands the workspace to the uid:gid the action runs as, when that is not the worker: the directories the
+ * action writes, and secrets.json, which stays 0600.
+ */
+export async function chownWorkspace(layout: WorkspaceLayout, uid: number, gid: number): Promise<void> {
+  const walk = async (target: string): Promise<void> => {
+    await lchown(target, uid, gid);
+    const stats = await lstat(target);
+    if (!stats.isDirectory()) return;
+    for (const entry of await readdir(target)) await walk(path.join(target, entry));
+  };
+  // Input files are hard links to the caller's data: only the directories above them change hands.
+  for (const dir of [layout.root, layout.inputDir]) await lchown(dir, uid, gid);
+  for (const target of [layout.outputDir, layout.runtimeConfigDir]) await walk(target);
 }
 
 /**

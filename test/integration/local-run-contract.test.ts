@@ -247,7 +247,10 @@ describe('action-worker run: inputs the action does not download', () => {
     });
     expect(run.result.outcome.status).toBe(5);
     expect(run.statuses.at(-1)).toBe('Completed: dry run: outputs not uploaded');
-    expect(await readdir(outputDir).catch(() => [])).toEqual([]);
+    expect(await readdir(outputDir, { recursive: true })).toEqual([
+      '.metadata',
+      path.join('.metadata', 'action.log'),
+    ]);
   });
 });
 

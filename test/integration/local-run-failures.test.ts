@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { managedContainers, removeTempDirs, runCli, runInProcess, tempDir } from '../support/harness.js';
@@ -16,17 +16,24 @@ describe('action-worker run: when the action fails', () => {
     expect(cli.stderr).toContain('action-worker: Failed (action exited with code 3)');
     expect(cli.stderr).toContain('exiting with 3');
     expect(cli.stderr).not.toContain('Uploading');
-    expect(await readdir(output).catch(() => [])).toEqual([]);
+    // Nothing but the action's own log, which is kept whatever the outcome.
+    expect(await readdir(output, { recursive: true })).toEqual([
+      '.metadata',
+      path.join('.metadata', 'action.log'),
+    ]);
+    expect(await readFile(path.join(output, '.metadata', 'action.log'), 'utf8')).toMatch(
+      /Z stderr  exiting with 3\n$/,
+    );
   });
 
   it('stops a container that outlives its timeout and says so', async () => {
     const run = await runInProcess(
       { actionDir: exitAction, params: ['code=0', 'sleep=60'], timeout: '2s' },
-      { settings: { container: { stopGraceMs: 1000, pidsLimit: 256, user: null } } },
+      { settings: { container: { stopGraceMs: 1000 } } },
     );
     expect(run.result.outcome.status).toBe(998);
     expect(run.result.outcome.detail).toBe('timed out after 2 s');
-    expect(run.result.outcome.failure).toMatchObject({ kind: 'action', code: 'E_TIMEOUT', retryable: false });
+    expect(run.result.outcome.failure).toEqual({ reason: 'timeout', code: 'E_TIMEOUT', retryable: false });
   });
 
   it('cancels on the signal, records Cancelled and leaves no container', async () => {
@@ -64,10 +71,28 @@ describe('action-worker run: bad input is refused before any container starts', 
     expect((await managedContainers()).length).toBe(before);
   }
 
-  it('refuses an image that is not present', async () => {
+  it('refuses an image that is not present when the pull policy is never', async () => {
     await expectRefused(
       ['--image', 'action-worker/no-such-image:latest'],
-      /image "action-worker\/no-such-image:latest" is not present/,
+      /image "action-worker\/no-such-image:latest" is not present on this Docker engine \(pull policy: never\)/,
+      { ACTION_WORKER_PULL_POLICY: 'never' },
+    );
+  });
+
+  it('refuses an action that can never fit on this host', async () => {
+    const dir = await tempDir('too-big');
+    await writeFile(
+      path.join(dir, 'action.json'),
+      JSON.stringify({ name: 'too-big', compute_requirements: { vCPU: 4096, memory: 8192 } }),
+    );
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM action-worker/busybox:latest\n');
+    await expectRefused(
+      [dir],
+      /needs 4 vCPU \(this host offers 2\) and 8192 MiB of memory \(this host offers 1024 MiB\)/,
+      {
+        ACTION_WORKER_CAPACITY_VCPU: '2048',
+        ACTION_WORKER_CAPACITY_MEMORY_MIB: '1024',
+      },
     );
   });
 

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { DockerContainerRuntime } from '../../src/adapters/docker/docker-container-runtime.js';
 import { type LocalRunResult, runLocal } from '../../src/app/local-run.js';
 import type { LocalRunRequest } from '../../src/app/local-run-options.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { WorkerSettings, type WorkerSettingsInput } from '../../src/config/worker-settings.js';
 import { Labels } from '../../src/domain/container-labels.js';
 import { type InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -38,7 +38,7 @@ export interface InProcessRun {
 /** Runs `action-worker run` in this process, capturing the action's output and the status transitions. */
 export async function runInProcess(
   request: Partial<LocalRunRequest>,
-  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; settings?: Partial<WorkerSettings> } = {},
+  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; settings?: WorkerSettingsInput } = {},
 ): Promise<InProcessRun> {
   const workspaceParent = await tempDir('ws');
   const settings = WorkerSettings.parse({

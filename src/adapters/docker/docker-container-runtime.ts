@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { ActionWorkerError, InfrastructureError, UsageError } from '../../domain/errors.js';
@@ -7,16 +9,23 @@ import type {
   ContainerRuntime,
   ContainerSpec,
   ImageInfo,
+  LabelledContainer,
+  PullImageRequest,
   RunContainerOptions,
 } from '../../ports/container-runtime.js';
 import { packBuildContext } from './build-context.js';
 import { demuxStream } from './demux-stream.js';
+import { resolveImageUser } from './image-user.js';
+import { pullImage } from './pull-image.js';
+import { registryAuthFor } from './registry-auth.js';
 
 export interface DockerContainerRuntimeOptions {
   /** A dockerode instance; by default one from DOCKER_HOST or the local socket. */
   docker?: Docker;
   /** How long to wait for a container to be gone after SIGKILL before giving up. */
   killTimeoutMs?: number;
+  /** Docker's config directory, whose config.json holds registry credentials (`auths`). */
+  dockerConfigDir?: string;
 }
 
 interface DockerError {
@@ -49,14 +58,25 @@ function engineError(what: string, error: unknown): ActionWorkerError {
   return new InfrastructureError(`${what}: ${describe(error)}`, 'E_DOCKER', error);
 }
 
+/** A pull shared by everyone asking for the same reference at once; aborted only when all have given up. */
+interface SharedPull {
+  promise: Promise<ImageInfo>;
+  controller: AbortController;
+  waiters: number;
+}
+
 /** The ContainerRuntime on a Docker engine, through dockerode. */
 export class DockerContainerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
   private readonly killTimeoutMs: number;
+  private readonly dockerConfigDir: string | undefined;
+  private readonly pulls = new Map<string, SharedPull>();
+  private storageOptSupported: boolean | undefined;
 
   constructor(options: DockerContainerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Docker();
     this.killTimeoutMs = options.killTimeoutMs ?? 30_000;
+    this.dockerConfigDir = options.dockerConfigDir;
   }
 
   async ping(): Promise<void> {
@@ -101,9 +121,15 @@ export class DockerContainerRuntime implements ContainerRuntime {
         abortSignal: request.signal,
       } as Docker.ImageBuildOptions);
       await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+          reject(new Error('build aborted'));
+        };
+        request.signal.addEventListener('abort', onAbort, { once: true });
         this.docker.modem.followProgress(
           stream,
           (error: Error | null) => {
+            request.signal.removeEventListener('abort', onAbort);
             if (error) reject(error);
             else resolve();
           },
@@ -132,6 +158,62 @@ export class DockerContainerRuntime implements ContainerRuntime {
     return info;
   }
 
+  /** One pull at a time per reference: later callers wait for the pull under way. */
+  async pullImage(request: PullImageRequest): Promise<ImageInfo> {
+    request.signal.throwIfAborted();
+    let shared = this.pulls.get(request.reference);
+    if (shared === undefined) {
+      const controller = new AbortController();
+      // Nothing is awaited between the lookup above and the set below: one pull per reference.
+      const promise = this.pullAndInspect(request, controller.signal).finally(() =>
+        this.pulls.delete(request.reference),
+      );
+      // Observed here too, so a pull every waiter gave up on does not reject unhandled.
+      promise.catch(() => undefined);
+      shared = { promise, controller, waiters: 0 };
+      this.pulls.set(request.reference, shared);
+    }
+    const pull = shared;
+    pull.waiters += 1;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        pull.waiters -= 1;
+        if (pull.waiters === 0) pull.controller.abort();
+        reject(request.signal.reason as Error);
+      };
+      request.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => undefined);
+    try {
+      return await Promise.race([pull.promise, aborted]);
+    } finally {
+      if (onAbort) request.signal.removeEventListener('abort', onAbort);
+      if (!request.signal.aborted) pull.waiters -= 1;
+    }
+  }
+
+  private async pullAndInspect(request: PullImageRequest, signal: AbortSignal): Promise<ImageInfo> {
+    const auth =
+      request.auth ??
+      (this.dockerConfigDir === undefined
+        ? undefined
+        : await registryAuthFor(request.reference, this.dockerConfigDir));
+    await pullImage(this.docker, { ...request, ...(auth ? { auth } : {}), signal });
+    const info = await this.inspectImage(request.reference);
+    if (info === undefined)
+      throw new InfrastructureError(`image ${request.reference} is missing right after its pull`);
+    return info;
+  }
+
+  async resolveImageUser(imageId: string, user: string): Promise<{ uid: number; gid: number }> {
+    try {
+      return await resolveImageUser(this.docker, imageId, user);
+    } catch (error) {
+      throw engineError(`resolve user "${user}" of ${imageId}`, error);
+    }
+  }
+
   async runContainer(spec: ContainerSpec, options: RunContainerOptions): Promise<ContainerExit> {
     options.signal.throwIfAborted();
     const container = await this.createContainer(spec);
@@ -144,50 +226,38 @@ export class DockerContainerRuntime implements ContainerRuntime {
     }
   }
 
+  async listLabelledContainers(label: string): Promise<LabelledContainer[]> {
+    try {
+      const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
+      return containers.map((info) => ({
+        id: info.Id,
+        name: (info.Names[0] ?? '').replace(/^\//, ''),
+        labels: info.Labels,
+        isRunning: info.State === 'running' || info.State === 'restarting',
+      }));
+    } catch (error) {
+      throw engineError('list containers', error);
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (error) {
+      if (statusOf(error) !== 404) throw engineError(`remove container ${id}`, error);
+    }
+  }
+
   private async createContainer(spec: ContainerSpec): Promise<Docker.Container> {
-    const body: Docker.ContainerCreateOptions = {
-      name: spec.name,
-      Image: spec.image,
-      Env: spec.env,
-      Labels: spec.labels,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-      OpenStdin: false,
-      HostConfig: {
-        Mounts: spec.mounts.map((mount) => ({
-          Type: 'bind' as const,
-          Source: mount.hostPath,
-          Target: mount.containerPath,
-          ReadOnly: mount.readOnly,
-        })),
-        NanoCpus: spec.limits.nanoCpus,
-        Memory: spec.limits.memoryBytes,
-        // Equal to Memory: no swap on top of the limit.
-        MemorySwap: spec.limits.memoryBytes,
-        PidsLimit: spec.limits.pidsLimit,
-        // An init process forwards signals and reaps zombies: a shell as PID 1 ignores SIGTERM.
-        Init: true,
-        SecurityOpt: ['no-new-privileges'],
-        Privileged: false,
-        // The worker keeps the log itself; Docker's copy stays small.
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '1' } },
-      },
-    };
-    if (spec.entrypoint !== null) body.Entrypoint = spec.entrypoint;
-    if (spec.command !== null) body.Cmd = spec.command;
-    if (spec.workdir !== null) body.WorkingDir = spec.workdir;
-    if (spec.user !== null) body.User = spec.user;
+    for (const mount of spec.mounts) assertNotEngineSocket(mount.hostPath);
+    const useStorageOpt = spec.limits.storageBytes !== null && (await this.supportsStorageOpt());
+    const body = containerCreateBody(spec, useStorageOpt);
     try {
       return await this.docker.createContainer(body);
     } catch (error) {
       if (statusOf(error) === 409) {
         await this.resolveNameConflict(spec.name);
-        try {
-          return await this.docker.createContainer(body);
-        } catch (retryError) {
-          throw engineError(`create container ${spec.name}`, retryError);
-        }
+        return this.createOnce(body, spec);
       }
       if (statusOf(error) === 404) {
         throw new UsageError(
@@ -196,8 +266,37 @@ export class DockerContainerRuntime implements ContainerRuntime {
           error,
         );
       }
+      if (useStorageOpt && /storage.?opt|quota/i.test(describe(error))) {
+        // The driver looked capable but the filesystem is not (e.g. xfs without pquota): fall back to the
+        // workspace size check for good.
+        this.storageOptSupported = false;
+        return this.createOnce(containerCreateBody(spec, false), spec);
+      }
       throw engineError(`create container ${spec.name}`, error);
     }
+  }
+
+  private async createOnce(
+    body: Docker.ContainerCreateOptions,
+    spec: ContainerSpec,
+  ): Promise<Docker.Container> {
+    try {
+      return await this.docker.createContainer(body);
+    } catch (error) {
+      throw engineError(`create container ${spec.name}`, error);
+    }
+  }
+
+  /** overlay2 can size a container's writable layer only on xfs (with pquota); these drivers always can. */
+  private async supportsStorageOpt(): Promise<boolean> {
+    if (this.storageOptSupported === undefined) {
+      const info = (await this.docker.info()) as { Driver?: string; DriverStatus?: [string, string][] };
+      const backing = info.DriverStatus?.find(([key]) => key === 'Backing Filesystem')?.[1];
+      this.storageOptSupported =
+        ['devicemapper', 'btrfs', 'zfs', 'windowsfilter'].includes(info.Driver ?? '') ||
+        (info.Driver === 'overlay2' && backing === 'xfs');
+    }
+    return this.storageOptSupported;
   }
 
   /** A leftover with our name: a dead one is removed; a live one is never duplicated. */
@@ -226,81 +325,108 @@ export class DockerContainerRuntime implements ContainerRuntime {
     let attach: NodeJS.ReadableStream;
     try {
       // Attach before start so no output is lost.
-      attach = await container.attach({
+      attach = (await container.attach({
         stream: true,
         stdout: true,
         stderr: true,
-      });
+      }));
     } catch (error) {
       throw engineError(`attach to ${spec.name}`, error);
     }
-    const pump = demuxStream(attach as AsyncIterable<Buffer>, options.onOutput);
-    // Keep a failure of the pump from going unobserved until it is awaited.
-    pump.catch(() => undefined);
+    const oom = await this.watchOom(container.id);
     try {
-      await container.start();
-    } catch (error) {
-      (attach as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-      throw engineError(`start container ${spec.name}`, error);
-    }
-    options.onStarted?.(container.id);
+      const pump = demuxStream(attach as AsyncIterable<Buffer>, options.onOutput);
+      // Keep a failure of the pump from going unobserved until it is awaited.
+      pump.catch(() => undefined);
+      try {
+        await container.start();
+      } catch (error) {
+        (attach as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        throw engineError(`start container ${spec.name}`, error);
+      }
+      options.onStarted?.(container.id);
 
-    // Waiting after start with the default condition cannot miss an exit: an exited container answers at once.
-    const exited = container.wait() as Promise<{ StatusCode: number }>;
-    exited.catch(() => undefined);
-    const stopReason = await this.waitForExitOrStop(exited, spec.timeoutMs, options.signal);
-    if (stopReason !== undefined) await this.stopLadder(container, spec, exited);
-    let exitCode: number | null;
-    try {
-      exitCode = (await exited).StatusCode;
-    } catch (error) {
-      throw engineError(`wait for container ${spec.name}`, error);
-    }
-    await pump;
+      // Waiting after start with the default condition cannot miss an exit: an exited container answers at once.
+      const exited = this.waitUntilExited(container, spec);
+      exited.catch(() => undefined);
+      const stopReason = await waitForExitOrStop(exited, spec.timeoutMs, options.signal);
+      if (stopReason !== undefined) await this.stopLadder(container, spec, exited, options.forceSignal);
+      const exitCode = await exited;
+      await pump;
 
-    const state = (await container.inspect()).State;
-    if (stopReason === 'cancelled') return { kind: 'cancelled', exitCode };
-    if (stopReason === 'timed-out') return { kind: 'timed-out', timeoutMs: spec.timeoutMs, exitCode };
-    if (state.OOMKilled)
-      return { kind: 'oom', exitCode: state.ExitCode, memoryLimitBytes: spec.limits.memoryBytes };
-    return { kind: 'exited', exitCode: state.ExitCode };
-  }
-
-  private async waitForExitOrStop(
-    exited: Promise<unknown>,
-    timeoutMs: number,
-    signal: AbortSignal,
-  ): Promise<'timed-out' | 'cancelled' | undefined> {
-    const timer = new AbortController();
-    const onAbort = (): void => {
-      timer.abort();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await Promise.race([
-        exited.then(
-          () => undefined,
-          () => undefined,
-        ),
-        delay(timeoutMs, 'timed-out' as const, { signal: timer.signal }).catch(() =>
-          signal.aborted ? ('cancelled' as const) : undefined,
-        ),
-      ]);
+      const state = (await container.inspect()).State;
+      if (stopReason === 'stopped') return { kind: 'stopped', exitCode, reason: options.signal.reason };
+      if (stopReason === 'timed-out') return { kind: 'timed-out', timeoutMs: spec.timeoutMs, exitCode };
+      // Never concluded from exit code 137 alone: the engine must say the kernel's OOM killer acted.
+      if (state.ExitCode !== 0 && (state.OOMKilled || oom.seen)) {
+        return { kind: 'oom', exitCode: state.ExitCode, memoryLimitBytes: spec.limits.memoryBytes };
+      }
+      return { kind: 'exited', exitCode: state.ExitCode };
     } finally {
-      timer.abort();
-      signal.removeEventListener('abort', onAbort);
+      oom.stop();
     }
   }
 
-  /** STOPSIGNAL (or SIGTERM) → grace → SIGKILL → until the container has exited. */
+  /**
+   * The engine's `oom` events for this container: on cgroup v2 State.OOMKilled misses a kill of a child
+   * process, the event does not.
+   */
+  private async watchOom(containerId: string): Promise<{ readonly seen: boolean; stop: () => void }> {
+    const watch = {
+      seen: false,
+      stop: (): void => {
+        /* replaced once events are subscribed */
+      },
+    };
+    try {
+      const events = (await this.docker.getEvents({
+        filters: { type: ['container'], event: ['oom'], container: [containerId] },
+      })) as NodeJS.ReadableStream & { destroy: () => void };
+      events.on('data', () => {
+        watch.seen = true;
+      });
+      events.on('error', () => undefined);
+      watch.stop = () => {
+        events.destroy();
+      };
+    } catch {
+      // Without events, State.OOMKilled still answers.
+    }
+    return watch;
+  }
+
+  /**
+   * The exit code. A wait stream that breaks (an engine restart) does not mean the container died: the
+   * container is inspected until it has really exited.
+   */
+  private async waitUntilExited(container: Docker.Container, spec: ContainerSpec): Promise<number> {
+    try {
+      return ((await container.wait()) as { StatusCode: number }).StatusCode;
+    } catch {
+      const deadline = Date.now() + spec.timeoutMs + spec.stopGraceMs + this.killTimeoutMs;
+      while (Date.now() < deadline) {
+        const state = await container.inspect().then(
+          (info) => info.State,
+          () => undefined,
+        );
+        if (state !== undefined && !state.Running && !state.Restarting) return state.ExitCode;
+        await delay(1000);
+      }
+      throw new InfrastructureError(`lost track of container ${spec.name}: the engine stopped answering`);
+    }
+  }
+
+  /** STOPSIGNAL (or SIGTERM) → grace (cut short by the force signal) → SIGKILL → until it has exited. */
   private async stopLadder(
     container: Docker.Container,
     spec: ContainerSpec,
     exited: Promise<unknown>,
+    force: AbortSignal | undefined,
   ): Promise<void> {
-    const image = await this.inspectImage(spec.image);
-    await this.kill(container, image?.stopSignal ?? 'SIGTERM');
-    if (await settlesWithin(exited, spec.stopGraceMs)) return;
+    if (!force?.aborted) {
+      await this.kill(container, spec.stopSignal);
+      if (await settlesWithin(exited, spec.stopGraceMs, force)) return;
+    }
     await this.kill(container, 'SIGKILL');
     if (!(await settlesWithin(exited, this.killTimeoutMs))) {
       throw new InfrastructureError(
@@ -319,15 +445,115 @@ export class DockerContainerRuntime implements ContainerRuntime {
   }
 }
 
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+/** The Engine API body for a container spec: limits, hardening, labels. */
+function containerCreateBody(spec: ContainerSpec, useStorageOpt: boolean): Docker.ContainerCreateOptions {
+  const body: Docker.ContainerCreateOptions = {
+    name: spec.name,
+    Image: spec.image,
+    Env: spec.env,
+    Labels: spec.labels,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    OpenStdin: false,
+    StopSignal: spec.stopSignal,
+    HostConfig: {
+      Mounts: spec.mounts.map((mount) => ({
+        Type: 'bind' as const,
+        Source: mount.hostPath,
+        Target: mount.containerPath,
+        ReadOnly: mount.readOnly,
+      })),
+      NanoCpus: spec.limits.nanoCpus,
+      Memory: spec.limits.memoryBytes,
+      // Equal to Memory: no swap on top of the limit.
+      MemorySwap: spec.limits.memoryBytes,
+      PidsLimit: spec.limits.pidsLimit,
+      // Under memory pressure the kernel picks the action before the worker.
+      OomScoreAdj: 500,
+      // An init process forwards signals and reaps zombies: a shell as PID 1 ignores SIGTERM.
+      Init: true,
+      Privileged: false,
+      SecurityOpt: ['no-new-privileges'],
+      CapDrop: ['ALL'],
+      CapAdd: spec.security.capAdd,
+      ReadonlyRootfs: spec.security.readOnlyRootfs,
+      Tmpfs: spec.security.tmpfs,
+      NetworkMode: spec.security.networkMode,
+      // The worker keeps the log itself; Docker's copy stays small.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '1' } },
+      ...(useStorageOpt && spec.limits.storageBytes !== null
+        ? { StorageOpt: { size: String(spec.limits.storageBytes) } }
+        : {}),
+    },
+  };
+  if (spec.entrypoint !== null) body.Entrypoint = spec.entrypoint;
+  if (spec.command !== null) body.Cmd = spec.command;
+  if (spec.workdir !== null) body.WorkingDir = spec.workdir;
+  if (spec.user !== null) body.User = spec.user;
+  return body;
+}
+
+/** The engine's socket gives root on the host: it is never mounted into an action container. */
+function assertNotEngineSocket(hostPath: string): void {
+  const isSocket = (() => {
+    try {
+      return statSync(hostPath).isSocket();
+    } catch {
+      return false;
+    }
+  })();
+  if (isSocket || path.basename(hostPath) === 'docker.sock') {
+    throw new UsageError(`refusing to mount ${hostPath} into an action container: it is a socket`, 'E_USAGE');
+  }
+}
+
+async function waitForExitOrStop(
+  exited: Promise<unknown>,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<'timed-out' | 'stopped' | undefined> {
+  if (signal.aborted) return 'stopped';
+  const timer = new AbortController();
+  const onAbort = (): void => {
+    timer.abort();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await Promise.race([
+      exited.then(
+        () => undefined,
+        () => undefined,
+      ),
+      delay(timeoutMs, 'timed-out' as const, { signal: timer.signal }).catch(() =>
+        signal.aborted ? ('stopped' as const) : undefined,
+      ),
+    ]);
+  } finally {
+    timer.abort();
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** True when the promise settles within `ms`; false on the deadline or when `cutShort` is aborted. */
+async function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+  cutShort?: AbortSignal,
+): Promise<boolean> {
   const settled = promise.then(
     () => true,
     () => true,
   );
   const controller = new AbortController();
+  const onCut = (): void => {
+    controller.abort();
+  };
+  cutShort?.addEventListener('abort', onCut, { once: true });
   try {
-    return await Promise.race([settled, delay(ms, false, { signal: controller.signal })]);
+    return await Promise.race([settled, delay(ms, false, { signal: controller.signal }).catch(() => false)]);
   } finally {
     controller.abort();
+    cutShort?.removeEventListener('abort', onCut);
   }
 }

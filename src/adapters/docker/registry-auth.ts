@@ -1,0 +1,61 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { UsageError } from '../../domain/errors.js';
+import type { RegistryAuth } from '../../ports/container-runtime.js';
+
+const DOCKER_HUB = 'https://index.docker.io/v1/';
+
+/** The registry host of an image reference, as Docker reads it (`docker.io` when there is none). */
+export function registryOf(reference: string): string {
+  const first = reference.split('/')[0] ?? '';
+  const hasRegistry =
+    reference.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  return hasRegistry ? first : 'docker.io';
+}
+
+interface DockerConfigFile {
+  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
+}
+
+/**
+ * Credentials for the reference's registry from Docker's config.json (`auths` entries, as `docker login`
+ * writes them without a credential helper). Undefined when there are none.
+ */
+export async function registryAuthFor(
+  reference: string,
+  dockerConfigDir: string,
+): Promise<RegistryAuth | undefined> {
+  const file = path.join(dockerConfigDir, 'config.json');
+  let config: DockerConfigFile;
+  try {
+    config = JSON.parse(await readFile(file, 'utf8')) as DockerConfigFile;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(
+      `cannot read registry credentials from ${file}: ${(error as Error).message}`,
+      'E_USAGE',
+      error,
+    );
+  }
+  const registry = registryOf(reference);
+  const keys =
+    registry === 'docker.io'
+      ? [DOCKER_HUB, 'docker.io', 'index.docker.io']
+      : [registry, `https://${registry}`, `http://${registry}`];
+  const entry = keys
+    .map((key) => config.auths?.[key] ?? config.auths?.[`${key}/`])
+    .find((candidate) => candidate !== undefined);
+  if (entry === undefined) return undefined;
+  const serveraddress = registry === 'docker.io' ? DOCKER_HUB : registry;
+  if (entry.identitytoken) return { identitytoken: entry.identitytoken, serveraddress };
+  if (entry.auth) {
+    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon > 0)
+      return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), serveraddress };
+  }
+  if (entry.username !== undefined && entry.password !== undefined) {
+    return { username: entry.username, password: entry.password, serveraddress };
+  }
+  return undefined;
+}

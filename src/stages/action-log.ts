@@ -1,0 +1,107 @@
+import { once } from 'node:events';
+import { type WriteStream, createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { HeadTailBuffer, LineSplitter } from '../domain/log-lines.js';
+import { StreamMasker } from '../domain/secret-masker.js';
+import type { OutputStream } from '../ports/container-runtime.js';
+
+export interface ActionLogOptions {
+  secrets: readonly string[];
+  /** The masked bytes, as they come: the terminal, or the daemon's live log. */
+  live: (stream: OutputStream, chunk: Buffer) => Promise<void>;
+  storedBytes: number;
+  maxLineBytes: number;
+  /** The full log file, or null for none. */
+  file: string | null;
+  fileBytes: number;
+  now?: () => Date;
+}
+
+/**
+ * Everything the action prints goes through here: secrets masked first (across chunk boundaries), then
+ * live to its reader as it came, and line by line, timestamped, into a capped head-and-tail log and a
+ * full log file up to a larger cap. Memory stays bounded whatever the action prints.
+ */
+export class ActionLog {
+  private readonly maskers: Record<OutputStream, StreamMasker>;
+  private readonly splitters: Record<OutputStream, LineSplitter>;
+  private readonly stored: HeadTailBuffer;
+  private file: WriteStream | undefined;
+  private fileWritten = 0;
+  private fileCut = false;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: ActionLogOptions) {
+    this.maskers = { stdout: new StreamMasker(options.secrets), stderr: new StreamMasker(options.secrets) };
+    this.splitters = {
+      stdout: new LineSplitter(options.maxLineBytes),
+      stderr: new LineSplitter(options.maxLineBytes),
+    };
+    this.stored = new HeadTailBuffer(options.storedBytes);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async open(): Promise<void> {
+    if (this.options.file === null) return;
+    await mkdir(path.dirname(this.options.file), { recursive: true });
+    this.file = createWriteStream(this.options.file, { flags: 'w', mode: 0o644 });
+    await once(this.file, 'open');
+  }
+
+  /** Takes one chunk of the container's output. */
+  async write(stream: OutputStream, chunk: Buffer): Promise<void> {
+    await this.emit(stream, this.maskers[stream].push(chunk));
+  }
+
+  /** The capped log kept with the invocation. */
+  get text(): string {
+    return this.stored.toString();
+  }
+
+  /** Flushes what the maskers and splitters hold and closes the file. */
+  async close(): Promise<void> {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      await this.emit(stream, this.maskers[stream].flush());
+      const last = this.splitters[stream].flush();
+      if (last !== undefined) await this.record(stream, last, false);
+    }
+    if (this.file !== undefined) {
+      const file = this.file;
+      this.file = undefined;
+      await new Promise<void>((resolve, reject) => {
+        file.end((error?: Error | null) => {
+          if (error) reject(error);
+          else resolve();
+        });
+      });
+    }
+  }
+
+  private async emit(stream: OutputStream, masked: Buffer): Promise<void> {
+    if (masked.length === 0) return;
+    await this.options.live(stream, masked);
+    for (const { line, isPartial } of this.splitters[stream].push(masked))
+      await this.record(stream, line, isPartial);
+  }
+
+  private async record(stream: OutputStream, line: Buffer, isPartial: boolean): Promise<void> {
+    const text = `${this.now().toISOString()} ${stream}${isPartial ? '+' : ' '} ${line.toString('utf8')}`;
+    this.stored.push(text);
+    if (this.file === undefined || this.fileCut) return;
+    const bytes = Buffer.byteLength(text) + 1;
+    if (this.fileWritten + bytes > this.options.fileBytes) {
+      this.fileCut = true;
+      await this.writeFile(
+        `… log file cut off at ${this.options.fileBytes} bytes; the head and tail are kept with the invocation\n`,
+      );
+      return;
+    }
+    this.fileWritten += bytes;
+    await this.writeFile(`${text}\n`);
+  }
+
+  private async writeFile(text: string): Promise<void> {
+    if (this.file !== undefined && !this.file.write(text)) await once(this.file, 'drain');
+  }
+}
