@@ -10,7 +10,7 @@ import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain
 import { assertFitsCapacity, effectiveComputeRequirements } from '../domain/compute-requirements.js';
 import { mergeContainerParameters } from '../domain/container-parameters.js';
 import { parseDurationMs } from '../domain/duration.js';
-import { UsageError } from '../domain/errors.js';
+import { CancelledError, UsageError } from '../domain/errors.js';
 import { randomId } from '../domain/ids.js';
 import type { InvocationInput } from '../domain/input-selectors.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
@@ -259,10 +259,15 @@ async function preflightImage(
     );
   }
   deps.logger.info({ reference }, 'image.pull.started');
-  await deps.runtime.pullImage({
-    reference,
-    signal,
-    timeoutMs: images.pullTimeoutMs,
-    noProgressTimeoutMs: images.pullNoProgressTimeoutMs,
-  });
+  try {
+    await deps.runtime.pullImage({
+      reference,
+      signal,
+      timeoutMs: images.pullTimeoutMs,
+      noProgressTimeoutMs: images.pullNoProgressTimeoutMs,
+    });
+  } catch (error) {
+    if (signal.aborted) throw new CancelledError('cancelled while pulling the image', error);
+    throw error;
+  }
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { ActionWorkerError } from '../domain/errors.js';
 import { CliExitCode, exitCodeForError } from './exit-codes.js';
+import { registerGcCommand } from './gc-command.js';
 import { registerRunCommand } from './run-command.js';
 
 function version(): string {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerRunCommand(program);
+  registerGcCommand(program);
   return program;
 }
 

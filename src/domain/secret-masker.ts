@@ -17,7 +17,8 @@ export function secretVariants(secret: string): string[] {
 
 /**
  * Masks secrets in a byte stream delivered in chunks. A secret split across two chunks is still masked:
- * the last (longest pattern − 1) bytes of a chunk are held back until the next chunk or the end.
+ * the end of a chunk that could be the start of a secret is held back until the next chunk or the end.
+ * Nothing else is held, so output that cannot be a secret is never delayed.
  */
 export class StreamMasker {
   private readonly patterns: Buffer[];
@@ -53,8 +54,23 @@ export class StreamMasker {
     return masked;
   }
 
+  /** Where the longest tail of `data` that is a proper prefix of some pattern starts (data.length if none). */
+  private partialMatchStart(data: Buffer): number {
+    for (let start = Math.max(0, data.length - this.holdBytes); start < data.length; start += 1) {
+      const tail = data.subarray(start);
+      if (
+        this.patterns.some(
+          (pattern) => pattern.length > tail.length && pattern.subarray(0, tail.length).equals(tail),
+        )
+      ) {
+        return start;
+      }
+    }
+    return data.length;
+  }
+
   private mask(data: Buffer, isFinal: boolean): { masked: Buffer; safeEnd: number } {
-    const limit = isFinal ? data.length : Math.max(0, data.length - this.holdBytes);
+    const limit = isFinal ? data.length : this.partialMatchStart(data);
     const parts: Buffer[] = [];
     let position = 0;
     let safeEnd = limit;

@@ -81,24 +81,46 @@ export class ActionLog {
   private async emit(stream: OutputStream, masked: Buffer): Promise<void> {
     if (masked.length === 0) return;
     await this.options.live(stream, masked);
-    for (const { line, isPartial } of this.splitters[stream].push(masked))
-      await this.record(stream, line, isPartial);
+    const lines = this.splitters[stream].push(masked);
+    if (lines.length > 0) await this.recordAll(stream, lines);
   }
 
   private async record(stream: OutputStream, line: Buffer, isPartial: boolean): Promise<void> {
-    const text = `${this.now().toISOString()} ${stream}${isPartial ? '+' : ' '} ${line.toString('utf8')}`;
-    this.stored.push(text);
+    await this.recordAll(stream, [{ line, isPartial }]);
+  }
+
+  /**
+   * The lines of one chunk share its arrival time, and go to the file in one write: per-line timestamps and
+   * writes would cost more CPU than the container spends producing a flood.
+   */
+  private async recordAll(
+    stream: OutputStream,
+    lines: { line: Buffer; isPartial: boolean }[],
+  ): Promise<void> {
+    const timestamp = this.now().toISOString();
+    const texts = lines.map(
+      ({ line, isPartial }) => `${timestamp} ${stream}${isPartial ? '+' : ' '} ${line.toString('utf8')}`,
+    );
+    for (const text of texts) this.stored.push(text);
     if (this.file === undefined || this.fileCut) return;
-    const bytes = Buffer.byteLength(text) + 1;
-    if (this.fileWritten + bytes > this.options.fileBytes) {
-      this.fileCut = true;
-      await this.writeFile(
-        `… log file cut off at ${this.options.fileBytes} bytes; the head and tail are kept with the invocation\n`,
-      );
+    const block = `${texts.join('\n')}\n`;
+    const bytes = Buffer.byteLength(block);
+    if (this.fileWritten + bytes <= this.options.fileBytes) {
+      this.fileWritten += bytes;
+      await this.writeFile(block);
       return;
     }
-    this.fileWritten += bytes;
-    await this.writeFile(`${text}\n`);
+    // Fill up to the cap line by line, then say where the file was cut off.
+    for (const text of texts) {
+      const size = Buffer.byteLength(text) + 1;
+      if (this.fileWritten + size > this.options.fileBytes) break;
+      this.fileWritten += size;
+      await this.writeFile(`${text}\n`);
+    }
+    this.fileCut = true;
+    await this.writeFile(
+      `… log file cut off at ${this.options.fileBytes} bytes; the head and tail are kept with the invocation\n`,
+    );
   }
 
   private async writeFile(text: string): Promise<void> {

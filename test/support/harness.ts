@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -38,7 +38,12 @@ export interface InProcessRun {
 /** Runs `action-worker run` in this process, capturing the action's output and the status transitions. */
 export async function runInProcess(
   request: Partial<LocalRunRequest>,
-  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; settings?: WorkerSettingsInput } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    signal?: AbortSignal;
+    forceSignal?: AbortSignal;
+    settings?: WorkerSettingsInput;
+  } = {},
 ): Promise<InProcessRun> {
   const workspaceParent = await tempDir('ws');
   const settings = WorkerSettings.parse({
@@ -53,7 +58,7 @@ export async function runInProcess(
   const result = await runLocal(
     { files: [], params: [], secrets: [], keepWorkspace: false, dryRun: false, logLevel: 'info', ...request },
     {
-      runtime: new DockerContainerRuntime(),
+      runtime: new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir }),
       settings,
       logger: createLogger('error', { pretty: false }),
       env: options.env ?? {},
@@ -64,6 +69,7 @@ export async function runInProcess(
         (stream === 'stdout' ? stdout : stderr).push(chunk);
         return Promise.resolve();
       },
+      ...(options.forceSignal ? { forceSignal: options.forceSignal } : {}),
       onStatus: (status: InvocationStatus, detail) =>
         statuses.push(detail ? `${statusName(status)}: ${detail}` : statusName(status)),
     },
@@ -82,7 +88,7 @@ export async function runInProcess(
 export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
   return execa('node', [cliPath, ...args], {
     cwd: options.cwd ?? projectRoot,
-    env: { ...options.env, ACTION_WORKER_WORKSPACE_DIR: await tempDir('cli-ws') },
+    env: { ACTION_WORKER_WORKSPACE_DIR: await tempDir('cli-ws'), ...options.env },
     extendEnv: true,
     reject: false,
     all: true,
@@ -93,4 +99,51 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
 /** Every container carrying our label, running or not. */
 export async function managedContainers(): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${Labels.managed}=true`] } });
+}
+
+/** A throwaway action directory: action.json plus a Dockerfile FROM the local busybox image. */
+export async function makeAction(
+  name: string,
+  config: Record<string, unknown>,
+  dockerfileLines: string[],
+  files: Record<string, string> = {},
+): Promise<string> {
+  const dir = await tempDir(`action-${name}`);
+  await writeFile(path.join(dir, 'action.json'), JSON.stringify({ name, ...config }));
+  await writeFile(
+    path.join(dir, 'Dockerfile'),
+    ['FROM action-worker/busybox:latest', ...dockerfileLines, ''].join('\n'),
+  );
+  for (const [file, content] of Object.entries(files)) await writeFile(path.join(dir, file), content);
+  return dir;
+}
+
+/** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The running container this process started, once there is one. */
+export async function ownRunningContainer(): Promise<Docker.ContainerInspectInfo> {
+  const info = await eventually(
+    async () => {
+      const [container] = await docker.listContainers({
+        filters: { label: [`${Labels.ownerPid}=${process.pid}`], status: ['running'] },
+      });
+      return container;
+    },
+    60_000,
+    'a running action container',
+  );
+  return docker.getContainer(info.Id).inspect();
 }

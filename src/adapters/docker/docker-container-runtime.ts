@@ -325,11 +325,11 @@ export class DockerContainerRuntime implements ContainerRuntime {
     let attach: NodeJS.ReadableStream;
     try {
       // Attach before start so no output is lost.
-      attach = (await container.attach({
+      attach = await container.attach({
         stream: true,
         stdout: true,
         stderr: true,
-      }));
+      });
     } catch (error) {
       throw engineError(`attach to ${spec.name}`, error);
     }

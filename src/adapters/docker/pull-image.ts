@@ -24,7 +24,9 @@ export function classifyPullError(
   if (
     statusCode === 401 ||
     statusCode === 403 ||
-    /unauthorized|authentication required|access denied|denied:|incorrect username or password/.test(text)
+    /unauthorized|authentication required|no basic auth credentials|access denied|denied:|incorrect username or password/.test(
+      text,
+    )
   ) {
     return new UsageError(`pulling ${reference}: unauthorized (${message.trim()})`, 'E_IMAGE_UNAUTHORIZED');
   }
@@ -67,10 +69,10 @@ export async function pullImage(docker: Docker, request: PullImageRequest): Prom
   touch();
   let failure: string | undefined;
   try {
-    const stream = (await docker.pull(request.reference, {
+    const stream = await docker.pull(request.reference, {
       abortSignal: controller.signal,
       ...(request.auth ? { authconfig: request.auth } : {}),
-    }));
+    });
     await new Promise<void>((resolve, reject) => {
       const onAbortStream = (): void => {
         (stream as NodeJS.ReadableStream & { destroy?: (error?: Error) => void }).destroy?.();

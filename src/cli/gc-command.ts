@@ -1,0 +1,36 @@
+import type { Command } from '@commander-js/extra-typings';
+import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
+import { collectGarbage, isLiveLocalProcess } from '../app/garbage-collector.js';
+import { settingsFromEnv } from '../config/worker-settings.js';
+
+export function registerGcCommand(program: Command): void {
+  program
+    .command('gc')
+    .description(
+      'Remove the action containers and workspaces left behind by runs whose process is gone, and report them.',
+    )
+    .option('--dry-run', 'only report what would be removed', false)
+    .option('--json', 'print the report as JSON', false)
+    .action(async (options) => {
+      const settings = settingsFromEnv(process.env);
+      const report = await collectGarbage({
+        runtime: new DockerContainerRuntime(),
+        workspaceDir: settings.workspaceDir,
+        isLive: isLiveLocalProcess,
+        dryRun: options.dryRun,
+      });
+      if (options.json) {
+        console.log(JSON.stringify(report, null, 2));
+        return;
+      }
+      const verb = options.dryRun ? 'would remove' : 'removed';
+      for (const container of report.removedContainers) {
+        console.log(`${verb} container ${container.name} (invocation ${container.invocationId})`);
+      }
+      for (const workspace of report.removedWorkspaces) console.log(`${verb} workspace ${workspace}`);
+      for (const kept of report.kept) console.log(`kept ${kept.what}: ${kept.why}`);
+      console.log(
+        `${verb} ${report.removedContainers.length} container(s) and ${report.removedWorkspaces.length} workspace(s)`,
+      );
+    });
+}

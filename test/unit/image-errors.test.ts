@@ -1,0 +1,53 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { classifyPullError } from '../../src/adapters/docker/pull-image.js';
+import { registryAuthFor, registryOf } from '../../src/adapters/docker/registry-auth.js';
+
+describe('classifyPullError', () => {
+  it.each([
+    ['no basic auth credentials', undefined, 'E_IMAGE_UNAUTHORIZED', false],
+    ['unauthorized: authentication required', 500, 'E_IMAGE_UNAUTHORIZED', false],
+    ['denied: requested access to the resource is denied', undefined, 'E_IMAGE_UNAUTHORIZED', false],
+    ['manifest unknown', 404, 'E_IMAGE_NOT_FOUND', false],
+    ['pull access denied for x, repository does not exist', 404, 'E_IMAGE_UNAUTHORIZED', false],
+    ['Get "https://r/v2/": dial tcp: i/o timeout', 500, 'E_IMAGE_PULL', true],
+    ['received unexpected HTTP status: 503 Service Unavailable', 500, 'E_IMAGE_PULL', true],
+  ])('%s → %s', (message, status, code, retryable) => {
+    expect(classifyPullError('img', message, status)).toMatchObject({ code, retryable });
+  });
+});
+
+describe('registry credentials', () => {
+  it('finds the registry of a reference', () => {
+    expect(registryOf('ubuntu:22.04')).toBe('docker.io');
+    expect(registryOf('library/ubuntu')).toBe('docker.io');
+    expect(registryOf('ghcr.io/org/img:1')).toBe('ghcr.io');
+    expect(registryOf('localhost:5000/img')).toBe('localhost:5000');
+  });
+
+  it('reads auths entries from config.json, and nothing when there is none', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'docker-config-'));
+    expect(await registryAuthFor('ghcr.io/x/y', dir)).toBeUndefined();
+    await writeFile(
+      path.join(dir, 'config.json'),
+      JSON.stringify({
+        auths: {
+          'ghcr.io': { auth: Buffer.from('me:pa:ss').toString('base64') },
+          'https://index.docker.io/v1/': { identitytoken: 'tok' },
+        },
+      }),
+    );
+    expect(await registryAuthFor('ghcr.io/x/y:1', dir)).toEqual({
+      username: 'me',
+      password: 'pa:ss',
+      serveraddress: 'ghcr.io',
+    });
+    expect(await registryAuthFor('ubuntu', dir)).toEqual({
+      identitytoken: 'tok',
+      serveraddress: 'https://index.docker.io/v1/',
+    });
+    expect(await registryAuthFor('quay.io/x/y', dir)).toBeUndefined();
+  });
+});
