@@ -184,12 +184,12 @@ export async function runLocal(
   );
   const result: LocalRunResult = { invocationId, outcome, outputDir };
   if (outcome.status === InvocationStatus.Completed && !request.dryRun) {
-    result.summary = target.summary(
-      invocationId,
-      statusName(outcome.status),
-      outcome.detail,
-      outcome.refused,
-    );
+    result.summary = target.summary(invocationId, {
+      status: statusName(outcome.status),
+      detail: outcome.detail,
+      image: outcome.image ?? null,
+      refused: outcome.refused,
+    });
     result.summaryFile = await target.writeSummary(result.summary);
   }
   return result;

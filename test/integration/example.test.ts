@@ -29,6 +29,10 @@ describe('the README example', () => {
     const summary = JSON.parse(
       await readFile(path.join(output, '.metadata', 'action-worker.json'), 'utf8'),
     ) as OutputSummary;
+    expect(summary.image).toMatchObject({
+      reference: 'log-scanner:latest',
+      id: expect.stringMatching(/^sha256:/),
+    });
     expect(summary.dataset.tags).toEqual(['scanned-by-log-scanner']);
     expect(summary.dataset.metadata).toEqual({
       log_scanner: { pattern: 'ERROR', total_matches: 3, files_flagged: 2 },

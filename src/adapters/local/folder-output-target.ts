@@ -16,6 +16,8 @@ export interface OutputSummary {
   invocation_id: string;
   status: string;
   detail: string | null;
+  /** The image that ran: the reference asked for, its id, and its registry digest when it has one. */
+  image: { reference: string; id: string; digest: string | null } | null;
   dataset: { dataset_id: string | null; tags: string[]; metadata: JsonObject };
   files: {
     relative_path: string;
@@ -115,14 +117,19 @@ export class FolderOutputTarget implements OutputTarget {
 
   summary(
     invocationId: string,
-    status: string,
-    detail: string | null,
-    refused: readonly { relativePath: string; reason: string }[],
+    outcome: {
+      status: string;
+      detail: string | null;
+      image: OutputSummary['image'];
+      refused: readonly { relativePath: string; reason: string }[];
+    },
   ): OutputSummary {
+    const { status, detail, image, refused } = outcome;
     return {
       invocation_id: invocationId,
       status,
       detail,
+      image,
       dataset: {
         dataset_id: this.dataset.datasetId,
         tags: this.dataset.tags,
