@@ -1,6 +1,7 @@
 import { copyFile, link, mkdir, open, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../domain/errors.js';
+import { safeRelativePath } from '../domain/relative-path.js';
 import {
   type MergedParameters,
   mergeParameters,
@@ -117,22 +118,6 @@ async function placeFile(file: ResolvedFile, target: string): Promise<void> {
       'E_INVALID_INPUT',
     );
   }
-}
-
-/** A dataset-relative path with forward slashes that stays inside its directory. */
-export function safeRelativePath(relativePath: string, subject: string): string {
-  const normalised = path.posix.normalize(relativePath.replaceAll('\\', '/'));
-  if (
-    relativePath === '' ||
-    normalised.startsWith('/') ||
-    normalised === '..' ||
-    normalised.startsWith('../') ||
-    normalised === '.' ||
-    normalised.includes('\0')
-  ) {
-    throw new UsageError(`${subject} has an unsafe relative path "${relativePath}"`, 'E_INVALID_INPUT');
-  }
-  return normalised;
 }
 
 function safeSegment(segment: string): string {

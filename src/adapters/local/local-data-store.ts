@@ -1,0 +1,327 @@
+import { mkdir, open, readFile, readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { UsageError } from '../../domain/errors.js';
+import { randomId, stableId } from '../../domain/ids.js';
+import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
+import type { FileRecord, TopicRecord } from '../../domain/records.js';
+import type {
+  DataStore,
+  DatasetRecord,
+  NewDataset,
+  NewTopic,
+  PutFile,
+  PutFilesOptions,
+  StoredFile,
+} from '../../ports/data-store.js';
+import { safeRelativePath } from '../../domain/relative-path.js';
+import { writeJsonAtomic } from './atomic-file.js';
+import { BlobStore, type StoredBlob } from './blob-store.js';
+
+/** What is kept per file beside its wire record. */
+interface FileEntry {
+  record: FileRecord;
+  sha256: string;
+  /** The write (invocation attempt, import) that produced the current version. */
+  writtenBy: { invocationId: string; attempt: number };
+}
+
+const ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+function checkId(id: string, kind: string): string {
+  if (!ID.test(id)) throw new UsageError(`"${id}" is not a valid ${kind} id`, 'E_INVALID_INPUT');
+  return id;
+}
+
+/**
+ * The embedded data store: a directory tree on this host.
+ *
+ *   <root>/blobs/<aa>/<sha256>                  file contents, content-addressed, read-only
+ *   <root>/datasets/<dataset id>/dataset.json   the dataset record
+ *   <root>/datasets/<dataset id>/files/<file id>.json
+ *   <root>/datasets/<dataset id>/topics/<topic id>.json
+ *   <root>/index/{files,topics}/<id>            the dataset a file or topic belongs to
+ *   <root>/locks/<dataset id>                   the dataset's lock
+ *   <root>/tmp/                                 files being written
+ *
+ * Every record is written whole or not at all (temporary file, flush, rename), and every change to a
+ * dataset happens under its lock, so several worker processes on one host can share a store.
+ */
+export class LocalDataStore implements DataStore {
+  private readonly blobs: BlobStore;
+  private readonly user = os.userInfo().username;
+
+  constructor(readonly root: string) {
+    this.blobs = new BlobStore(path.join(root, 'blobs'), path.join(root, 'tmp'));
+  }
+
+  /** The per-user default: $XDG_DATA_HOME/action-worker/store, else ~/.local/share/action-worker/store. */
+  static defaultRoot(env: NodeJS.ProcessEnv): string {
+    const dataHome = env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+    return path.join(dataHome, 'action-worker', 'store');
+  }
+
+  async createDataset(dataset: NewDataset): Promise<DatasetRecord> {
+    const datasetId = checkId(dataset.datasetId ?? randomId('ds'), 'dataset');
+    const dir = this.datasetDir(datasetId);
+    await mkdir(path.dirname(dir), { recursive: true });
+    // mkdir is atomic: of two processes creating the same dataset, exactly one succeeds.
+    await mkdir(dir).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new UsageError(`dataset ${datasetId} already exists`, 'E_USAGE', error);
+      }
+      throw error;
+    });
+    const now = new Date().toISOString();
+    const record: DatasetRecord = {
+      dataset_id: datasetId,
+      org_id: dataset.orgId,
+      name: dataset.name ?? null,
+      description: dataset.description ?? null,
+      tags: dataset.tags ?? [],
+      metadata: dataset.metadata ?? {},
+      created: now,
+      created_by: this.user,
+      modified: now,
+      modified_by: this.user,
+    };
+    await writeJsonAtomic(path.join(dir, 'dataset.json'), record);
+    return record;
+  }
+
+  async getDataset(datasetId: string): Promise<DatasetRecord | undefined> {
+    if (!ID.test(datasetId)) return undefined;
+    return readJson<DatasetRecord>(path.join(this.datasetDir(datasetId), 'dataset.json'));
+  }
+
+  async listDatasets(): Promise<DatasetRecord[]> {
+    const ids = await readdir(path.join(this.root, 'datasets')).catch(() => [] as string[]);
+    const records = await Promise.all(ids.sort().map((id) => this.getDataset(id)));
+    return records.filter((record): record is DatasetRecord => record !== undefined);
+  }
+
+  async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<DatasetRecord> {
+    return this.withLock(datasetId, async () => {
+      const record = await this.requireDataset(datasetId);
+      const applied = applyChangeset(record, changeset);
+      const updated = { ...record, ...applied, modified: new Date().toISOString(), modified_by: this.user };
+      await writeJsonAtomic(path.join(this.datasetDir(datasetId), 'dataset.json'), updated);
+      return updated;
+    });
+  }
+
+  async putFiles(
+    datasetId: string,
+    files: readonly PutFile[],
+    options: PutFilesOptions,
+  ): Promise<FileRecord[]> {
+    await this.requireDataset(datasetId);
+    // Contents first, outside the lock: the slow part, and harmless if the write never commits.
+    const blobs: { relativePath: string; blob: StoredBlob }[] = [];
+    for (const file of files) {
+      options.signal.throwIfAborted();
+      const relativePath = safeRelativePath(file.relativePath, `file "${file.relativePath}"`);
+      blobs.push({
+        relativePath,
+        blob: await this.blobs.put(file.sourcePath, options.signal, options.onProgress),
+      });
+    }
+    // Then the records, under the dataset's lock.
+    return this.withLock(datasetId, async () => {
+      const dataset = await this.requireDataset(datasetId);
+      const now = new Date().toISOString();
+      const records: FileRecord[] = [];
+      for (const { relativePath, blob } of blobs) {
+        const fileId = stableId('fl', datasetId, relativePath);
+        const existing = await readJson<FileEntry>(this.fileEntryPath(datasetId, fileId));
+        const isSameWrite = existing?.writtenBy.invocationId === options.writeKey.invocationId;
+        if (existing && existing.sha256 === blob.sha256 && (isSameWrite || options.skipUnchanged)) {
+          records.push(existing.record);
+          continue;
+        }
+        // A retried attempt replaces what an earlier attempt of the same invocation wrote, in the same version.
+        const version =
+          existing === undefined ? 1 : isSameWrite ? existing.record.version : existing.record.version + 1;
+        const record: FileRecord = {
+          association_id: datasetId,
+          created: existing?.record.created ?? now,
+          created_by: existing?.record.created_by ?? this.user,
+          description: existing?.record.description ?? null,
+          device_id: null,
+          file_id: fileId,
+          fs_type: 'file',
+          ingestion_status: 'not_ingested',
+          metadata: existing?.record.metadata ?? {},
+          modified: now,
+          modified_by: this.user,
+          name: path.posix.basename(relativePath),
+          org_id: dataset.org_id,
+          origination: options.origination,
+          parent_id: null,
+          relative_path: relativePath,
+          size: blob.sizeBytes,
+          status: 'available',
+          storage_type: 'uploaded',
+          tags: existing?.record.tags ?? [],
+          upload_id: `${options.writeKey.invocationId}-${options.writeKey.attempt}`,
+          uri: `file://${blob.path}`,
+          version,
+        };
+        await writeJsonAtomic(this.fileEntryPath(datasetId, fileId), {
+          record,
+          sha256: blob.sha256,
+          writtenBy: options.writeKey,
+        } satisfies FileEntry);
+        await this.writeIndex('files', fileId, datasetId);
+        records.push(record);
+      }
+      return records;
+    });
+  }
+
+  async listFiles(datasetId: string): Promise<StoredFile[]> {
+    await this.requireDataset(datasetId);
+    const dir = path.join(this.datasetDir(datasetId), 'files');
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.json'));
+    const entries = await Promise.all(names.map((name) => readJson<FileEntry>(path.join(dir, name))));
+    return entries
+      .filter((entry): entry is FileEntry => entry !== undefined)
+      .map(({ record, sha256 }) => ({ record, sha256 }))
+      .sort((a, b) => (a.record.relative_path < b.record.relative_path ? -1 : 1));
+  }
+
+  async getFile(fileId: string): Promise<StoredFile | undefined> {
+    const datasetId = await this.readIndex('files', fileId);
+    if (datasetId === undefined) return undefined;
+    const entry = await readJson<FileEntry>(this.fileEntryPath(datasetId, fileId));
+    return entry && { record: entry.record, sha256: entry.sha256 };
+  }
+
+  async updateFile(
+    fileId: string,
+    update: { description?: string | null; metadataChangeset?: MetadataChangeset },
+  ): Promise<FileRecord> {
+    const datasetId = await this.readIndex('files', fileId);
+    if (datasetId === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
+    return this.withLock(datasetId, async () => {
+      const entry = await readJson<FileEntry>(this.fileEntryPath(datasetId, fileId));
+      if (entry === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
+      const record = { ...entry.record, modified: new Date().toISOString(), modified_by: this.user };
+      if (update.description !== undefined) record.description = update.description;
+      if (update.metadataChangeset) Object.assign(record, applyChangeset(record, update.metadataChangeset));
+      await writeJsonAtomic(this.fileEntryPath(datasetId, fileId), { ...entry, record });
+      return record;
+    });
+  }
+
+  contentPath(file: StoredFile): Promise<string> {
+    return Promise.resolve(this.blobs.pathOf(file.sha256));
+  }
+
+  async addTopic(fileId: string, topic: NewTopic): Promise<TopicRecord> {
+    const file = await this.getFile(fileId);
+    if (file === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
+    const datasetId = file.record.association_id;
+    const topicId = stableId('tp', fileId, topic.topicName);
+    const now = new Date().toISOString();
+    const record: TopicRecord = {
+      association: {
+        association_id: fileId,
+        association_type: 'file',
+        association_version: file.record.version,
+        parent: null,
+      },
+      created: now,
+      created_by: this.user,
+      default_representation: null,
+      end_time: topic.endTime ?? null,
+      message_count: topic.messageCount ?? null,
+      message_paths: [],
+      metadata: topic.metadata ?? {},
+      modified: now,
+      modified_by: this.user,
+      org_id: file.record.org_id,
+      schema_checksum: null,
+      schema_id: null,
+      schema_name: topic.schemaName ?? null,
+      start_time: topic.startTime ?? null,
+      topic_id: topicId,
+      topic_name: topic.topicName,
+    };
+    await this.withLock(datasetId, async () => {
+      await writeJsonAtomic(path.join(this.datasetDir(datasetId), 'topics', `${topicId}.json`), record);
+      await this.writeIndex('topics', topicId, datasetId);
+    });
+    return record;
+  }
+
+  async listTopics(datasetId: string): Promise<TopicRecord[]> {
+    await this.requireDataset(datasetId);
+    const dir = path.join(this.datasetDir(datasetId), 'topics');
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.json'));
+    const records = await Promise.all(names.map((name) => readJson<TopicRecord>(path.join(dir, name))));
+    return records
+      .filter((record): record is TopicRecord => record !== undefined)
+      .sort((a, b) => (a.topic_name < b.topic_name ? -1 : 1));
+  }
+
+  async getTopic(topicId: string): Promise<TopicRecord | undefined> {
+    const datasetId = await this.readIndex('topics', topicId);
+    if (datasetId === undefined) return undefined;
+    return readJson<TopicRecord>(path.join(this.datasetDir(datasetId), 'topics', `${topicId}.json`));
+  }
+
+  private datasetDir(datasetId: string): string {
+    return path.join(this.root, 'datasets', checkId(datasetId, 'dataset'));
+  }
+
+  private fileEntryPath(datasetId: string, fileId: string): string {
+    return path.join(this.datasetDir(datasetId), 'files', `${checkId(fileId, 'file')}.json`);
+  }
+
+  private async requireDataset(datasetId: string): Promise<DatasetRecord> {
+    const record = await this.getDataset(datasetId);
+    if (record === undefined) throw new UsageError(`unknown dataset "${datasetId}"`, 'E_INVALID_INPUT');
+    return record;
+  }
+
+  private async writeIndex(kind: 'files' | 'topics', id: string, datasetId: string): Promise<void> {
+    const target = path.join(this.root, 'index', kind, checkId(id, kind));
+    if ((await readFile(target, 'utf8').catch(() => undefined)) !== datasetId) {
+      await writeJsonAtomic(target, datasetId);
+    }
+  }
+
+  private async readIndex(kind: 'files' | 'topics', id: string): Promise<string | undefined> {
+    if (!ID.test(id)) return undefined;
+    return readJson<string>(path.join(this.root, 'index', kind, id));
+  }
+
+  /** Runs `work` holding the dataset's lock, which other processes on this host respect too. */
+  private async withLock<T>(datasetId: string, work: () => Promise<T>): Promise<T> {
+    const lockTarget = path.join(this.root, 'locks', checkId(datasetId, 'dataset'));
+    await mkdir(path.dirname(lockTarget), { recursive: true });
+    await (await open(lockTarget, 'a')).close();
+    const release = await lockfile.lock(lockTarget, {
+      realpath: false,
+      // A lock whose holder died is taken over after 10 s; a live holder refreshes it.
+      stale: 10_000,
+      retries: { retries: 200, minTimeout: 5, maxTimeout: 100, factor: 1.5 },
+    });
+    try {
+      return await work();
+    } finally {
+      await release();
+    }
+  }
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,18 @@
+import path from 'node:path';
+import { UsageError } from './errors.js';
+
+/** A dataset-relative path with forward slashes that stays inside its directory. */
+export function safeRelativePath(relativePath: string, subject: string): string {
+  const normalised = path.posix.normalize(relativePath.replaceAll('\\', '/'));
+  if (
+    relativePath === '' ||
+    normalised.startsWith('/') ||
+    normalised === '..' ||
+    normalised.startsWith('../') ||
+    normalised === '.' ||
+    normalised.includes('\0')
+  ) {
+    throw new UsageError(`${subject} has an unsafe relative path "${relativePath}"`, 'E_INVALID_INPUT');
+  }
+  return normalised;
+}

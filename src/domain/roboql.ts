@@ -1,0 +1,286 @@
+import { UsageError } from './errors.js';
+
+/**
+ * A subset of RoboQL, the query language of file and topic selectors (spec §6.2):
+ *
+ *   query      := or
+ *   or         := and ("OR" and)*
+ *   and        := not ("AND" not)*
+ *   not        := "NOT" not | "(" or ")" | comparison
+ *   comparison := field op value | field "IN" "(" value ("," value)* ")" | field "CONTAINS" value
+ *   op         := "=" | "!=" | "<" | "<=" | ">" | ">=" | "LIKE"
+ *   field      := name ("." name)*          e.g. path, size, metadata.sensor.kind
+ *   value      := "string" | 'string' | number | true | false | null
+ *
+ * Keywords are case-insensitive. LIKE matches the whole value, with % for any run of characters and _ for
+ * one. CONTAINS tests a list (tags) for a member.
+ */
+
+export type Value = string | number | boolean | null;
+
+export type QueryNode =
+  | { kind: 'and' | 'or'; left: QueryNode; right: QueryNode }
+  | { kind: 'not'; operand: QueryNode }
+  | { kind: 'compare'; field: string; op: '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE'; value: Value }
+  | { kind: 'in'; field: string; values: Value[] }
+  | { kind: 'contains'; field: string; value: Value };
+
+interface Token {
+  type: 'word' | 'string' | 'number' | 'op' | 'lparen' | 'rparen' | 'comma' | 'end';
+  text: string;
+  position: number;
+}
+
+export class QuerySyntaxError extends UsageError {
+  constructor(
+    readonly query: string,
+    readonly position: number,
+    reason: string,
+  ) {
+    super(
+      `query: ${reason} at position ${position + 1}:\n  ${query}\n  ${' '.repeat(position)}^`,
+      'E_INVALID_INPUT',
+    );
+  }
+}
+
+function tokenize(query: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < query.length) {
+    const char = query[i] ?? '';
+    if (/\s/.test(char)) {
+      i += 1;
+      continue;
+    }
+    const start = i;
+    if (char === '(' || char === ')' || char === ',') {
+      tokens.push({
+        type: char === '(' ? 'lparen' : char === ')' ? 'rparen' : 'comma',
+        text: char,
+        position: start,
+      });
+      i += 1;
+    } else if (char === '"' || char === "'") {
+      let text = '';
+      i += 1;
+      while (i < query.length && query[i] !== char) {
+        if (query[i] === '\\' && i + 1 < query.length) i += 1;
+        text += query[i] ?? '';
+        i += 1;
+      }
+      if (i >= query.length) throw new QuerySyntaxError(query, start, 'unterminated string');
+      i += 1;
+      tokens.push({ type: 'string', text, position: start });
+    } else if (/[-\d]/.test(char) && /^-?\d/.test(query.slice(i, i + 2))) {
+      const match = /^-?\d+(\.\d+)?([eE][-+]?\d+)?/.exec(query.slice(i));
+      const text = match?.[0] ?? char;
+      tokens.push({ type: 'number', text, position: start });
+      i += text.length;
+    } else if (/[=!<>]/.test(char)) {
+      const two = query.slice(i, i + 2);
+      const text = ['!=', '<=', '>='].includes(two) ? two : char;
+      if (text === '!') throw new QuerySyntaxError(query, start, 'unknown operator "!"');
+      tokens.push({ type: 'op', text, position: start });
+      i += text.length;
+    } else if (/[A-Za-z_]/.test(char)) {
+      const match = /^[A-Za-z_][\w.]*/.exec(query.slice(i));
+      const text = match?.[0] ?? char;
+      tokens.push({ type: 'word', text, position: start });
+      i += text.length;
+    } else {
+      throw new QuerySyntaxError(query, start, `unexpected character "${char}"`);
+    }
+  }
+  tokens.push({ type: 'end', text: '', position: query.length });
+  return tokens;
+}
+
+const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'LIKE', 'IN', 'CONTAINS', 'TRUE', 'FALSE', 'NULL']);
+
+/** Parses a query, or throws a QuerySyntaxError that points at where it went wrong. */
+export function parseQuery(query: string): QueryNode {
+  const tokens = tokenize(query);
+  let index = 0;
+  const peek = (): Token => tokens[index] ?? { type: 'end', text: '', position: query.length };
+  const next = (): Token => {
+    const token = peek();
+    index += 1;
+    return token;
+  };
+  const isKeyword = (token: Token, word: string): boolean =>
+    token.type === 'word' && token.text.toUpperCase() === word;
+  const fail = (token: Token, expected: string): never => {
+    const found = token.type === 'end' ? 'the end of the query' : `"${token.text}"`;
+    throw new QuerySyntaxError(query, token.position, `expected ${expected}, found ${found}`);
+  };
+
+  const value = (): Value => {
+    const token = next();
+    if (token.type === 'string') return token.text;
+    if (token.type === 'number') return Number(token.text);
+    if (isKeyword(token, 'TRUE')) return true;
+    if (isKeyword(token, 'FALSE')) return false;
+    if (isKeyword(token, 'NULL')) return null;
+    return fail(token, 'a value (a quoted string, a number, true, false or null)');
+  };
+
+  const comparison = (): QueryNode => {
+    const fieldToken = next();
+    if (fieldToken.type !== 'word' || KEYWORDS.has(fieldToken.text.toUpperCase())) {
+      return fail(fieldToken, 'a field name such as path, size or metadata.key');
+    }
+    const field = fieldToken.text;
+    const operator = next();
+    if (operator.type === 'op') {
+      return {
+        kind: 'compare',
+        field,
+        op: operator.text as '=' | '!=' | '<' | '<=' | '>' | '>=',
+        value: value(),
+      };
+    }
+    if (isKeyword(operator, 'LIKE')) return { kind: 'compare', field, op: 'LIKE', value: value() };
+    if (isKeyword(operator, 'CONTAINS')) return { kind: 'contains', field, value: value() };
+    if (isKeyword(operator, 'IN')) {
+      if (next().type !== 'lparen') fail(tokens[index - 1] ?? peek(), '"(" after IN');
+      const values = [value()];
+      while (peek().type === 'comma') {
+        next();
+        values.push(value());
+      }
+      const close = next();
+      if (close.type !== 'rparen') fail(close, '"," or ")"');
+      return { kind: 'in', field, values };
+    }
+    return fail(operator, 'an operator (=, !=, <, <=, >, >=, LIKE, IN, CONTAINS)');
+  };
+
+  const not = (): QueryNode => {
+    if (isKeyword(peek(), 'NOT')) {
+      next();
+      return { kind: 'not', operand: not() };
+    }
+    if (peek().type === 'lparen') {
+      next();
+      const inner = or();
+      const close = next();
+      if (close.type !== 'rparen') fail(close, '")"');
+      return inner;
+    }
+    return comparison();
+  };
+
+  const and = (): QueryNode => {
+    let left = not();
+    while (isKeyword(peek(), 'AND')) {
+      next();
+      left = { kind: 'and', left, right: not() };
+    }
+    return left;
+  };
+
+  const or = (): QueryNode => {
+    let left = and();
+    while (isKeyword(peek(), 'OR')) {
+      next();
+      left = { kind: 'or', left, right: and() };
+    }
+    return left;
+  };
+
+  const tree = or();
+  if (peek().type !== 'end') fail(peek(), 'AND, OR or the end of the query');
+  return tree;
+}
+
+/** Reads a field of a record: a name, or a dotted path into an object such as metadata.a.b. */
+export type FieldReader = (field: string) => unknown;
+
+export function evaluateQuery(node: QueryNode, read: FieldReader): boolean {
+  switch (node.kind) {
+    case 'and':
+      return evaluateQuery(node.left, read) && evaluateQuery(node.right, read);
+    case 'or':
+      return evaluateQuery(node.left, read) || evaluateQuery(node.right, read);
+    case 'not':
+      return !evaluateQuery(node.operand, read);
+    case 'in':
+      return node.values.some((candidate) => equals(read(node.field), candidate));
+    case 'contains': {
+      const actual = read(node.field);
+      if (Array.isArray(actual)) return actual.some((item) => equals(item, node.value));
+      return typeof actual === 'string' && typeof node.value === 'string' && actual.includes(node.value);
+    }
+    case 'compare':
+      return compare(read(node.field), node.op, node.value);
+  }
+}
+
+function equals(actual: unknown, expected: Value): boolean {
+  if (actual === undefined) return expected === null;
+  if (typeof actual === 'number' && typeof expected === 'string' && expected.trim() !== '')
+    return actual === Number(expected);
+  if (typeof actual === 'string' && typeof expected === 'number') return Number(actual) === expected;
+  return actual === expected;
+}
+
+function compare(actual: unknown, op: string, expected: Value): boolean {
+  if (op === '=') return equals(actual, expected);
+  if (op === '!=') return !equals(actual, expected);
+  if (op === 'LIKE') {
+    if (typeof actual !== 'string' || typeof expected !== 'string') return false;
+    return likeToRegExp(expected).test(actual);
+  }
+  if (actual === undefined || actual === null || expected === null) return false;
+  const [a, b] = orderable(actual, expected);
+  if (a === undefined || b === undefined) return false;
+  switch (op) {
+    case '<':
+      return a < b;
+    case '<=':
+      return a <= b;
+    case '>':
+      return a > b;
+    default:
+      return a >= b;
+  }
+}
+
+/** Numbers compare as numbers; ISO datetimes as instants; other strings as strings. */
+function orderable(
+  actual: unknown,
+  expected: Value,
+): [number | string | undefined, number | string | undefined] {
+  if (typeof actual === 'number') return [actual, typeof expected === 'number' ? expected : Number(expected)];
+  if (typeof actual === 'string') {
+    const isDate =
+      /^\d{4}-\d{2}-\d{2}/.test(actual) &&
+      typeof expected === 'string' &&
+      /^\d{4}-\d{2}-\d{2}/.test(expected);
+    if (isDate) return [Date.parse(actual), Date.parse(expected)];
+    if (typeof expected === 'number') return [Number(actual), expected];
+    return [actual, String(expected)];
+  }
+  return [undefined, undefined];
+}
+
+export function likeToRegExp(pattern: string): RegExp {
+  let source = '';
+  for (const char of pattern) {
+    if (char === '%') source += '.*';
+    else if (char === '_') source += '.';
+    else source += char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`, 's');
+}
+
+/** Reads a dotted path (metadata.a.b) from an object. */
+export function readPath(root: unknown, dottedPath: string): unknown {
+  let node = root;
+  for (const part of dottedPath.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}

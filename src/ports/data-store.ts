@@ -1,0 +1,90 @@
+import type { MetadataChangeset } from '../domain/metadata-changeset.js';
+import type { FileRecord, TopicRecord } from '../domain/records.js';
+
+/** A dataset as the store keeps it. */
+export interface DatasetRecord {
+  dataset_id: string;
+  org_id: string;
+  name: string | null;
+  description: string | null;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  created: string;
+  created_by: string;
+  modified: string;
+  modified_by: string;
+}
+
+/** A file with what the store knows beyond its wire record. */
+export interface StoredFile {
+  record: FileRecord;
+  sha256: string;
+}
+
+export interface NewDataset {
+  orgId: string;
+  /** A chosen id (`ds_…`); by default a fresh one. */
+  datasetId?: string;
+  name?: string | null;
+  description?: string | null;
+  tags?: string[];
+  metadata?: Record<string, unknown>;
+}
+
+export interface PutFile {
+  /** The dataset path: forward slashes, no leading slash, never leaving the dataset. */
+  relativePath: string;
+  /** A readable local file holding the bytes. */
+  sourcePath: string;
+}
+
+export interface PutFilesOptions {
+  /**
+   * What the write belongs to (an invocation attempt, an import). Writing the same paths again under the
+   * same key leaves one file and one version per path: a retried attempt never duplicates its outputs.
+   */
+  writeKey: { invocationId: string; attempt: number };
+  origination: string;
+  /** Leave a path alone when its content is unchanged, whoever wrote it (an import of a folder again). */
+  skipUnchanged?: boolean;
+  signal: AbortSignal;
+  /** Bytes stored so far, for progress. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface NewTopic {
+  topicName: string;
+  schemaName?: string | null;
+  messageCount?: number | null;
+  startTime?: number | null;
+  endTime?: number | null;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * Datasets of files with tags, metadata and descriptions, and topics registered on files. The embedded
+ * default is a directory tree on this host; an S3 or Roboto-API adapter implements the same port and passes
+ * the same contract suite (test/contract/data-store.contract.ts).
+ */
+export interface DataStore {
+  createDataset(dataset: NewDataset): Promise<DatasetRecord>;
+  /** The dataset, or undefined when there is none with that id. */
+  getDataset(datasetId: string): Promise<DatasetRecord | undefined>;
+  listDatasets(): Promise<DatasetRecord[]>;
+  updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<DatasetRecord>;
+
+  /** Stores files in a dataset: new paths become files (version 1), existing paths a new version. */
+  putFiles(datasetId: string, files: readonly PutFile[], options: PutFilesOptions): Promise<FileRecord[]>;
+  listFiles(datasetId: string): Promise<StoredFile[]>;
+  getFile(fileId: string): Promise<StoredFile | undefined>;
+  updateFile(
+    fileId: string,
+    update: { description?: string | null; metadataChangeset?: MetadataChangeset },
+  ): Promise<FileRecord>;
+  /** A local path holding the file's current bytes, to be read (never written). */
+  contentPath(file: StoredFile): Promise<string>;
+
+  addTopic(fileId: string, topic: NewTopic): Promise<TopicRecord>;
+  listTopics(datasetId: string): Promise<TopicRecord[]>;
+  getTopic(topicId: string): Promise<TopicRecord | undefined>;
+}

@@ -1,0 +1,186 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MetadataChangeset } from '../../src/domain/metadata-changeset.js';
+import type { DataStore } from '../../src/ports/data-store.js';
+
+export interface DataStoreFixture {
+  store: DataStore;
+  /** A directory for source files. */
+  scratch: string;
+}
+
+const signal = new AbortController().signal;
+const key = (invocationId: string, attempt = 1) => ({ invocationId, attempt });
+
+/**
+ * What every DataStore adapter must do. Run it against each adapter: the embedded local store, and later
+ * S3 or the Roboto API.
+ */
+export function describeDataStoreContract(name: string, fixture: () => Promise<DataStoreFixture>): void {
+  describe(`DataStore contract: ${name}`, () => {
+    async function source(scratch: string, file: string, content: string): Promise<string> {
+      const target = path.join(scratch, file.replaceAll('/', '_'));
+      await writeFile(target, content);
+      return target;
+    }
+
+    it('creates, reads and lists datasets, and refuses a duplicate id', async () => {
+      const { store } = await fixture();
+      const created = await store.createDataset({
+        orgId: 'og_1',
+        description: 'drives',
+        tags: ['a'],
+        metadata: { k: 1 },
+      });
+      expect(created.dataset_id).toMatch(/^ds_/);
+      expect(await store.getDataset(created.dataset_id)).toEqual(created);
+      expect((await store.listDatasets()).map((d) => d.dataset_id)).toContain(created.dataset_id);
+      await expect(store.createDataset({ orgId: 'og_1', datasetId: created.dataset_id })).rejects.toThrow(
+        /already exists/,
+      );
+      expect(await store.getDataset('ds_nope')).toBeUndefined();
+      expect(await store.getDataset('../escape')).toBeUndefined();
+    });
+
+    it('stores files as wire records with size and sha256, and reads their bytes back', async () => {
+      const { store, scratch } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const [record] = await store.putFiles(
+        datasetId,
+        [{ relativePath: 'logs/a.txt', sourcePath: await source(scratch, 'a', 'hello\n') }],
+        { writeKey: key('iv_1'), origination: 'test', signal },
+      );
+      expect(record).toMatchObject({
+        association_id: datasetId,
+        relative_path: 'logs/a.txt',
+        name: 'a.txt',
+        size: 6,
+        version: 1,
+        org_id: 'og_1',
+        file_id: expect.stringMatching(/^fl_/),
+      });
+      const stored = await store.getFile(record!.file_id);
+      expect(stored?.sha256).toBe('5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03');
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(await store.contentPath(stored!), 'utf8')).toBe('hello\n');
+      expect((await store.listFiles(datasetId)).map((f) => f.record.file_id)).toEqual([record!.file_id]);
+    });
+
+    it('gives an existing path a new version, and a retried write of the same invocation none', async () => {
+      const { store, scratch } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const put = async (content: string, invocationId: string, attempt = 1) =>
+        (
+          await store.putFiles(
+            datasetId,
+            [{ relativePath: 'out.txt', sourcePath: await source(scratch, `o-${content}`, content) }],
+            {
+              writeKey: key(invocationId, attempt),
+              origination: 'test',
+              signal,
+            },
+          )
+        )[0]!;
+      const first = await put('one', 'iv_a');
+      const retried = await put('one again', 'iv_a', 2);
+      expect(retried.file_id).toBe(first.file_id);
+      expect(retried.version).toBe(1);
+      const next = await put('two', 'iv_b');
+      expect(next.version).toBe(2);
+      expect(await store.listFiles(datasetId)).toHaveLength(1);
+    });
+
+    it('leaves unchanged content alone when asked to (a folder imported again)', async () => {
+      const { store, scratch } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const file = { relativePath: 'same.txt', sourcePath: await source(scratch, 'same', 'same') };
+      await store.putFiles(datasetId, [file], {
+        writeKey: key('import-1'),
+        origination: 'import',
+        signal,
+        skipUnchanged: true,
+      });
+      const [again] = await store.putFiles(datasetId, [file], {
+        writeKey: key('import-2'),
+        origination: 'import',
+        signal,
+        skipUnchanged: true,
+      });
+      expect(again?.version).toBe(1);
+    });
+
+    it('refuses paths that leave the dataset and unknown datasets', async () => {
+      const { store, scratch } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const sourcePath = await source(scratch, 'x', 'x');
+      await expect(
+        store.putFiles(datasetId, [{ relativePath: '../x', sourcePath }], {
+          writeKey: key('iv'),
+          origination: 't',
+          signal,
+        }),
+      ).rejects.toThrow(/unsafe relative path/);
+      await expect(
+        store.putFiles('ds_missing', [{ relativePath: 'x', sourcePath }], {
+          writeKey: key('iv'),
+          origination: 't',
+          signal,
+        }),
+      ).rejects.toThrow(/unknown dataset "ds_missing"/);
+    });
+
+    it('applies metadata changesets to files and datasets', async () => {
+      const { store, scratch } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1', tags: ['keep'] });
+      const [record] = await store.putFiles(
+        datasetId,
+        [{ relativePath: 'f', sourcePath: await source(scratch, 'f', 'f') }],
+        {
+          writeKey: key('iv'),
+          origination: 't',
+          signal,
+        },
+      );
+      const updated = await store.updateFile(record!.file_id, {
+        description: 'described',
+        metadataChangeset: MetadataChangeset.parse({ put_tags: ['t'], put_fields: { 'a.b': 1 } }),
+      });
+      expect(updated).toMatchObject({ description: 'described', tags: ['t'], metadata: { a: { b: 1 } } });
+      expect((await store.getFile(record!.file_id))?.record).toEqual(updated);
+      const dataset = await store.updateDataset(
+        datasetId,
+        MetadataChangeset.parse({ put_tags: ['new'], remove_tags: ['keep'] }),
+      );
+      expect(dataset.tags).toEqual(['new']);
+      expect((await store.getDataset(datasetId))?.tags).toEqual(['new']);
+    });
+
+    it('registers topics on files and finds them by dataset and id', async () => {
+      const { store, scratch } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const [record] = await store.putFiles(
+        datasetId,
+        [{ relativePath: 'drive.mcap', sourcePath: await source(scratch, 'm', 'm') }],
+        {
+          writeKey: key('iv'),
+          origination: 't',
+          signal,
+        },
+      );
+      const topic = await store.addTopic(record!.file_id, {
+        topicName: '/imu',
+        schemaName: 'sensor_msgs/Imu',
+        messageCount: 10,
+      });
+      expect(topic).toMatchObject({
+        topic_name: '/imu',
+        schema_name: 'sensor_msgs/Imu',
+        message_count: 10,
+        association: { association_id: record!.file_id, association_type: 'file', association_version: 1 },
+      });
+      expect(await store.listTopics(datasetId)).toEqual([topic]);
+      expect(await store.getTopic(topic.topic_id)).toEqual(topic);
+    });
+  });
+}
