@@ -10,7 +10,13 @@ export interface LocalRunRequest {
   image?: string;
   inputDir?: string;
   outputDir?: string;
+  /** Datasets in the store whose files are inputs (all of them, or those matching `files`). */
+  datasets: string[];
   files: string[];
+  query?: string;
+  fileIds: string[];
+  topics: string[];
+  uploadTo?: string;
   params: string[];
   paramsFile?: string;
   secrets: string[];

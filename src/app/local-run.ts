@@ -1,10 +1,13 @@
-import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { FolderOutputTarget, type OutputSummary } from '../adapters/local/folder-output-target.js';
-import { LocalFolderDataset } from '../adapters/local/local-folder-dataset.js';
 import { StaticSecretStore } from '../adapters/local/static-secret-store.js';
+import type { DataStore } from '../ports/data-store.js';
+import { StoreInputResolver } from '../stages/store-input-resolver.js';
+import { StoreOutputTarget } from '../stages/store-output-target.js';
+import { parseQuery } from '../domain/roboql.js';
+import type { FileSelector } from '../domain/input-selectors.js';
+import { assertEmptyOrMissing, exportFiles, importFolder } from './dataset-transfer.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain/action-config.js';
 import { assertFitsCapacity, effectiveComputeRequirements } from '../domain/compute-requirements.js';
@@ -18,7 +21,6 @@ import { validateParameters } from '../domain/parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
 import type { RobotoLogLevel } from '../domain/runtime-environment.js';
 import type { ContainerRuntime, OutputStream } from '../ports/container-runtime.js';
-import type { InputResolver } from '../ports/input-resolver.js';
 import { type InvocationOutcome, executeInvocation } from '../stages/execute-invocation.js';
 import type { ImageSource, InvocationPlan } from '../stages/invocation-plan.js';
 import {
@@ -26,7 +28,6 @@ import {
   collectParameterValues,
   collectSecrets,
   imageTagFor,
-  isDirectory,
   isFile,
   loadActionDir,
 } from './local-run-options.js';
@@ -38,6 +39,8 @@ export interface LocalRunIo {
   onStatus: (status: InvocationStatus, detail: string | null) => void;
   /** Aborted by a second Ctrl-C: skip the rest of the stop's grace period. */
   forceSignal?: AbortSignal;
+  /** Bytes imported, staged for the action or stored from it, for progress. */
+  onTransfer?: (phase: 'import' | 'download' | 'upload', bytes: number, totalBytes: number) => void;
 }
 
 /** The full action log, beside the outputs (output/.metadata/ is never collected, so it never collides). */
@@ -46,9 +49,12 @@ export const ACTION_LOG_FILE = '.metadata/action.log';
 export interface LocalRunResult {
   invocationId: string;
   outcome: InvocationOutcome;
-  outputDir: string;
+  /** Where the outputs were exported (--output). */
+  outputDir?: string;
+  /** The export's `.metadata/action-worker.json`. */
   summaryFile?: string;
-  summary?: OutputSummary;
+  /** The full action log. */
+  logFile: string;
 }
 
 const LOG_LEVELS: Record<string, RobotoLogLevel> = {
@@ -74,6 +80,7 @@ export async function runLocal(
   request: LocalRunRequest,
   deps: {
     runtime: ContainerRuntime;
+    store: DataStore;
     settings: WorkerSettings;
     logger: Logger;
     env: NodeJS.ProcessEnv;
@@ -101,31 +108,44 @@ export async function runLocal(
     : (action.timeout ?? deps.settings.defaultTimeoutMinutes) * 60_000;
 
   const orgId = request.orgId ?? nonEmpty(deps.env.ROBOTO_ORG_ID) ?? 'og_local';
-  let inputs: InputResolver = { resolve: () => Promise.reject(new Error('no input folder')) };
-  let input: InvocationInput | null = null;
-  let dataSourceId = request.datasetId ?? UNSPECIFIED_DATA_SOURCE;
-  if (request.inputDir !== undefined) {
-    if (!(await isDirectory(request.inputDir))) {
-      throw new UsageError(
-        `input folder "${request.inputDir}" does not exist or is not a directory`,
-        'E_INVALID_INPUT',
-      );
-    }
-    const datasetId = request.datasetId ?? (await LocalFolderDataset.datasetIdFor(request.inputDir));
-    inputs = new LocalFolderDataset({ folder: request.inputDir, datasetId, orgId });
-    dataSourceId = datasetId;
-    const paths = request.files.length > 0 ? request.files : ['**/*'];
-    input = { files: [{ dataset_id: datasetId, paths, query: null, ids: null, names: null }], topics: null };
-  } else if (request.files.length > 0) {
-    throw new UsageError('--files needs --input');
-  }
-
   const invocationId = randomId('iv');
-  const outputDir = path.resolve(
-    deps.cwd,
-    request.outputDir ?? path.join('action-worker-output', invocationId),
-  );
-  await assertEmptyOrMissing(outputDir);
+  const outputDir = request.outputDir === undefined ? undefined : path.resolve(deps.cwd, request.outputDir);
+  if (outputDir !== undefined) await assertEmptyOrMissing(outputDir, '--output');
+  if (request.query !== undefined) parseQuery(request.query);
+  const datasetIds = [...request.datasets];
+  for (const datasetId of [...datasetIds, ...(request.uploadTo === undefined ? [] : [request.uploadTo])]) {
+    if ((await deps.store.getDataset(datasetId)) === undefined) {
+      throw new UsageError(`unknown dataset "${datasetId}"`, 'E_INVALID_INPUT');
+    }
+  }
+  if (request.inputDir !== undefined) {
+    const imported = await importFolder(deps.store, request.inputDir, {
+      ...(request.datasetId === undefined ? {} : { datasetId: request.datasetId }),
+      orgId,
+      signal,
+      ...(io.onTransfer
+        ? { onProgress: (bytes: number, total: number) => io.onTransfer?.('import', bytes, total) }
+        : {}),
+    });
+    deps.logger.info(
+      { datasetId: imported.dataset.dataset_id, files: imported.files.length, isNew: imported.isNew },
+      'input.folder_imported',
+    );
+    datasetIds.unshift(imported.dataset.dataset_id);
+  }
+  const input = buildInput(request, datasetIds);
+  const dataSourceId = datasetIds[0] ?? request.datasetId ?? UNSPECIFIED_DATA_SOURCE;
+  let uploadDestinationId = request.uploadTo ?? null;
+  if (uploadDestinationId === null && !hasSingleInputDataset(request, datasetIds)) {
+    // The platform would skip the upload; on a laptop that silently loses the outputs. A fresh dataset
+    // keeps them.
+    const outputs = await deps.store.createDataset({
+      orgId,
+      name: `${action.name} outputs`,
+      description: `outputs of ${action.name}, invocation ${invocationId}`,
+    });
+    uploadDestinationId = outputs.dataset_id;
+  }
 
   const computeRequirements = effectiveComputeRequirements(action.compute_requirements, null);
   assertFitsCapacity(computeRequirements, deps.settings.capacity);
@@ -142,20 +162,24 @@ export async function runLocal(
     parameterValues,
     input,
     dataSourceId,
-    uploadDestinationId: null,
+    uploadDestinationId,
     computeRequirements,
     containerParameters: mergeContainerParameters(action.container_parameters, null),
     timeoutMs,
     isDryRun: request.dryRun,
     logLevel,
   };
-  const target = new FolderOutputTarget(outputDir, orgId);
   const outcome = await executeInvocation(
     plan,
     {
       runtime: deps.runtime,
-      inputs,
-      outputs: target,
+      inputs: new StoreInputResolver(deps.store, deps.logger),
+      outputs: new StoreOutputTarget(
+        deps.store,
+        { invocationId, attempt: 1 },
+        `action-worker run of ${action.name}`,
+        io.onTransfer ? (bytes, total) => io.onTransfer?.('upload', bytes, total) : undefined,
+      ),
       secrets: new StaticSecretStore(secrets),
       status: {
         record: (status, detail) => {
@@ -175,24 +199,69 @@ export async function runLocal(
         container: deps.settings.container,
         images: deps.settings.images,
         logs: deps.settings.logs,
-        logFile: path.join(outputDir, ...ACTION_LOG_FILE.split('/')),
+        logFile:
+          outputDir === undefined
+            ? path.join(deps.settings.logs.dir, `${invocationId}-1.log`)
+            : path.join(outputDir, ...ACTION_LOG_FILE.split('/')),
+        cache: deps.settings.cache,
       },
       onOutput: io.writeOutput,
       ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
+      ...(io.onTransfer ? { onTransfer: io.onTransfer } : {}),
     },
     signal,
   );
-  const result: LocalRunResult = { invocationId, outcome, outputDir };
-  if (outcome.status === InvocationStatus.Completed && !request.dryRun) {
-    result.summary = target.summary(invocationId, {
-      status: statusName(outcome.status),
-      detail: outcome.detail,
-      image: outcome.image ?? null,
-      refused: outcome.refused,
-    });
-    result.summaryFile = await target.writeSummary(result.summary);
+  const result: LocalRunResult = {
+    invocationId,
+    outcome,
+    logFile:
+      outputDir === undefined
+        ? path.join(deps.settings.logs.dir, `${invocationId}-1.log`)
+        : path.join(outputDir, ...ACTION_LOG_FILE.split('/')),
+    ...(outputDir === undefined ? {} : { outputDir }),
+  };
+  if (outcome.status === InvocationStatus.Completed && outputDir !== undefined && !request.dryRun) {
+    result.summaryFile = await exportFiles(
+      deps.store,
+      outcome.uploaded.map((record) => record.file_id),
+      outcome.uploadDatasetId,
+      outputDir,
+      {
+        invocation_id: invocationId,
+        status: statusName(outcome.status),
+        detail: outcome.detail,
+        image: outcome.image ?? null,
+        refused: outcome.refused.map((entry) => ({
+          relative_path: entry.relativePath,
+          reason: entry.reason,
+        })),
+      },
+    );
   }
   return result;
+}
+
+/** File selectors from the flags: paths per dataset (all files by default), a query, ids; topics by name. */
+function buildInput(request: LocalRunRequest, datasetIds: readonly string[]): InvocationInput | null {
+  const files: FileSelector[] = [];
+  const none = { query: null, ids: null, names: null, dataset_id: null, paths: null };
+  const bySelectorFlags =
+    request.query !== undefined || request.fileIds.length > 0 || request.topics.length > 0;
+  if (request.files.length > 0 || !bySelectorFlags) {
+    const paths = request.files.length > 0 ? request.files : ['**/*'];
+    for (const datasetId of datasetIds) files.push({ ...none, dataset_id: datasetId, paths });
+  }
+  if (request.query !== undefined) files.push({ ...none, query: request.query });
+  if (request.fileIds.length > 0) files.push({ ...none, ids: request.fileIds });
+  const topics =
+    request.topics.length > 0 ? [{ query: null, ids: null, names: request.topics, dataset_id: null }] : null;
+  if (files.length === 0 && topics === null) return null;
+  return { files: files.length > 0 ? files : null, topics };
+}
+
+/** Whether every input file can only come from one dataset, which then receives the outputs. */
+function hasSingleInputDataset(request: LocalRunRequest, datasetIds: readonly string[]): boolean {
+  return datasetIds.length === 1 && request.query === undefined && request.fileIds.length === 0;
 }
 
 async function resolveActionAndImage(
@@ -223,18 +292,6 @@ async function resolveActionAndImage(
     `"${request.actionDir}" has no Dockerfile and action.json has no image_uri: give --image REF`,
     'E_IMAGE_NOT_FOUND',
   );
-}
-
-async function assertEmptyOrMissing(dir: string): Promise<void> {
-  const entries = await readdir(dir).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR')
-      throw new UsageError(`--output "${dir}" is not a directory`);
-    throw error;
-  });
-  if (entries.length > 0) {
-    throw new UsageError(`--output "${dir}" is not empty; outputs are never written over existing files`);
-  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

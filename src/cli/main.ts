@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { ActionWorkerError } from '../domain/errors.js';
 import { CliExitCode, exitCodeForError } from './exit-codes.js';
+import { registerDatasetsCommand } from './datasets-command.js';
 import { registerGcCommand } from './gc-command.js';
 import { registerRunCommand } from './run-command.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRunCommand(program);
   registerGcCommand(program);
+  registerDatasetsCommand(program);
   return program;
 }
 

@@ -2,7 +2,9 @@ import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
 import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
 import { runLocal } from '../app/local-run.js';
+import { LocalDataStore } from '../adapters/local/local-data-store.js';
 import { settingsFromEnv } from '../config/worker-settings.js';
+import { transferProgress } from './transfer-progress.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
 import { createLogger } from '../observability/logger.js';
 import { CliExitCode, exitCodeForOutcome } from './exit-codes.js';
@@ -16,7 +18,11 @@ export function registerRunCommand(program: Command): void {
     .description('Run one action against a local folder, exactly as the platform would run it.')
     .argument('[ACTION_DIR]', 'directory holding action.json and, optionally, a Dockerfile to build')
     .option('--image <REF>', 'use this local image instead of building ACTION_DIR')
-    .option('--input <DIR>', 'folder whose files are the input dataset')
+    .option(
+      '--input <DIR>',
+      'folder imported into the store as the input dataset (same folder, same dataset)',
+    )
+    .option('--dataset <ID>', 'a dataset in the store whose files are inputs (repeatable)', collect, [])
     .option(
       '--files <GLOB>',
       'only input files matching this gitignore-style pattern (repeatable)',
@@ -25,7 +31,17 @@ export function registerRunCommand(program: Command): void {
     )
     .option(
       '--output <DIR>',
-      'where outputs and their metadata go (default ./action-worker-output/<invocation id>)',
+      'also export the outputs, with their metadata and the action log, to this empty folder',
+    )
+    .option(
+      '--query <QUERY>',
+      'input files matching this RoboQL query, e.g. \'path LIKE "%.bag" AND size > 0\'',
+    )
+    .option('--file-id <ID>', 'an input file by id (repeatable)', collect, [])
+    .option('--topic <NAME>', 'an input topic by name (repeatable)', collect, [])
+    .option(
+      '--upload-to <ID>',
+      'the dataset outputs go to (default: the single input dataset, else a new one)',
     )
     .option('--param <NAME=VALUE>', 'parameter value (repeatable)', collect, [])
     .option('--params-file <FILE>', 'JSON object of parameter values (--param wins)')
@@ -71,6 +87,7 @@ export function registerRunCommand(program: Command): void {
         }
       };
       const settings = settingsFromEnv(process.env);
+      const progress = transferProgress(process.stderr);
       process.on('SIGINT', onInterrupt);
       process.on('SIGTERM', onInterrupt);
       try {
@@ -80,7 +97,12 @@ export function registerRunCommand(program: Command): void {
             ...(options.image === undefined ? {} : { image: options.image }),
             ...(options.input === undefined ? {} : { inputDir: options.input }),
             ...(options.output === undefined ? {} : { outputDir: options.output }),
+            datasets: options.dataset,
             files: options.files,
+            ...(options.query === undefined ? {} : { query: options.query }),
+            fileIds: options.fileId,
+            topics: options.topic,
+            ...(options.uploadTo === undefined ? {} : { uploadTo: options.uploadTo }),
             params: options.param,
             ...(options.paramsFile === undefined ? {} : { paramsFile: options.paramsFile }),
             secrets: options.secret,
@@ -93,6 +115,7 @@ export function registerRunCommand(program: Command): void {
           },
           {
             runtime: new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir }),
+            store: new LocalDataStore(settings.storeDir),
             settings,
             logger,
             env: process.env,
@@ -105,9 +128,13 @@ export function registerRunCommand(program: Command): void {
               process.stderr.write(`action-worker: ${statusName(status)}${detail ? ` (${detail})` : ''}\n`);
             },
             forceSignal: force.signal,
+            onTransfer: (phase, bytes, total) => {
+              progress.onTransfer(phase, bytes, total);
+            },
           },
           controller.signal,
         );
+        progress.finish();
         const { outcome } = result;
         if (outcome.workspaceDir)
           process.stderr.write(`action-worker: workspace kept at ${outcome.workspaceDir}\n`);
@@ -116,11 +143,18 @@ export function registerRunCommand(program: Command): void {
             `action-worker: output ${refused.relativePath} not collected: ${refused.reason}\n`,
           );
         }
-        if (outcome.status === InvocationStatus.Completed && result.summaryFile) {
+        if (outcome.status === InvocationStatus.Completed && outcome.uploadDatasetId) {
           process.stderr.write(
-            `action-worker: outputs in ${result.outputDir}\naction-worker: metadata in ${result.summaryFile}\n`,
+            `action-worker: ${outcome.uploaded.length} output file(s) in dataset ${outcome.uploadDatasetId} ` +
+              `(action-worker datasets files ${outcome.uploadDatasetId})\n`,
           );
         }
+        if (result.summaryFile) {
+          process.stderr.write(
+            `action-worker: outputs exported to ${result.outputDir ?? ''}\naction-worker: metadata in ${result.summaryFile}\n`,
+          );
+        }
+        process.stderr.write(`action-worker: log in ${result.logFile}\n`);
         process.exitCode = exitCodeForOutcome(outcome);
       } finally {
         process.off('SIGINT', onInterrupt);

@@ -108,6 +108,11 @@ export const WorkerSettings = z.object({
         .int()
         .positive()
         .default(100 * MIB),
+      /** Where full log files go when a run has no output folder. */
+      dir: z
+        .string()
+        .min(1)
+        .default(path.join(os.tmpdir(), 'action-worker', 'logs')),
     })
     .prefault({}),
   /** What this host offers actions; an invocation needing more is refused. */
@@ -129,6 +134,34 @@ export const WorkerSettings = z.object({
     .string()
     .min(1)
     .default(path.join(os.tmpdir(), 'action-worker', 'workspaces')),
+  /** The embedded dataset store. */
+  storeDir: z
+    .string()
+    .min(1)
+    .default(
+      path.join(
+        process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share'),
+        'action-worker',
+        'store',
+      ),
+    ),
+  /**
+   * Verified copies of input files, content-addressed, hard-linked into workspaces: keep it on the
+   * workspaces' filesystem. Least recently used entries go first when it outgrows its budget.
+   */
+  cache: z
+    .object({
+      dir: z
+        .string()
+        .min(1)
+        .default(path.join(os.tmpdir(), 'action-worker', 'cache')),
+      budgetBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(20 * 1024 ** 3),
+    })
+    .prefault({}),
   defaultTimeoutMinutes: z.number().int().positive().default(DEFAULT_TIMEOUT_MINUTES),
 });
 export type WorkerSettings = z.output<typeof WorkerSettings>;
@@ -172,9 +205,13 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_LOG_STORED_BYTES'], 'logs.storedBytes', integer],
   [['ACTION_WORKER_LOG_MAX_LINE_BYTES'], 'logs.maxLineBytes', integer],
   [['ACTION_WORKER_LOG_FILE_BYTES'], 'logs.fileBytes', integer],
+  [['ACTION_WORKER_LOG_DIR'], 'logs.dir', text],
   [['ACTION_WORKER_CAPACITY_VCPU'], 'capacity.vcpu', integer],
   [['ACTION_WORKER_CAPACITY_MEMORY_MIB'], 'capacity.memoryMiB', integer],
   [['ACTION_WORKER_WORKSPACE_DIR'], 'workspaceDir', text],
+  [['ACTION_WORKER_STORE_DIR'], 'storeDir', text],
+  [['ACTION_WORKER_CACHE_DIR'], 'cache.dir', text],
+  [['ACTION_WORKER_CACHE_BYTES'], 'cache.budgetBytes', integer],
   [['ACTION_WORKER_DEFAULT_TIMEOUT_MINUTES'], 'defaultTimeoutMinutes', integer],
 ];
 

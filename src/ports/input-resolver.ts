@@ -6,6 +6,8 @@ export interface ResolvedFile {
   record: FileRecord;
   /** A readable local path holding exactly `record.size` bytes. */
   sourcePath: string;
+  /** The content's sha256 when known: the copy staged for the action is checked against it. */
+  sha256?: string;
 }
 
 export interface ResolvedInput {

@@ -12,6 +12,7 @@ import type { InvocationPlan, PipelineDeps } from './invocation-plan.js';
 import { applyOutputs, type RefusedOutput } from './output.js';
 import { buildContainerSpec, prepareContainerUser, prepareImage, runContainer } from './run.js';
 import { placeInputs, prepareParameters } from './setup.js';
+import { FileCache } from './file-cache.js';
 import { StatusTracker } from './status-tracker.js';
 import { createWorkspace, deleteSecretsFile, removeWorkspace } from './workspace.js';
 
@@ -92,7 +93,10 @@ export async function executeInvocation(
       ? await deps.inputs.resolve(plan.input, signal)
       : { files: [], topics: [] };
     const downloadInputs = plan.action.requires_downloaded_inputs !== false;
-    await placeInputs(resolved, layout, containerLayout, downloadInputs, signal);
+    const cache = new FileCache(deps.settings.cache.dir, deps.settings.cache.budgetBytes);
+    await placeInputs(resolved, layout, containerLayout, downloadInputs, cache, signal, (bytes, total) =>
+      deps.onTransfer?.('download', bytes, total),
+    );
     logger.info(
       { files: resolved.files.length, topics: resolved.topics.length, downloadInputs },
       'setup.inputs_placed',

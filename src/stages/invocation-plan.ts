@@ -53,6 +53,7 @@ export interface PipelineSettings {
   logs: WorkerSettings['logs'];
   /** The full action log file of this attempt, or null for none. */
   logFile: string | null;
+  cache: WorkerSettings['cache'];
 }
 
 export interface PipelineDeps {
@@ -67,4 +68,6 @@ export interface PipelineDeps {
   onOutput: (stream: OutputStream, chunk: Buffer) => Promise<void>;
   /** Aborting skips what is left of a stop's grace period (a second Ctrl-C). */
   forceSignal?: AbortSignal;
+  /** Bytes moved while staging inputs or storing outputs, for progress. */
+  onTransfer?: (phase: 'download' | 'upload', bytes: number, totalBytes: number) => void;
 }

@@ -11,8 +11,9 @@ import {
 import { pyJsonDumps } from '../domain/python-str.js';
 import type { ActionInputRecord, FileRecord } from '../domain/records.js';
 import type { WorkspaceLayout } from '../domain/workspace-layout.js';
-import type { ResolvedFile, ResolvedInput } from '../ports/input-resolver.js';
+import type { ResolvedInput } from '../ports/input-resolver.js';
 import type { SecretStore } from '../ports/secret-store.js';
+import type { FileCache } from './file-cache.js';
 import type { InvocationPlan } from './invocation-plan.js';
 
 export interface PreparedParameters {
@@ -73,8 +74,11 @@ export async function placeInputs(
   hostLayout: WorkspaceLayout,
   containerLayout: WorkspaceLayout,
   downloadInputs: boolean,
+  cache: FileCache,
   signal: AbortSignal,
+  onBytes?: (bytes: number, totalBytes: number) => void,
 ): Promise<ActionInputRecord> {
+  const totalBytes = downloadInputs ? resolved.files.reduce((sum, file) => sum + file.record.size, 0) : 0;
   const datasets = new Set(resolved.files.map((file) => file.record.association_id));
   const isMultiDataset = datasets.size > 1;
   const manifestName = path.posix.relative(containerLayout.inputDir, containerLayout.inputsManifest);
@@ -94,29 +98,28 @@ export async function placeInputs(
       throw new UsageError(`two input files would both be placed at input/${relative}`, 'E_INVALID_INPUT');
     }
     placed.add(relative);
-    await placeFile(file, path.join(hostLayout.inputDir, ...relative.split('/')));
+    const entry = await cache.materialize(file, signal, (bytes) => onBytes?.(bytes, totalBytes));
+    await placeFile(entry, file.record.size, path.join(hostLayout.inputDir, ...relative.split('/')));
     files.push([file.record, path.posix.join(containerLayout.inputDir, relative)]);
   }
+  if (downloadInputs && resolved.files.length > 0) await cache.evict();
   const manifest: ActionInputRecord = { files, topics: resolved.topics };
   await writeFile(hostLayout.inputsManifest, JSON.stringify(manifest));
   return manifest;
 }
 
-async function placeFile(file: ResolvedFile, target: string): Promise<void> {
+/** Hard-links a verified cache entry into the workspace, or copies it across filesystems. */
+async function placeFile(entry: string, sizeBytes: number, target: string): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
   try {
-    await link(file.sourcePath, target);
+    await link(entry, target);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw error;
-    await copyFile(file.sourcePath, target);
-  }
-  const { size } = await stat(target);
-  if (size !== file.record.size) {
-    throw new UsageError(
-      `input file "${file.record.relative_path}" has ${size} bytes, but its record says ${file.record.size}: it changed while being staged`,
-      'E_INVALID_INPUT',
-    );
+    await copyFile(entry, target);
+    const { size } = await stat(target);
+    if (size !== sizeBytes)
+      throw new Error(`copying ${entry} to ${target} gave ${size} bytes, not ${sizeBytes}`);
   }
 }
 

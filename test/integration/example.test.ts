@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { OutputSummary } from '../../src/adapters/local/folder-output-target.js';
+import type { ExportSummary } from '../../src/app/dataset-transfer.js';
 import { removeTempDirs, runCli, tempDir } from '../support/harness.js';
 import { examplesDir } from '../support/paths.js';
 
@@ -28,7 +28,7 @@ describe('the README example', () => {
     );
     const summary = JSON.parse(
       await readFile(path.join(output, '.metadata', 'action-worker.json'), 'utf8'),
-    ) as OutputSummary;
+    ) as ExportSummary;
     expect(summary.image).toMatchObject({
       reference: 'log-scanner:latest',
       id: expect.stringMatching(/^sha256:/),

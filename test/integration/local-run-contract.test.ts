@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OutputSummary } from '../../src/adapters/local/folder-output-target.js';
+import type { ExportSummary } from '../../src/app/dataset-transfer.js';
 import { PLACEHOLDER_API_KEY } from '../../src/config/worker-settings.js';
 import { ActionInputRecord } from '../../src/domain/records.js';
 import {
@@ -28,7 +28,7 @@ async function makeInputFolder(): Promise<string> {
 }
 
 async function readEvidence(run: InProcessRun, name: string): Promise<string> {
-  return readFile(path.join(run.result.outputDir, 'evidence', name), 'utf8');
+  return readFile(path.join(run.result.outputDir!, 'evidence', name), 'utf8');
 }
 
 function parseEnv(text: string): Map<string, string> {
@@ -158,7 +158,7 @@ describe('action-worker run: the runtime contract, end to end', () => {
   });
 
   it('collects regular files only: no symlink, nothing from output/.metadata/', async () => {
-    const outputs = await readdir(run.result.outputDir, { recursive: true });
+    const outputs = await readdir(run.result.outputDir!, { recursive: true });
     expect(outputs).toContain('result.txt');
     expect(outputs).toContain(path.join('nested', 'deeper', 'deep.txt'));
     expect(outputs).not.toContain('escape-link');
@@ -171,7 +171,7 @@ describe('action-worker run: the runtime contract, end to end', () => {
   });
 
   it('applies the folded file changeset and the dataset changeset by the fold rules', async () => {
-    const summary = JSON.parse(await readFile(run.result.summaryFile!, 'utf8')) as OutputSummary;
+    const summary = JSON.parse(await readFile(run.result.summaryFile!, 'utf8')) as ExportSummary;
     const byPath = new Map(summary.files.map((file) => [file.relative_path, file]));
     expect(byPath.get('result.txt')).toMatchObject({
       description: 'over-exposed',
@@ -281,7 +281,7 @@ describe('action-worker run: container_parameters', () => {
     );
     const run = await runInProcess({ actionDir, outputDir: path.join(await tempDir('out'), 'o') });
     expect(run.result.outcome.detail, run.stderr).toBe('2 output file(s) uploaded');
-    expect(await readFile(path.join(run.result.outputDir, 'cwd.txt'), 'utf8')).toBe('/tmp\n');
-    expect(await readFile(path.join(run.result.outputDir, 'args.txt'), 'utf8')).toBe('arg-zero arg-one\n');
+    expect(await readFile(path.join(run.result.outputDir!, 'cwd.txt'), 'utf8')).toBe('/tmp\n');
+    expect(await readFile(path.join(run.result.outputDir!, 'args.txt'), 'utf8')).toBe('arg-zero arg-one\n');
   });
 });

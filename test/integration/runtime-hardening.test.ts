@@ -58,7 +58,7 @@ describe('hardening', () => {
     });
     expect(inspect.Name).toBe(`/action-worker-${run.result.invocationId}-1`);
 
-    const read = (file: string) => readFile(path.join(run.result.outputDir, file), 'utf8');
+    const read = (file: string) => readFile(path.join(run.result.outputDir!, file), 'utf8');
     // CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, NET_BIND_SERVICE = bits 0,1,3,4,5,6,7,10.
     expect(await read('status.txt')).toMatch(/CapEff:\s+00000000000004fb\nNoNewPrivs:\s+1/);
     expect((await read('net.txt')).trim()).toBe('lo');

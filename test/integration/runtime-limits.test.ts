@@ -43,7 +43,7 @@ describe('compute limits', () => {
     expect(inspect.HostConfig.MemorySwap).toBe(512 * 1024 * 1024);
 
     const read = async (file: string) =>
-      (await readFile(path.join(run.result.outputDir, file), 'utf8')).trim();
+      (await readFile(path.join(run.result.outputDir!, file), 'utf8')).trim();
     expect(await read('memory.txt')).toBe(String(512 * 1024 * 1024));
     expect(await read('pids.txt')).toBe('200');
     const [quota = 0, period = 1] = (await read('cpu.txt')).split(/\s+/).map(Number);

@@ -40,7 +40,7 @@ describe('secret masking', () => {
       { env: { LEAKY_TOKEN: SECRET } },
     );
     expect(run.result.outcome.status, run.stderr).toBe(5);
-    const logFile = await readFile(path.join(run.result.outputDir, '.metadata', 'action.log'), 'utf8');
+    const logFile = await readFile(path.join(run.result.outputDir!, '.metadata', 'action.log'), 'utf8');
     const forms = [SECRET, Buffer.from(SECRET).toString('base64'), encodeURIComponent(SECRET)];
     for (const text of [run.stdout, run.stderr, run.result.outcome.log, logFile]) {
       for (const form of forms) expect(text).not.toContain(form);

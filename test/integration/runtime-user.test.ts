@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeAction, removeTempDirs, runInProcess, tempDir } from '../support/harness.js';
@@ -38,25 +38,26 @@ describe('the user an action runs as', () => {
         'USER app',
       ]);
       expect(run.result.outcome.status, run.stderr).toBe(5);
-      const read = (file: string) => readFile(path.join(run.result.outputDir, file), 'utf8');
+      const read = (file: string) => readFile(path.join(run.result.outputDir!, file), 'utf8');
       expect(await read('uid.txt')).toBe('4321\n4322\n');
       expect(await read('secret.txt')).toBe('readable\n');
-      // Written 0600 by uid 4321, collected all the same by the worker.
+      // Written 0600 by uid 4321, collected into the store all the same by the worker.
       expect(await read('private.txt')).toBe('private\n');
-      expect((await stat(path.join(run.result.outputDir, 'private.txt'))).mode & 0o777).toBe(0o600);
+      const stored = await run.store.listFiles(run.result.outcome.uploadDatasetId!);
+      expect(stored.find((file) => file.record.relative_path === 'private.txt')?.record.size).toBe(8);
     },
   );
 
   it.runIf(process.getuid?.() === 0)('runs as a configured uid:gid', async () => {
     const run = await runAs('2000:2001', []);
     expect(run.result.outcome.status, run.stderr).toBe(5);
-    expect(await readFile(path.join(run.result.outputDir, 'uid.txt'), 'utf8')).toBe('2000\n2001\n');
+    expect(await readFile(path.join(run.result.outputDir!, 'uid.txt'), 'utf8')).toBe('2000\n2001\n');
   });
 
   it('runs as the worker by default', async () => {
     const run = await runAs('worker', ['USER 4321']);
     expect(run.result.outcome.status, run.stderr).toBe(5);
-    expect(await readFile(path.join(run.result.outputDir, 'uid.txt'), 'utf8')).toBe(
+    expect(await readFile(path.join(run.result.outputDir!, 'uid.txt'), 'utf8')).toBe(
       `${process.getuid!()}\n${process.getgid!()}\n`,
     );
   });

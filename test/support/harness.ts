@@ -4,6 +4,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { execa } from 'execa';
 import { DockerContainerRuntime } from '../../src/adapters/docker/docker-container-runtime.js';
+import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { type LocalRunResult, runLocal } from '../../src/app/local-run.js';
 import type { LocalRunRequest } from '../../src/app/local-run-options.js';
 import { WorkerSettings, type WorkerSettingsInput } from '../../src/config/worker-settings.js';
@@ -29,6 +30,7 @@ export async function removeTempDirs(): Promise<void> {
 
 export interface InProcessRun {
   result: LocalRunResult;
+  store: LocalDataStore;
   stdout: string;
   stderr: string;
   statuses: string[];
@@ -43,22 +45,37 @@ export async function runInProcess(
     signal?: AbortSignal;
     forceSignal?: AbortSignal;
     settings?: WorkerSettingsInput;
+    store?: LocalDataStore;
   } = {},
 ): Promise<InProcessRun> {
   const workspaceParent = await tempDir('ws');
   const settings = WorkerSettings.parse({
-    roboto: {},
-    container: {},
-    workspaceDir: workspaceParent,
+    storeDir: await tempDir('store'),
+    cache: { dir: await tempDir('cache') },
     ...options.settings,
+    logs: { dir: await tempDir('logs'), ...options.settings?.logs },
+    workspaceDir: workspaceParent,
   });
+  const store = options.store ?? new LocalDataStore(settings.storeDir);
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const statuses: string[] = [];
   const result = await runLocal(
-    { files: [], params: [], secrets: [], keepWorkspace: false, dryRun: false, logLevel: 'info', ...request },
+    {
+      datasets: [],
+      files: [],
+      fileIds: [],
+      topics: [],
+      params: [],
+      secrets: [],
+      keepWorkspace: false,
+      dryRun: false,
+      logLevel: 'info',
+      ...request,
+    },
     {
       runtime: new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir }),
+      store,
       settings,
       logger: createLogger('error', { pretty: false }),
       env: options.env ?? {},
@@ -77,6 +94,7 @@ export async function runInProcess(
   );
   return {
     result,
+    store,
     stdout: Buffer.concat(stdout).toString(),
     stderr: Buffer.concat(stderr).toString(),
     statuses,
@@ -88,7 +106,13 @@ export async function runInProcess(
 export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
   return execa('node', [cliPath, ...args], {
     cwd: options.cwd ?? projectRoot,
-    env: { ACTION_WORKER_WORKSPACE_DIR: await tempDir('cli-ws'), ...options.env },
+    env: {
+      ACTION_WORKER_WORKSPACE_DIR: await tempDir('cli-ws'),
+      ACTION_WORKER_STORE_DIR: await tempDir('cli-store'),
+      ACTION_WORKER_CACHE_DIR: await tempDir('cli-cache'),
+      ACTION_WORKER_LOG_DIR: await tempDir('cli-logs'),
+      ...options.env,
+    },
     extendEnv: true,
     reject: false,
     all: true,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gitignoreMatcher } from '../../src/adapters/local/local-folder-dataset.js';
+import { gitignoreMatcher } from '../../src/domain/gitignore.js';
 
 describe('gitignoreMatcher', () => {
   it('matches a slash-less pattern at any depth', () => {

@@ -1,0 +1,173 @@
+import type { Command } from '@commander-js/extra-typings';
+import { LocalDataStore } from '../adapters/local/local-data-store.js';
+import { assertEmptyOrMissing, exportFiles, importFolder } from '../app/dataset-transfer.js';
+import { settingsFromEnv } from '../config/worker-settings.js';
+import { UsageError } from '../domain/errors.js';
+import type { DataStore, DatasetRecord, StoredFile } from '../ports/data-store.js';
+import { transferProgress } from './transfer-progress.js';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function store(): DataStore {
+  return new LocalDataStore(settingsFromEnv(process.env).storeDir);
+}
+
+async function requireDataset(datasets: DataStore, id: string): Promise<DatasetRecord> {
+  const dataset = await datasets.getDataset(id);
+  if (dataset === undefined) throw new UsageError(`unknown dataset "${id}"`, 'E_INVALID_INPUT');
+  return dataset;
+}
+
+function printDataset(dataset: DatasetRecord, fileCount?: number): void {
+  console.log(`${dataset.dataset_id}  ${dataset.name ?? ''}`.trimEnd());
+  if (dataset.description) console.log(`  description: ${dataset.description}`);
+  console.log(`  created:     ${dataset.created} by ${dataset.created_by}`);
+  if (fileCount !== undefined) console.log(`  files:       ${fileCount}`);
+  if (dataset.tags.length > 0) console.log(`  tags:        ${dataset.tags.join(', ')}`);
+  if (Object.keys(dataset.metadata).length > 0)
+    console.log(`  metadata:    ${JSON.stringify(dataset.metadata)}`);
+}
+
+function printFile({ record }: StoredFile): void {
+  const extras = [
+    record.tags.length > 0 ? `tags ${record.tags.join(',')}` : '',
+    Object.keys(record.metadata).length > 0 ? `metadata ${JSON.stringify(record.metadata)}` : '',
+    record.description ? `"${record.description}"` : '',
+  ].filter(Boolean);
+  console.log(
+    `${record.file_id}  v${record.version}  ${String(record.size).padStart(12)}  ${record.relative_path}  ${extras.join('  ')}`.trimEnd(),
+  );
+}
+
+export function registerDatasetsCommand(program: Command): void {
+  const datasets = program
+    .command('datasets')
+    .description('The embedded dataset store: put data in, see what actions produced and how it was tagged.');
+
+  datasets
+    .command('create')
+    .description('Create an empty dataset and print its id.')
+    .option('--name <NAME>')
+    .option('--description <TEXT>')
+    .option('--tag <TAG>', 'a tag (repeatable)', collect, [])
+    .option('--org-id <ID>', 'owning org', 'og_local')
+    .action(async (options) => {
+      const dataset = await store().createDataset({
+        orgId: options.orgId,
+        ...(options.name === undefined ? {} : { name: options.name }),
+        ...(options.description === undefined ? {} : { description: options.description }),
+        tags: options.tag,
+      });
+      console.log(dataset.dataset_id);
+    });
+
+  datasets
+    .command('import')
+    .description(
+      'Import a folder: new files are added, changed ones get a new version. Prints the dataset id.',
+    )
+    .argument('<DIR>')
+    .option('--dataset <ID>', 'into this dataset (default: the one that belongs to the folder)')
+    .option('--org-id <ID>', 'owning org of a new dataset', 'og_local')
+    .action(async (dir, options) => {
+      const progress = transferProgress(process.stderr);
+      const imported = await importFolder(store(), dir, {
+        ...(options.dataset === undefined ? {} : { datasetId: options.dataset }),
+        orgId: options.orgId,
+        signal: new AbortController().signal,
+        onProgress: (bytes, total) => {
+          progress.onTransfer('import', bytes, total);
+        },
+      });
+      progress.finish();
+      console.error(
+        `imported ${imported.files.length} file(s) into ${imported.isNew ? 'new ' : ''}dataset ${imported.dataset.dataset_id}`,
+      );
+      console.log(imported.dataset.dataset_id);
+    });
+
+  datasets
+    .command('list')
+    .description('List the datasets.')
+    .option('--json', 'print JSON', false)
+    .action(async (options) => {
+      const all = await store().listDatasets();
+      if (options.json) console.log(JSON.stringify(all, null, 2));
+      else
+        for (const dataset of all)
+          console.log(
+            `${dataset.dataset_id}  ${dataset.tags.join(',').padEnd(20)}  ${dataset.name ?? ''}`.trimEnd(),
+          );
+    });
+
+  datasets
+    .command('show')
+    .description('Show a dataset: description, tags, metadata, file count.')
+    .argument('<ID>')
+    .option('--json', 'print JSON', false)
+    .action(async (id, options) => {
+      const datasetStore = store();
+      const dataset = await requireDataset(datasetStore, id);
+      const files = await datasetStore.listFiles(id);
+      if (options.json) console.log(JSON.stringify({ ...dataset, file_count: files.length }, null, 2));
+      else printDataset(dataset, files.length);
+    });
+
+  datasets
+    .command('files')
+    .description("List a dataset's files with their version, size, tags, metadata and description.")
+    .argument('<ID>')
+    .option('--json', 'print the file records as JSON', false)
+    .action(async (id, options) => {
+      const files = await store().listFiles(id);
+      if (options.json)
+        console.log(
+          JSON.stringify(
+            files.map((file) => ({ ...file.record, sha256: file.sha256 })),
+            null,
+            2,
+          ),
+        );
+      else for (const file of files) printFile(file);
+    });
+
+  datasets
+    .command('export')
+    .description(
+      "Copy a dataset's files to an empty folder, with their metadata in .metadata/action-worker.json.",
+    )
+    .argument('<ID>')
+    .argument('<DIR>')
+    .action(async (id, dir) => {
+      const datasetStore = store();
+      await requireDataset(datasetStore, id);
+      await assertEmptyOrMissing(dir, 'DIR');
+      const files = await datasetStore.listFiles(id);
+      const summary = await exportFiles(
+        datasetStore,
+        files.map((file) => file.record.file_id),
+        id,
+        dir,
+      );
+      console.error(`exported ${files.length} file(s); metadata in ${summary}`);
+    });
+
+  datasets
+    .command('add-topic')
+    .description('Register a topic on a file, so topic selectors can find it.')
+    .argument('<FILE_ID>')
+    .argument('<TOPIC_NAME>')
+    .option('--schema <NAME>', 'schema name, e.g. sensor_msgs/msg/Imu')
+    .option('--message-count <N>', 'number of messages')
+    .action(async (fileId, topicName, options) => {
+      const count = options.messageCount === undefined ? null : Number(options.messageCount);
+      if (count !== null && !Number.isInteger(count))
+        throw new UsageError('--message-count must be a whole number');
+      const topic = await store().addTopic(fileId, {
+        topicName,
+        schemaName: options.schema ?? null,
+        messageCount: count,
+      });
+      console.log(topic.topic_id);
+    });
+}

@@ -1,0 +1,44 @@
+import type { MetadataChangeset } from '../domain/metadata-changeset.js';
+import type { FileRecord } from '../domain/records.js';
+import type { DataStore } from '../ports/data-store.js';
+import type { FileUpdateRequest, OutputFile, OutputTarget } from '../ports/output-target.js';
+
+/**
+ * Outputs into a DataStore dataset, keyed by invocation and attempt so that a retried attempt leaves no
+ * duplicates. No destination dataset means no upload (spec §13 5.1).
+ */
+export class StoreOutputTarget implements OutputTarget {
+  constructor(
+    private readonly store: DataStore,
+    private readonly writeKey: { invocationId: string; attempt: number },
+    private readonly origination: string,
+    private readonly onBytes?: (bytes: number, totalBytes: number) => void,
+  ) {}
+
+  async upload(
+    datasetId: string | null,
+    files: readonly OutputFile[],
+    signal: AbortSignal,
+  ): Promise<FileRecord[]> {
+    if (datasetId === null || files.length === 0) return [];
+    const totalBytes = files.reduce((sum, file) => sum + file.sizeBytes, 0);
+    return this.store.putFiles(
+      datasetId,
+      files.map((file) => ({ relativePath: file.relativePath, sourcePath: file.hostPath })),
+      {
+        writeKey: this.writeKey,
+        origination: this.origination,
+        signal,
+        onProgress: (bytes) => this.onBytes?.(bytes, totalBytes),
+      },
+    );
+  }
+
+  async updateFile(fileId: string, update: FileUpdateRequest): Promise<void> {
+    await this.store.updateFile(fileId, update);
+  }
+
+  async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<void> {
+    await this.store.updateDataset(datasetId, changeset);
+  }
+}
