@@ -2,7 +2,7 @@ import { chmod, copyFile, mkdir, readdir, realpath, rename, stat } from 'node:fs
 import path from 'node:path';
 import { glob } from 'tinyglobby';
 import { UsageError } from '../domain/errors.js';
-import { stableId } from '../domain/ids.js';
+import { randomId, stableId } from '../domain/ids.js';
 import type { JsonObject } from '../domain/metadata-changeset.js';
 import type { FileRecord } from '../domain/records.js';
 import { OUTPUT_METADATA_DIR } from '../domain/workspace-layout.js';
@@ -67,7 +67,8 @@ export async function importFolder(
   }
   const totalBytes = sources.reduce((sum, source) => sum + source.size, 0);
   const files = await store.putFiles(datasetId, sources, {
-    writeKey: { invocationId: 'import', attempt: 0 },
+    // Each import is its own write: a changed file gets a new version, an unchanged one is left alone.
+    writeKey: { invocationId: randomId('import'), attempt: 0 },
     origination: `action-worker import of ${root}`,
     skipUnchanged: true,
     signal: options.signal,
