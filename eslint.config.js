@@ -17,7 +17,11 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.js'], rules: { 'no-console': 'off' } },
+  {
+    files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.js'],
+    rules: { 'no-console': 'off' },
+  },
+  { files: ['bench/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
   {
     files: ['bin/**/*.js', 'scripts/**/*.js'],

@@ -37,7 +37,8 @@ export class FileCache {
     const temporary = path.join(this.dir, 'tmp', `${process.pid}.${randomBytes(6).toString('hex')}`);
     await mkdir(path.dirname(temporary), { recursive: true });
     try {
-      const copied = await copyHashing(file.sourcePath, temporary, signal, onBytes);
+      // Not flushed: a cache entry cut short by a crash fails the size check and is copied again.
+      const copied = await copyHashing(file.sourcePath, temporary, signal, onBytes, false);
       if (
         copied.sizeBytes !== file.record.size ||
         (file.sha256 !== undefined && copied.sha256 !== file.sha256)

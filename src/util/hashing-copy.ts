@@ -5,17 +5,19 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-const CHUNK_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
- * Copies a file to `temporary` while hashing it, in one read. The result is flushed before the caller
- * renames it into place.
+ * Copies a file to `temporary` while hashing it, in one read. A durable copy is flushed to disk before
+ * the caller renames it into place.
  */
 export async function copyHashing(
   source: string,
   temporary: string,
   signal: AbortSignal,
   onBytes?: (bytes: number) => void,
+  /** Flush to disk before returning: for the system of record, not for a disposable cache. */
+  isDurable = true,
 ): Promise<{ sha256: string; sizeBytes: number }> {
   const hash = createHash('sha256');
   let sizeBytes = 0;
@@ -30,7 +32,7 @@ export async function copyHashing(
   await pipeline(
     createReadStream(source, { highWaterMark: CHUNK_BYTES }),
     tap,
-    createWriteStream(temporary, { flags: 'wx', mode: 0o444, flush: true }),
+    createWriteStream(temporary, { flags: 'wx', mode: 0o444, flush: isDurable }),
     { signal },
   );
   return { sha256: hash.digest('hex'), sizeBytes };

@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import lockfile from 'proper-lockfile';
 import { UsageError } from '../../domain/errors.js';
 import { randomId, stableId } from '../../domain/ids.js';
@@ -28,6 +29,9 @@ interface FileEntry {
 }
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Files copied into the blob store at once. */
+const BLOB_CONCURRENCY = 4;
 
 function checkId(id: string, kind: string): string {
   if (!ID.test(id)) throw new UsageError(`"${id}" is not a valid ${kind} id`, 'E_INVALID_INPUT');
@@ -117,16 +121,21 @@ export class LocalDataStore implements DataStore {
     options: PutFilesOptions,
   ): Promise<FileRecord[]> {
     await this.requireDataset(datasetId);
-    // Contents first, outside the lock: the slow part, and harmless if the write never commits.
-    const blobs: { relativePath: string; blob: StoredBlob }[] = [];
-    for (const file of files) {
-      options.signal.throwIfAborted();
-      const relativePath = safeRelativePath(file.relativePath, `file "${file.relativePath}"`);
-      blobs.push({
-        relativePath,
-        blob: await this.blobs.put(file.sourcePath, options.signal, options.onProgress),
-      });
-    }
+    // Contents first, outside the lock: the slow part, and harmless if the write never commits. A few at a
+    // time, so that one file's flush to disk overlaps the next one's copy.
+    const limit = pLimit(BLOB_CONCURRENCY);
+    const blobs: { relativePath: string; blob: StoredBlob }[] = await Promise.all(
+      files.map((file) =>
+        limit(async () => {
+          options.signal.throwIfAborted();
+          const relativePath = safeRelativePath(file.relativePath, `file "${file.relativePath}"`);
+          return {
+            relativePath,
+            blob: await this.blobs.put(file.sourcePath, options.signal, options.onProgress),
+          };
+        }),
+      ),
+    );
     // Then the records, under the dataset's lock.
     return this.withLock(datasetId, async () => {
       const dataset = await this.requireDataset(datasetId);
