@@ -191,11 +191,8 @@ export class LocalDataStore implements DataStore {
 
   async listFiles(datasetId: string): Promise<StoredFile[]> {
     await this.requireDataset(datasetId);
-    const dir = path.join(this.datasetDir(datasetId), 'files');
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.json'));
-    const entries = await Promise.all(names.map((name) => readJson<FileEntry>(path.join(dir, name))));
+    const entries = await readJsonDir<FileEntry>(path.join(this.datasetDir(datasetId), 'files'));
     return entries
-      .filter((entry): entry is FileEntry => entry !== undefined)
       .map(({ record, sha256 }) => ({ record, sha256 }))
       .sort((a, b) => (a.record.relative_path < b.record.relative_path ? -1 : 1));
   }
@@ -267,12 +264,8 @@ export class LocalDataStore implements DataStore {
 
   async listTopics(datasetId: string): Promise<TopicRecord[]> {
     await this.requireDataset(datasetId);
-    const dir = path.join(this.datasetDir(datasetId), 'topics');
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.json'));
-    const records = await Promise.all(names.map((name) => readJson<TopicRecord>(path.join(dir, name))));
-    return records
-      .filter((record): record is TopicRecord => record !== undefined)
-      .sort((a, b) => (a.topic_name < b.topic_name ? -1 : 1));
+    const records = await readJsonDir<TopicRecord>(path.join(this.datasetDir(datasetId), 'topics'));
+    return records.sort((a, b) => (a.topic_name < b.topic_name ? -1 : 1));
   }
 
   async getTopic(topicId: string): Promise<TopicRecord | undefined> {
@@ -333,4 +326,11 @@ async function readJson<T>(file: string): Promise<T | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+/** Every record in a directory of `<id>.json` files (a record removed meanwhile is skipped). */
+async function readJsonDir<T>(dir: string): Promise<T[]> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.json'));
+  const records = await Promise.all(names.map((name) => readJson<T>(path.join(dir, name))));
+  return records.filter((record): record is Awaited<T> => record !== undefined);
 }
