@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { parse as parseLossless } from 'lossless-json';
 import path from 'node:path';
 import { type ActionConfig, parseActionConfigJson } from '../domain/action-config.js';
 import { UsageError } from '../domain/errors.js';
@@ -65,7 +66,8 @@ export async function collectParameterValues(
   if (paramsFile !== undefined) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(await readFile(paramsFile, 'utf8'));
+      // Lossless, as action.json: a value of 1.0 must reach the parameters file as "1.0" (spec §5.1).
+      parsed = parseLossless(await readFile(paramsFile, 'utf8'));
     } catch (error) {
       throw new UsageError(
         `--params-file "${paramsFile}": ${(error as Error).message}`,

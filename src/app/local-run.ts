@@ -111,6 +111,10 @@ export async function runLocal(
   const invocationId = randomId('iv');
   const outputDir = request.outputDir === undefined ? undefined : path.resolve(deps.cwd, request.outputDir);
   if (outputDir !== undefined) await assertEmptyOrMissing(outputDir, '--output');
+  const logFile =
+    outputDir === undefined
+      ? path.join(deps.settings.logs.dir, `${invocationId}-1.log`)
+      : path.join(outputDir, ...ACTION_LOG_FILE.split('/'));
   if (request.query !== undefined) parseQuery(request.query);
   const datasetIds = [...request.datasets];
   for (const datasetId of [...datasetIds, ...(request.uploadTo === undefined ? [] : [request.uploadTo])]) {
@@ -199,10 +203,7 @@ export async function runLocal(
         container: deps.settings.container,
         images: deps.settings.images,
         logs: deps.settings.logs,
-        logFile:
-          outputDir === undefined
-            ? path.join(deps.settings.logs.dir, `${invocationId}-1.log`)
-            : path.join(outputDir, ...ACTION_LOG_FILE.split('/')),
+        logFile,
         cache: deps.settings.cache,
       },
       onOutput: io.writeOutput,
@@ -214,10 +215,7 @@ export async function runLocal(
   const result: LocalRunResult = {
     invocationId,
     outcome,
-    logFile:
-      outputDir === undefined
-        ? path.join(deps.settings.logs.dir, `${invocationId}-1.log`)
-        : path.join(outputDir, ...ACTION_LOG_FILE.split('/')),
+    logFile,
     ...(outputDir === undefined ? {} : { outputDir }),
   };
   if (outcome.status === InvocationStatus.Completed && outputDir !== undefined && !request.dryRun) {
@@ -299,8 +297,9 @@ function nonEmpty(value: string | undefined): string | undefined {
 }
 
 /**
- * A missing image is found out before anything starts: with pull policy `never` it must be present;
- * otherwise it is pulled now, so "not found" or "unauthorized" ends the run before its workspace exists.
+ * A missing image is found out before anything starts: with pull policy `never` it must be present; with
+ * `if-not-present` it is pulled now, so "not found" or "unauthorized" ends the run before its workspace
+ * exists. With `always` the pipeline pulls it, once.
  */
 async function preflightImage(
   reference: string,
@@ -308,7 +307,8 @@ async function preflightImage(
   signal: AbortSignal,
 ): Promise<void> {
   const { images } = deps.settings;
-  if (images.pullPolicy !== 'always' && (await deps.runtime.inspectImage(reference)) !== undefined) return;
+  // With `always`, the pipeline pulls (once); a failure is then reported as the run's Failed status.
+  if (images.pullPolicy === 'always' || (await deps.runtime.inspectImage(reference)) !== undefined) return;
   if (images.pullPolicy === 'never') {
     throw new UsageError(
       `image "${reference}" is not present on this Docker engine (pull policy: never)`,

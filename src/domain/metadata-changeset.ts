@@ -113,9 +113,23 @@ function resolveIndex(list: readonly unknown[], part: string): number | undefine
   return resolved >= 0 && resolved < list.length ? resolved : undefined;
 }
 
+/**
+ * Keys that would reach an object's prototype instead of the object: the action writes the changesets, so
+ * a path through one of these could change every object in the worker.
+ */
+const FORBIDDEN_PARTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function splitPath(key: string): string[] {
+  const parts = key.split('.');
+  const forbidden = parts.find((part) => FORBIDDEN_PARTS.has(part));
+  if (forbidden !== undefined)
+    throw new MetadataPathError(key, `"${forbidden}" is not allowed in a field path`);
+  return parts;
+}
+
 /** `{"a.b": 1}` on `{}` gives `{"a": {"b": 1}}`; in a list the last part inserts at that index. */
 export function putPath(root: JsonObject, key: string, value: unknown): void {
-  const parts = key.split('.');
+  const parts = splitPath(key);
   const last = parts.pop() ?? key;
   let node: Container = root;
   for (const part of parts) {
@@ -124,7 +138,7 @@ export function putPath(root: JsonObject, key: string, value: unknown): void {
       if (index === undefined) throw new MetadataPathError(key, `list index "${part}" is out of range`);
       node = descend(node[index], key, part);
     } else {
-      if (!(part in node)) node[part] = {};
+      if (!Object.hasOwn(node, part)) node[part] = {};
       node = descend(node[part], key, part);
     }
   }
@@ -149,7 +163,7 @@ function descend(child: unknown, key: string, part: string): Container {
 
 /** Removes a dotted path if it exists, then prunes every container the removal left empty (never the root). */
 export function removePath(root: JsonObject, key: string): void {
-  const parts = key.split('.');
+  const parts = splitPath(key);
   const chain: { container: Container; part: string }[] = [];
   let node: unknown = root;
   for (const part of parts) {
@@ -159,7 +173,7 @@ export function removePath(root: JsonObject, key: string): void {
       chain.push({ container: node, part: String(index) });
       node = node[index];
     } else if (isObject(node)) {
-      if (!(part in node)) return;
+      if (!Object.hasOwn(node, part)) return;
       chain.push({ container: node, part });
       node = node[part];
     } else {

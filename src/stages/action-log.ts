@@ -30,6 +30,7 @@ export class ActionLog {
   private file: WriteStream | undefined;
   private fileWritten = 0;
   private fileCut = false;
+  private fileError: Error | undefined;
   private readonly now: () => Date;
 
   constructor(private readonly options: ActionLogOptions) {
@@ -46,6 +47,10 @@ export class ActionLog {
     if (this.options.file === null) return;
     await mkdir(path.dirname(this.options.file), { recursive: true });
     this.file = createWriteStream(this.options.file, { flags: 'w', mode: 0o644 });
+    // Without a listener an error of the file (ENOSPC) would crash the worker; it is kept and raised instead.
+    this.file.on('error', (error) => {
+      this.fileError ??= error;
+    });
     await once(this.file, 'open');
   }
 
@@ -75,6 +80,7 @@ export class ActionLog {
           else resolve();
         });
       });
+      this.raiseFileError();
     }
   }
 
@@ -124,6 +130,12 @@ export class ActionLog {
   }
 
   private async writeFile(text: string): Promise<void> {
+    this.raiseFileError();
+    // once() rejects when the stream emits 'error' while it waits for 'drain'.
     if (this.file !== undefined && !this.file.write(text)) await once(this.file, 'drain');
+  }
+
+  private raiseFileError(): void {
+    if (this.fileError !== undefined) throw this.fileError;
   }
 }

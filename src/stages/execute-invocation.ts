@@ -1,3 +1,4 @@
+import { PLACEHOLDER_API_KEY } from '../config/worker-settings.js';
 import { formatDuration } from '../domain/duration.js';
 import { ActionWorkerError, CancelledError, type ErrorCode, InfrastructureError } from '../domain/errors.js';
 import { type FailureReason, failureReasonFor, isRetryable } from '../domain/failure.js';
@@ -130,7 +131,11 @@ export async function executeInvocation(
     stage = 'action';
     await tracker.transition(InvocationStatus.Processing, `running ${reference}`);
     const log = new ActionLog({
-      secrets: parameters.secretValues,
+      // The API key is a credential too: an action printing its environment must not leak it.
+      secrets: [
+        ...parameters.secretValues,
+        ...(deps.settings.apiKey === PLACEHOLDER_API_KEY ? [] : [deps.settings.apiKey]),
+      ],
       live: deps.onOutput,
       storedBytes: deps.settings.logs.storedBytes,
       maxLineBytes: deps.settings.logs.maxLineBytes,
@@ -142,9 +147,13 @@ export async function executeInvocation(
     try {
       exit = await runContainer(spec, stageDeps, layout, log, signal);
     } finally {
-      // The action is done with its secrets whatever happened to it.
-      await deleteSecretsFile(layout);
-      await log.close();
+      // The action is done with its secrets whatever happened to it; each clean-up runs whatever the other did.
+      await deleteSecretsFile(layout).catch((error: unknown) => {
+        logger.error({ err: error }, 'cleanup.secrets_failed');
+      });
+      await log.close().catch((error: unknown) => {
+        logger.error({ err: error }, 'run.log_close_failed');
+      });
       outcome.log = log.text;
     }
     outcome.exit = exit;
@@ -247,11 +256,25 @@ function describeFailedExit(exit: Exclude<ContainerExit, { kind: 'stopped' }>): 
   }
 }
 
-/** Our own errors keep their code; Node I/O errors are retryable infrastructure; anything else internal. */
+/** I/O errors that another attempt (on this host later, or another host) may not meet again. */
+const TRANSIENT_IO = new Set([
+  'ENOSPC',
+  'EIO',
+  'EAGAIN',
+  'EBUSY',
+  'EMFILE',
+  'ENFILE',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EPIPE',
+  'EDQUOT',
+]);
+
+/** Our own errors keep their code; transient I/O errors are retryable infrastructure; anything else internal. */
 function classify(error: unknown): ActionWorkerError {
   if (error instanceof ActionWorkerError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+  if (typeof code === 'string' && TRANSIENT_IO.has(code)) {
     return new InfrastructureError((error as Error).message, 'E_IO', error);
   }
   return new ActionWorkerError(error instanceof Error ? error.message : String(error), {

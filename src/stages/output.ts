@@ -2,6 +2,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ActionWorkerError } from '../domain/errors.js';
+import { MetadataPathError } from '../domain/metadata-changeset.js';
 import { foldFileChangeset, parseDatasetChangeset } from '../domain/file-changeset.js';
 import { UNSPECIFIED_DATA_SOURCE, type FileRecord } from '../domain/records.js';
 import { OUTPUT_METADATA_DIR, type WorkspaceLayout } from '../domain/workspace-layout.js';
@@ -42,7 +43,10 @@ export async function collectOutputs(outputDir: string): Promise<CollectedOutput
       const hostPath = path.join(outputDir, relativePath);
       const stats = await lstat(hostPath);
       if (stats.isSymbolicLink()) refused.push({ relativePath, reason: 'symbolic links are not uploaded' });
-      else if (stats.isDirectory()) await walk(relativePath);
+      else if (entry.name.includes('\\')) {
+        // A backslash would read as a path separator in the dataset: ..\x would leave it, a\b would alias a/b.
+        refused.push({ relativePath, reason: 'a name with a backslash is not uploaded' });
+      } else if (stats.isDirectory()) await walk(relativePath);
       else if (stats.isFile()) files.push({ relativePath, hostPath, sizeBytes: stats.size });
       else refused.push({ relativePath, reason: 'not a regular file' });
     }
@@ -60,6 +64,11 @@ export function chooseUploadDataset(plan: InvocationPlan, inputs: ResolvedInput)
   const inputDatasets = new Set(inputs.files.map((file) => file.record.association_id));
   if (inputDatasets.size === 1) return [...inputDatasets][0] ?? null;
   if (inputDatasets.size > 1) return null;
+  return dataSourceDataset(plan);
+}
+
+/** The data source, when the invocation has one. */
+function dataSourceDataset(plan: InvocationPlan): string | null {
   return plan.dataSourceId === UNSPECIFIED_DATA_SOURCE ? null : plan.dataSourceId;
 }
 
@@ -99,7 +108,7 @@ export async function applyOutputs(
         continue;
       }
       signal.throwIfAborted();
-      await target.updateFile(record.file_id, update);
+      await applyOrSkip(logger, { relativePath }, () => target.updateFile(record.file_id, update));
     }
     fileChangesetApplied = fold.updates.size > 0;
   }
@@ -112,13 +121,14 @@ export async function applyOutputs(
     // Policy (spec §4.5): a malformed dataset changeset is logged and skipped; the invocation still completes.
     logger.error({ reason: datasetChangeset.reason }, 'output.dataset_changeset.malformed');
   } else if (datasetChangeset.changeset !== null) {
-    const datasetId =
-      uploadDatasetId ?? (plan.dataSourceId === UNSPECIFIED_DATA_SOURCE ? null : plan.dataSourceId);
+    const datasetId = uploadDatasetId ?? dataSourceDataset(plan);
     if (datasetId === null) {
       logger.warn('output.dataset_changeset.no_dataset');
     } else {
-      await target.updateDataset(datasetId, datasetChangeset.changeset);
-      datasetChangesetApplied = true;
+      const { changeset } = datasetChangeset;
+      datasetChangesetApplied = await applyOrSkip(logger, { datasetId }, () =>
+        target.updateDataset(datasetId, changeset),
+      );
     }
   }
   return {
@@ -138,5 +148,25 @@ async function readChangesetFile(layout: WorkspaceLayout, file: string, logger: 
     if (!(error instanceof ActionWorkerError)) throw error;
     logger.error({ file: path.basename(file), reason: error.message }, 'output.changeset.refused');
     return '';
+  }
+}
+
+/**
+ * Applies one changeset. One that cannot apply (a field path through a string, a forbidden key) is the
+ * action's mistake: logged and skipped, like a malformed changeset, without failing a run whose outputs
+ * are already stored.
+ */
+async function applyOrSkip(
+  logger: Logger,
+  target: Record<string, string>,
+  apply: () => Promise<void>,
+): Promise<boolean> {
+  try {
+    await apply();
+    return true;
+  } catch (error) {
+    if (!(error instanceof MetadataPathError)) throw error;
+    logger.error({ ...target, reason: error.message }, 'output.changeset.not_applicable');
+    return false;
   }
 }

@@ -97,6 +97,15 @@ export async function placeInputs(
     if (placed.has(relative)) {
       throw new UsageError(`two input files would both be placed at input/${relative}`, 'E_INVALID_INPUT');
     }
+    const clash = [...placed].find(
+      (other) => other.startsWith(`${relative}/`) || relative.startsWith(`${other}/`),
+    );
+    if (clash !== undefined) {
+      throw new UsageError(
+        `input files ${clash} and ${relative} cannot both be placed: one is a directory of the other`,
+        'E_INVALID_INPUT',
+      );
+    }
     placed.add(relative);
     const entry = await cache.materialize(file, signal, (bytes) => onBytes?.(bytes, totalBytes));
     await placeFile(entry, file.record.size, path.join(hostLayout.inputDir, ...relative.split('/')));

@@ -24,6 +24,13 @@ export async function createWorkspace(
   attempt: number,
   owner: WorkspaceOwner,
 ): Promise<WorkspaceLayout> {
+  // The id becomes a directory name, later removed recursively: nothing but a plain name will do.
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(invocationId) || !Number.isInteger(attempt) || attempt < 0) {
+    throw new UsageError(
+      `invocation id "${invocationId}" (attempt ${attempt}) cannot name a workspace`,
+      'E_USAGE',
+    );
+  }
   const root = path.join(parentDir, `${invocationId}-${attempt}`);
   // A leftover of the same attempt (a crash) is stale by definition: start clean.
   await rm(root, { recursive: true, force: true });
@@ -91,7 +98,12 @@ export async function pathInsideWorkspace(
 }
 
 /** Reads a workspace file the action may have written, refusing symlinks and paths leaving the workspace. */
-export async function readWorkspaceFile(layout: WorkspaceLayout, file: string): Promise<string> {
+export async function readWorkspaceFile(
+  layout: WorkspaceLayout,
+  file: string,
+  /** The action writes the file: a huge one must not exhaust the worker's memory. */
+  maxBytes = 64 * 1024 * 1024,
+): Promise<string> {
   const safe = await pathInsideWorkspace(layout, file);
   if (safe === undefined) return '';
   let handle;
@@ -105,7 +117,14 @@ export async function readWorkspaceFile(layout: WorkspaceLayout, file: string): 
     throw error;
   }
   try {
-    if (!(await handle.stat()).isFile()) return '';
+    const stats = await handle.stat();
+    if (!stats.isFile()) return '';
+    if (stats.size > maxBytes) {
+      throw new UsageError(
+        `${path.basename(file)} holds ${stats.size} bytes, over the ${maxBytes}-byte limit; it is not read`,
+        'E_INVALID_CHANGESET',
+      );
+    }
     return await handle.readFile('utf8');
   } finally {
     await handle.close();

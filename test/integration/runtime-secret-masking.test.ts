@@ -4,6 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { makeAction, removeTempDirs, runInProcess, tempDir } from '../support/harness.js';
 
 const SECRET = 'p@ss w0rd/with-sp3cial';
+// The credential the worker hands every action: as secret as a secret parameter.
+const API_KEY = 'roboto-api-key-for-this-worker';
 
 // Reads the secret the way the SDK does (secrets.json) and leaks it every way it can: split over two
 // writes with a pause between (two chunks on the wire), base64, URL-encoded (given as a plain parameter,
@@ -16,6 +18,7 @@ const LEAK = [
   'echo "base64: $(printf %s "$value" | base64)"',
   'echo "url: $ROBOTO_PARAM_encoded" >&2',
   'echo "plain on stderr: $value" >&2',
+  'echo "api key: $ROBOTO_API_KEY"',
 ].join('; ');
 
 describe('secret masking', () => {
@@ -37,15 +40,15 @@ describe('secret masking', () => {
         params: [`encoded=${encodeURIComponent(SECRET)}`],
         outputDir: path.join(await tempDir('out'), 'o'),
       },
-      { env: { LEAKY_TOKEN: SECRET } },
+      { env: { LEAKY_TOKEN: SECRET }, settings: { roboto: { apiKey: API_KEY } } },
     );
     expect(run.result.outcome.status, run.stderr).toBe(5);
     const logFile = await readFile(path.join(run.result.outputDir!, '.metadata', 'action.log'), 'utf8');
-    const forms = [SECRET, Buffer.from(SECRET).toString('base64'), encodeURIComponent(SECRET)];
+    const forms = [SECRET, Buffer.from(SECRET).toString('base64'), encodeURIComponent(SECRET), API_KEY];
     for (const text of [run.stdout, run.stderr, run.result.outcome.log, logFile]) {
       for (const form of forms) expect(text).not.toContain(form);
     }
-    expect(run.stdout).toBe('split: *** :end\nbase64: ***\n');
+    expect(run.stdout).toBe('split: *** :end\nbase64: ***\napi key: ***\n');
     expect(run.stderr).toBe('url: ***\nplain on stderr: ***\n');
     expect(run.result.outcome.log).toMatch(/Z stdout {2}split: \*\*\* :end\n/);
   });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,18 @@ describe('FileCache', () => {
     expect((await stat(entry)).ino).toBe((await stat(await cache.materialize(file, signal))).ino);
   });
 
+  it('replaces an entry that an action rewrote in place through its hard link', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cache-test-'));
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
+    const file = await source(dir, 'c', 'charlie');
+    const entry = await cache.materialize(file, signal);
+    // What a root action can do to an input it was given: make it writable and change it, same size.
+    await chmod(entry, 0o644);
+    await writeFile(entry, 'CHARLIE');
+    const again = await cache.materialize(file, signal);
+    expect(await readFile(again, 'utf8')).toBe('charlie');
+  });
+
   it('refuses a source whose bytes do not match its record', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cache-test-'));
     const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
@@ -53,7 +65,7 @@ describe('FileCache', () => {
     await utimes(old, new Date(2000, 0, 1), new Date(2000, 0, 1));
     expect(await cache.evict()).toEqual({ removedBytes: 6 });
     const remaining = (await readdir(path.join(dir, 'cache'), { recursive: true })).filter(
-      (name) => name.length > 60,
+      (name) => path.basename(name).length === 64,
     );
     expect(remaining.map((name) => path.basename(name))).toEqual([path.basename(recent)]);
   });

@@ -105,3 +105,21 @@ describe('isEmptyChangeset', () => {
     expect(isEmptyChangeset(cs({ remove_fields: ['a'] }))).toBe(false);
   });
 });
+
+describe('field paths from an untrusted changeset', () => {
+  it('never reach an object prototype', () => {
+    for (const key of ['__proto__.polluted', 'a.__proto__.polluted', 'constructor.prototype.polluted']) {
+      expect(() => applyFieldUpdates({}, cs({ put_fields: { [key]: 'yes' } }))).toThrow(MetadataPathError);
+    }
+    expect(() => applyFieldUpdates({}, cs({ remove_fields: ['__proto__.hasOwnProperty'] }))).toThrow(
+      MetadataPathError,
+    );
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(typeof Object.prototype.hasOwnProperty).toBe('function');
+  });
+
+  it('treat inherited names as ordinary keys', () => {
+    expect(applyFieldUpdates({}, cs({ put_fields: { 'toString.x': 1 } }))).toEqual({ toString: { x: 1 } });
+    expect(applyFieldUpdates({ a: 1 }, cs({ remove_fields: ['toString'] }))).toEqual({ a: 1 });
+  });
+});

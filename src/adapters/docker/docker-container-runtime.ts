@@ -179,7 +179,11 @@ export class DockerContainerRuntime implements ContainerRuntime {
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => {
         pull.waiters -= 1;
-        if (pull.waiters === 0) pull.controller.abort();
+        if (pull.waiters === 0) {
+          // Nobody wants it any more: a caller arriving now starts a fresh pull instead of joining this one.
+          if (this.pulls.get(request.reference) === pull) this.pulls.delete(request.reference);
+          pull.controller.abort();
+        }
         reject(request.signal.reason as Error);
       };
       request.signal.addEventListener('abort', onAbort, { once: true });
@@ -220,9 +224,10 @@ export class DockerContainerRuntime implements ContainerRuntime {
     try {
       return await this.superviseContainer(container, spec, options);
     } finally {
-      await container.remove({ force: true, v: true }).catch((error: unknown) => {
-        if (statusOf(error) !== 404) throw engineError(`remove container ${spec.name}`, error);
-      });
+      // A failed removal must not replace the run's result (an exit 0 turned into a retryable failure runs
+      // the action again): the container carries our labels, and the sweep and the next create's name
+      // conflict handling remove it.
+      await this.removeContainer(container.id).catch(() => undefined);
     }
   }
 
@@ -312,9 +317,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
         `a live container named ${name} already runs this attempt; not starting another`,
       );
     }
-    await existing.remove({ force: true, v: true }).catch((error: unknown) => {
-      if (statusOf(error) !== 404) throw engineError(`remove leftover container ${name}`, error);
-    });
+    await this.removeContainer(info.Id);
   }
 
   private async superviseContainer(
@@ -334,13 +337,27 @@ export class DockerContainerRuntime implements ContainerRuntime {
       throw engineError(`attach to ${spec.name}`, error);
     }
     const oom = await this.watchOom(container.id);
+    // A consumer that fails (a full disk under the log file) must not stop the reading: the container would
+    // block on a full pipe. Its error is kept and raised once the container has exited.
+    let consumerError: unknown;
+    const onOutput = async (stream: 'stdout' | 'stderr', chunk: Buffer): Promise<void> => {
+      if (consumerError !== undefined) return;
+      try {
+        await options.onOutput(stream, chunk);
+      } catch (error) {
+        consumerError = error;
+      }
+    };
     try {
-      const pump = demuxStream(attach as AsyncIterable<Buffer>, options.onOutput);
+      const pump = demuxStream(attach as AsyncIterable<Buffer>, onOutput);
       // Keep a failure of the pump from going unobserved until it is awaited.
       pump.catch(() => undefined);
       try {
+        // A cancel that arrived while the container was being created or attached: never start it.
+        options.signal.throwIfAborted();
         await container.start();
       } catch (error) {
+        if (options.signal.aborted) throw options.signal.reason;
         (attach as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
         throw engineError(`start container ${spec.name}`, error);
       }
@@ -352,9 +369,24 @@ export class DockerContainerRuntime implements ContainerRuntime {
       const stopReason = await waitForExitOrStop(exited, spec.timeoutMs, options.signal);
       if (stopReason !== undefined) await this.stopLadder(container, spec, exited, options.forceSignal);
       const exitCode = await exited;
-      await pump;
-
-      const state = (await container.inspect()).State;
+      try {
+        await pump;
+      } catch (error) {
+        throw engineError(`read the output of ${spec.name}`, error);
+      }
+      if (consumerError !== undefined) {
+        throw new InfrastructureError(
+          `handling the output of ${spec.name} failed: ${consumerError instanceof Error ? consumerError.message : 'unknown error'}`,
+          'E_IO',
+          consumerError,
+        );
+      }
+      let state: Docker.ContainerInspectInfo['State'];
+      try {
+        state = (await container.inspect()).State;
+      } catch (error) {
+        throw engineError(`inspect ${spec.name} after it exited`, error);
+      }
       if (stopReason === 'stopped') return { kind: 'stopped', exitCode, reason: options.signal.reason };
       if (stopReason === 'timed-out') return { kind: 'timed-out', timeoutMs: spec.timeoutMs, exitCode };
       // Never concluded from exit code 137 alone: the engine must say the kernel's OOM killer acted.
@@ -525,13 +557,26 @@ async function waitForExitOrStop(
         () => undefined,
         () => undefined,
       ),
-      delay(timeoutMs, 'timed-out' as const, { signal: timer.signal }).catch(() =>
-        signal.aborted ? ('stopped' as const) : undefined,
+      longDelay(timeoutMs, timer.signal).then(
+        () => 'timed-out' as const,
+        () => (signal.aborted ? ('stopped' as const) : undefined),
       ),
     ]);
   } finally {
     timer.abort();
     signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Node cuts a timer over 2^31 - 1 ms (24.8 days) to 1 ms: a long timeout is waited out in steps. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+async function longDelay(ms: number, signal: AbortSignal): Promise<void> {
+  let remaining = ms;
+  while (remaining > 0) {
+    const step = Math.min(remaining, MAX_TIMER_MS);
+    await delay(step, undefined, { signal });
+    remaining -= step;
   }
 }
 

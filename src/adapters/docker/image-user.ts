@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { UsageError } from '../../domain/errors.js';
 
@@ -22,8 +23,8 @@ async function readFromTar(stream: NodeJS.ReadableStream, name: string): Promise
     tar.on('finish', resolve);
     tar.on('error', reject);
   });
-  stream.pipe(tar);
-  await done;
+  // pipeline passes an error of the engine's stream on to us instead of leaving it unhandled.
+  await Promise.all([pipeline(stream, tar), done]);
   return content;
 }
 

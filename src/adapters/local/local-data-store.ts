@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import lockfile from 'proper-lockfile';
-import { UsageError } from '../../domain/errors.js';
+import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import { randomId, stableId } from '../../domain/ids.js';
 import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
 import type { FileRecord, TopicRecord } from '../../domain/records.js';
@@ -305,16 +305,29 @@ export class LocalDataStore implements DataStore {
     const lockTarget = path.join(this.root, 'locks', checkId(datasetId, 'dataset'));
     await mkdir(path.dirname(lockTarget), { recursive: true });
     await (await open(lockTarget, 'a')).close();
+    let compromised: Error | undefined;
     const release = await lockfile.lock(lockTarget, {
       realpath: false,
+      // By default a lock found taken over throws inside a timer, crashing the process; here it fails the
+      // operation that held it instead.
+      onCompromised: (error) => {
+        compromised = error;
+      },
       // A lock whose holder died is taken over after 10 s; a live holder refreshes it.
       stale: 10_000,
       retries: { retries: 200, minTimeout: 5, maxTimeout: 100, factor: 1.5 },
     });
     try {
-      return await work();
+      const result = await work();
+      if (compromised !== undefined) {
+        throw new InfrastructureError(
+          `the lock of dataset ${datasetId} was lost while writing: ${compromised.message}`,
+          'E_IO',
+        );
+      }
+      return result;
     } finally {
-      await release();
+      await release().catch(() => undefined);
     }
   }
 }
