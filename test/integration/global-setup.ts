@@ -2,14 +2,20 @@ import { execa } from 'execa';
 import { BASE_IMAGE, projectRoot } from '../support/paths.js';
 
 /**
- * The integration suite runs against the real Docker engine with the locally built base image, both
- * made available by scripts/provision.sh, and runs the built CLI, which it compiles first.
+ * The integration suite runs against the real Docker engine with the locally built base image and a real
+ * redis-server, all made available by scripts/provision.sh, and runs the built CLI, which it compiles first.
  */
 export default async function setup(): Promise<void> {
   const docker = await execa('docker', ['info', '--format', '{{.ServerVersion}}'], { reject: false });
   if (docker.exitCode !== 0) {
     throw new Error(
       `integration tests need a running Docker engine (run scripts/provision.sh): ${docker.stderr}`,
+    );
+  }
+  const redis = await execa('redis-cli', ['ping'], { reject: false });
+  if (redis.stdout.trim() !== 'PONG') {
+    throw new Error(
+      `integration tests need a running redis-server (run scripts/provision.sh): ${redis.stderr}`,
     );
   }
   const image = await execa('docker', ['image', 'inspect', BASE_IMAGE], { reject: false });

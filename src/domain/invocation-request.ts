@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { ActionConfig } from './action-config.js';
+import { ComputeRequirements } from './compute-requirements.js';
+import { ContainerParameters } from './container-parameters.js';
+import { InvocationInput } from './input-selectors.js';
+import { laxBool, laxInt } from './lax.js';
+import { parseSecretUri } from './parameters.js';
+import { UNSPECIFIED_DATA_SOURCE } from './records.js';
+
+const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const;
+
+/**
+ * What `invoke` submits and the daemon runs: the resolved action, parameter values, input selectors, data
+ * source, upload destination, overrides, timeout, org and idempotency id. Secrets travel as
+ * `roboto-secret://` references, resolved by the worker's secret store; a request can name which
+ * parameters are secret, and each of those must be a reference, so a value can never ride in job data.
+ */
+export const InvocationRequest = z
+  .object({
+    action: z.object({
+      /** The image to run (a reference the worker can pull or finds locally). */
+      image: z.string().min(1, 'must name an image'),
+      config: ActionConfig,
+    }),
+    parameter_values: z.record(z.string(), z.unknown()).default({}),
+    /** Parameters whose values are secret references. */
+    secret_parameters: z.array(z.string()).default([]),
+    input: InvocationInput.nullable().default(null),
+    data_source_id: z.string().min(1).default(UNSPECIFIED_DATA_SOURCE),
+    upload_destination_id: z.string().min(1).nullable().default(null),
+    compute_requirement_overrides: ComputeRequirements.nullable().default(null),
+    container_parameter_overrides: ContainerParameters.nullable().default(null),
+    timeout_minutes: laxInt()
+      .refine((minutes) => minutes > 0, { message: 'must be a positive number of minutes' })
+      .nullable()
+      .default(null),
+    org_id: z.string().min(1),
+    idempotency_id: z.string().min(1).max(256).nullable().default(null),
+    dry_run: laxBool().default(false),
+    log_level: z.enum(LOG_LEVELS).default('INFO'),
+  })
+  .superRefine((request, ctx) => {
+    for (const name of request.secret_parameters) {
+      const value = request.parameter_values[name];
+      if (typeof value !== 'string' || parseSecretUri(value) === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['parameter_values', name],
+          message: 'a secret parameter must be a roboto-secret:// reference, never a value',
+        });
+      }
+    }
+  });
+export type InvocationRequest = z.output<typeof InvocationRequest>;

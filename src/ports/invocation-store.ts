@@ -1,0 +1,39 @@
+import type { InvocationRequest } from '../domain/invocation-request.js';
+import type { InvocationStatus, StatusRecord } from '../domain/invocation-status.js';
+
+/** An invocation as every host sees it. */
+export interface InvocationRecord {
+  invocation_id: string;
+  org_id: string;
+  created: string;
+  request: InvocationRequest;
+  last_status: InvocationStatus;
+  status: StatusRecord[];
+  attempt: number;
+  last_heartbeat: string | null;
+  container_id: string | null;
+  image: { reference: string; id: string; digest: string | null } | null;
+  is_cancel_requested: boolean;
+}
+
+/** Invocation records readable from any host: the request, the status history, heartbeat, log. */
+export interface InvocationStore {
+  /** A new Queued invocation, or the existing one when the request's idempotency id was used before. */
+  create(request: InvocationRequest): Promise<{ record: InvocationRecord; isNew: boolean }>;
+  get(invocationId: string): Promise<InvocationRecord | undefined>;
+  /** Newest first. */
+  list(options: { status?: InvocationStatus; limit: number }): Promise<InvocationRecord[]>;
+  /** Appends a status, atomically checked against the contract's matrix; refuses a forbidden transition. */
+  transition(invocationId: string, to: InvocationStatus, detail: string | null): Promise<InvocationRecord>;
+  heartbeat(invocationId: string, attempt: number): Promise<void>;
+  setRunInfo(
+    invocationId: string,
+    info: { containerId?: string; image?: InvocationRecord['image'] },
+  ): Promise<void>;
+  setLog(invocationId: string, text: string): Promise<void>;
+  getLog(invocationId: string): Promise<string>;
+  /** Marks the invocation to be cancelled and tells every subscriber at once. */
+  requestCancel(invocationId: string): Promise<void>;
+  /** Calls back with the id of every cancel request; returns the unsubscribe. */
+  onCancelRequested(listener: (invocationId: string) => void): Promise<() => Promise<void>>;
+}
