@@ -1,0 +1,155 @@
+import { mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
+import { ActionConfig } from '../../src/domain/action-config.js';
+import { DEFAULT_COMPUTE_REQUIREMENTS } from '../../src/domain/compute-requirements.js';
+import { EMPTY_CONTAINER_PARAMETERS } from '../../src/domain/container-parameters.js';
+import type { WorkspaceLayout } from '../../src/domain/workspace-layout.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { InvocationPlan } from '../../src/stages/invocation-plan.js';
+import { applyOutputs } from '../../src/stages/output.js';
+import { placeInputs } from '../../src/stages/setup.js';
+import { FileCache } from '../../src/stages/file-cache.js';
+import { StoreOutputTarget } from '../../src/stages/store-output-target.js';
+import { createWorkspace } from '../../src/stages/workspace.js';
+
+const signal = new AbortController().signal;
+const logger = createLogger('error', { pretty: false });
+
+async function setUp(): Promise<{
+  layout: WorkspaceLayout;
+  store: LocalDataStore;
+  datasetId: string;
+  plan: InvocationPlan;
+  dir: string;
+}> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'output-stage-'));
+  const layout = await createWorkspace(path.join(dir, 'ws'), 'iv_test', 1, {
+    host: 'h',
+    pid: 1,
+    workerId: 'w',
+  });
+  const store = new LocalDataStore(path.join(dir, 'store'));
+  const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+  const plan: InvocationPlan = {
+    invocationId: 'iv_test',
+    attempt: 1,
+    orgId: 'og_1',
+    action: ActionConfig.parse({ name: 'a' }),
+    image: { kind: 'reference', reference: 'x' },
+    parameterValues: {},
+    input: null,
+    dataSourceId: datasetId,
+    uploadDestinationId: datasetId,
+    computeRequirements: DEFAULT_COMPUTE_REQUIREMENTS,
+    containerParameters: EMPTY_CONTAINER_PARAMETERS,
+    timeoutMs: 60_000,
+    isDryRun: false,
+    logLevel: 'INFO',
+  };
+  return { layout, store, datasetId, plan, dir };
+}
+
+const line = (relativePath: string, changeset: unknown) =>
+  JSON.stringify({ relative_path: relativePath, update: { metadata_changeset: changeset } });
+
+describe('the output stage with what a hostile or careless action leaves', () => {
+  it('skips a file changeset that cannot apply, and still applies the others and the dataset changeset', async () => {
+    const { layout, store, datasetId, plan } = await setUp();
+    await writeFile(path.join(layout.outputDir, 'good.txt'), 'g');
+    await writeFile(path.join(layout.outputDir, 'bad.txt'), 'b');
+    await writeFile(path.join(layout.outputDir, 'fine.txt'), 'f');
+    await writeFile(
+      layout.fileChangesetFile,
+      [
+        line('bad.txt', { put_fields: { text: 'string' } }),
+        line('bad.txt', { put_fields: { 'text.inner': 1 } }),
+        line('good.txt', { put_tags: ['ok'] }),
+        line('good.txt', { put_fields: { '__proto__.polluted': true } }),
+        line('fine.txt', { put_tags: ['applied'], put_fields: { 'a.b': 1 } }),
+      ].join('\n'),
+    );
+    await writeFile(layout.datasetChangesetFile, '{"put_tags": ["done"]}');
+    const result = await applyOutputs(
+      plan,
+      layout,
+      { files: [], topics: [] },
+      new StoreOutputTarget(store, { invocationId: 'iv_test', attempt: 1 }, 't'),
+      logger,
+      signal,
+    );
+    expect(result.uploaded.map((record) => record.relative_path)).toEqual([
+      'bad.txt',
+      'fine.txt',
+      'good.txt',
+    ]);
+    const files = await store.listFiles(datasetId);
+    // bad.txt: "text" is a string, "text.inner" cannot apply. good.txt: the __proto__ path is refused.
+    expect(files.map(({ record }) => [record.relative_path, record.tags, record.metadata])).toEqual([
+      ['bad.txt', [], {}],
+      ['fine.txt', ['applied'], { a: { b: 1 } }],
+      ['good.txt', [], {}],
+    ]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((await store.getDataset(datasetId))?.tags).toEqual(['done']);
+  });
+
+  it('refuses a changeset file that is a symlink or too large, and names with a backslash', async () => {
+    const { layout, store, datasetId, plan, dir } = await setUp();
+    await writeFile(path.join(layout.outputDir, 'kept.txt'), 'k');
+    await writeFile(path.join(layout.outputDir, '..\\escape.txt'), 'e');
+    const secretish = path.join(dir, 'host-file.json');
+    await writeFile(secretish, line('kept.txt', { put_tags: ['from-the-host'] }));
+    // The action replaces its changeset file with a link to a file of the host.
+    await rm(layout.fileChangesetFile);
+    await symlink(secretish, layout.fileChangesetFile);
+    await writeFile(layout.datasetChangesetFile, '');
+    await truncate(layout.datasetChangesetFile, 65 * 1024 * 1024);
+    const result = await applyOutputs(
+      plan,
+      layout,
+      { files: [], topics: [] },
+      new StoreOutputTarget(store, { invocationId: 'iv_test', attempt: 1 }, 't'),
+      logger,
+      signal,
+    );
+    expect(result.refused).toEqual([
+      { relativePath: '..\\escape.txt', reason: 'a name with a backslash is not uploaded' },
+    ]);
+    expect(result.uploaded.map((record) => record.relative_path)).toEqual(['kept.txt']);
+    expect((await store.listFiles(datasetId))[0]?.record.tags).toEqual([]);
+    expect(result.fileChangesetApplied).toBe(false);
+    expect(result.datasetChangesetApplied).toBe(false);
+  });
+});
+
+describe('placing inputs', () => {
+  it('refuses two inputs where one path is a directory of the other, as bad input', async () => {
+    const { layout, dir } = await setUp();
+    await mkdir(path.join(dir, 'src'), { recursive: true });
+    const source = path.join(dir, 'src', 'f');
+    await writeFile(source, 'x');
+    const record = (relative: string, id: string) =>
+      ({ association_id: 'ds_1', file_id: id, relative_path: relative, size: 1 }) as never;
+    const placing = placeInputs(
+      {
+        files: [
+          { record: record('a', 'fl_1'), sourcePath: source },
+          { record: record('a/b', 'fl_2'), sourcePath: source },
+        ],
+        topics: [],
+      },
+      layout,
+      layout,
+      true,
+      new FileCache(path.join(dir, 'cache'), 1024 ** 3),
+      signal,
+    );
+    await expect(placing).rejects.toMatchObject({
+      code: 'E_INVALID_INPUT',
+      message: expect.stringContaining('one is a directory of the other'),
+    });
+  });
+});
