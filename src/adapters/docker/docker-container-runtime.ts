@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import Docker from 'dockerode';
-import { ActionWorkerError, InfrastructureError, UsageError } from '../../domain/errors.js';
+import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import type {
   BuildImageRequest,
   ContainerExit,
@@ -15,6 +15,7 @@ import type {
 } from '../../ports/container-runtime.js';
 import { packBuildContext } from './build-context.js';
 import { demuxStream } from './demux-stream.js';
+import { type ProgressEvent, describe, engineError, followProgress, statusOf } from './engine-errors.js';
 import { resolveImageUser } from './image-user.js';
 import { pullImage } from './pull-image.js';
 import { registryAuthFor } from './registry-auth.js';
@@ -26,36 +27,6 @@ export interface DockerContainerRuntimeOptions {
   killTimeoutMs?: number;
   /** Docker's config directory, whose config.json holds registry credentials (`auths`). */
   dockerConfigDir?: string;
-}
-
-interface DockerError {
-  statusCode?: number;
-  json?: { message?: string } | null;
-  code?: string;
-  message: string;
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as DockerError | undefined)?.statusCode;
-}
-
-function describe(error: unknown): string {
-  const dockerError = error as DockerError;
-  return dockerError.json?.message ?? dockerError.message;
-}
-
-/** Wraps an engine error: anything that is not ours is infrastructure trouble, hence retryable. */
-function engineError(what: string, error: unknown): ActionWorkerError {
-  if (error instanceof ActionWorkerError) return error;
-  const code = (error as DockerError).code;
-  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES') {
-    return new InfrastructureError(
-      `${what}: the Docker engine is not reachable (${code})`,
-      'E_DOCKER',
-      error,
-    );
-  }
-  return new InfrastructureError(`${what}: ${describe(error)}`, 'E_DOCKER', error);
 }
 
 /** A pull shared by everyone asking for the same reference at once; aborted only when all have given up. */
@@ -120,24 +91,9 @@ export class DockerContainerRuntime implements ContainerRuntime {
         forcerm: true,
         abortSignal: request.signal,
       } as Docker.ImageBuildOptions);
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = (): void => {
-          (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-          reject(new Error('build aborted'));
-        };
-        request.signal.addEventListener('abort', onAbort, { once: true });
-        this.docker.modem.followProgress(
-          stream,
-          (error: Error | null) => {
-            request.signal.removeEventListener('abort', onAbort);
-            if (error) reject(error);
-            else resolve();
-          },
-          (event: { stream?: string; error?: string; errorDetail?: { message?: string } }) => {
-            if (event.stream) for (const line of event.stream.split('\n')) if (line.trim()) remember(line);
-            if (event.error) failure = event.errorDetail?.message ?? event.error;
-          },
-        );
+      await followProgress(this.docker, stream, request.signal, (event: ProgressEvent) => {
+        if (event.stream) for (const line of event.stream.split('\n')) if (line.trim()) remember(line);
+        if (event.error) failure = event.errorDetail?.message ?? event.error;
       });
     } catch (error) {
       request.signal.throwIfAborted();

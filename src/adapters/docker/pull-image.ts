@@ -1,14 +1,14 @@
 import type Docker from 'dockerode';
-import { ActionWorkerError, InfrastructureError, UsageError } from '../../domain/errors.js';
+import { ActionWorkerError, UsageError } from '../../domain/errors.js';
+import {
+  type ProgressEvent,
+  describe,
+  engineError,
+  followProgress,
+  isUnreachable,
+  statusOf,
+} from './engine-errors.js';
 import type { PullImageRequest } from '../../ports/container-runtime.js';
-
-interface ProgressEvent {
-  status?: string;
-  progress?: string;
-  id?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-}
 
 /**
  * Classifies a failed pull. The engine reports these only as text (in the HTTP error or in the progress
@@ -73,25 +73,10 @@ export async function pullImage(docker: Docker, request: PullImageRequest): Prom
       abortSignal: controller.signal,
       ...(request.auth ? { authconfig: request.auth } : {}),
     });
-    await new Promise<void>((resolve, reject) => {
-      const onAbortStream = (): void => {
-        (stream as NodeJS.ReadableStream & { destroy?: (error?: Error) => void }).destroy?.();
-        reject(new Error('aborted'));
-      };
-      controller.signal.addEventListener('abort', onAbortStream, { once: true });
-      docker.modem.followProgress(
-        stream,
-        (error: Error | null) => {
-          controller.signal.removeEventListener('abort', onAbortStream);
-          if (error) reject(error);
-          else resolve();
-        },
-        (event: ProgressEvent) => {
-          touch();
-          if (event.error) failure = event.errorDetail?.message ?? event.error;
-          else if (event.status) request.onProgress?.(`${event.id ? `${event.id}: ` : ''}${event.status}`);
-        },
-      );
+    await followProgress(docker, stream, controller.signal, (event: ProgressEvent) => {
+      touch();
+      if (event.error) failure = event.errorDetail?.message ?? event.error;
+      else if (event.status) request.onProgress?.(`${event.id ? `${event.id}: ` : ''}${event.status}`);
     });
   } catch (error) {
     request.signal.throwIfAborted();
@@ -107,24 +92,8 @@ export async function pullImage(docker: Docker, request: PullImageRequest): Prom
         { code: 'E_IMAGE_PULL', retryable: true },
       );
     }
-    const dockerError = error as {
-      statusCode?: number;
-      json?: { message?: string } | null;
-      message: string;
-      code?: string;
-    };
-    if (dockerError.code === 'ECONNREFUSED' || dockerError.code === 'ENOENT') {
-      throw new InfrastructureError(
-        `pulling ${request.reference}: the Docker engine is not reachable`,
-        'E_DOCKER',
-        error,
-      );
-    }
-    throw classifyPullError(
-      request.reference,
-      dockerError.json?.message ?? dockerError.message,
-      dockerError.statusCode,
-    );
+    if (isUnreachable(error)) throw engineError(`pulling ${request.reference}`, error);
+    throw classifyPullError(request.reference, describe(error), statusOf(error));
   } finally {
     clearTimeout(overall);
     clearTimeout(idle);

@@ -1,0 +1,76 @@
+import type Docker from 'dockerode';
+import { ActionWorkerError, InfrastructureError } from '../../domain/errors.js';
+
+/** What dockerode and docker-modem throw. */
+export interface DockerError {
+  statusCode?: number;
+  json?: { message?: string } | null;
+  code?: string;
+  message: string;
+}
+
+export function statusOf(error: unknown): number | undefined {
+  return (error as DockerError | undefined)?.statusCode;
+}
+
+/** The engine's own message when it sent one. */
+export function describe(error: unknown): string {
+  const dockerError = error as DockerError;
+  return dockerError.json?.message ?? dockerError.message;
+}
+
+/** Wraps an engine error: anything that is not ours is infrastructure trouble, hence retryable. */
+export function engineError(what: string, error: unknown): ActionWorkerError {
+  if (error instanceof ActionWorkerError) return error;
+  const code = (error as DockerError).code;
+  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES') {
+    return new InfrastructureError(
+      `${what}: the Docker engine is not reachable (${code})`,
+      'E_DOCKER',
+      error,
+    );
+  }
+  return new InfrastructureError(`${what}: ${describe(error)}`, 'E_DOCKER', error);
+}
+
+/** Whether the engine could not be reached at all (as opposed to answering with an error). */
+export function isUnreachable(error: unknown): boolean {
+  const code = (error as DockerError | undefined)?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES';
+}
+
+/** One event of a build or pull progress stream. */
+export interface ProgressEvent {
+  stream?: string;
+  status?: string;
+  id?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+/**
+ * Follows a build or pull progress stream to its end; aborting the signal destroys the stream and rejects.
+ */
+export async function followProgress(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  signal: AbortSignal,
+  onEvent: (event: ProgressEvent) => void,
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      reject(new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null) => {
+        signal.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve();
+      },
+      onEvent,
+    );
+  });
+}
