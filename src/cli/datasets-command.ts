@@ -159,14 +159,20 @@ export function registerDatasetsCommand(program: Command): void {
     .argument('<TOPIC_NAME>')
     .option('--schema <NAME>', 'schema name, e.g. sensor_msgs/msg/Imu')
     .option('--message-count <N>', 'number of messages')
+    .option('--start-time <NS>', 'time of the first message, in nanoseconds since the epoch')
+    .option('--end-time <NS>', 'time of the last message, in nanoseconds since the epoch')
     .action(async (fileId, topicName, options) => {
-      const count = options.messageCount === undefined ? null : Number(options.messageCount);
-      if (count !== null && !Number.isInteger(count))
-        throw new UsageError('--message-count must be a whole number');
+      const whole = (value: string | undefined, flag: string): number | null => {
+        if (value === undefined) return null;
+        if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number`);
+        return Number(value);
+      };
       const topic = await store().addTopic(fileId, {
         topicName,
         schemaName: options.schema ?? null,
-        messageCount: count,
+        messageCount: whole(options.messageCount, '--message-count'),
+        startTime: whole(options.startTime, '--start-time'),
+        endTime: whole(options.endTime, '--end-time'),
       });
       console.log(topic.topic_id);
     });

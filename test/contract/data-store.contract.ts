@@ -177,6 +177,8 @@ export function describeDataStoreContract(name: string, fixture: () => Promise<D
         topic_name: '/imu',
         schema_name: 'sensor_msgs/Imu',
         message_count: 10,
+        start_time: 1_700_000_000_000_000_000,
+        end_time: 1_700_000_001_000_000_000,
         association: { association_id: record!.file_id, association_type: 'file', association_version: 1 },
       });
       expect(await store.listTopics(datasetId)).toEqual([topic]);
