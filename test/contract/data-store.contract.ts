@@ -172,6 +172,8 @@ export function describeDataStoreContract(name: string, fixture: () => Promise<D
         topicName: '/imu',
         schemaName: 'sensor_msgs/Imu',
         messageCount: 10,
+        startTime: 1_700_000_000_000_000_000,
+        endTime: 1_700_000_001_000_000_000,
       });
       expect(topic).toMatchObject({
         topic_name: '/imu',
