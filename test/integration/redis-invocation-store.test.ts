@@ -110,14 +110,19 @@ describe('RedisInvocationStore on a real redis-server', () => {
     const worker = store();
     const cli = store();
     const { record } = await cli.create(request());
+    let deliver: (id: string) => void = () => undefined;
     const received = new Promise<string>((resolve) => {
-      void worker.onCancelRequested(resolve);
+      deliver = resolve;
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Resolves once the subscription is in place: no wait needed before the request.
+    const unsubscribe = await worker.onCancelRequested((id) => {
+      deliver(id);
+    });
     await cli.requestCancel(record.invocation_id);
     expect(await received).toBe(record.invocation_id);
     expect((await worker.get(record.invocation_id))?.is_cancel_requested).toBe(true);
     await expect(cli.requestCancel('iv_missing')).rejects.toThrow(/no invocation/);
+    await unsubscribe();
   });
 
   it('keeps the heartbeat, attempt, run info and log', async () => {

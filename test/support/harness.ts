@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { execa } from 'execa';
@@ -12,21 +11,11 @@ import { Labels } from '../../src/domain/container-labels.js';
 import { type InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { cliPath, projectRoot } from './paths.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
 
 export const docker = new Docker();
 
-/** Temporary directories, removed by {@link removeTempDirs}. */
-const tempDirs: string[] = [];
-
-export async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), `aw-test-${prefix}-`));
-  tempDirs.push(dir);
-  return dir;
-}
-
-export async function removeTempDirs(): Promise<void> {
-  await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-}
+export { removeTempDirs, tempDir };
 
 export interface InProcessRun {
   result: LocalRunResult;

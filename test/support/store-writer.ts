@@ -1,6 +1,6 @@
 // A separate process writing to a shared store, for the concurrency test:
 //   store-writer.ts <store root> <dataset id> <writer name> <count>
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
@@ -17,6 +17,7 @@ for (let i = 0; i < Number(countText); i += 1) {
     origination: writer,
     signal,
   });
+  await rm(source);
   // Read-modify-write of the same dataset record from both processes: only a lock keeps every tag.
   await store.updateDataset(datasetId, MetadataChangeset.parse({ put_tags: [`${writer}-${i}`] }));
   await store.updateDataset(

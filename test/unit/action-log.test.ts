@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { ActionLog } from '../../src/stages/action-log.js';
 
 const fixedNow = () => new Date('2026-01-02T03:04:05.000Z');
 
 describe('ActionLog', () => {
+  afterAll(removeTempDirs);
+
   it('masks first, then passes output live and stores timestamped lines per stream', async () => {
     const live: string[] = [];
     const log = new ActionLog({
@@ -35,7 +37,7 @@ describe('ActionLog', () => {
   });
 
   it('writes the full log to a file up to its cap, then says where it was cut off', async () => {
-    const file = path.join(os.tmpdir(), `action-log-test-${process.pid}.log`);
+    const file = path.join(await tempDir('action-log'), 'action.log');
     const log = new ActionLog({
       secrets: [],
       live: () => Promise.resolve(),

@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { ComputeRequirements, assertFitsCapacity } from '../../src/domain/compute-requirements.js';
 import { failureReasonFor, isRetryable } from '../../src/domain/failure.js';
 import { StorageExceededError, directorySize, watchWorkspaceSize } from '../../src/stages/storage-guard.js';
@@ -41,8 +41,10 @@ describe('assertFitsCapacity', () => {
 });
 
 describe('the workspace storage guard', () => {
+  afterAll(removeTempDirs);
+
   it('measures files below a directory without following links', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'size-'));
+    const dir = await tempDir('size');
     await mkdir(path.join(dir, 'a', 'b'), { recursive: true });
     await writeFile(path.join(dir, 'a', 'one'), Buffer.alloc(1000));
     await writeFile(path.join(dir, 'a', 'b', 'two'), Buffer.alloc(24));
@@ -50,13 +52,14 @@ describe('the workspace storage guard', () => {
   });
 
   it('reports once when the workspace grows past the limit', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'guard-'));
+    const dir = await tempDir('guard');
     const reports: StorageExceededError[] = [];
     const stop = watchWorkspaceSize(dir, 500, 20, (error) => reports.push(error));
     await writeFile(path.join(dir, 'big'), Buffer.alloc(1000));
     const deadline = Date.now() + 5_000;
     while (reports.length === 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 20));
+    // Five more intervals with the workspace still too big: a second report would have come by now.
     await new Promise((resolve) => setTimeout(resolve, 100));
     stop();
     expect(reports).toHaveLength(1);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdtemp, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import type { FileRecord } from '../../src/domain/records.js';
 import { FileCache } from '../../src/stages/file-cache.js';
 
@@ -21,8 +21,10 @@ async function source(dir: string, name: string, content: string) {
 }
 
 describe('FileCache', () => {
+  afterAll(removeTempDirs);
+
   it('stores a verified, read-only copy once and reuses it', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'cache-test-'));
+    const dir = await tempDir('cache-test');
     const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
     const file = await source(dir, 'a', 'alpha');
     const entry = await cache.materialize(file, signal);
@@ -34,7 +36,7 @@ describe('FileCache', () => {
   });
 
   it('replaces an entry that an action rewrote in place through its hard link', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'cache-test-'));
+    const dir = await tempDir('cache-test');
     const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
     const file = await source(dir, 'c', 'charlie');
     const entry = await cache.materialize(file, signal);
@@ -46,7 +48,7 @@ describe('FileCache', () => {
   });
 
   it('refuses a source whose bytes do not match its record', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'cache-test-'));
+    const dir = await tempDir('cache-test');
     const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
     const file = await source(dir, 'b', 'bravo');
     await expect(cache.materialize({ ...file, sha256: '0'.repeat(64) }, signal)).rejects.toThrow(
@@ -58,7 +60,7 @@ describe('FileCache', () => {
   });
 
   it('evicts the least recently used entries beyond its budget', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'cache-test-'));
+    const dir = await tempDir('cache-test');
     const cache = new FileCache(path.join(dir, 'cache'), 10);
     const old = await cache.materialize(await source(dir, 'old', 'xxxxxx'), signal);
     const recent = await cache.materialize(await source(dir, 'new', 'yyyyyy'), signal);

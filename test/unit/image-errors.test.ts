@@ -1,7 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { classifyPullError } from '../../src/adapters/docker/pull-image.js';
 import { registryAuthFor, registryOf } from '../../src/adapters/docker/registry-auth.js';
 
@@ -20,6 +20,8 @@ describe('classifyPullError', () => {
 });
 
 describe('registry credentials', () => {
+  afterAll(removeTempDirs);
+
   it('finds the registry of a reference', () => {
     expect(registryOf('ubuntu:22.04')).toBe('docker.io');
     expect(registryOf('library/ubuntu')).toBe('docker.io');
@@ -28,7 +30,7 @@ describe('registry credentials', () => {
   });
 
   it('reads auths entries from config.json, and nothing when there is none', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'docker-config-'));
+    const dir = await tempDir('docker-config');
     expect(await registryAuthFor('ghcr.io/x/y', dir)).toBeUndefined();
     await writeFile(
       path.join(dir, 'config.json'),

@@ -1,19 +1,20 @@
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { projectRoot } from '../support/paths.js';
 
 const COUNT = 25;
 
 describe('LocalDataStore with two processes', () => {
+  afterAll(removeTempDirs);
+
   it(
     'loses no file and no update when two processes write the same dataset at once',
     { timeout: 120_000 },
     async () => {
-      const root = path.join(await mkdtemp(path.join(os.tmpdir(), 'aw-concurrent-')), 'store');
+      const root = path.join(await tempDir('concurrent'), 'store');
       const store = new LocalDataStore(root);
       const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
       const writer = (name: string) =>

@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { ActionConfig } from '../../src/domain/action-config.js';
 import { DEFAULT_COMPUTE_REQUIREMENTS } from '../../src/domain/compute-requirements.js';
@@ -25,7 +25,7 @@ async function setUp(): Promise<{
   plan: InvocationPlan;
   dir: string;
 }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'output-stage-'));
+  const dir = await tempDir('output-stage');
   const layout = await createWorkspace(path.join(dir, 'ws'), 'iv_test', 1, {
     host: 'h',
     pid: 1,
@@ -52,10 +52,31 @@ async function setUp(): Promise<{
   return { layout, store, datasetId, plan, dir };
 }
 
+/** The output stage into the store, for an invocation without inputs. */
+const collect = ({
+  layout,
+  store,
+  plan,
+}: {
+  layout: WorkspaceLayout;
+  store: LocalDataStore;
+  plan: InvocationPlan;
+}) =>
+  applyOutputs(
+    plan,
+    layout,
+    { files: [], topics: [] },
+    new StoreOutputTarget(store, { invocationId: plan.invocationId, attempt: plan.attempt }, 't'),
+    logger,
+    signal,
+  );
+
 const line = (relativePath: string, changeset: unknown) =>
   JSON.stringify({ relative_path: relativePath, update: { metadata_changeset: changeset } });
 
 describe('the output stage with what a hostile or careless action leaves', () => {
+  afterAll(removeTempDirs);
+
   it('skips a file changeset that cannot apply, and still applies the others and the dataset changeset', async () => {
     const { layout, store, datasetId, plan } = await setUp();
     await writeFile(path.join(layout.outputDir, 'good.txt'), 'g');
@@ -72,14 +93,7 @@ describe('the output stage with what a hostile or careless action leaves', () =>
       ].join('\n'),
     );
     await writeFile(layout.datasetChangesetFile, '{"put_tags": ["done"]}');
-    const result = await applyOutputs(
-      plan,
-      layout,
-      { files: [], topics: [] },
-      new StoreOutputTarget(store, { invocationId: 'iv_test', attempt: 1 }, 't'),
-      logger,
-      signal,
-    );
+    const result = await collect({ layout, store, plan });
     expect(result.uploaded.map((record) => record.relative_path)).toEqual([
       'bad.txt',
       'fine.txt',
@@ -107,14 +121,7 @@ describe('the output stage with what a hostile or careless action leaves', () =>
     await symlink(secretish, layout.fileChangesetFile);
     await writeFile(layout.datasetChangesetFile, '');
     await truncate(layout.datasetChangesetFile, 65 * 1024 * 1024);
-    const result = await applyOutputs(
-      plan,
-      layout,
-      { files: [], topics: [] },
-      new StoreOutputTarget(store, { invocationId: 'iv_test', attempt: 1 }, 't'),
-      logger,
-      signal,
-    );
+    const result = await collect({ layout, store, plan });
     expect(result.refused).toEqual([
       { relativePath: '..\\escape.txt', reason: 'a name with a backslash is not uploaded' },
     ]);
@@ -126,6 +133,8 @@ describe('the output stage with what a hostile or careless action leaves', () =>
 });
 
 describe('placing inputs', () => {
+  afterAll(removeTempDirs);
+
   it('refuses two inputs where one path is a directory of the other, as bad input', async () => {
     const { layout, dir } = await setUp();
     await mkdir(path.join(dir, 'src'), { recursive: true });
