@@ -240,7 +240,10 @@ export async function runLocal(
 }
 
 /** File selectors from the flags: paths per dataset (all files by default), a query, ids; topics by name. */
-function buildInput(request: LocalRunRequest, datasetIds: readonly string[]): InvocationInput | null {
+export function buildInput(
+  request: Pick<LocalRunRequest, 'files' | 'query' | 'fileIds' | 'topics'>,
+  datasetIds: readonly string[],
+): InvocationInput | null {
   const files: FileSelector[] = [];
   const none = { query: null, ids: null, names: null, dataset_id: null, paths: null };
   const bySelectorFlags =

@@ -5,6 +5,8 @@ import { CliExitCode, exitCodeForError } from './exit-codes.js';
 import { registerDatasetsCommand } from './datasets-command.js';
 import { registerGcCommand } from './gc-command.js';
 import { registerRunCommand } from './run-command.js';
+import { registerDaemonCommand } from './daemon-command.js';
+import { registerInvocationsCommand, registerInvokeCommand } from './invocation-commands.js';
 
 function version(): string {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -23,6 +25,9 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerGcCommand(program);
   registerDatasetsCommand(program);
+  registerInvokeCommand(program);
+  registerInvocationsCommand(program);
+  registerDaemonCommand(program);
   return program;
 }
 

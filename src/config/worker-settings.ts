@@ -163,6 +163,55 @@ export const WorkerSettings = z.object({
     })
     .prefault({}),
   defaultTimeoutMinutes: z.number().int().positive().default(DEFAULT_TIMEOUT_MINUTES),
+  /** The queue, the invocation records and the cancel channel (daemon, invoke, invocations). */
+  redis: z
+    .object({
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+        .default('redis://127.0.0.1:6379'),
+      queue: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ".", "_" and "-" only')
+        .default('action-worker-invocations'),
+      /** Every key (BullMQ's and the invocation records) starts with this. */
+      keyPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ".", "_" and "-" only')
+        .default('action-worker'),
+    })
+    .prefault({}),
+  daemon: z
+    .object({
+      /** Invocations run at once, at most; capacity (vCPU, memory) limits them further. */
+      concurrency: z.number().int().positive().default(2),
+      /** The job lease; it is renewed every third of this. */
+      lockDurationMs: z.number().int().min(3_000).default(60_000),
+      /** How often a running invocation's record gets a heartbeat and is checked for a cancel request. */
+      heartbeatIntervalMs: z.number().int().positive().default(10_000),
+      /** On SIGTERM, running invocations get this long to finish before they are handed back. */
+      drainWindowMs: z.number().int().nonnegative().default(60_000),
+      /** Attempts an invocation gets for infrastructure failures before it is Deadly. */
+      maxAttempts: z.number().int().positive().default(3),
+      /** The first retry waits this long; each later one twice as long, up to 10 minutes. */
+      retryBackoffMs: z.number().int().nonnegative().default(5_000),
+      /** How often jobs whose lease ran out are put back in the queue. */
+      stalledIntervalMs: z.number().int().positive().default(30_000),
+      /** How often leftover containers and workspaces are looked for, besides at start-up. */
+      reconcileIntervalMs: z
+        .number()
+        .int()
+        .positive()
+        .default(5 * 60_000),
+      /** A fetch blocks this long waiting for a job. */
+      fetchBlockMs: z.number().int().min(1_000).default(5_000),
+      /** Health, readiness and metrics; 0 picks a free port. */
+      httpPort: z.number().int().min(0).max(65_535).default(9464),
+      httpHost: z.string().min(1).default('0.0.0.0'),
+    })
+    .prefault({}),
+  /** Secret values for `roboto-secret://NAME` references: the file NAME (or ORG/NAME) in this directory. */
+  secretsDir: z.string().min(1).nullable().default(null),
 });
 export type WorkerSettings = z.output<typeof WorkerSettings>;
 export type WorkerSettingsInput = z.input<typeof WorkerSettings>;
@@ -213,6 +262,21 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_CACHE_DIR'], 'cache.dir', text],
   [['ACTION_WORKER_CACHE_BYTES'], 'cache.budgetBytes', integer],
   [['ACTION_WORKER_DEFAULT_TIMEOUT_MINUTES'], 'defaultTimeoutMinutes', integer],
+  [['ACTION_WORKER_REDIS_URL'], 'redis.url', text],
+  [['ACTION_WORKER_QUEUE'], 'redis.queue', text],
+  [['ACTION_WORKER_KEY_PREFIX'], 'redis.keyPrefix', text],
+  [['ACTION_WORKER_CONCURRENCY'], 'daemon.concurrency', integer],
+  [['ACTION_WORKER_LOCK_DURATION'], 'daemon.lockDurationMs', duration],
+  [['ACTION_WORKER_HEARTBEAT_INTERVAL'], 'daemon.heartbeatIntervalMs', duration],
+  [['ACTION_WORKER_DRAIN_WINDOW'], 'daemon.drainWindowMs', duration],
+  [['ACTION_WORKER_MAX_ATTEMPTS'], 'daemon.maxAttempts', integer],
+  [['ACTION_WORKER_RETRY_BACKOFF'], 'daemon.retryBackoffMs', duration],
+  [['ACTION_WORKER_STALLED_INTERVAL'], 'daemon.stalledIntervalMs', duration],
+  [['ACTION_WORKER_RECONCILE_INTERVAL'], 'daemon.reconcileIntervalMs', duration],
+  [['ACTION_WORKER_FETCH_BLOCK'], 'daemon.fetchBlockMs', duration],
+  [['ACTION_WORKER_HTTP_PORT'], 'daemon.httpPort', integer],
+  [['ACTION_WORKER_HTTP_HOST'], 'daemon.httpHost', text],
+  [['ACTION_WORKER_SECRETS_DIR'], 'secretsDir', text],
 ];
 
 /** Settings from the environment; each variable is optional (see {@link ENVIRONMENT}). */

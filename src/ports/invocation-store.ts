@@ -14,6 +14,17 @@ export interface InvocationRecord {
   container_id: string | null;
   image: { reference: string; id: string; digest: string | null } | null;
   is_cancel_requested: boolean;
+  /** No more attempts will run: Completed, Cancelled, Deadly, or Failed without a retry. */
+  is_finished: boolean;
+  /** Attempts handed back unspent (worker shutdown, no room yet): not counted against the retry limit. */
+  handbacks: number;
+}
+
+export interface TransitionOptions {
+  /** The writing attempt; the write is refused (FencedError) when a later attempt holds the record. */
+  attempt?: number;
+  /** Whether no more attempts follow; by default true for Completed, Cancelled and Deadly. */
+  final?: boolean;
 }
 
 /** Invocation records readable from any host: the request, the status history, heartbeat, log. */
@@ -24,7 +35,25 @@ export interface InvocationStore {
   /** Newest first. */
   list(options: { status?: InvocationStatus; limit: number }): Promise<InvocationRecord[]>;
   /** Appends a status, atomically checked against the contract's matrix; refuses a forbidden transition. */
-  transition(invocationId: string, to: InvocationStatus, detail: string | null): Promise<InvocationRecord>;
+  transition(
+    invocationId: string,
+    to: InvocationStatus,
+    detail: string | null,
+    options?: TransitionOptions,
+  ): Promise<InvocationRecord>;
+  /** Makes `attempt` the record's current attempt; FencedError when a later one already is. */
+  startAttempt(invocationId: string, attempt: number): Promise<void>;
+  markFinished(invocationId: string): Promise<void>;
+  /** Counts one attempt handed back unspent; returns the new count. */
+  countHandback(invocationId: string): Promise<number>;
+  /** The running attempt's output (already masked), for followers. */
+  appendLiveLog(invocationId: string, attempt: number, text: string): Promise<void>;
+  /** Output after `cursor` ("0" for all kept), waiting up to `blockMs` for some when there is none. */
+  readLiveLog(
+    invocationId: string,
+    cursor: string,
+    blockMs: number,
+  ): Promise<{ cursor: string; entries: { attempt: number; text: string }[] }>;
   heartbeat(invocationId: string, attempt: number): Promise<void>;
   setRunInfo(
     invocationId: string,

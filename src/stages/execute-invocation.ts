@@ -187,10 +187,18 @@ export async function executeInvocation(
       `${result.uploaded.length} output file(s) uploaded`,
     );
   } catch (error) {
-    if (error instanceof CancelledError || (signal.aborted && !(error instanceof ActionWorkerError))) {
+    // Aborted on purpose: a cancel, or (daemon) the worker shutting down or losing its lease, whose reason
+    // is kept so the attempt is handed back or fenced instead of being reported as cancelled.
+    const abortReason =
+      signal.aborted && signal.reason instanceof ActionWorkerError ? signal.reason : undefined;
+    if (
+      error instanceof CancelledError ||
+      abortReason instanceof CancelledError ||
+      (signal.aborted && abortReason === undefined && !(error instanceof ActionWorkerError))
+    ) {
       return await finish(tracker, outcome, InvocationStatus.Cancelled, 'cancelled', 'E_CANCELLED');
     }
-    const known = classify(error);
+    const known = abortReason ?? classify(error);
     logger.error({ err: error, code: known.code, retryable: known.retryable }, 'invocation.failed');
     return await finish(
       tracker,

@@ -9,25 +9,59 @@ import {
   canTransition,
   statusName,
 } from '../../domain/invocation-status.js';
-import type { InvocationRecord, InvocationStore } from '../../ports/invocation-store.js';
+import type { InvocationRecord, InvocationStore, TransitionOptions } from '../../ports/invocation-store.js';
 
 /**
- * Appends a status when the current one is among the allowed predecessors (ARGV[3..]), atomically. The
- * allowed list comes from the one transition matrix in TypeScript; the script only compares.
- * Returns "ok", or the current status when the transition is refused, or "missing".
+ * Appends a status when the current one is among the allowed predecessors (ARGV[5..]), atomically. The
+ * allowed list comes from the one transition matrix in TypeScript; the script only compares. ARGV[3], when
+ * not empty, is the writer's attempt: a write from any other attempt than the record's current one is
+ * refused (the fence that keeps a zombie attempt from writing). ARGV[4] = "1" marks the record finished.
+ * Returns "ok", "fenced", "missing", or the current status when the transition is refused.
  */
 const TRANSITION = `
 local current = redis.call('HGET', KEYS[1], 'last_status')
 if not current then return 'missing' end
-for i = 3, #ARGV do
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[3] then return 'fenced' end
+for i = 5, #ARGV do
   if ARGV[i] == current then
     redis.call('RPUSH', KEYS[2], ARGV[1])
     redis.call('HSET', KEYS[1], 'last_status', ARGV[2])
+    if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
     return 'ok'
   end
 end
 return current
 `;
+
+/** Claims the record for attempt ARGV[1] when no later attempt has: "ok", "missing", or the later attempt. */
+const START_ATTEMPT = `
+local current = redis.call('HGET', KEYS[1], 'attempt')
+if not current then return 'missing' end
+if tonumber(current) >= tonumber(ARGV[1]) then return current end
+redis.call('HSET', KEYS[1], 'attempt', ARGV[1])
+return 'ok'
+`;
+
+/** A write by an attempt that no longer holds the invocation. */
+export class FencedError extends ActionWorkerError {
+  constructor(invocationId: string, attempt: number) {
+    super(`attempt ${attempt} of invocation ${invocationId} no longer holds it`, {
+      code: 'E_LEASE_LOST',
+      retryable: true,
+    });
+  }
+}
+
+/** Kept a while after the invocation finishes, for a follower that is just catching up. */
+const LIVE_LOG_TTL_SECONDS = 3600;
+/** Entries are flushes of up to 64 KiB: about 4 MiB of recent output at most. */
+const LIVE_LOG_ENTRIES = 64;
+
+const FINAL_STATUSES: ReadonlySet<InvocationStatus> = new Set([
+  InvocationStatus.Completed,
+  InvocationStatus.Cancelled,
+  InvocationStatus.Deadly,
+]);
 
 export class InvalidTransitionError extends ActionWorkerError {
   constructor(invocationId: string, from: InvocationStatus, to: InvocationStatus) {
@@ -45,6 +79,7 @@ export class InvalidTransitionError extends ActionWorkerError {
  *   <prefix>inv:<id>:status      list of status records, oldest first
  *   <prefix>invocations          sorted set of ids by creation time
  *   <prefix>idem:<org>:<key>     the invocation an idempotency id was first used for
+ *   <prefix>inv:<id>:live        stream of the running attempt's masked output, for `logs --follow`
  *   <prefix>cancel               pub/sub channel of cancel requests
  */
 export class RedisInvocationStore implements InvocationStore {
@@ -61,6 +96,10 @@ export class RedisInvocationStore implements InvocationStore {
 
   private key(id: string): string {
     return `${this.prefix}inv:${id}`;
+  }
+
+  private liveKey(id: string): string {
+    return `${this.prefix}inv:${id}:live`;
   }
 
   async create(request: InvocationRequest): Promise<{ record: InvocationRecord; isNew: boolean }> {
@@ -113,6 +152,8 @@ export class RedisInvocationStore implements InvocationStore {
       container_id: fields.container_id ?? null,
       image: fields.image ? (JSON.parse(fields.image) as InvocationRecord['image']) : null,
       is_cancel_requested: fields.cancel_requested === '1',
+      is_finished: fields.finished === '1',
+      handbacks: Number(fields.handbacks ?? 0),
     };
   }
 
@@ -138,9 +179,11 @@ export class RedisInvocationStore implements InvocationStore {
     invocationId: string,
     to: InvocationStatus,
     detail: string | null,
+    options: TransitionOptions = {},
   ): Promise<InvocationRecord> {
     const allowedFrom = ALL_STATUSES.filter((from) => canTransition(from, to)).map(String);
     const entry: StatusRecord = { status: to, detail, timestamp: new Date().toISOString() };
+    const isFinal = options.final ?? FINAL_STATUSES.has(to);
     const result = (await this.redis.eval(
       TRANSITION,
       2,
@@ -148,14 +191,73 @@ export class RedisInvocationStore implements InvocationStore {
       `${this.key(invocationId)}:status`,
       JSON.stringify(entry),
       String(to),
+      options.attempt === undefined ? '' : String(options.attempt),
+      isFinal ? '1' : '0',
       ...allowedFrom,
     )) as string;
     if (result === 'missing') throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
+    if (result === 'fenced') throw new FencedError(invocationId, options.attempt ?? 0);
     if (result !== 'ok')
       throw new InvalidTransitionError(invocationId, Number(result) as InvocationStatus, to);
     const record = await this.get(invocationId);
     if (record === undefined) throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
     return record;
+  }
+
+  async startAttempt(invocationId: string, attempt: number): Promise<void> {
+    const result = (await this.redis.eval(START_ATTEMPT, 1, this.key(invocationId), String(attempt))) as string;
+    if (result === 'missing') throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
+    if (result !== 'ok') throw new FencedError(invocationId, attempt);
+  }
+
+  async markFinished(invocationId: string): Promise<void> {
+    await this.redis.hset(this.key(invocationId), { finished: '1' });
+    await this.redis.expire(this.liveKey(invocationId), LIVE_LOG_TTL_SECONDS);
+  }
+
+  async countHandback(invocationId: string): Promise<number> {
+    return await this.redis.hincrby(this.key(invocationId), 'handbacks', 1);
+  }
+
+  async appendLiveLog(invocationId: string, attempt: number, text: string): Promise<void> {
+    await this.redis.xadd(
+      this.liveKey(invocationId),
+      'MAXLEN',
+      '~',
+      String(LIVE_LOG_ENTRIES),
+      '*',
+      'attempt',
+      String(attempt),
+      'text',
+      text,
+    );
+  }
+
+  async readLiveLog(
+    invocationId: string,
+    after: string,
+    blockMs: number,
+  ): Promise<{ cursor: string; entries: { attempt: number; text: string }[] }> {
+    const args = [...(blockMs > 0 ? ['BLOCK', blockMs] : []), 'STREAMS', this.liveKey(invocationId), after];
+    // A blocking read ties up its connection: use a short-lived duplicate so other calls are not held up.
+    const connection = blockMs > 0 ? this.redis.duplicate() : this.redis;
+    try {
+      const reply = (await (connection.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as
+        | [string, [string, string[]][]][]
+        | null;
+      const entries: { attempt: number; text: string }[] = [];
+      let cursor = after;
+      for (const [, items] of reply ?? []) {
+        for (const [id, fields] of items) {
+          cursor = id;
+          const field = (name: string): string => fields[fields.indexOf(name) + 1] ?? '';
+          entries.push({ attempt: Number(field('attempt')), text: field('text') });
+        }
+      }
+      return { cursor, entries };
+    } finally {
+      if (connection !== this.redis) connection.disconnect();
+    }
   }
 
   async heartbeat(invocationId: string, attempt: number): Promise<void> {

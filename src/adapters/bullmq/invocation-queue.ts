@@ -1,0 +1,116 @@
+import { type ConnectionOptions, Queue } from 'bullmq';
+import type { RedisOptions } from 'ioredis';
+import { z } from 'zod';
+import { UsageError } from '../../domain/errors.js';
+
+/** What a job carries: only the invocation's id. The request, and every secret reference, stay in the record. */
+export const JobData = z.object({ invocation_id: z.string().regex(/^iv_[a-z0-9]{4,64}$/) }).strict();
+export type JobData = z.infer<typeof JobData>;
+
+export const JOB_NAME = 'invocation';
+
+/** Where BullMQ and the invocation records live. */
+export interface QueueLocation {
+  url: string;
+  queue: string;
+  keyPrefix: string;
+}
+
+/**
+ * ioredis options from a redis:// or rediss:// URL, as BullMQ wants them: requests wait through a
+ * reconnect (`maxRetriesPerRequest: null`) and reconnects back off from 0.5 s to 20 s.
+ */
+export function redisOptions(url: string): RedisOptions {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`redis URL "${url}" is not a URL`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new UsageError(`redis URL "${url}" must start with redis:// or rediss://`);
+  }
+  const db = parsed.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d+$/.test(db))
+    throw new UsageError(`redis URL "${url}": the path must be a db number`);
+  return {
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(db === '' ? {} : { db: Number(db) }),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(500 * 2 ** Math.min(times, 6), 20_000),
+  };
+}
+
+/** The same options, typed as BullMQ takes them. */
+export function bullConnection(url: string): ConnectionOptions {
+  return redisOptions(url) as ConnectionOptions;
+}
+
+/** The prefix of the invocation records' keys, beside BullMQ's. */
+export function recordPrefix(location: QueueLocation): string {
+  return `${location.keyPrefix}:records:`;
+}
+
+export type RemoveResult = 'removed' | 'running' | 'finished' | 'missing';
+
+/** The producer's side of the queue: one job per invocation, its id the invocation id. */
+export class InvocationQueue {
+  readonly queue: Queue;
+
+  constructor(private readonly location: QueueLocation) {
+    this.queue = new Queue(location.queue, {
+      connection: bullConnection(location.url),
+      prefix: location.keyPrefix,
+    });
+  }
+
+  /** Adds the invocation's job; a no-op when it is already there (the job id is the invocation id). */
+  async enqueue(invocationId: string): Promise<void> {
+    await this.queue.add(JOB_NAME, { invocation_id: invocationId } satisfies JobData, {
+      jobId: invocationId,
+      removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 30 * 24 * 3600 },
+    });
+  }
+
+  /** Takes a job that is not running out of the queue. */
+  async removeIfWaiting(invocationId: string): Promise<RemoveResult> {
+    const job = await this.queue.getJob(invocationId);
+    if (job === undefined) return 'missing';
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') return 'finished';
+    if (state === 'active') return 'running';
+    try {
+      await job.remove();
+      return 'removed';
+    } catch {
+      // Locked: a worker took it a moment ago.
+      return 'running';
+    }
+  }
+
+  /** Whether some worker holds the invocation's job lock right now. */
+  async isLocked(invocationId: string): Promise<boolean> {
+    const client = await this.queue.backend.client;
+    const lockKey = `${this.location.keyPrefix}:${this.location.queue}:${invocationId}:lock`;
+    return (await client.get(lockKey)) !== null;
+  }
+
+  /** Answers when Redis does. */
+  async ping(): Promise<void> {
+    const client = await this.queue.backend.client;
+    await client.get(`${this.location.keyPrefix}:ping`);
+  }
+
+  async depth(): Promise<Record<string, number>> {
+    return await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed');
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,835 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import { FencedError, type RedisInvocationStore } from '../../adapters/redis/redis-invocation-store.js';
+import {
+  type InvocationQueue,
+  JobData,
+  type QueueLocation,
+  bullConnection,
+} from '../../adapters/bullmq/invocation-queue.js';
+import type { WorkerSettings } from '../../config/worker-settings.js';
+import { type ComputeRequirements, effectiveComputeRequirements } from '../../domain/compute-requirements.js';
+import { mergeContainerParameters } from '../../domain/container-parameters.js';
+import { formatDuration } from '../../domain/duration.js';
+import { ActionWorkerError, CancelledError } from '../../domain/errors.js';
+import { InvocationRequest } from '../../domain/invocation-request.js';
+import { InvocationStatus, statusName } from '../../domain/invocation-status.js';
+import type { ContainerRuntime, OutputStream } from '../../ports/container-runtime.js';
+import type { DataStore } from '../../ports/data-store.js';
+import type { InvocationRecord } from '../../ports/invocation-store.js';
+import type { OutputTarget } from '../../ports/output-target.js';
+import type { SecretStore } from '../../ports/secret-store.js';
+import { type InvocationOutcome, executeInvocation } from '../../stages/execute-invocation.js';
+import type { InvocationPlan } from '../../stages/invocation-plan.js';
+import { StoreInputResolver } from '../../stages/store-input-resolver.js';
+import { StoreOutputTarget } from '../../stages/store-output-target.js';
+import { type IsLive, type Ownership, collectGarbage, isLiveLocalProcess } from '../garbage-collector.js';
+import { CapacityLedger } from './capacity.js';
+import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
+import { DaemonMetrics } from './metrics.js';
+import { afterFailure } from './retry-policy.js';
+
+export interface DaemonDeps {
+  settings: WorkerSettings;
+  runtime: ContainerRuntime;
+  store: RedisInvocationStore;
+  queue: InvocationQueue;
+  dataStore: DataStore;
+  secrets: SecretStore;
+  logger: Logger;
+}
+
+/** One attempt this worker is running. */
+interface Running {
+  invocationId: string;
+  attempt: number;
+  /** Aborted with the reason: CancelledError, WorkerShutdownError or LeaseLostError. */
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+const FINAL_STATUSES: ReadonlySet<InvocationStatus> = new Set([
+  InvocationStatus.Completed,
+  InvocationStatus.Cancelled,
+  InvocationStatus.Deadly,
+]);
+
+const RUNNING_STATUSES: ReadonlySet<InvocationStatus> = new Set([
+  InvocationStatus.Scheduled,
+  InvocationStatus.Downloading,
+  InvocationStatus.Processing,
+  InvocationStatus.Uploading,
+]);
+
+/** Flushes of live output to the record: at most this big, at least this often. */
+const LIVE_FLUSH_BYTES = 64 * 1024;
+const LIVE_FLUSH_MS = 1_000;
+
+/**
+ * `action-worker daemon`: takes invocations from the queue while it has room (slots, vCPU, memory), runs
+ * each through the same pipeline as a local run under a fenced lease, retries infrastructure failures,
+ * reaches cancels from any host, drains on SIGTERM, and cleans up after an earlier run of itself.
+ */
+export class Daemon {
+  readonly workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  readonly metrics: DaemonMetrics;
+  private readonly capacity: CapacityLedger;
+  private readonly running = new Map<string, Running>();
+  private readonly stopController = new AbortController();
+  private readonly forceController = new AbortController();
+  private readonly watchdog: FetchWatchdog;
+  private readonly logger: Logger;
+  private worker: Worker | undefined;
+  private workerRecreated = new AbortController();
+  private loop: Promise<void> | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private unsubscribeCancel: (() => Promise<void>) | undefined;
+  /** A job did not fit beside what runs: fetch again only once something finishes. */
+  private waitingForRoom = false;
+
+  constructor(private readonly deps: DaemonDeps) {
+    const { daemon, capacity } = deps.settings;
+    this.logger = deps.logger.child({ workerId: this.workerId });
+    this.capacity = new CapacityLedger(daemon.concurrency, capacity);
+    this.watchdog = new FetchWatchdog(3 * daemon.fetchBlockMs + 10_000);
+    this.metrics = new DaemonMetrics({
+      running: () => this.running.size,
+      capacity: () => this.capacity.usage(),
+      queueDepth: () => deps.queue.depth(),
+    });
+  }
+
+  isStopping(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  get lastFetchAt(): number {
+    return this.watchdog.lastFetchAt;
+  }
+
+  /** Whether the fetch loop is healthy: it came back recently, or it is not fetching because all room is taken. */
+  isFetching(): boolean {
+    if (this.isStopping()) return false;
+    if (!this.capacity.hasFreeSlot() || this.waitingForRoom) return true;
+    return Date.now() - this.watchdog.lastFetchAt < 3 * this.deps.settings.daemon.fetchBlockMs + 10_000;
+  }
+
+  async start(): Promise<void> {
+    const { daemon } = this.deps.settings;
+    await this.waitForDocker();
+    this.unsubscribeCancel = await this.deps.store.onCancelRequested((invocationId) => {
+      this.cancelLocal(invocationId, 'cancel requested');
+    });
+    await this.reconcile('startup');
+    this.worker = this.createWorker();
+    await this.worker.startStalledCheckTimer();
+    this.every(daemon.reconcileIntervalMs, () => this.reconcile('periodic'));
+    this.every(Math.max(1_000, Math.floor(daemon.fetchBlockMs / 2)), () => {
+      this.checkWatchdog();
+    });
+    this.loop = this.fetchLoop();
+    this.logger.info(
+      {
+        queue: this.deps.settings.redis.queue,
+        concurrency: daemon.concurrency,
+        capacity: this.deps.settings.capacity,
+      },
+      'daemon.started',
+    );
+  }
+
+  /**
+   * First call: stop fetching, let running invocations finish within the drain window, then stop them and
+   * hand them back. A second call forces: running containers are killed at once and handed back.
+   */
+  async shutdown(): Promise<void> {
+    if (this.isStopping()) {
+      this.logger.warn({ running: this.running.size }, 'daemon.forced');
+      this.forceController.abort();
+      for (const run of this.running.values()) run.controller.abort(new WorkerShutdownError());
+      return;
+    }
+    const { daemon, container } = this.deps.settings;
+    this.stopController.abort();
+    this.capacity.wake();
+    this.logger.info({ running: this.running.size, drainWindowMs: daemon.drainWindowMs }, 'daemon.draining');
+    await Promise.race([
+      this.allDone(),
+      sleep(daemon.drainWindowMs, undefined, { ref: false }),
+      abortPromise(this.forceController.signal),
+    ]);
+    if (this.running.size > 0) {
+      this.logger.warn({ running: [...this.running.keys()] }, 'daemon.drain_window_over');
+      for (const run of this.running.values()) run.controller.abort(new WorkerShutdownError());
+      // The stop ladder (grace, then SIGKILL) runs, then each attempt hands its invocation back.
+      await Promise.race([this.allDone(), sleep(container.stopGraceMs + 30_000, undefined, { ref: false })]);
+    }
+    for (const timer of this.timers) clearInterval(timer);
+    await this.loop?.catch(() => undefined);
+    await this.closeWorker(this.worker);
+    await this.unsubscribeCancel?.().catch(() => undefined);
+    this.logger.info({ abandoned: this.running.size }, 'daemon.stopped');
+  }
+
+  private allDone(): Promise<void> {
+    return Promise.all([...this.running.values()].map((run) => run.done)).then(() => undefined);
+  }
+
+  private createWorker(): Worker {
+    const { redis, daemon } = this.deps.settings;
+    const worker = new Worker(redis.queue, null, {
+      connection: bullConnection(redis.url),
+      prefix: redis.keyPrefix,
+      autorun: false,
+      lockDuration: daemon.lockDurationMs,
+      stalledInterval: daemon.stalledIntervalMs,
+      // Redelivery after a lost worker is counted by us (attempts started less those handed back), so
+      // BullMQ must never fail a job for stalling.
+      maxStalledCount: 1_000_000,
+      drainDelay: Math.ceil(daemon.fetchBlockMs / 1000),
+      name: this.workerId,
+    });
+    worker.on('error', (error) => {
+      this.logger.warn({ err: error }, 'queue.worker_error');
+    });
+    return worker;
+  }
+
+  private async closeWorker(worker: Worker | undefined): Promise<void> {
+    if (worker === undefined) return;
+    const closed = worker.close().then(
+      () => true,
+      () => true,
+    );
+    if (!(await Promise.race([closed, sleep(10_000, false, { ref: false })]))) {
+      this.logger.warn('queue.worker_close_timeout');
+      await Promise.race([
+        worker.close(true).catch(() => undefined),
+        sleep(5_000, undefined, { ref: false }),
+      ]);
+    }
+  }
+
+  private every(ms: number, task: () => Promise<void> | void): void {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      void Promise.resolve()
+        .then(task)
+        .catch((error: unknown) => {
+          this.logger.error({ err: error }, 'daemon.task_failed');
+        })
+        .finally(() => {
+          busy = false;
+        });
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private async waitForDocker(): Promise<void> {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        await this.deps.runtime.ping();
+        return;
+      } catch (error) {
+        if (this.isStopping()) throw error;
+        this.logger.warn({ err: error, retryInMs: delay }, 'docker.unreachable');
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async fetchLoop(): Promise<void> {
+    const stopped = abortPromise(this.stopController.signal);
+    while (!this.isStopping()) {
+      if (!this.capacity.hasFreeSlot() || this.waitingForRoom) {
+        await Promise.race([this.capacity.changed(), stopped]);
+        this.waitingForRoom = false;
+        continue;
+      }
+      const worker = this.worker;
+      if (worker === undefined) return;
+      const token = randomUUID();
+      this.watchdog.fetchStarted();
+      // Typed as always a job, but undefined when the block timed out.
+      const fetch: Promise<Job | undefined> = worker.getNextJob(token, { block: true });
+      let job: Job | undefined;
+      try {
+        job = await Promise.race([fetch, stopped, abortPromise(this.workerRecreated.signal)]);
+        this.watchdog.fetchEnded();
+        this.metrics.fetches.inc({ result: job ? 'job' : 'empty' });
+      } catch (error) {
+        this.watchdog.fetchEnded();
+        if (this.isStopping()) break;
+        if (error instanceof WatchdogTripped) continue;
+        this.metrics.fetches.inc({ result: 'error' });
+        this.logger.warn({ err: error }, 'queue.fetch_failed');
+        await Promise.race([sleep(1_000), stopped]);
+        continue;
+      } finally {
+        if (job === undefined) {
+          // A fetch abandoned by a stop or by the watchdog may still bring a job: give it straight back.
+          fetch.then(
+            (late) => (late ? this.handBackUntouched(late, token) : undefined),
+            () => undefined,
+          );
+        }
+      }
+      if (job !== undefined) this.take(job, token);
+    }
+  }
+
+  private checkWatchdog(): void {
+    if (this.isStopping() || !this.watchdog.isStuck()) return;
+    this.logger.error('queue.fetch_stuck');
+    this.metrics.watchdogRestarts.inc();
+    const old = this.worker;
+    this.worker = this.createWorker();
+    void this.worker.startStalledCheckTimer();
+    const tripped = this.workerRecreated;
+    this.workerRecreated = new AbortController();
+    tripped.abort(new WatchdogTripped());
+    void this.closeWorker(old);
+  }
+
+  private async handBackUntouched(job: Job, token: string): Promise<void> {
+    try {
+      await job.moveToWait(token);
+      await this.deps.store.countHandback(job.id ?? '').catch(() => undefined);
+    } catch (error) {
+      this.logger.warn({ err: error, jobId: job.id }, 'queue.hand_back_failed');
+    }
+  }
+
+  /** Starts handling a fetched job; it holds a slot and is tracked in `running` until it is done with. */
+  private take(job: Job, token: string): void {
+    const invocationId = String(job.id);
+    const run: Running = {
+      invocationId,
+      attempt: job.attemptsStarted,
+      controller: new AbortController(),
+      done: Promise.resolve(),
+    };
+    this.capacity.claimSlot();
+    this.running.set(invocationId, run);
+    run.done = this.handle(job, token, run)
+      .catch((error: unknown) => {
+        this.logger.error({ err: error, invocationId }, 'invocation.handling_failed');
+      })
+      .finally(() => {
+        this.running.delete(invocationId);
+        this.capacity.releaseSlot();
+      });
+  }
+
+  private async handle(job: Job, token: string, run: Running): Promise<void> {
+    const { store } = this.deps;
+    const { invocationId, attempt } = run;
+    const logger = this.logger.child({ invocationId, attempt });
+    const parsed = JobData.safeParse(job.data);
+    if (!parsed.success || parsed.data.invocation_id !== invocationId) {
+      await this.reject(job, token, logger, 'the job must carry {"invocation_id": <its own job id>} only');
+      return;
+    }
+    const record = await store.get(invocationId);
+    if (record === undefined) {
+      await this.reject(job, token, logger, `no invocation record ${invocationId}`);
+      return;
+    }
+    const request = InvocationRequest.safeParse(record.request);
+    if (!request.success) {
+      const reason = `invocation ${invocationId} holds an invalid request`;
+      await store.startAttempt(invocationId, attempt);
+      if (!record.is_finished && record.last_status !== InvocationStatus.Failed) {
+        await store.transition(invocationId, InvocationStatus.Failed, reason, { attempt, final: true });
+      }
+      await this.reject(job, token, logger, reason);
+      return;
+    }
+    this.metrics.queueToStartSeconds.observe({ until: 'pickup' }, (Date.now() - job.timestamp) / 1000);
+
+    const requirements = effectiveComputeRequirements(
+      request.data.action.config.compute_requirements,
+      request.data.compute_requirement_overrides,
+    );
+    if (!this.capacity.canEverFit(requirements)) {
+      const { capacity } = this.deps.settings;
+      const detail = `setup failed: the action needs ${requirements.vCPU / 1024} vCPU and ${requirements.memory} MiB; this worker offers ${capacity.vcpu / 1024} vCPU and ${capacity.memoryMiB} MiB`;
+      await store.startAttempt(invocationId, attempt);
+      if (record.last_status === InvocationStatus.Queued) {
+        await store.transition(invocationId, InvocationStatus.Failed, detail, { attempt, final: true });
+      }
+      await job.moveToCompleted({ status: 'Failed', detail }, token, false);
+      this.metrics.recordAttempt(InvocationStatus.Failed, 'bad_input', []);
+      return;
+    }
+    const reservation = this.capacity.tryReserve(requirements);
+    if (reservation === undefined) {
+      // It fits this worker, just not beside what runs now: back to the queue, where another worker may
+      // have room; this one fetches again once something finishes.
+      logger.info({ requirements, used: this.capacity.usage() }, 'invocation.no_room_yet');
+      this.waitingForRoom = true;
+      await this.handBackUntouched(job, token);
+      return;
+    }
+    try {
+      await this.runAttempt(job, token, run, request.data, requirements, logger);
+    } finally {
+      this.capacity.release(reservation);
+    }
+  }
+
+  /** An unusable job: failed for good with the reason, and the worker goes on. */
+  private async reject(job: Job, token: string, logger: Logger, reason: string): Promise<void> {
+    logger.error({ jobId: job.id, reason }, 'queue.job_rejected');
+    await job.moveToFailed(new UnrecoverableError(`rejected: ${reason}`), token, false);
+  }
+
+  private async runAttempt(
+    job: Job,
+    token: string,
+    run: Running,
+    request: InvocationRequest,
+    requirements: ComputeRequirements,
+    logger: Logger,
+  ): Promise<void> {
+    const { store, settings } = this.deps;
+    const { invocationId, attempt, controller } = run;
+    const lease = new Lease(job, token, settings.daemon.lockDurationMs, logger);
+    lease.lost.addEventListener('abort', () => {
+      this.metrics.leaseLost.inc();
+      controller.abort(lease.lost.reason);
+    });
+    // Nothing happens before the first renewal has succeeded: a lock already gone is found out now.
+    await lease.assertHeld();
+    lease.start();
+    try {
+      // From here on no earlier attempt can write to the record.
+      await store.startAttempt(invocationId, attempt);
+      if ((await this.settlePrevious(invocationId, attempt, logger)) === 'done') {
+        lease.stop();
+        await job.moveToCompleted({ status: 'already settled' }, token, false);
+        return;
+      }
+      const heartbeat = setInterval(() => {
+        void this.beat(invocationId, attempt, logger);
+      }, settings.daemon.heartbeatIntervalMs);
+      heartbeat.unref();
+      const live = new LiveLog((text) => store.appendLiveLog(invocationId, attempt, text), logger);
+      let outcome: InvocationOutcome;
+      try {
+        await store.heartbeat(invocationId, attempt);
+        outcome = await executeInvocation(
+          this.planFor(invocationId, attempt, request, requirements),
+          {
+            runtime: this.deps.runtime,
+            inputs: new StoreInputResolver(this.deps.dataStore, logger),
+            outputs: fencedOutputs(
+              new StoreOutputTarget(
+                this.deps.dataStore,
+                { invocationId, attempt },
+                `action-worker invocation ${invocationId}`,
+              ),
+              lease,
+            ),
+            secrets: this.deps.secrets,
+            status: {
+              record: (status, detail) => this.writeStatus(invocationId, attempt, status, detail, lease),
+            },
+            // The pipeline adds the invocation id and attempt itself.
+            logger: this.logger,
+            settings: {
+              workerId: this.workerId,
+              owner: { host: os.hostname(), pid: process.pid, workerId: this.workerId },
+              workspaceParentDir: settings.workspaceDir,
+              keepWorkspace: false,
+              apiKey: settings.roboto.apiKey,
+              serviceEndpoint: settings.roboto.serviceEndpoint,
+              environmentLabel: `action-worker (${os.hostname()})`,
+              container: settings.container,
+              images: settings.images,
+              logs: settings.logs,
+              logFile: null,
+              cache: settings.cache,
+            },
+            onOutput: (_stream: OutputStream, chunk: Buffer) => {
+              if (!lease.isLost) live.write(chunk);
+              return Promise.resolve();
+            },
+            forceSignal: this.forceController.signal,
+            onTransfer: transferCounter(this.metrics),
+          },
+          controller.signal,
+        );
+      } finally {
+        clearInterval(heartbeat);
+        await live.close();
+      }
+      const processing = outcome.history.find((entry) => entry.status === InvocationStatus.Processing);
+      if (processing) {
+        this.metrics.queueToStartSeconds.observe(
+          { until: 'container' },
+          (Date.parse(processing.timestamp) - job.timestamp) / 1000,
+        );
+      }
+      if (lease.isLost) {
+        // Fenced: another attempt may hold the invocation now. Write nothing, leave the job alone.
+        logger.warn({ status: statusName(outcome.status) }, 'invocation.fenced');
+        this.metrics.recordAttempt(outcome.status, 'lease_lost', outcome.history);
+        return;
+      }
+      await this.retrying(logger, 'record.log', () => store.setLog(invocationId, outcome.log));
+      if (outcome.image) {
+        const image = outcome.image;
+        await this.retrying(logger, 'record.run_info', () => store.setRunInfo(invocationId, { image }));
+      }
+      this.metrics.recordAttempt(outcome.status, outcome.failure?.reason, outcome.history);
+      await this.conclude(job, token, run, outcome, lease, logger);
+    } finally {
+      lease.stop();
+    }
+  }
+
+  /** What follows the attempt: the job completed, retried later, handed back, or failed for good. */
+  private async conclude(
+    job: Job,
+    token: string,
+    run: Running,
+    outcome: InvocationOutcome,
+    lease: Lease,
+    logger: Logger,
+  ): Promise<void> {
+    const { store, settings } = this.deps;
+    const { invocationId, attempt, controller } = run;
+    const summary = { status: statusName(outcome.status), detail: outcome.detail };
+    if (outcome.status !== InvocationStatus.Failed) {
+      lease.stop();
+      await this.retrying(logger, 'queue.complete', () => job.moveToCompleted(summary, token, false));
+      logger.info(summary, 'invocation.finished');
+      return;
+    }
+    if (controller.signal.reason instanceof WorkerShutdownError) {
+      await this.writeStatus(
+        invocationId,
+        attempt,
+        InvocationStatus.Queued,
+        'handed back: the worker is shutting down',
+        lease,
+      );
+      await this.retrying(logger, 'record.handback', () => store.countHandback(invocationId));
+      lease.stop();
+      await this.retrying(logger, 'queue.hand_back', () => job.moveToWait(token));
+      logger.info('invocation.handed_back');
+      return;
+    }
+    const record = await store.get(invocationId);
+    const spent = attempt - (record?.handbacks ?? 0);
+    const next = afterFailure(outcome.failure, spent, settings.daemon);
+    if (next.kind === 'final') {
+      await this.retrying(logger, 'record.finish', () => store.markFinished(invocationId));
+      lease.stop();
+      await this.retrying(logger, 'queue.complete', () => job.moveToCompleted(summary, token, false));
+      logger.info(summary, 'invocation.finished');
+    } else if (next.kind === 'retry') {
+      const detail = `retrying (attempt ${next.nextAttempt} of ${settings.daemon.maxAttempts}) in ${formatDuration(next.delayMs)}`;
+      await this.writeStatus(invocationId, attempt, InvocationStatus.Queued, detail, lease);
+      lease.stop();
+      await this.retrying(logger, 'queue.delay', () => job.moveToDelayed(Date.now() + next.delayMs, token));
+      logger.info({ ...summary, delayMs: next.delayMs }, 'invocation.retry_scheduled');
+    } else {
+      const detail = `gave up after ${spent} attempt(s); the last: ${outcome.detail ?? 'failed'}`;
+      await this.writeStatus(invocationId, attempt, InvocationStatus.Deadly, detail, lease);
+      lease.stop();
+      await this.retrying(logger, 'queue.fail', () =>
+        job.moveToFailed(new UnrecoverableError(detail), token, false),
+      );
+      logger.warn({ detail }, 'invocation.deadly');
+    }
+  }
+
+  /**
+   * Brings a record left by an earlier attempt to Queued before this one runs: a lost attempt is Failed,
+   * then retried or Deadly as the attempts allow. "done" when there is nothing to run (already finished
+   * or cancelled).
+   */
+  private async settlePrevious(
+    invocationId: string,
+    attempt: number,
+    logger: Logger,
+  ): Promise<'run' | 'done'> {
+    const { store, settings } = this.deps;
+    let record = await this.mustGet(invocationId);
+    if (record.is_finished || FINAL_STATUSES.has(record.last_status)) {
+      logger.info({ status: statusName(record.last_status) }, 'invocation.already_settled');
+      return 'done';
+    }
+    if (RUNNING_STATUSES.has(record.last_status)) {
+      logger.warn({ status: statusName(record.last_status) }, 'invocation.previous_attempt_lost');
+      record = await store.transition(
+        invocationId,
+        InvocationStatus.Failed,
+        `attempt ${attempt - 1} was lost: its worker stopped holding the invocation`,
+        { attempt },
+      );
+    }
+    if (record.last_status === InvocationStatus.Failed) {
+      const spent = attempt - 1 - record.handbacks;
+      const next = afterFailure({ retryable: true }, spent, settings.daemon);
+      if (next.kind !== 'retry' && !record.is_cancel_requested) {
+        await store.transition(invocationId, InvocationStatus.Deadly, `gave up after ${spent} attempt(s)`, {
+          attempt,
+        });
+        return 'done';
+      }
+      const detail = record.is_cancel_requested
+        ? 'no retry: cancel requested'
+        : `retrying (attempt ${next.kind === 'retry' ? next.nextAttempt : attempt} of ${settings.daemon.maxAttempts})`;
+      record = await store.transition(invocationId, InvocationStatus.Queued, detail, { attempt });
+    }
+    if (record.is_cancel_requested) {
+      await store.transition(invocationId, InvocationStatus.Cancelled, 'cancelled before it ran', {
+        attempt,
+      });
+      return 'done';
+    }
+    return 'run';
+  }
+
+  private async mustGet(invocationId: string): Promise<InvocationRecord> {
+    const record = await this.deps.store.get(invocationId);
+    if (record === undefined) throw new Error(`invocation ${invocationId} vanished`);
+    return record;
+  }
+
+  private planFor(
+    invocationId: string,
+    attempt: number,
+    request: InvocationRequest,
+    requirements: ComputeRequirements,
+  ): InvocationPlan {
+    const action = request.action.config;
+    const minutes = request.timeout_minutes ?? action.timeout ?? this.deps.settings.defaultTimeoutMinutes;
+    return {
+      invocationId,
+      attempt,
+      orgId: request.org_id,
+      action,
+      image: { kind: 'reference', reference: request.action.image },
+      parameterValues: request.parameter_values,
+      input: request.input,
+      dataSourceId: request.data_source_id,
+      uploadDestinationId: request.upload_destination_id,
+      computeRequirements: requirements,
+      containerParameters: mergeContainerParameters(
+        action.container_parameters,
+        request.container_parameter_overrides,
+      ),
+      timeoutMs: minutes * 60_000,
+      isDryRun: request.dry_run,
+      logLevel: request.log_level,
+    };
+  }
+
+  /**
+   * A status write of a running attempt: fenced by the attempt number, retried through Redis trouble
+   * until it lands or the lease is lost; once the lease is lost nothing more is written.
+   */
+  private async writeStatus(
+    invocationId: string,
+    attempt: number,
+    status: InvocationStatus,
+    detail: string | null,
+    lease: Lease,
+  ): Promise<void> {
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      if (lease.isLost) return;
+      try {
+        await this.deps.store.transition(invocationId, status, detail, { attempt });
+        return;
+      } catch (error) {
+        if (error instanceof FencedError) {
+          this.logger.warn({ invocationId, attempt }, 'record.fenced');
+          return;
+        }
+        if (error instanceof ActionWorkerError) throw error;
+        this.logger.warn({ err: error, invocationId, status: statusName(status) }, 'record.write_failed');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Retries a write through Redis trouble for up to a lock duration; then gives up loudly. */
+  private async retrying<T>(logger: Logger, what: string, write: () => Promise<T>): Promise<T | undefined> {
+    const deadline = Date.now() + this.deps.settings.daemon.lockDurationMs;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await write();
+      } catch (error) {
+        if (Date.now() + delay > deadline) {
+          logger.error({ err: error, what }, 'record.write_gave_up');
+          return undefined;
+        }
+        logger.warn({ err: error, what }, 'record.write_failed');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** The heartbeat, and the cancel flag polled as a backstop to the pub/sub message. */
+  private async beat(invocationId: string, attempt: number, logger: Logger): Promise<void> {
+    try {
+      await this.deps.store.heartbeat(invocationId, attempt);
+      const record = await this.deps.store.get(invocationId);
+      if (record?.is_cancel_requested) this.cancelLocal(invocationId, 'cancel flag seen');
+    } catch (error) {
+      logger.warn({ err: error }, 'record.heartbeat_failed');
+    }
+  }
+
+  private cancelLocal(invocationId: string, why: string): void {
+    const run = this.running.get(invocationId);
+    if (run === undefined || run.controller.signal.aborted) return;
+    this.logger.info({ invocationId, why }, 'invocation.cancelling');
+    run.controller.abort(new CancelledError());
+  }
+
+  /**
+   * Removes containers and workspaces whose attempt is gone, and settles their invocations: one whose job
+   * is still queued or held is left to redelivery (the next attempt records the loss); one whose job is
+   * gone is Failed, so nothing stays Processing forever.
+   */
+  async reconcile(when: 'startup' | 'periodic'): Promise<void> {
+    const { runtime, store, queue, settings } = this.deps;
+    const report = await collectGarbage({
+      runtime,
+      workspaceDir: settings.workspaceDir,
+      isLive: this.isLive,
+    });
+    if (report.removedContainers.length > 0 || report.removedWorkspaces.length > 0) {
+      this.logger.warn(
+        { when, containers: report.removedContainers, workspaces: report.removedWorkspaces },
+        'reconcile.removed_leftovers',
+      );
+    }
+    for (const { invocationId } of report.removedContainers) {
+      const record = await store.get(invocationId);
+      if (record === undefined || record.is_finished || !RUNNING_STATUSES.has(record.last_status)) continue;
+      const job = await queue.queue.getJob(invocationId);
+      const state = job === undefined ? 'missing' : await job.getState();
+      if (state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown') {
+        await store
+          .transition(invocationId, InvocationStatus.Failed, 'its worker died and its job is gone', {
+            final: true,
+          })
+          .catch((error: unknown) => {
+            this.logger.warn({ err: error, invocationId }, 'reconcile.settle_failed');
+          });
+      }
+    }
+  }
+
+  /** Alive: ours and running here; another live process on this host; elsewhere, its job is still locked. */
+  private readonly isLive: IsLive = async (owner: Ownership) => {
+    if (owner.workerId === this.workerId) return this.running.has(owner.invocationId);
+    if (owner.host === os.hostname()) {
+      // Same host and pid but another worker id: an earlier run of this container (pid 1 again).
+      if (owner.pid === process.pid) return false;
+      return await isLiveLocalProcess(owner);
+    }
+    return await this.deps.queue.isLocked(owner.invocationId);
+  };
+}
+
+class WatchdogTripped extends Error {}
+
+/** Rejects when `signal` aborts (never settles otherwise); a rejection nobody awaits is not unhandled. */
+function abortPromise(signal: AbortSignal): Promise<never> {
+  const promise = new Promise<never>((_, reject) => {
+    const fail = (): void => {
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/** Every write of outputs first proves the lease is still held: a zombie attempt stores nothing. */
+function fencedOutputs(target: OutputTarget, lease: Lease): OutputTarget {
+  return {
+    upload: async (datasetId, files, signal) => {
+      await lease.assertHeld();
+      return await target.upload(datasetId, files, signal);
+    },
+    updateFile: async (fileId, update) => {
+      await lease.assertHeld();
+      await target.updateFile(fileId, update);
+    },
+    updateDataset: async (datasetId, changeset) => {
+      await lease.assertHeld();
+      await target.updateDataset(datasetId, changeset);
+    },
+  };
+}
+
+function transferCounter(metrics: DaemonMetrics): (phase: 'download' | 'upload', bytes: number) => void {
+  const last = { download: 0, upload: 0 };
+  return (phase, bytes) => {
+    if (bytes > last[phase]) metrics.bytes.inc({ direction: phase }, bytes - last[phase]);
+    last[phase] = bytes;
+  };
+}
+
+/** The running attempt's output, sent to the record in flushes of up to 64 KiB at least once a second. */
+class LiveLog {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly append: (text: string) => Promise<void>,
+    private readonly logger: Logger,
+  ) {}
+
+  write(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= LIVE_FLUSH_BYTES) this.flush();
+    else
+      this.timer ??= setTimeout(() => {
+        this.flush();
+      }, LIVE_FLUSH_MS);
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pendingBytes === 0) return;
+    const text = Buffer.concat(this.pending).toString('utf8');
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.flushing = this.flushing
+      .then(async () => {
+        for (let offset = 0; offset < text.length; offset += LIVE_FLUSH_BYTES) {
+          await this.append(text.slice(offset, offset + LIVE_FLUSH_BYTES));
+        }
+      })
+      .catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'record.live_log_failed');
+      });
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    await this.flushing;
+  }
+}
+
+export type { QueueLocation };

@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import { ActionWorkerError } from '../../domain/errors.js';
+
+/** The lease on an invocation's job ran out or went to someone else: this attempt must write nothing more. */
+export class LeaseLostError extends ActionWorkerError {
+  constructor(message: string) {
+    super(message, { code: 'E_LEASE_LOST', retryable: true });
+  }
+}
+
+/** The worker is stopping: the attempt is handed back to the queue without spending an attempt. */
+export class WorkerShutdownError extends ActionWorkerError {
+  constructor() {
+    super('the worker is shutting down; the invocation goes back to the queue', {
+      code: 'E_WORKER_SHUTDOWN',
+      retryable: true,
+    });
+  }
+}
+
+/** The part of a BullMQ job the lease needs. */
+export interface LockedJob {
+  extendLock(token: string, durationMs: number): Promise<number>;
+}
+
+/**
+ * The fenced lease on one job. It is renewed on its own timer every third of the lock duration, so heavy
+ * work elsewhere cannot let it lapse unnoticed. It is lost when a renewal is refused (the lock is someone
+ * else's or gone) or when no renewal has succeeded for a whole lock duration (Redis unreachable: the lock
+ * has surely expired). Once lost, `lost` is aborted with a LeaseLostError and stays so.
+ */
+export class Lease {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private lastRenewedAt: number;
+  private renewing: Promise<void> | undefined;
+
+  constructor(
+    private readonly job: LockedJob,
+    private readonly token: string,
+    private readonly lockDurationMs: number,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.lastRenewedAt = now();
+  }
+
+  get lost(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get isLost(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /** Renews now; throws LeaseLostError when the lease is (or was already) lost. */
+  async assertHeld(): Promise<void> {
+    await this.renew();
+    if (this.isLost) throw this.controller.signal.reason as LeaseLostError;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.renew(), Math.max(250, Math.floor(this.lockDurationMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Stops renewing (before the job is moved on: the move releases the lock). */
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private renew(): Promise<void> {
+    // One renewal at a time: a slow one is waited for rather than raced.
+    this.renewing ??= this.renewOnce().finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
+  }
+
+  private async renewOnce(): Promise<void> {
+    if (this.isLost) return;
+    try {
+      const extended = await this.job.extendLock(this.token, this.lockDurationMs);
+      if (extended === 1) {
+        this.lastRenewedAt = this.now();
+        return;
+      }
+      this.lose('the lock was taken over or expired');
+    } catch (error) {
+      const sinceMs = this.now() - this.lastRenewedAt;
+      if (sinceMs >= this.lockDurationMs) {
+        this.lose(`no renewal succeeded for ${Math.round(sinceMs / 1000)} s (${(error as Error).message})`);
+      } else {
+        this.logger.warn({ err: error, sinceMs }, 'lease.renew_failed');
+      }
+    }
+  }
+
+  private lose(why: string): void {
+    if (this.isLost) return;
+    this.stop();
+    this.logger.error({ why }, 'lease.lost');
+    this.controller.abort(new LeaseLostError(`the lease on the invocation was lost: ${why}`));
+  }
+}
+
+/**
+ * Tells when fetching has stalled: a fetch that has not come back long after its blocking timeout, while
+ * Redis says it is connected, is a worker that stopped fetching (bullmq#648) and must be recreated.
+ */
+export class FetchWatchdog {
+  private startedAt: number | undefined;
+  lastFetchAt: number;
+
+  constructor(
+    private readonly limitMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.lastFetchAt = now();
+  }
+
+  fetchStarted(): void {
+    this.startedAt = this.now();
+  }
+
+  fetchEnded(): void {
+    this.startedAt = undefined;
+    this.lastFetchAt = this.now();
+  }
+
+  isStuck(): boolean {
+    return this.startedAt !== undefined && this.now() - this.startedAt > this.limitMs;
+  }
+}

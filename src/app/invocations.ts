@@ -1,0 +1,195 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { InvocationQueue } from '../adapters/bullmq/invocation-queue.js';
+import { InvalidTransitionError } from '../adapters/redis/redis-invocation-store.js';
+import { ActionConfig } from '../domain/action-config.js';
+import { parseDurationMs } from '../domain/duration.js';
+import { ActionWorkerError, UsageError, parseOrThrow } from '../domain/errors.js';
+import { InvocationRequest } from '../domain/invocation-request.js';
+import { InvocationStatus, statusName } from '../domain/invocation-status.js';
+import { parseSecretUri, secretUri, validateParameters } from '../domain/parameters.js';
+import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
+import { parseQuery } from '../domain/roboql.js';
+import type { InvocationRecord, InvocationStore } from '../ports/invocation-store.js';
+import { buildInput } from './local-run.js';
+import { collectParameterValues, loadActionDir, splitAssignment } from './local-run-options.js';
+
+/** What `invoke` was given. */
+export interface InvokeOptions {
+  actionDir?: string;
+  image?: string;
+  datasets: string[];
+  files: string[];
+  query?: string;
+  fileIds: string[];
+  params: string[];
+  paramsFile?: string;
+  secrets: string[];
+  uploadTo?: string;
+  timeout?: string;
+  idempotencyId?: string;
+  orgId?: string;
+  dryRun: boolean;
+  logLevel: 'ERROR' | 'WARNING' | 'INFO' | 'DEBUG';
+}
+
+/**
+ * The request `invoke` submits, checked in full before anything is stored. Secrets are references to the
+ * workers' secret store (`--secret NAME=KEY` or `NAME=roboto-secret://KEY`): a value never enters Redis.
+ */
+export async function buildInvocationRequest(
+  options: InvokeOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<InvocationRequest> {
+  const action =
+    options.actionDir === undefined
+      ? ActionConfig.parse({ name: 'image-action' })
+      : await loadActionDir(options.actionDir);
+  const image = options.image ?? action.image_uri ?? undefined;
+  if (image === undefined) {
+    throw new UsageError(
+      options.actionDir === undefined
+        ? 'give an action directory, --image, or both'
+        : `"${options.actionDir}" has no image_uri in action.json: give --image REF (invoke does not build images; workers pull or find them)`,
+      'E_IMAGE_NOT_FOUND',
+    );
+  }
+  const parameterValues = await collectParameterValues(options.params, options.paramsFile);
+  const secretParameters: string[] = [];
+  for (const spec of options.secrets) {
+    const [name, source] = splitAssignment(spec, '--secret');
+    if (/^(env|file|literal):/.test(source)) {
+      throw new UsageError(
+        `--secret ${name}: invoke sends references, never values; give the name of a secret in the workers' secret store (NAME=KEY or NAME=roboto-secret://KEY)`,
+        'E_INVALID_PARAMETER',
+      );
+    }
+    if (parameterValues[name] !== undefined || secretParameters.includes(name)) {
+      throw new UsageError(`parameter "${name}" is given twice`, 'E_INVALID_PARAMETER');
+    }
+    const reference = source.startsWith('roboto-secret://') ? source : secretUri(source);
+    if (source === '' || parseSecretUri(reference) === undefined) {
+      throw new UsageError(`--secret ${name}: "${source}" is not a secret name`, 'E_INVALID_PARAMETER');
+    }
+    parameterValues[name] = reference;
+    secretParameters.push(name);
+  }
+  if (options.actionDir === undefined) {
+    action.parameters = Object.keys(parameterValues).map((name) => ({
+      name,
+      required: false,
+      description: null,
+      default: null,
+    }));
+  }
+  validateParameters(action.parameters, parameterValues, action.name);
+  if (options.query !== undefined) parseQuery(options.query);
+  const input = buildInput({ ...options, topics: [] }, options.datasets);
+  const timeoutMs = options.timeout === undefined ? undefined : parseDurationMs(options.timeout, '--timeout');
+  return parseOrThrow(
+    InvocationRequest,
+    {
+      action: { image, config: action },
+      parameter_values: parameterValues,
+      secret_parameters: secretParameters,
+      input,
+      data_source_id: options.datasets[0] ?? UNSPECIFIED_DATA_SOURCE,
+      upload_destination_id: options.uploadTo ?? null,
+      timeout_minutes: timeoutMs === undefined ? null : Math.max(1, Math.ceil(timeoutMs / 60_000)),
+      org_id: options.orgId ?? (env.ROBOTO_ORG_ID || 'og_local'),
+      idempotency_id: options.idempotencyId ?? null,
+      dry_run: options.dryRun,
+      log_level: options.logLevel,
+    },
+    'invocation request',
+    'E_INVALID_INPUT',
+  );
+}
+
+/**
+ * Stores the invocation (Queued) and queues its job. The same idempotency id returns the first invocation;
+ * its job is queued again if it never was (a crash between the two writes), which is a no-op otherwise.
+ */
+export async function submitInvocation(
+  store: InvocationStore,
+  queue: InvocationQueue,
+  request: InvocationRequest,
+): Promise<{ record: InvocationRecord; isNew: boolean }> {
+  const created = await store.create(request);
+  if (created.record.last_status === InvocationStatus.Queued && !created.record.is_finished) {
+    await queue.enqueue(created.record.invocation_id);
+  }
+  return created;
+}
+
+export type CancelResult = 'cancelled' | 'requested' | 'already-finished';
+
+/**
+ * Cancels from any host: a queued invocation is taken out of the queue and Cancelled here; a running one
+ * is told through the store (pub/sub, and the flag its worker polls), and its worker stops it.
+ */
+export async function cancelInvocation(
+  store: InvocationStore,
+  queue: InvocationQueue,
+  invocationId: string,
+): Promise<CancelResult> {
+  const record = await store.get(invocationId);
+  if (record === undefined) throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
+  if (record.is_finished) return 'already-finished';
+  await store.requestCancel(invocationId);
+  const removed = await queue.removeIfWaiting(invocationId);
+  if (removed === 'removed' || removed === 'missing') {
+    try {
+      await store.transition(invocationId, InvocationStatus.Cancelled, 'cancelled while queued');
+      return 'cancelled';
+    } catch (error) {
+      // It moved on meanwhile (a worker took it, or it finished): its worker sees the request.
+      if (!(error instanceof InvalidTransitionError)) throw error;
+    }
+  }
+  return 'requested';
+}
+
+/** Invocations not finished yet, created before `createdBefore` when given. */
+export async function activeInvocations(
+  store: InvocationStore,
+  createdBefore: Date | undefined,
+): Promise<InvocationRecord[]> {
+  const records = await store.list({ limit: 100_000 });
+  return records.filter(
+    (record) =>
+      !record.is_finished &&
+      (createdBefore === undefined || Date.parse(record.created) < createdBefore.getTime()),
+  );
+}
+
+export class WaitTimeoutError extends ActionWorkerError {
+  constructor(invocationId: string, status: string) {
+    super(`invocation ${invocationId} is still ${status}: the wait ran out`, {
+      code: 'E_TIMEOUT',
+      retryable: true,
+    });
+  }
+}
+
+/** Follows the record until it is finished; calls back on each new status. */
+export async function waitForInvocation(
+  store: InvocationStore,
+  invocationId: string,
+  options: { timeoutMs?: number; pollMs?: number; onStatus?: (record: InvocationRecord) => void },
+): Promise<InvocationRecord> {
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  let seen = 0;
+  for (;;) {
+    const record = await store.get(invocationId);
+    if (record === undefined) throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
+    if (options.onStatus) {
+      for (; seen < record.status.length; seen += 1)
+        options.onStatus({ ...record, status: record.status.slice(0, seen + 1) });
+    }
+    if (record.is_finished) return record;
+    if (Date.now() >= deadline) {
+      throw new WaitTimeoutError(invocationId, statusName(record.last_status));
+    }
+    await sleep(Math.min(options.pollMs ?? 500, Math.max(0, deadline - Date.now())));
+  }
+}

@@ -1,0 +1,307 @@
+import type { Command } from '@commander-js/extra-typings';
+import { Option } from '@commander-js/extra-typings';
+import {
+  WaitTimeoutError,
+  activeInvocations,
+  buildInvocationRequest,
+  cancelInvocation,
+  submitInvocation,
+  waitForInvocation,
+} from '../app/invocations.js';
+import { settingsFromEnv } from '../config/worker-settings.js';
+import { parseDurationMs } from '../domain/duration.js';
+import { UsageError } from '../domain/errors.js';
+import { ALL_STATUSES, InvocationStatus, statusName } from '../domain/invocation-status.js';
+import type { InvocationRecord } from '../ports/invocation-store.js';
+import { type ControlPlane, openControlPlane } from './control-plane.js';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** Exit codes of `invoke --wait` and `invocations wait`, documented in the README. */
+export const WaitExitCode = {
+  completed: 0,
+  failed: 1,
+  deadly: 70,
+  stillRunning: 75,
+  cancelled: 130,
+} as const;
+
+function exitCodeFor(record: InvocationRecord): number {
+  switch (record.last_status) {
+    case InvocationStatus.Completed:
+      return WaitExitCode.completed;
+    case InvocationStatus.Cancelled:
+      return WaitExitCode.cancelled;
+    case InvocationStatus.Deadly:
+      return WaitExitCode.deadly;
+    default:
+      return WaitExitCode.failed;
+  }
+}
+
+async function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Promise<T> {
+  const plane = openControlPlane(settingsFromEnv(process.env));
+  try {
+    return await use(plane);
+  } finally {
+    await plane.close();
+  }
+}
+
+function statusLine(record: InvocationRecord): string {
+  const last = record.status[record.status.length - 1];
+  const status = last ? statusName(last.status) : statusName(record.last_status);
+  return `${status}${last?.detail ? ` (${last.detail})` : ''}`;
+}
+
+/** Follows to the end, printing each status on stderr; sets the exit code from the final status. */
+async function follow(
+  plane: ControlPlane,
+  invocationId: string,
+  timeoutMs: number | undefined,
+): Promise<void> {
+  try {
+    const record = await waitForInvocation(plane.store, invocationId, {
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      onStatus: (partial) => {
+        process.stderr.write(`action-worker: ${invocationId} ${statusLine(partial)}\n`);
+      },
+    });
+    process.exitCode = exitCodeFor(record);
+  } catch (error) {
+    if (!(error instanceof WaitTimeoutError)) throw error;
+    process.stderr.write(`action-worker: ${error.message}\n`);
+    process.exitCode = WaitExitCode.stillRunning;
+  }
+}
+
+export function registerInvokeCommand(program: Command): void {
+  program
+    .command('invoke')
+    .description('Queue an invocation for the daemons and print its id.')
+    .argument('[ACTION_DIR]', 'directory holding action.json (its image_uri is the image unless --image)')
+    .option('--image <REF>', 'the image the workers run (pulled, or found on their engine)')
+    .option('--dataset <ID>', 'input dataset (repeatable; the first is ROBOTO_DATASET_ID)', collect, [])
+    .option(
+      '--files <GLOB>',
+      'only input files matching this gitignore-style pattern (repeatable)',
+      collect,
+      [],
+    )
+    .option('--query <QUERY>', 'input files matching this RoboQL query')
+    .option('--file-id <ID>', 'an input file by id (repeatable)', collect, [])
+    .option('--param <NAME=VALUE>', 'parameter value (repeatable)', collect, [])
+    .option('--params-file <FILE>', 'JSON object of parameter values, overridden by --param')
+    .option(
+      '--secret <NAME=KEY>',
+      "secret parameter: KEY names a secret in the workers' secret store (repeatable)",
+      collect,
+      [],
+    )
+    .option('--upload-to <ID>', 'the dataset outputs go to (default: the single input dataset)')
+    .option(
+      '--timeout <DURATION>',
+      'e.g. 90s, 5m, 1h (default: action.json timeout, else the workers’ default)',
+    )
+    .option('--idempotency-id <ID>', 'a second invoke with the same id returns the first invocation')
+    .option('--org-id <ID>', 'the org (default: ROBOTO_ORG_ID, else og_local)')
+    .option('--dry-run', 'ROBOTO_DRY_RUN=true: the action runs, its outputs are not uploaded', false)
+    .addOption(
+      new Option('--log-level <LEVEL>', 'ROBOTO_LOG_LEVEL in the container')
+        .choices(['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const)
+        .default('INFO' as const),
+    )
+    .option('--wait', 'follow the invocation to its end; exit 0 only when it Completed', false)
+    .option('--json', 'print the invocation record as JSON', false)
+    .action(async (actionDir, options) => {
+      const request = await buildInvocationRequest(
+        {
+          ...(actionDir === undefined ? {} : { actionDir }),
+          ...(options.image === undefined ? {} : { image: options.image }),
+          datasets: options.dataset,
+          files: options.files,
+          ...(options.query === undefined ? {} : { query: options.query }),
+          fileIds: options.fileId,
+          params: options.param,
+          ...(options.paramsFile === undefined ? {} : { paramsFile: options.paramsFile }),
+          secrets: options.secret,
+          ...(options.uploadTo === undefined ? {} : { uploadTo: options.uploadTo }),
+          ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+          ...(options.idempotencyId === undefined ? {} : { idempotencyId: options.idempotencyId }),
+          ...(options.orgId === undefined ? {} : { orgId: options.orgId }),
+          dryRun: options.dryRun,
+          logLevel: options.logLevel,
+        },
+        process.env,
+      );
+      await withControlPlane(async (plane) => {
+        const { record, isNew } = await submitInvocation(plane.store, plane.queue, request);
+        if (!isNew) {
+          process.stderr.write(
+            `action-worker: idempotency id "${request.idempotency_id ?? ''}" was used before: invocation ${record.invocation_id} (${statusName(record.last_status)})\n`,
+          );
+        }
+        console.log(options.json ? JSON.stringify(record, null, 2) : record.invocation_id);
+        if (options.wait) await follow(plane, record.invocation_id, undefined);
+      });
+    });
+}
+
+function parseStatusName(text: string): InvocationStatus {
+  const found = ALL_STATUSES.find((status) => statusName(status).toLowerCase() === text.toLowerCase());
+  if (found === undefined) {
+    throw new UsageError(`--status "${text}" must be one of ${ALL_STATUSES.map(statusName).join(', ')}`);
+  }
+  return found;
+}
+
+function parseCreatedBefore(text: string): Date {
+  if (/^\d+(\.\d+)?\s*[a-z]*$/i.test(text))
+    return new Date(Date.now() - parseDurationMs(text, '--created-before'));
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) {
+    throw new UsageError(`--created-before "${text}" must be a time (2026-11-23T10:00:00Z) or an age (2h)`);
+  }
+  return date;
+}
+
+function describe(record: InvocationRecord): string {
+  const lines = [
+    `invocation  ${record.invocation_id}`,
+    `status      ${statusLine(record)}${record.is_finished ? '' : ' (not finished)'}`,
+    `org         ${record.org_id}`,
+    `created     ${record.created}`,
+    `image       ${record.request.action.image}${record.image ? ` (${record.image.id}${record.image.digest ? `, ${record.image.digest}` : ''})` : ''}`,
+    `attempt     ${record.attempt}${record.handbacks > 0 ? ` (${record.handbacks} handed back)` : ''}`,
+    `heartbeat   ${record.last_heartbeat ?? '-'}`,
+    ...(record.is_cancel_requested ? ['cancel      requested'] : []),
+    'history',
+    ...record.status.map(
+      (entry) =>
+        `  ${entry.timestamp}  ${statusName(entry.status)}${entry.detail ? `  ${entry.detail}` : ''}`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+export function registerInvocationsCommand(program: Command): void {
+  const invocations = program.command('invocations').description('Look at, follow and cancel invocations.');
+
+  invocations
+    .command('list')
+    .description('Invocations, newest first.')
+    .option('--status <STATUS>', 'only those whose current status is this (e.g. Processing)')
+    .option('--limit <N>', 'at most this many', '20')
+    .option('--json', 'print the records as JSON', false)
+    .action(async (options) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit <= 0)
+        throw new UsageError(`--limit "${options.limit}" must be a positive whole number`);
+      const status = options.status === undefined ? undefined : parseStatusName(options.status);
+      await withControlPlane(async (plane) => {
+        const records = await plane.store.list({ limit, ...(status === undefined ? {} : { status }) });
+        if (options.json) {
+          console.log(JSON.stringify(records, null, 2));
+          return;
+        }
+        for (const record of records) {
+          console.log(
+            [
+              record.invocation_id,
+              statusName(record.last_status).padEnd(11),
+              `attempt ${record.attempt}`,
+              record.created,
+              record.request.action.image,
+            ].join('  '),
+          );
+        }
+      });
+    });
+
+  invocations
+    .command('show')
+    .description('One invocation: its request, status history, attempt, heartbeat and image.')
+    .argument('<ID>')
+    .option('--json', 'print the record as JSON', false)
+    .action(async (invocationId, options) => {
+      await withControlPlane(async (plane) => {
+        const record = await plane.store.get(invocationId);
+        if (record === undefined) throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
+        console.log(options.json ? JSON.stringify(record, null, 2) : describe(record));
+      });
+    });
+
+  invocations
+    .command('logs')
+    .description(
+      "The action's output (secrets masked): the stored log, or what a running attempt has written.",
+    )
+    .argument('<ID>')
+    .option('--follow', 'keep printing until the invocation is finished', false)
+    .action(async (invocationId, options) => {
+      await withControlPlane(async (plane) => {
+        const record = await plane.store.get(invocationId);
+        if (record === undefined) throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
+        if (!options.follow && record.is_finished) {
+          process.stdout.write(await plane.store.getLog(invocationId));
+          return;
+        }
+        let cursor = '0';
+        let attempt: number | undefined;
+        for (;;) {
+          const finished = (await plane.store.get(invocationId))?.is_finished ?? true;
+          const read = await plane.store.readLiveLog(
+            invocationId,
+            cursor,
+            options.follow && !finished ? 2_000 : 0,
+          );
+          cursor = read.cursor;
+          for (const entry of read.entries) {
+            if (attempt !== undefined && entry.attempt !== attempt)
+              process.stdout.write(`\n--- attempt ${entry.attempt} ---\n`);
+            attempt = entry.attempt;
+            process.stdout.write(entry.text);
+          }
+          if (!options.follow || (finished && read.entries.length === 0)) return;
+        }
+      });
+    });
+
+  invocations
+    .command('cancel')
+    .description('Cancel an invocation, queued or running, from any host.')
+    .argument('[ID]')
+    .option('--all-active', 'cancel every invocation not finished yet', false)
+    .option('--created-before <TIME>', 'with --all-active: only those created before this time or age (2h)')
+    .action(async (invocationId, options) => {
+      if ((invocationId === undefined) === !options.allActive) {
+        throw new UsageError('give an invocation id or --all-active (not both)');
+      }
+      const createdBefore =
+        options.createdBefore === undefined ? undefined : parseCreatedBefore(options.createdBefore);
+      await withControlPlane(async (plane) => {
+        const ids =
+          invocationId === undefined
+            ? (await activeInvocations(plane.store, createdBefore)).map((record) => record.invocation_id)
+            : [invocationId];
+        for (const id of ids) {
+          const result = await cancelInvocation(plane.store, plane.queue, id);
+          console.log(`${id} ${result === 'requested' ? 'cancel requested (its worker stops it)' : result}`);
+        }
+        if (invocationId === undefined) console.log(`${ids.length} invocation(s)`);
+      });
+    });
+
+  invocations
+    .command('wait')
+    .description('Wait for an invocation to finish; exit 0 only when it Completed.')
+    .argument('<ID>')
+    .option('--timeout <DURATION>', 'give up waiting after this long (exit 75)')
+    .action(async (invocationId, options) => {
+      const timeoutMs =
+        options.timeout === undefined ? undefined : parseDurationMs(options.timeout, '--timeout');
+      await withControlPlane(async (plane) => {
+        await follow(plane, invocationId, timeoutMs);
+      });
+    });
+}
