@@ -205,7 +205,12 @@ export class RedisInvocationStore implements InvocationStore {
   }
 
   async startAttempt(invocationId: string, attempt: number): Promise<void> {
-    const result = (await this.redis.eval(START_ATTEMPT, 1, this.key(invocationId), String(attempt))) as string;
+    const result = (await this.redis.eval(
+      START_ATTEMPT,
+      1,
+      this.key(invocationId),
+      String(attempt),
+    )) as string;
     if (result === 'missing') throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
     if (result !== 'ok') throw new FencedError(invocationId, attempt);
   }
@@ -243,8 +248,7 @@ export class RedisInvocationStore implements InvocationStore {
     const connection = blockMs > 0 ? this.redis.duplicate() : this.redis;
     try {
       const reply = (await (connection.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as
-        | [string, [string, string[]][]][]
-        | null;
+        [string, [string, string[]][]][] | null;
       const entries: { attempt: number; text: string }[] = [];
       let cursor = after;
       for (const [, items] of reply ?? []) {

@@ -159,7 +159,8 @@ export class Daemon {
     await Promise.race([
       this.allDone(),
       sleep(daemon.drainWindowMs, undefined, { ref: false }),
-      abortPromise(this.forceController.signal),
+      // A second signal ends the drain early.
+      abortPromise(this.forceController.signal).catch(() => undefined),
     ]);
     if (this.running.size > 0) {
       this.logger.warn({ running: [...this.running.keys()] }, 'daemon.drain_window_over');
@@ -265,17 +266,23 @@ export class Daemon {
         this.metrics.fetches.inc({ result: job ? 'job' : 'empty' });
       } catch (error) {
         this.watchdog.fetchEnded();
-        if (this.isStopping()) break;
+        if (this.isStopping()) {
+          // The fetch in flight may still bring a job (at most one block from now): give it back before
+          // the loop ends, so what is handed back after the loop can no longer be fetched here again.
+          const late = await fetch.catch(() => undefined);
+          if (late) await this.handBackUntouched(late, String(late.id ?? ''), token);
+          break;
+        }
         if (error instanceof WatchdogTripped) continue;
         this.metrics.fetches.inc({ result: 'error' });
         this.logger.warn({ err: error }, 'queue.fetch_failed');
         await Promise.race([sleep(1_000), stopped]);
         continue;
       } finally {
-        if (job === undefined) {
-          // A fetch abandoned by a stop or by the watchdog may still bring a job: give it straight back.
+        if (job === undefined && !this.isStopping()) {
+          // A fetch abandoned by the watchdog may still bring a job: give it straight back.
           fetch.then(
-            (late) => (late ? this.handBackUntouched(late, token) : undefined),
+            (late) => (late ? this.handBackUntouched(late, String(late.id ?? ''), token) : undefined),
             () => undefined,
           );
         }
@@ -297,10 +304,11 @@ export class Daemon {
     void this.closeWorker(old);
   }
 
-  private async handBackUntouched(job: Job, token: string): Promise<void> {
+  /** Back to the queue unspent: the attempt it started is counted as handed back. */
+  private async handBackUntouched(job: Job, invocationId: string, token: string): Promise<void> {
     try {
       await job.moveToWait(token);
-      await this.deps.store.countHandback(job.id ?? '').catch(() => undefined);
+      await this.deps.store.countHandback(invocationId).catch(() => undefined);
     } catch (error) {
       this.logger.warn({ err: error, jobId: job.id }, 'queue.hand_back_failed');
     }
@@ -374,7 +382,7 @@ export class Daemon {
       // have room; this one fetches again once something finishes.
       logger.info({ requirements, used: this.capacity.usage() }, 'invocation.no_room_yet');
       this.waitingForRoom = true;
-      await this.handBackUntouched(job, token);
+      await this.handBackUntouched(job, invocationId, token);
       return;
     }
     try {
@@ -514,6 +522,8 @@ export class Daemon {
       return;
     }
     if (controller.signal.reason instanceof WorkerShutdownError) {
+      // Only once nothing is being fetched here can the job go back without this worker taking it again.
+      await this.loop?.catch(() => undefined);
       await this.writeStatus(
         invocationId,
         attempt,

@@ -1,0 +1,243 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
+import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
+import { DaemonProcess, TestQueue, shellAction } from '../support/daemon-harness.js';
+import { docker, eventually, managedContainers, removeTempDirs, tempDir } from '../support/harness.js';
+import { Labels } from '../../src/domain/container-labels.js';
+
+const PROCESS = [
+  'set -e',
+  'echo "processing $(cat "$ROBOTO_INPUT_DIR/a.txt") with greeting=$ROBOTO_PARAM_GREETING token=$ROBOTO_PARAM_TOKEN"',
+  'tr a-z A-Z < "$ROBOTO_INPUT_DIR/a.txt" > "$ROBOTO_OUTPUT_DIR/upper.txt"',
+  `printf '%s\\n' '{"relative_path":"upper.txt","update":{"metadata_changeset":{"put_fields":{"case":"upper"}}}}' > "$ROBOTO_FILE_METADATA_CHANGESET_FILE"`,
+  `echo '{"put_tags":["processed"]}' > "$ROBOTO_DATASET_METADATA_CHANGESET_FILE"`,
+].join('\n');
+
+const names = (record: { status: { status: InvocationStatus }[] }): string[] =>
+  record.status.map((entry) => statusName(entry.status));
+
+describe('the daemon, end to end on a real redis-server and dockerd', () => {
+  let queue: TestQueue;
+  let daemon: DaemonProcess;
+  let datasetId: string;
+
+  beforeAll(async () => {
+    const secrets = await tempDir('secrets');
+    await writeFile(path.join(secrets, 'api-token'), 's3cr3t-t0ken-value\n');
+    queue = await TestQueue.create({ ACTION_WORKER_SECRETS_DIR: secrets, ACTION_WORKER_MAX_ATTEMPTS: '2' });
+    const folder = await tempDir('input');
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'a.txt'), 'hello robots');
+    const imported = await queue.cli(['datasets', 'import', folder]);
+    expect(imported.exitCode, imported.stderr).toBe(0);
+    datasetId = imported.stdout.trim().split('\n').pop() ?? '';
+    expect(datasetId).toMatch(/^ds_/);
+    daemon = queue.startDaemon();
+    await daemon.waitForLog('daemon.started');
+  });
+
+  afterAll(async () => {
+    await queue.cleanup();
+    await removeTempDirs();
+  });
+
+  it('runs an invocation to Completed with its outputs and metadata in the store, secrets masked', async () => {
+    const action = await shellAction('process', PROCESS, {
+      parameters: [{ name: 'greeting', default: 'hi' }, { name: 'token' }],
+    });
+    const result = await queue.cli([
+      'invoke',
+      action,
+      '--dataset',
+      datasetId,
+      '--param',
+      'greeting=hello',
+      '--secret',
+      'token=api-token',
+      '--wait',
+    ]);
+    expect(result.exitCode, `${result.stderr}\n${daemon.dump()}`).toBe(0);
+    const invocationId = result.stdout.trim();
+    expect(result.stderr).toContain(`${invocationId} Completed`);
+
+    const record = await queue.waitFinished(invocationId);
+    expect(names(record)).toEqual([
+      'Queued',
+      'Scheduled',
+      'Downloading',
+      'Processing',
+      'Uploading',
+      'Completed',
+    ]);
+    expect(record).toMatchObject({ attempt: 1, handbacks: 0, is_finished: true });
+    // The secret travelled as a reference; its value is in neither the record nor the log.
+    expect(record.request.parameter_values.token).toBe('roboto-secret://api-token');
+    const log = await queue.store().getLog(invocationId);
+    expect(log).toContain('processing hello robots with greeting=hello token=');
+    expect(log).not.toContain('s3cr3t-t0ken-value');
+    expect(JSON.stringify(record)).not.toContain('s3cr3t-t0ken-value');
+
+    const store = new LocalDataStore(queue.env.ACTION_WORKER_STORE_DIR ?? '');
+    const files = await store.listFiles(datasetId);
+    const upper = files.find((file) => file.record.relative_path === 'upper.txt')?.record;
+    expect(upper?.metadata).toEqual({ case: 'upper' });
+    expect((await store.getDataset(datasetId))?.tags).toContain('processed');
+
+    const shown = await queue.cli(['invocations', 'show', invocationId, '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      invocation_id: invocationId,
+      last_status: InvocationStatus.Completed,
+    });
+    const logs = await queue.cli(['invocations', 'logs', invocationId]);
+    expect(logs.stdout).toContain('processing hello robots');
+    expect(await managedContainers()).toEqual(
+      expect.not.arrayContaining([
+        expect.objectContaining({ Labels: expect.objectContaining({ [Labels.invocationId]: invocationId }) }),
+      ]),
+    );
+  });
+
+  it('serves health, readiness and metrics', async () => {
+    const base = `http://127.0.0.1:${await daemon.port()}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${base}/readyz`);
+    expect(await ready.json()).toEqual({
+      status: 'ready',
+      redis: 'ok',
+      docker: 'ok',
+      fetching: 'ok',
+      draining: 'ok',
+    });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/action_worker_invocations_total\{status="Completed",reason=""\} [1-9]/);
+    expect(metrics).toMatch(/action_worker_stage_duration_seconds_count\{stage="run"\} [1-9]/);
+    expect(metrics).toMatch(/action_worker_queue_to_start_seconds_count\{until="pickup"\} [1-9]/);
+    expect(metrics).toMatch(/action_worker_transfer_bytes_total\{direction="download"\} [1-9]/);
+    expect(metrics).toContain('action_worker_nodejs_eventloop_lag_seconds');
+    expect(metrics).toMatch(/action_worker_queue_jobs\{state="waiting"\} 0/);
+  });
+
+  it('returns the first invocation for a reused idempotency id and never runs it again', async () => {
+    const action = await shellAction('once', 'echo ran-once');
+    const first = await queue.invoke([action, '--idempotency-id', 'nightly-42']);
+    await queue.waitFinished(first);
+    const again = await queue.cli(['invoke', action, '--idempotency-id', 'nightly-42', '--json']);
+    expect(again.exitCode).toBe(0);
+    expect(again.stderr).toContain(`was used before: invocation ${first}`);
+    expect(JSON.parse(again.stdout)).toMatchObject({ invocation_id: first });
+    // Give a (wrong) second run every chance to happen, then look.
+    const later = await queue.invoke([await shellAction('after', 'true')]);
+    await queue.waitFinished(later);
+    const record = await queue.store().get(first);
+    expect(record?.attempt).toBe(1);
+    expect(names(record ?? { status: [] }).filter((name) => name === 'Scheduled')).toHaveLength(1);
+  });
+
+  it('rejects a job put straight on the queue with an invalid payload, with a reason, and keeps going', async () => {
+    const raw = queue.queue();
+    const bad = await raw.queue.add('invocation', { nonsense: true }, { jobId: 'iv_notarealjob1' });
+    const orphan = await raw.queue.add(
+      'invocation',
+      { invocation_id: 'iv_norecord0001' },
+      { jobId: 'iv_norecord0001' },
+    );
+    const good = await queue.invoke([await shellAction('good', 'echo fine')]);
+    expect((await queue.waitFinished(good)).last_status).toBe(InvocationStatus.Completed);
+    for (const [job, reason] of [
+      [bad, /rejected: the job must carry \{"invocation_id"/],
+      [orphan, /rejected: no invocation record iv_norecord0001/],
+    ] as const) {
+      const failed = await eventually(async () => {
+        const fresh = await raw.queue.getJob(job.id ?? '');
+        return fresh && (await fresh.getState()) === 'failed' ? fresh : undefined;
+      });
+      expect(failed.failedReason).toMatch(reason);
+      expect(failed.attemptsMade).toBe(1);
+    }
+    expect(daemon.lines.some((line) => line.msg === 'queue.job_rejected')).toBe(true);
+  });
+
+  it('does not retry an action failure', async () => {
+    const result = await queue.cli([
+      'invoke',
+      await shellAction('fails', 'echo broken >&2; exit 3'),
+      '--wait',
+    ]);
+    expect(result.exitCode).toBe(1);
+    const record = await queue.waitFinished(result.stdout.trim());
+    expect(record.last_status).toBe(InvocationStatus.Failed);
+    expect(record.attempt).toBe(1);
+    expect(record.status[record.status.length - 1]?.detail).toBe('action exited with code 3');
+  });
+
+  it('retries an infrastructure failure, then gives up as Deadly', async () => {
+    // Nothing listens on port 1: every pull fails with a transient, retryable error.
+    const result = await queue.cli(['invoke', '--image', '127.0.0.1:1/nothing/here:1', '--wait']);
+    expect(result.exitCode, daemon.dump()).toBe(70);
+    const record = await queue.waitFinished(result.stdout.trim());
+    expect(names(record)).toEqual([
+      'Queued',
+      'Scheduled',
+      'Downloading',
+      'Failed',
+      'Queued',
+      'Scheduled',
+      'Downloading',
+      'Failed',
+      'Deadly',
+    ]);
+    expect(record.status[4]?.detail).toMatch(/^retrying \(attempt 2 of 2\)/);
+    expect(record.status[8]?.detail).toMatch(/^gave up after 2 attempt\(s\)/);
+  });
+
+  it('cancels a running invocation from another process', async () => {
+    const invocationId = await queue.invoke([await shellAction('long', 'echo started; sleep 300')]);
+    await queue.waitStatus(invocationId, InvocationStatus.Processing);
+    // Its output is followed live from another process while it runs.
+    await eventually(async () =>
+      (await queue.cli(['invocations', 'logs', invocationId])).stdout.includes('started') ? true : undefined,
+    );
+    const cancel = await queue.cli(['invocations', 'cancel', invocationId]);
+    expect(cancel.stdout).toContain('cancel requested');
+    const record = await queue.waitFinished(invocationId, 30_000);
+    expect(names(record).slice(-2)).toEqual(['Processing', 'Cancelled']);
+    const left = await docker.listContainers({
+      all: true,
+      filters: { label: [`${Labels.invocationId}=${invocationId}`] },
+    });
+    expect(left).toEqual([]);
+  });
+});
+
+describe('cancelling a queued invocation', () => {
+  let queue: TestQueue;
+
+  beforeAll(async () => {
+    queue = await TestQueue.create();
+  });
+
+  afterAll(async () => {
+    await queue.cleanup();
+    await removeTempDirs();
+  });
+
+  it('takes it out of the queue and marks it Cancelled; no worker ever runs it', async () => {
+    // No daemon yet: the invocation waits in the queue.
+    const waiting = await queue.invoke([await shellAction('never', 'echo should-not-run')]);
+    const cancel = await queue.cli(['invocations', 'cancel', waiting]);
+    expect(cancel.stdout).toBe(`${waiting} cancelled`);
+    expect(await queue.queue().queue.getJob(waiting)).toBeUndefined();
+
+    const daemon = queue.startDaemon();
+    await daemon.waitForLog('daemon.started');
+    const next = await queue.invoke([await shellAction('next', 'true')]);
+    expect((await queue.waitFinished(next)).last_status).toBe(InvocationStatus.Completed);
+    const record = await queue.store().get(waiting);
+    expect(record && names(record)).toEqual(['Queued', 'Cancelled']);
+    expect(record?.is_finished).toBe(true);
+    const again = await queue.cli(['invocations', 'cancel', waiting]);
+    expect(again.stdout).toBe(`${waiting} already-finished`);
+  });
+});
