@@ -38,7 +38,10 @@ export class DaemonProcess {
     });
     this.exited = child.then(
       (result) => ({ exitCode: result.exitCode, signal: result.signal }),
-      (error: { exitCode?: number; signal?: string }) => ({ exitCode: error.exitCode, signal: error.signal }),
+      (error: unknown) => {
+        const failed = error as { exitCode?: number; signal?: string };
+        return { exitCode: failed.exitCode, signal: failed.signal };
+      },
     );
   }
 
@@ -190,7 +193,11 @@ export class TestQueue {
       daemon.kill('SIGTERM');
       const done = await Promise.race([
         daemon.exited.then(() => true),
-        new Promise((r) => setTimeout(() => r(false), 20_000)),
+        new Promise((r) =>
+          setTimeout(() => {
+            r(false);
+          }, 20_000),
+        ),
       ]);
       if (!done) daemon.kill('SIGKILL');
       await daemon.exited;

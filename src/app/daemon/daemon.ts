@@ -270,7 +270,7 @@ export class Daemon {
           // The fetch in flight may still bring a job (at most one block from now): give it back before
           // the loop ends, so what is handed back after the loop can no longer be fetched here again.
           const late = await fetch.catch(() => undefined);
-          if (late) await this.handBackUntouched(late, String(late.id ?? ''), token);
+          if (late) await this.handBackUntouched(late, late.id ?? '', token);
           break;
         }
         if (error instanceof WatchdogTripped) continue;
@@ -282,7 +282,7 @@ export class Daemon {
         if (job === undefined && !this.isStopping()) {
           // A fetch abandoned by the watchdog may still bring a job: give it straight back.
           fetch.then(
-            (late) => (late ? this.handBackUntouched(late, String(late.id ?? ''), token) : undefined),
+            (late) => (late ? this.handBackUntouched(late, late.id ?? '', token) : undefined),
             () => undefined,
           );
         }
