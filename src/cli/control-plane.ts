@@ -1,5 +1,4 @@
-import { InvocationQueue, recordPrefix } from '../adapters/bullmq/invocation-queue.js';
-import { redisOptions } from '../adapters/bullmq/invocation-queue.js';
+import { InvocationQueue, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 
@@ -10,12 +9,13 @@ export interface ControlPlane {
   close: () => Promise<void>;
 }
 
-export function openControlPlane(settings: WorkerSettings): ControlPlane {
+export function openControlPlane(settings: WorkerSettings, onError?: (error: Error) => void): ControlPlane {
   const store = new RedisInvocationStore({
     redis: redisOptions(settings.redis.url),
     prefix: recordPrefix(settings.redis),
+    ...(onError ? { onError } : {}),
   });
-  const queue = new InvocationQueue(settings.redis);
+  const queue = new InvocationQueue(settings.redis, onError);
   return {
     store,
     queue,

@@ -34,7 +34,9 @@ export function registerDaemonCommand(program: Command): void {
       }
       const logger = createLogger(options.logLevel);
       const runtime = new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir });
-      const plane = openControlPlane(settings);
+      const plane = openControlPlane(settings, (error) => {
+        logger.warn({ err: error }, 'redis.connection_error');
+      });
       const daemon = new Daemon({
         settings,
         runtime,

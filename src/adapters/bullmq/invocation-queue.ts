@@ -61,10 +61,17 @@ export type RemoveResult = 'removed' | 'running' | 'finished' | 'missing';
 export class InvocationQueue {
   readonly queue: Queue;
 
-  constructor(private readonly location: QueueLocation) {
+  constructor(
+    private readonly location: QueueLocation,
+    onError?: (error: Error) => void,
+  ) {
     this.queue = new Queue(location.queue, {
       connection: bullConnection(location.url),
       prefix: location.keyPrefix,
+    });
+    // Connection trouble is reported, not thrown: the connection reconnects by itself.
+    this.queue.on('error', (error: Error) => {
+      onError?.(error);
     });
   }
 

@@ -86,8 +86,22 @@ export class RedisInvocationStore implements InvocationStore {
   private readonly redis: Redis;
   private readonly subscribers: Redis[] = [];
 
-  constructor(private readonly options: { redis: RedisOptions | string; prefix?: string }) {
+  constructor(
+    private readonly options: {
+      redis: RedisOptions | string;
+      prefix?: string;
+      onError?: (error: Error) => void;
+    },
+  ) {
     this.redis = typeof options.redis === 'string' ? new Redis(options.redis) : new Redis(options.redis);
+    this.watch(this.redis);
+  }
+
+  /** Connection errors are reported, not thrown: ioredis reconnects and queued commands go through then. */
+  private watch(connection: Redis): void {
+    connection.on('error', (error: Error) => {
+      this.options.onError?.(error);
+    });
   }
 
   private get prefix(): string {
@@ -246,6 +260,7 @@ export class RedisInvocationStore implements InvocationStore {
     const args = [...(blockMs > 0 ? ['BLOCK', blockMs] : []), 'STREAMS', this.liveKey(invocationId), after];
     // A blocking read ties up its connection: use a short-lived duplicate so other calls are not held up.
     const connection = blockMs > 0 ? this.redis.duplicate() : this.redis;
+    if (connection !== this.redis) this.watch(connection);
     try {
       const reply = (await (connection.xread as (...a: unknown[]) => Promise<unknown>)(...args)) as
         [string, [string, string[]][]][] | null;
@@ -300,6 +315,7 @@ export class RedisInvocationStore implements InvocationStore {
 
   async onCancelRequested(listener: (invocationId: string) => void): Promise<() => Promise<void>> {
     const subscriber = this.redis.duplicate();
+    this.watch(subscriber);
     this.subscribers.push(subscriber);
     const channel = `${this.prefix}cancel`;
     subscriber.on('message', (from: string, message: string) => {
