@@ -83,6 +83,7 @@ export class Daemon {
   private readonly watchdog: FetchWatchdog;
   private readonly logger: Logger;
   private worker: Worker | undefined;
+  /** Aborted when the watchdog replaces the worker. */
   private workerRecreated = new AbortController();
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -246,10 +247,10 @@ export class Daemon {
   }
 
   private async fetchLoop(): Promise<void> {
-    const stopped = abortPromise(this.stopController.signal);
+    const stop = this.stopController.signal;
     while (!this.isStopping()) {
       if (!this.capacity.hasFreeSlot() || this.waitingForRoom) {
-        await Promise.race([this.capacity.changed(), stopped]);
+        await untilAborted(this.capacity.changed(), [stop]).catch(() => undefined);
         this.waitingForRoom = false;
         continue;
       }
@@ -261,7 +262,7 @@ export class Daemon {
       const fetch: Promise<Job | undefined> = worker.getNextJob(token, { block: true });
       let job: Job | undefined;
       try {
-        job = await Promise.race([fetch, stopped, abortPromise(this.workerRecreated.signal)]);
+        job = await untilAborted(fetch, [stop, this.workerRecreated.signal]);
         this.watchdog.fetchEnded();
         this.metrics.fetches.inc({ result: job ? 'job' : 'empty' });
       } catch (error) {
@@ -276,7 +277,7 @@ export class Daemon {
         if (error instanceof WatchdogTripped) continue;
         this.metrics.fetches.inc({ result: 'error' });
         this.logger.warn({ err: error }, 'queue.fetch_failed');
-        await Promise.race([sleep(1_000), stopped]);
+        await sleep(1_000, undefined, { signal: stop }).catch(() => undefined);
         continue;
       } finally {
         if (job === undefined && !this.isStopping()) {
@@ -756,6 +757,39 @@ export class Daemon {
 }
 
 class WatchdogTripped extends Error {}
+
+/**
+ * `promise`, or a rejection with the reason of the first of `signals` to abort; the listeners are removed
+ * once it settles, so a loop racing the same signals again and again leaves nothing behind.
+ */
+function untilAborted<T>(promise: Promise<T>, signals: readonly AbortSignal[]): Promise<T> {
+  const aborted = signals.find((signal) => signal.aborted);
+  if (aborted) return Promise.reject(reasonOf(aborted));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (event: Event): void => {
+      cleanUp();
+      reject(reasonOf(event.target as AbortSignal));
+    };
+    const cleanUp = (): void => {
+      for (const signal of signals) signal.removeEventListener('abort', onAbort);
+    };
+    for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        cleanUp();
+        resolve(value);
+      },
+      (error: unknown) => {
+        cleanUp();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}
 
 /** Rejects when `signal` aborts (never settles otherwise); a rejection nobody awaits is not unhandled. */
 function abortPromise(signal: AbortSignal): Promise<never> {
