@@ -72,6 +72,9 @@ describe('the daemon, end to end on a real redis-server and dockerd', () => {
       'Completed',
     ]);
     expect(record).toMatchObject({ attempt: 1, handbacks: 0, is_finished: true });
+    expect(Date.parse(record.last_heartbeat ?? '')).toBeGreaterThanOrEqual(
+      Date.parse(record.status[1]?.timestamp ?? ''),
+    );
     // The secret travelled as a reference; its value is in neither the record nor the log.
     expect(record.request.parameter_values.token).toBe('roboto-secret://api-token');
     const log = await queue.store().getLog(invocationId);
@@ -239,5 +242,33 @@ describe('cancelling a queued invocation', () => {
     expect(record?.is_finished).toBe(true);
     const again = await queue.cli(['invocations', 'cancel', waiting]);
     expect(again.stdout).toBe(`${waiting} already-finished`);
+  });
+
+  it('cancels every active invocation at once, only those created before a time when asked', async () => {
+    const daemonless = await TestQueue.create();
+    try {
+      const action = await shellAction('queued', 'true');
+      const older = await daemonless.invoke([action]);
+      const cutoff = new Date(Date.now() + 5).toISOString();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const newer = await daemonless.invoke([action]);
+      const some = await daemonless.cli([
+        'invocations',
+        'cancel',
+        '--all-active',
+        '--created-before',
+        cutoff,
+      ]);
+      expect(some.stdout).toBe(`${older} cancelled\n1 invocation(s)`);
+      expect((await daemonless.store().get(newer))?.last_status).toBe(InvocationStatus.Queued);
+      const rest = await daemonless.cli(['invocations', 'cancel', '--all-active']);
+      expect(rest.stdout).toBe(`${newer} cancelled\n1 invocation(s)`);
+      const listed = await daemonless.cli(['invocations', 'list', '--status', 'cancelled', '--json']);
+      expect(
+        (JSON.parse(listed.stdout) as { invocation_id: string }[]).map((record) => record.invocation_id),
+      ).toEqual([newer, older]);
+    } finally {
+      await daemonless.cleanup();
+    }
   });
 });
