@@ -72,9 +72,7 @@ describe('the daemon, end to end on a real redis-server and dockerd', () => {
       'Completed',
     ]);
     expect(record).toMatchObject({ attempt: 1, handbacks: 0, is_finished: true });
-    expect(Date.parse(record.last_heartbeat ?? '')).toBeGreaterThanOrEqual(
-      Date.parse(record.status[1]?.timestamp ?? ''),
-    );
+    expect(Date.parse(record.last_heartbeat ?? '')).toBeGreaterThanOrEqual(Date.parse(record.created));
     // The secret travelled as a reference; its value is in neither the record nor the log.
     expect(record.request.parameter_values.token).toBe('roboto-secret://api-token');
     const log = await queue.store().getLog(invocationId);
