@@ -5,7 +5,7 @@ import { DirectorySecretStore } from '../adapters/local/directory-secret-store.j
 import { LocalDataStore } from '../adapters/local/local-data-store.js';
 import { Daemon } from '../app/daemon/daemon.js';
 import { startHttpServer } from '../app/daemon/http-server.js';
-import { settingsFromEnv } from '../config/worker-settings.js';
+import { cliSettings } from './settings.js';
 import { UsageError } from '../domain/errors.js';
 import { createLogger } from '../observability/logger.js';
 import { CliExitCode } from './exit-codes.js';
@@ -24,14 +24,15 @@ export function registerDaemonCommand(program: Command): void {
         .default('info' as const),
     )
     .action(async (options) => {
-      const settings = settingsFromEnv(process.env);
+      let flags: Record<string, unknown> | undefined;
       if (options.concurrency !== undefined) {
         const concurrency = Number(options.concurrency);
         if (!Number.isInteger(concurrency) || concurrency <= 0) {
           throw new UsageError(`--concurrency "${options.concurrency}" must be a positive whole number`);
         }
-        settings.daemon.concurrency = concurrency;
+        flags = { daemon: { concurrency } };
       }
+      const settings = cliSettings(flags);
       const logger = createLogger(options.logLevel);
       const runtime = new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir });
       const plane = openControlPlane(settings, (error) => {

@@ -1,7 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
 import { collectGarbage, isLiveLocalProcess } from '../app/garbage-collector.js';
-import { settingsFromEnv } from '../config/worker-settings.js';
+import { cliSettings } from './settings.js';
 
 export function registerGcCommand(program: Command): void {
   program
@@ -12,7 +12,7 @@ export function registerGcCommand(program: Command): void {
     .option('--dry-run', 'only report what would be removed', false)
     .option('--json', 'print the report as JSON', false)
     .action(async (options) => {
-      const settings = settingsFromEnv(process.env);
+      const settings = cliSettings();
       const report = await collectGarbage({
         runtime: new DockerContainerRuntime(),
         workspaceDir: settings.workspaceDir,

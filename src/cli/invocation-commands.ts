@@ -8,7 +8,7 @@ import {
   submitInvocation,
   waitForInvocation,
 } from '../app/invocations.js';
-import { settingsFromEnv } from '../config/worker-settings.js';
+import { cliSettings } from './settings.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { UsageError } from '../domain/errors.js';
 import { ALL_STATUSES, InvocationStatus, statusName } from '../domain/invocation-status.js';
@@ -40,7 +40,7 @@ function exitCodeFor(record: InvocationRecord): number {
 }
 
 async function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Promise<T> {
-  const plane = openControlPlane(settingsFromEnv(process.env));
+  const plane = openControlPlane(cliSettings());
   try {
     return await use(plane);
   } finally {

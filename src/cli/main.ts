@@ -5,6 +5,8 @@ import { CliExitCode, exitCodeForError } from './exit-codes.js';
 import { registerDatasetsCommand } from './datasets-command.js';
 import { registerGcCommand } from './gc-command.js';
 import { registerRunCommand } from './run-command.js';
+import { registerConfigCommand } from './config-command.js';
+import { useConfigFile } from './settings.js';
 import { registerDaemonCommand } from './daemon-command.js';
 import { registerInvocationsCommand, registerInvokeCommand } from './invocation-commands.js';
 
@@ -20,14 +22,23 @@ export function buildProgram(): Command {
     .name('action-worker')
     .description('An open, self-hostable executor for Roboto-style actions.')
     .version(version())
+    .option(
+      '--config <FILE>',
+      'YAML configuration file (default: $ACTION_WORKER_CONFIG); the environment overrides it',
+    )
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', (_program, action) => {
+      const { config } = action.optsWithGlobals() as { config?: string };
+      useConfigFile(config);
+    });
   registerRunCommand(program);
   registerGcCommand(program);
   registerDatasetsCommand(program);
   registerInvokeCommand(program);
   registerInvocationsCommand(program);
   registerDaemonCommand(program);
+  registerConfigCommand(program);
   return program;
 }
 

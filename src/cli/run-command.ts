@@ -3,7 +3,7 @@ import { Option } from '@commander-js/extra-typings';
 import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
 import { runLocal } from '../app/local-run.js';
 import { LocalDataStore } from '../adapters/local/local-data-store.js';
-import { settingsFromEnv } from '../config/worker-settings.js';
+import { cliSettings } from './settings.js';
 import { transferProgress } from './transfer-progress.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
 import { createLogger } from '../observability/logger.js';
@@ -86,7 +86,7 @@ export function registerRunCommand(program: Command): void {
           process.exit(CliExitCode.cancelled);
         }
       };
-      const settings = settingsFromEnv(process.env);
+      const settings = cliSettings();
       const progress = transferProgress(process.stderr);
       process.on('SIGINT', onInterrupt);
       process.on('SIGTERM', onInterrupt);

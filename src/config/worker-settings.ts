@@ -279,9 +279,21 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_SECRETS_DIR'], 'secretsDir', text],
 ];
 
-/** Settings from the environment; each variable is optional (see {@link ENVIRONMENT}). */
-export function settingsFromEnv(env: NodeJS.ProcessEnv): WorkerSettings {
+/** The setting paths each environment variable sets, for messages and docs. */
+export const ENVIRONMENT_VARIABLES: ReadonlyMap<string, string> = new Map(
+  ENVIRONMENT.flatMap(([names, settingPath]) => names.map((name) => [name, settingPath] as const)),
+);
+
+/**
+ * The settings the environment sets, as a partial input (each variable is optional; see
+ * {@link ENVIRONMENT}), with the variable behind each setting path.
+ */
+export function environmentOverrides(env: NodeJS.ProcessEnv): {
+  input: Record<string, unknown>;
+  sources: Map<string, string>;
+} {
   const input: Record<string, unknown> = {};
+  const sources = new Map<string, string>();
   for (const [names, settingPath, parse] of ENVIRONMENT) {
     const name = names.find((candidate) => env[candidate] !== undefined && env[candidate] !== '');
     if (name === undefined) continue;
@@ -289,6 +301,12 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): WorkerSettings {
     const [group, key] = settingPath.split('.');
     if (key === undefined) input[group ?? settingPath] = value;
     else ((input[group ?? ''] ??= {}) as Record<string, unknown>)[key] = value;
+    sources.set(settingPath, name);
   }
-  return parseOrThrow(WorkerSettings, input, 'worker settings (environment)');
+  return { input, sources };
+}
+
+/** Settings from the environment alone (no configuration file). */
+export function settingsFromEnv(env: NodeJS.ProcessEnv): WorkerSettings {
+  return parseOrThrow(WorkerSettings, environmentOverrides(env).input, 'worker settings (environment)');
 }
