@@ -63,7 +63,15 @@ export async function executeInvocation(
   signal: AbortSignal,
 ): Promise<InvocationOutcome> {
   const logger = deps.logger.child({ invocationId: plan.invocationId, attempt: plan.attempt });
-  const stageDeps = { ...deps, logger };
+  // One child logger per stage: every line says which invocation, attempt and stage it is about.
+  const loggers = {
+    setup: logger.child({ stage: 'setup' }),
+    image: logger.child({ stage: 'image' }),
+    run: logger.child({ stage: 'run' }),
+    output: logger.child({ stage: 'output' }),
+  };
+  const imageDeps = { ...deps, logger: loggers.image };
+  const runDeps = { ...deps, logger: loggers.run };
   const tracker = new StatusTracker(deps.status);
   const outcome: InvocationOutcome = {
     status: InvocationStatus.Failed,
@@ -98,16 +106,16 @@ export async function executeInvocation(
     await placeInputs(resolved, layout, containerLayout, downloadInputs, cache, signal, (bytes, total) =>
       deps.onTransfer?.('download', bytes, total),
     );
-    logger.info(
+    loggers.setup.info(
       { files: resolved.files.length, topics: resolved.topics.length, downloadInputs },
       'setup.inputs_placed',
     );
 
     stage = 'image';
-    const image = await prepareImage(plan, stageDeps, signal);
+    const image = await prepareImage(plan, imageDeps, signal);
     const reference = plan.image.kind === 'build' ? plan.image.tag : plan.image.reference;
     outcome.image = { reference, id: image.id, digest: image.repoDigests[0] ?? null };
-    const user = await prepareContainerUser(stageDeps, image, layout);
+    const user = await prepareContainerUser(runDeps, image, layout);
     const environment = buildRuntimeEnvironment({
       datasetId: plan.dataSourceId,
       invocationId: plan.invocationId,
@@ -123,9 +131,9 @@ export async function executeInvocation(
       containerEnv: plan.containerParameters.env_vars,
     });
     if (environment.droppedEmpty.length > 0) {
-      logger.warn({ names: environment.droppedEmpty }, 'run.env.empty_dropped');
+      loggers.run.warn({ names: environment.droppedEmpty }, 'run.env.empty_dropped');
     }
-    const spec = buildContainerSpec(plan, stageDeps, layout, toDockerEnv(environment.env), image, user);
+    const spec = buildContainerSpec(plan, runDeps, layout, toDockerEnv(environment.env), image, user);
     signal.throwIfAborted();
 
     stage = 'action';
@@ -145,7 +153,7 @@ export async function executeInvocation(
     await log.open();
     let exit: ContainerExit;
     try {
-      exit = await runContainer(spec, stageDeps, layout, log, signal);
+      exit = await runContainer(spec, runDeps, layout, log, signal);
     } finally {
       // The action is done with its secrets whatever happened to it; each clean-up runs whatever the other did.
       await deleteSecretsFile(layout).catch((error: unknown) => {
@@ -157,7 +165,7 @@ export async function executeInvocation(
       outcome.log = log.text;
     }
     outcome.exit = exit;
-    logger.info(
+    loggers.run.info(
       { exit: { ...exit, ...('reason' in exit ? { reason: String(exit.reason) } : {}) } },
       'container.exited',
     );
@@ -173,10 +181,10 @@ export async function executeInvocation(
     stage = 'output';
     await tracker.transition(InvocationStatus.Uploading);
     if (plan.isDryRun) {
-      logger.info('output.skipped_dry_run');
+      loggers.output.info('output.skipped_dry_run');
       return await finish(tracker, outcome, InvocationStatus.Completed, 'dry run: outputs not uploaded');
     }
-    const result = await applyOutputs(plan, layout, resolved, deps.outputs, logger, signal);
+    const result = await applyOutputs(plan, layout, resolved, deps.outputs, loggers.output, signal);
     outcome.uploaded = result.uploaded;
     outcome.refused = result.refused;
     outcome.uploadDatasetId = result.uploadDatasetId;
