@@ -1,13 +1,21 @@
 # The action-worker image. Multi-stage: dependencies and the TypeScript build in the first stage,
-# production dependencies only in the second. No registry is reachable from the development machines, so
-# the base image is a build argument: any Node.js >= 20.19 image with npm works (e.g. node:20-bookworm-slim).
+# production dependencies only in the second. The base image is a build argument: any Node.js >= 20.19
+# image with npm works (node:20-bookworm-slim from a registry, or, where no registry is reachable, one made
+# from this machine's Node.js by docker/node-base/build.sh). The build stage runs `npm ci`.
 #
 #   docker build --build-arg NODE_IMAGE=node:20-bookworm-slim -t action-worker .
-#   docker run --rm -v /var/run/docker.sock:/var/run/docker.sock action-worker --version
+#   bash docker/node-base/build.sh && \
+#     docker build --network host --build-arg NODE_IMAGE=action-worker/node-base:20 -t action-worker .
 #
-# The worker reaches a Docker engine through DOCKER_HOST or a mounted socket. Workspaces are bind-mounted
-# into action containers by path, so ACTION_WORKER_WORKSPACE_DIR must be the same path in this container
-# and on the engine's host (mount it at the same path on both sides).
+# It runs as the unprivileged "node" user and reaches a Docker engine through DOCKER_HOST
+# (tcp://dind:2375, as in docker/compose.yaml and deploy/) or a mounted socket, which the node user may
+# use only with the socket's group:
+#
+#   docker run --rm -v /var/run/docker.sock:/var/run/docker.sock \
+#     --group-add "$(stat -c %g /var/run/docker.sock)" action-worker daemon
+#
+# Workspaces are bind-mounted into action containers by path, so ACTION_WORKER_WORKSPACE_DIR must be the
+# same path in this container and on the engine's host (mount it at the same path on both sides).
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
