@@ -7,10 +7,8 @@ set -euo pipefail
 tag="${1:-action-worker/node-base:20}"
 node_bin="$(command -v node)"
 npm_dir="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")"
-busybox_bin="$(command -v busybox || true)"
-if [ -z "$busybox_bin" ] || ! file -L "$busybox_bin" 2>/dev/null | grep -q 'statically linked'; then
-  busybox_bin=/bin/busybox
-fi
+# Debian's busybox-static: a static binary, so it needs nothing else in the image.
+busybox_bin=/bin/busybox
 [ -x "$busybox_bin" ] || { echo "busybox-static is needed (apt-get install busybox-static)" >&2; exit 1; }
 
 root="$(mktemp -d)"
