@@ -72,19 +72,23 @@ export function registerDaemonCommand(program: Command): void {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
-      await daemon.start();
-      await new Promise<void>((resolve) => {
-        const check = setInterval(() => {
-          if (stopped !== undefined) {
-            clearInterval(check);
-            resolve();
-          }
-        }, 100);
-      });
-      await stopped;
-      await http.close();
-      await plane.close();
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      try {
+        await daemon.start();
+        await new Promise<void>((resolve) => {
+          const check = setInterval(() => {
+            if (stopped !== undefined) {
+              clearInterval(check);
+              resolve();
+            }
+          }, 100);
+        });
+        await stopped;
+      } finally {
+        // Also when start-up failed: nothing is left open to keep the process alive.
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        await http.close();
+        await plane.close();
+      }
     });
 }

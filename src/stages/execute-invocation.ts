@@ -227,13 +227,18 @@ async function finish(
   detail: string,
   code?: ErrorCode,
 ): Promise<InvocationOutcome> {
-  await tracker.transition(status, detail);
-  outcome.status = status;
-  outcome.detail = detail;
   if (code !== undefined) {
     const reason = failureReasonFor(code);
     outcome.failure = { reason, code, retryable: isRetryable(reason) };
   }
+  // Whether a Failed may be retried is recorded with it, in the same write.
+  await tracker.transition(
+    status,
+    detail,
+    outcome.failure === undefined ? undefined : { retryable: outcome.failure.retryable },
+  );
+  outcome.status = status;
+  outcome.detail = detail;
   return outcome;
 }
 

@@ -24,11 +24,15 @@ export class StatusTracker {
     return this.history;
   }
 
-  async transition(to: InvocationStatus, detail: string | null = null): Promise<void> {
+  async transition(
+    to: InvocationStatus,
+    detail: string | null = null,
+    failure?: { retryable: boolean },
+  ): Promise<void> {
     if (!canTransition(this.current, to)) {
       throw new Error(`invalid status transition ${statusName(this.current)} → ${statusName(to)}`);
     }
-    await this.recorder.record(to, detail);
+    await this.recorder.record(to, detail, failure);
     this.current = to;
     this.history.push({ status: to, detail, timestamp: this.now().toISOString() });
   }

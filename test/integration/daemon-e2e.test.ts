@@ -193,6 +193,18 @@ describe('the daemon, end to end on a real redis-server and dockerd', () => {
     expect(record.status[8]?.detail).toMatch(/^gave up after 2 attempt\(s\)/);
   });
 
+  it('follows the output of a running invocation from another process until it finishes', async () => {
+    const action = await shellAction('chatty', 'for i in 1 2 3 4; do echo "line $i"; sleep 0.7; done');
+    const invocationId = await queue.invoke([action]);
+    await queue.waitStatus(invocationId, InvocationStatus.Processing);
+    const followed = await queue.cli(['invocations', 'logs', invocationId, '--follow']);
+    expect(followed.exitCode, followed.stderr).toBe(0);
+    // (execa drops the last newline.)
+    expect(followed.stdout).toBe('line 1\nline 2\nline 3\nline 4');
+    // It returned because the invocation finished, not on a timeout.
+    expect((await queue.store().get(invocationId))?.is_finished).toBe(true);
+  });
+
   it('cancels a running invocation from another process', async () => {
     const invocationId = await queue.invoke([await shellAction('long', 'echo started; sleep 300')]);
     await queue.waitStatus(invocationId, InvocationStatus.Processing);

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  FencedError,
   InvalidTransitionError,
   RedisInvocationStore,
 } from '../../src/adapters/redis/redis-invocation-store.js';
@@ -129,6 +130,7 @@ describe('RedisInvocationStore on a real redis-server', () => {
     const invocations = store();
     const { record } = await invocations.create(request());
     const id = record.invocation_id;
+    await invocations.startAttempt(id, 2);
     await invocations.heartbeat(id, 2);
     await invocations.setRunInfo(id, {
       containerId: 'abc',
@@ -139,5 +141,61 @@ describe('RedisInvocationStore on a real redis-server', () => {
     expect(stored).toMatchObject({ attempt: 2, container_id: 'abc', image: { id: 'sha256:x' } });
     expect(Date.parse(stored!.last_heartbeat!)).toBeGreaterThan(Date.now() - 60_000);
     expect(await invocations.getLog(id)).toBe('line one\nline two\n');
+  });
+
+  it('fences every write of an attempt once a later one holds the invocation', async () => {
+    const invocations = store();
+    const { record } = await invocations.create(request());
+    const id = record.invocation_id;
+    await invocations.startAttempt(id, 1);
+    await invocations.transition(id, InvocationStatus.Scheduled, null, { attempt: 1 });
+    await invocations.startAttempt(id, 2);
+    // Attempt 1 (its lease lost) can write neither a status nor a heartbeat, and cannot take it back.
+    await expect(
+      invocations.transition(id, InvocationStatus.Downloading, null, { attempt: 1 }),
+    ).rejects.toBeInstanceOf(FencedError);
+    await expect(invocations.heartbeat(id, 1)).rejects.toBeInstanceOf(FencedError);
+    await expect(invocations.startAttempt(id, 1)).rejects.toBeInstanceOf(FencedError);
+    const stored = await invocations.get(id);
+    expect(stored).toMatchObject({
+      attempt: 2,
+      last_heartbeat: null,
+      last_status: InvocationStatus.Scheduled,
+    });
+    await invocations.heartbeat(id, 2);
+    expect((await invocations.get(id))?.last_heartbeat).not.toBeNull();
+  });
+
+  it('marks a Failed final in the same write when asked, and gives the live output an expiry', async () => {
+    const invocations = store();
+    const { record } = await invocations.create(request());
+    const id = record.invocation_id;
+    await invocations.startAttempt(id, 1);
+    await invocations.appendLiveLog(id, 1, 'some output\n');
+    await invocations.transition(id, InvocationStatus.Scheduled, null, { attempt: 1 });
+    const failed = await invocations.transition(id, InvocationStatus.Failed, 'action exited with code 1', {
+      attempt: 1,
+      final: true,
+    });
+    expect(failed.is_finished).toBe(true);
+    const redis = new Redis(REDIS_URL);
+    const ttl = await redis.ttl(`${prefix}inv:${id}:live`);
+    await redis.quit();
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(3600);
+    expect((await invocations.readLiveLog(id, '0', 0)).entries).toEqual([
+      { attempt: 1, text: 'some output\n' },
+    ]);
+  });
+
+  it('writes one record when two invokes race on one idempotency id', async () => {
+    const [first, second] = await Promise.all([
+      store().create(request({ idempotency_id: 'raced' })),
+      store().create(request({ idempotency_id: 'raced' })),
+    ]);
+    expect(first.record.invocation_id).toBe(second.record.invocation_id);
+    expect([first.isNew, second.isNew].sort()).toEqual([false, true]);
+    expect(first.record.status).toHaveLength(1);
+    expect((await store().get(first.record.invocation_id))?.status).toHaveLength(1);
   });
 });

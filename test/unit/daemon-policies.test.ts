@@ -27,6 +27,23 @@ describe('CapacityLedger', () => {
     expect(ledger.usage()).toEqual({ slots: 3, vcpu: 1536, memoryMiB: 6144 });
   });
 
+  it('wakes a wait for room only when vCPU and memory are given back, not for a slot alone', async () => {
+    const ledger = new CapacityLedger(2, { vcpu: 1024, memoryMiB: 2048 });
+    ledger.claimSlot();
+    const reservation = ledger.tryReserve(needs(1024, 2048));
+    ledger.claimSlot();
+    let roomFreed = false;
+    const waiting = ledger.roomFreed().then(() => {
+      roomFreed = true;
+    });
+    ledger.releaseSlot();
+    await Promise.resolve();
+    expect(roomFreed).toBe(false);
+    if (reservation) ledger.release(reservation);
+    await waiting;
+    expect(roomFreed).toBe(true);
+  });
+
   it('wakes whoever waits for room when room is given back', async () => {
     const ledger = new CapacityLedger(1, { vcpu: 1024, memoryMiB: 2048 });
     ledger.claimSlot();
@@ -105,12 +122,43 @@ describe('Lease', () => {
     const job = scriptedJob([new Error('ECONNRESET'), new Error('ECONNRESET'), new Error('ECONNRESET')]);
     const lease = new Lease(job, 'tok', 9_000, silent, () => now);
     now = 3_000;
-    await lease.assertHeld();
+    // Not confirmed, so not to be relied on (nothing may start on it), but not lost either.
+    await expect(lease.assertHeld()).rejects.toThrow(/could not be confirmed/);
     now = 8_999;
-    await lease.assertHeld();
+    await expect(lease.assertHeld()).rejects.toThrow(/could not be confirmed/);
     expect(lease.isLost).toBe(false);
     now = 9_000;
     await expect(lease.assertHeld()).rejects.toThrow(/no renewal succeeded for 9 s/);
+    expect(lease.isLost).toBe(true);
+  });
+
+  it('is lost after a lock duration even while a renewal hangs (Redis away, requests waiting)', async () => {
+    vi.useFakeTimers();
+    try {
+      const calls: number[] = [];
+      const hanging = {
+        extendLock: () => {
+          calls.push(1);
+          return new Promise<number>(() => undefined);
+        },
+      };
+      const lease = new Lease(hanging, 'tok', 900, silent);
+      lease.start();
+      await vi.advanceTimersByTimeAsync(600);
+      expect(lease.isLost).toBe(false);
+      await vi.advanceTimersByTimeAsync(400);
+      expect(lease.isLost).toBe(true);
+      expect((lease.lost.reason as Error).message).toMatch(/no renewal succeeded/);
+      expect(calls.length).toBeGreaterThan(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('can be given up when a write of its attempt is refused', async () => {
+    const lease = new Lease(scriptedJob([]), 'tok', 30_000, silent);
+    lease.markLost('attempt 1 was superseded');
+    await expect(lease.assertHeld()).rejects.toThrow(/attempt 1 was superseded/);
   });
 
   it('renews on its own timer, every third of the lock duration, until stopped', async () => {

@@ -25,14 +25,14 @@ export function redisOptions(url: string): RedisOptions {
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError(`redis URL "${url}" is not a URL`);
+    throw new UsageError(`redis URL "${withoutCredentials(url)}" is not a URL`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new UsageError(`redis URL "${url}" must start with redis:// or rediss://`);
+    throw new UsageError(`redis URL "${withoutCredentials(url)}" must start with redis:// or rediss://`);
   }
   const db = parsed.pathname.replace(/^\//, '');
   if (db !== '' && !/^\d+$/.test(db))
-    throw new UsageError(`redis URL "${url}": the path must be a db number`);
+    throw new UsageError(`redis URL "${withoutCredentials(url)}": the path must be a db number`);
   return {
     host: parsed.hostname || '127.0.0.1',
     port: parsed.port === '' ? 6379 : Number(parsed.port),
@@ -43,6 +43,11 @@ export function redisOptions(url: string): RedisOptions {
     maxRetriesPerRequest: null,
     retryStrategy: (times: number) => Math.min(500 * 2 ** Math.min(times, 6), 20_000),
   };
+}
+
+/** A URL fit for a message: whatever stands before an "@" (user and password) is hidden. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
 /** The same options, typed as BullMQ takes them. */
@@ -117,7 +122,21 @@ export class InvocationQueue {
     return await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed');
   }
 
+  /** Closes the queue's connections: politely within 5 s, else by dropping them. */
   async close(): Promise<void> {
-    await this.queue.close();
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      this.queue.close().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(false);
+        }, 5_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!closed) await this.queue.disconnect().catch(() => undefined);
   }
 }

@@ -12,25 +12,45 @@ import {
 import type { InvocationRecord, InvocationStore, TransitionOptions } from '../../ports/invocation-store.js';
 
 /**
- * Appends a status when the current one is among the allowed predecessors (ARGV[5..]), atomically. The
+ * Appends a status when the current one is among the allowed predecessors (ARGV[6..]), atomically. The
  * allowed list comes from the one transition matrix in TypeScript; the script only compares. ARGV[3], when
  * not empty, is the writer's attempt: a write from any other attempt than the record's current one is
- * refused (the fence that keeps a zombie attempt from writing). ARGV[4] = "1" marks the record finished.
+ * refused (the fence that keeps a zombie attempt from writing). ARGV[4] = "1" marks the record finished
+ * and gives its live output (KEYS[3]) ARGV[5] seconds more.
  * Returns "ok", "fenced", "missing", or the current status when the transition is refused.
  */
 const TRANSITION = `
 local current = redis.call('HGET', KEYS[1], 'last_status')
 if not current then return 'missing' end
 if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[3] then return 'fenced' end
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   if ARGV[i] == current then
     redis.call('RPUSH', KEYS[2], ARGV[1])
     redis.call('HSET', KEYS[1], 'last_status', ARGV[2])
-    if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'finished', '1') end
+    if ARGV[4] == '1' then
+      redis.call('HSET', KEYS[1], 'finished', '1')
+      redis.call('EXPIRE', KEYS[3], ARGV[5])
+    end
     return 'ok'
   end
 end
 return current
+`;
+
+/** Creates the record (hash, status list, index entry) unless it exists: 1 when written, 0 when not. */
+const CREATE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'request', ARGV[1], 'org_id', ARGV[2], 'created', ARGV[3], 'last_status', ARGV[4], 'attempt', '0')
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+return 1
+`;
+
+/** The heartbeat of attempt ARGV[1], written only while it is the record's attempt: "ok" or "fenced". */
+const HEARTBEAT = `
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 'fenced' end
+redis.call('HSET', KEYS[1], 'last_heartbeat', ARGV[2])
+return 'ok'
 `;
 
 /** Claims the record for attempt ARGV[1] when no later attempt has: "ok", "missing", or the later attempt. */
@@ -123,29 +143,36 @@ export class RedisInvocationStore implements InvocationStore {
       const claimed = await this.redis.set(idemKey, invocationId, 'NX');
       if (claimed === null) {
         const existingId = (await this.redis.get(idemKey)) ?? invocationId;
-        const existing = await this.get(existingId);
-        if (existing) return { record: existing, isNew: false };
-        // The first creator died between claiming the key and writing the record: finish its work.
+        // The first creator may be between claiming the key and writing the record: give it a moment.
+        for (let wait = 0; wait < 20; wait += 1) {
+          const existing = await this.get(existingId);
+          if (existing) return { record: existing, isNew: false };
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        // It died there: finish its work (the record is written only if still absent).
         invocationId = existingId;
       }
     }
     const created = new Date().toISOString();
     const queued: StatusRecord = { status: InvocationStatus.Queued, detail: null, timestamp: created };
-    await this.redis
-      .multi()
-      .hset(this.key(invocationId), {
-        request: JSON.stringify(request),
-        org_id: request.org_id,
-        created,
-        last_status: String(InvocationStatus.Queued),
-        attempt: '0',
-      })
-      .rpush(`${this.key(invocationId)}:status`, JSON.stringify(queued))
-      .zadd(`${this.prefix}invocations`, Date.parse(created), invocationId)
-      .exec();
+    // Written only when absent: two invokes racing on one idempotency id write one record between them.
+    const wrote = (await this.redis.eval(
+      CREATE,
+      3,
+      this.key(invocationId),
+      `${this.key(invocationId)}:status`,
+      `${this.prefix}invocations`,
+      JSON.stringify(request),
+      request.org_id,
+      created,
+      String(InvocationStatus.Queued),
+      JSON.stringify(queued),
+      String(Date.parse(created)),
+      invocationId,
+    )) as number;
     const record = await this.get(invocationId);
     if (record === undefined) throw new Error(`invocation ${invocationId} vanished right after its creation`);
-    return { record, isNew: true };
+    return { record, isNew: wrote === 1 };
   }
 
   async get(invocationId: string): Promise<InvocationRecord | undefined> {
@@ -200,13 +227,15 @@ export class RedisInvocationStore implements InvocationStore {
     const isFinal = options.final ?? FINAL_STATUSES.has(to);
     const result = (await this.redis.eval(
       TRANSITION,
-      2,
+      3,
       this.key(invocationId),
       `${this.key(invocationId)}:status`,
+      this.liveKey(invocationId),
       JSON.stringify(entry),
       String(to),
       options.attempt === undefined ? '' : String(options.attempt),
       isFinal ? '1' : '0',
+      String(LIVE_LOG_TTL_SECONDS),
       ...allowedFrom,
     )) as string;
     if (result === 'missing') throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
@@ -239,17 +268,22 @@ export class RedisInvocationStore implements InvocationStore {
   }
 
   async appendLiveLog(invocationId: string, attempt: number, text: string): Promise<void> {
-    await this.redis.xadd(
-      this.liveKey(invocationId),
-      'MAXLEN',
-      '~',
-      String(LIVE_LOG_ENTRIES),
-      '*',
-      'attempt',
-      String(attempt),
-      'text',
-      text,
-    );
+    await this.redis
+      .multi()
+      .xadd(
+        this.liveKey(invocationId),
+        'MAXLEN',
+        '~',
+        String(LIVE_LOG_ENTRIES),
+        '*',
+        'attempt',
+        String(attempt),
+        'text',
+        text,
+      )
+      // A stream whose invocation never finishes (its record deleted, say) still goes within a day.
+      .expire(this.liveKey(invocationId), 24 * 3600)
+      .exec();
   }
 
   async readLiveLog(
@@ -280,10 +314,14 @@ export class RedisInvocationStore implements InvocationStore {
   }
 
   async heartbeat(invocationId: string, attempt: number): Promise<void> {
-    await this.redis.hset(this.key(invocationId), {
-      last_heartbeat: new Date().toISOString(),
-      attempt: String(attempt),
-    });
+    const result = (await this.redis.eval(
+      HEARTBEAT,
+      1,
+      this.key(invocationId),
+      String(attempt),
+      new Date().toISOString(),
+    )) as string;
+    if (result !== 'ok') throw new FencedError(invocationId, attempt);
   }
 
   async setRunInfo(
@@ -328,8 +366,17 @@ export class RedisInvocationStore implements InvocationStore {
     };
   }
 
+  /** Closes the connections: politely when Redis answers within 3 s, else by dropping them. */
   async close(): Promise<void> {
     for (const subscriber of this.subscribers.splice(0)) subscriber.disconnect();
-    await this.redis.quit();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.redis.quit().catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 3_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.redis.disconnect();
   }
 }

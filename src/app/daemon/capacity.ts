@@ -15,6 +15,7 @@ export class CapacityLedger {
   private vcpuUsed = 0;
   private memoryUsed = 0;
   private waiters: (() => void)[] = [];
+  private roomWaiters: (() => void)[] = [];
 
   constructor(
     private readonly slots: number,
@@ -36,7 +37,7 @@ export class CapacityLedger {
 
   releaseSlot(): void {
     this.slotsUsed -= 1;
-    this.wake();
+    for (const waiter of this.waiters.splice(0)) waiter();
   }
 
   /** Room for `requirements` beside what runs now, or undefined. */
@@ -54,13 +55,19 @@ export class CapacityLedger {
     this.wake();
   }
 
-  /** Resolves the next time room is given back (or `wake` is called). */
+  /** Resolves the next time vCPU and memory are given back (not a slot alone). */
+  roomFreed(): Promise<void> {
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** Resolves the next time a slot or room is given back (or `wake` is called). */
   changed(): Promise<void> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /** Wakes every waiter, for room or for a slot (room given back, or the worker stopping). */
   wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter();
+    for (const waiter of [...this.waiters.splice(0), ...this.roomWaiters.splice(0)]) waiter();
   }
 
   usage(): { slots: number; vcpu: number; memoryMiB: number } {

@@ -44,6 +44,8 @@ export interface DaemonDeps {
 
 /** One attempt this worker is running. */
 interface Running {
+  /** The job's lock token: unique per fetch, so a re-delivered invocation never overwrites its entry. */
+  token: string;
   invocationId: string;
   attempt: number;
   /** Aborted with the reason: CancelledError, WorkerShutdownError or LeaseLostError. */
@@ -77,7 +79,12 @@ export class Daemon {
   readonly workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly metrics: DaemonMetrics;
   private readonly capacity: CapacityLedger;
+  /** By lock token. */
   private readonly running = new Map<string, Running>();
+  /** Jobs fetched through each worker: a job moves and renews through its worker's connection, so a worker
+   * the watchdog replaced is closed only once its jobs are done. */
+  private readonly jobsOf = new Map<Worker, number>();
+  private readonly retired = new Set<Worker>();
   private readonly stopController = new AbortController();
   private readonly forceController = new AbortController();
   private readonly watchdog: FetchWatchdog;
@@ -86,6 +93,7 @@ export class Daemon {
   /** Aborted when the watchdog replaces the worker. */
   private workerRecreated = new AbortController();
   private loop: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private unsubscribeCancel: (() => Promise<void>) | undefined;
   /** A job did not fit beside what runs: fetch again only once something finishes. */
@@ -119,18 +127,23 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    this.starting = this.startUp();
+    await this.starting;
+  }
+
+  private async startUp(): Promise<void> {
     const { daemon } = this.deps.settings;
     await this.waitForDocker();
     this.unsubscribeCancel = await this.deps.store.onCancelRequested((invocationId) => {
       this.cancelLocal(invocationId, 'cancel requested');
     });
     await this.reconcile('startup');
+    // Stopped while starting: nothing more is started.
+    if (this.isStopping()) return;
     this.worker = this.createWorker();
     await this.worker.startStalledCheckTimer();
     this.every(daemon.reconcileIntervalMs, () => this.reconcile('periodic'));
-    this.every(Math.max(1_000, Math.floor(daemon.fetchBlockMs / 2)), () => {
-      this.checkWatchdog();
-    });
+    this.every(Math.max(1_000, Math.floor(daemon.fetchBlockMs / 2)), () => this.checkWatchdog());
     this.loop = this.fetchLoop();
     this.logger.info(
       {
@@ -156,6 +169,8 @@ export class Daemon {
     const { daemon, container } = this.deps.settings;
     this.stopController.abort();
     this.capacity.wake();
+    // A start-up in progress stops at its next step.
+    await this.starting?.catch(() => undefined);
     this.logger.info({ running: this.running.size, drainWindowMs: daemon.drainWindowMs }, 'daemon.draining');
     await Promise.race([
       this.allDone(),
@@ -164,16 +179,24 @@ export class Daemon {
       abortPromise(this.forceController.signal).catch(() => undefined),
     ]);
     if (this.running.size > 0) {
-      this.logger.warn({ running: [...this.running.keys()] }, 'daemon.drain_window_over');
+      const invocations = [...this.running.values()].map((run) => run.invocationId);
+      this.logger.warn({ running: invocations }, 'daemon.drain_window_over');
       for (const run of this.running.values()) run.controller.abort(new WorkerShutdownError());
       // The stop ladder (grace, then SIGKILL) runs, then each attempt hands its invocation back.
       await Promise.race([this.allDone(), sleep(container.stopGraceMs + 30_000, undefined, { ref: false })]);
     }
     for (const timer of this.timers) clearInterval(timer);
-    await this.loop?.catch(() => undefined);
-    await this.closeWorker(this.worker);
+    await this.loopEnded();
+    await Promise.all([this.worker, ...this.retired].map((worker) => this.closeWorker(worker)));
     await this.unsubscribeCancel?.().catch(() => undefined);
     this.logger.info({ abandoned: this.running.size }, 'daemon.stopped');
+  }
+
+  /** The fetch loop's end (a fetch in flight settles within a block); bounded in case Redis is away. */
+  private async loopEnded(): Promise<void> {
+    await withTimeout(this.loop ?? Promise.resolve(), this.deps.settings.daemon.fetchBlockMs + 10_000).catch(
+      () => undefined,
+    );
   }
 
   private allDone(): Promise<void> {
@@ -200,8 +223,11 @@ export class Daemon {
     return worker;
   }
 
+  /** Closes a worker, within 10 s; past that its connections are dropped. */
   private async closeWorker(worker: Worker | undefined): Promise<void> {
     if (worker === undefined) return;
+    this.jobsOf.delete(worker);
+    this.retired.delete(worker);
     const closed = worker.close().then(
       () => true,
       () => true,
@@ -209,7 +235,7 @@ export class Daemon {
     if (!(await Promise.race([closed, sleep(10_000, false, { ref: false })]))) {
       this.logger.warn('queue.worker_close_timeout');
       await Promise.race([
-        worker.close(true).catch(() => undefined),
+        worker.disconnect().catch(() => undefined),
         sleep(5_000, undefined, { ref: false }),
       ]);
     }
@@ -241,7 +267,7 @@ export class Daemon {
       } catch (error) {
         if (this.isStopping()) throw error;
         this.logger.warn({ err: error, retryInMs: delay }, 'docker.unreachable');
-        await sleep(delay);
+        await sleep(delay, undefined, { signal: this.stopController.signal }).catch(() => undefined);
       }
     }
   }
@@ -249,9 +275,14 @@ export class Daemon {
   private async fetchLoop(): Promise<void> {
     const stop = this.stopController.signal;
     while (!this.isStopping()) {
-      if (!this.capacity.hasFreeSlot() || this.waitingForRoom) {
-        await untilAborted(this.capacity.changed(), [stop]).catch(() => undefined);
+      if (this.waitingForRoom) {
+        // Only room given back (an attempt ending) can let that job in: not a slot freed by a hand-back.
+        await untilAborted(this.capacity.roomFreed(), [stop]).catch(() => undefined);
         this.waitingForRoom = false;
+        continue;
+      }
+      if (!this.capacity.hasFreeSlot()) {
+        await untilAborted(this.capacity.changed(), [stop]).catch(() => undefined);
         continue;
       }
       const worker = this.worker;
@@ -270,8 +301,10 @@ export class Daemon {
         if (this.isStopping()) {
           // The fetch in flight may still bring a job (at most one block from now): give it back before
           // the loop ends, so what is handed back after the loop can no longer be fetched here again.
-          const late = await fetch.catch(() => undefined);
-          if (late) await this.handBackUntouched(late, late.id ?? '', token);
+          const late = await withTimeout(fetch, this.deps.settings.daemon.fetchBlockMs + 5_000).catch(
+            () => undefined,
+          );
+          if (late && late !== TIMED_OUT) await this.handBackUntouched(late, late.id ?? '', token);
           break;
         }
         if (error instanceof WatchdogTripped) continue;
@@ -288,12 +321,22 @@ export class Daemon {
           );
         }
       }
-      if (job !== undefined) this.take(job, token);
+      if (job !== undefined) this.take(job, token, worker);
     }
   }
 
-  private checkWatchdog(): void {
+  /**
+   * A fetch that has not come back long after its block timeout while Redis answers is a worker that
+   * stopped fetching: fetching goes on through a new one. (While Redis does not answer, the fetch is just
+   * waiting for it.) The old worker is closed once the jobs it fetched are done.
+   */
+  private async checkWatchdog(): Promise<void> {
     if (this.isStopping() || !this.watchdog.isStuck()) return;
+    const redisAnswers = await withTimeout(this.deps.queue.ping(), 2_000).then(
+      (answered) => answered !== TIMED_OUT,
+      () => false,
+    );
+    if (!redisAnswers || this.isStopping() || !this.watchdog.isStuck()) return;
     this.logger.error('queue.fetch_stuck');
     this.metrics.watchdogRestarts.inc();
     const old = this.worker;
@@ -302,7 +345,9 @@ export class Daemon {
     const tripped = this.workerRecreated;
     this.workerRecreated = new AbortController();
     tripped.abort(new WatchdogTripped());
-    void this.closeWorker(old);
+    if (old === undefined) return;
+    if ((this.jobsOf.get(old) ?? 0) === 0) void this.closeWorker(old);
+    else this.retired.add(old);
   }
 
   /** Back to the queue unspent: the attempt it started is counted as handed back. */
@@ -316,23 +361,28 @@ export class Daemon {
   }
 
   /** Starts handling a fetched job; it holds a slot and is tracked in `running` until it is done with. */
-  private take(job: Job, token: string): void {
+  private take(job: Job, token: string, worker: Worker): void {
     const invocationId = String(job.id);
     const run: Running = {
+      token,
       invocationId,
       attempt: job.attemptsStarted,
       controller: new AbortController(),
       done: Promise.resolve(),
     };
     this.capacity.claimSlot();
-    this.running.set(invocationId, run);
+    this.running.set(token, run);
+    this.jobsOf.set(worker, (this.jobsOf.get(worker) ?? 0) + 1);
     run.done = this.handle(job, token, run)
       .catch((error: unknown) => {
         this.logger.error({ err: error, invocationId }, 'invocation.handling_failed');
       })
       .finally(() => {
-        this.running.delete(invocationId);
+        this.running.delete(token);
         this.capacity.releaseSlot();
+        const left = (this.jobsOf.get(worker) ?? 1) - 1;
+        this.jobsOf.set(worker, left);
+        if (left === 0 && this.retired.has(worker)) void this.closeWorker(worker);
       });
   }
 
@@ -370,7 +420,9 @@ export class Daemon {
       const { capacity } = this.deps.settings;
       const detail = `setup failed: the action needs ${requirements.vCPU / 1024} vCPU and ${requirements.memory} MiB; this worker offers ${capacity.vcpu / 1024} vCPU and ${capacity.memoryMiB} MiB`;
       await store.startAttempt(invocationId, attempt);
-      if (record.last_status === InvocationStatus.Queued) {
+      if (record.last_status === InvocationStatus.Failed && !record.is_finished) {
+        await store.transition(invocationId, InvocationStatus.Deadly, detail, { attempt });
+      } else if (!record.is_finished && !FINAL_STATUSES.has(record.last_status)) {
         await store.transition(invocationId, InvocationStatus.Failed, detail, { attempt, final: true });
       }
       await job.moveToCompleted({ status: 'Failed', detail }, token, false);
@@ -426,10 +478,14 @@ export class Daemon {
         return;
       }
       const heartbeat = setInterval(() => {
-        void this.beat(invocationId, attempt, logger);
+        void this.beat(invocationId, attempt, lease, logger);
       }, settings.daemon.heartbeatIntervalMs);
       heartbeat.unref();
-      const live = new LiveLog((text) => store.appendLiveLog(invocationId, attempt, text), logger);
+      const live = new LiveLog(
+        // Nothing more of a fenced attempt reaches the record, buffered output included.
+        (text) => (lease.isLost ? Promise.resolve() : store.appendLiveLog(invocationId, attempt, text)),
+        logger,
+      );
       let outcome: InvocationOutcome;
       try {
         await store.heartbeat(invocationId, attempt);
@@ -448,7 +504,8 @@ export class Daemon {
             ),
             secrets: this.deps.secrets,
             status: {
-              record: (status, detail) => this.writeStatus(invocationId, attempt, status, detail, lease),
+              record: (status, detail, failure) =>
+                this.writeStatus(invocationId, attempt, status, detail, lease, failure),
             },
             // The pipeline adds the invocation id and attempt itself.
             logger: this.logger,
@@ -524,7 +581,7 @@ export class Daemon {
     }
     if (controller.signal.reason instanceof WorkerShutdownError) {
       // Only once nothing is being fetched here can the job go back without this worker taking it again.
-      await this.loop?.catch(() => undefined);
+      await this.loopEnded();
       await this.writeStatus(
         invocationId,
         attempt,
@@ -656,15 +713,22 @@ export class Daemon {
     status: InvocationStatus,
     detail: string | null,
     lease: Lease,
+    failure?: { retryable: boolean },
   ): Promise<void> {
+    // A Failed that will not be retried is final in the same write, so no later attempt can retry it.
+    const final = status === InvocationStatus.Failed ? failure?.retryable === false : undefined;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       if (lease.isLost) return;
       try {
-        await this.deps.store.transition(invocationId, status, detail, { attempt });
+        await this.deps.store.transition(invocationId, status, detail, {
+          attempt,
+          ...(final === undefined ? {} : { final }),
+        });
         return;
       } catch (error) {
         if (error instanceof FencedError) {
-          this.logger.warn({ invocationId, attempt }, 'record.fenced');
+          // A later attempt holds the invocation: this one is over.
+          lease.markLost(`attempt ${attempt} was superseded (its status write was refused)`);
           return;
         }
         if (error instanceof ActionWorkerError) throw error;
@@ -692,21 +756,27 @@ export class Daemon {
   }
 
   /** The heartbeat, and the cancel flag polled as a backstop to the pub/sub message. */
-  private async beat(invocationId: string, attempt: number, logger: Logger): Promise<void> {
+  private async beat(invocationId: string, attempt: number, lease: Lease, logger: Logger): Promise<void> {
+    if (lease.isLost) return;
     try {
       await this.deps.store.heartbeat(invocationId, attempt);
       const record = await this.deps.store.get(invocationId);
       if (record?.is_cancel_requested) this.cancelLocal(invocationId, 'cancel flag seen');
     } catch (error) {
+      if (error instanceof FencedError) {
+        lease.markLost(`attempt ${attempt} was superseded (its heartbeat was refused)`);
+        return;
+      }
       logger.warn({ err: error }, 'record.heartbeat_failed');
     }
   }
 
   private cancelLocal(invocationId: string, why: string): void {
-    const run = this.running.get(invocationId);
-    if (run === undefined || run.controller.signal.aborted) return;
-    this.logger.info({ invocationId, why }, 'invocation.cancelling');
-    run.controller.abort(new CancelledError());
+    for (const run of this.running.values()) {
+      if (run.invocationId !== invocationId || run.controller.signal.aborted) continue;
+      this.logger.info({ invocationId, attempt: run.attempt, why }, 'invocation.cancelling');
+      run.controller.abort(new CancelledError());
+    }
   }
 
   /**
@@ -746,7 +816,11 @@ export class Daemon {
 
   /** Alive: ours and running here; another live process on this host; elsewhere, its job is still locked. */
   private readonly isLive: IsLive = async (owner: Ownership) => {
-    if (owner.workerId === this.workerId) return this.running.has(owner.invocationId);
+    if (owner.workerId === this.workerId) {
+      return [...this.running.values()].some(
+        (run) => run.invocationId === owner.invocationId && run.attempt === owner.attempt,
+      );
+    }
     if (owner.host === os.hostname()) {
       // Same host and pid but another worker id: an earlier run of this container (pid 1 again).
       if (owner.pid === process.pid) return false;
@@ -757,6 +831,25 @@ export class Daemon {
 }
 
 class WatchdogTripped extends Error {}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** `promise`, or TIMED_OUT when it has not settled within `ms` (it is not cancelled; its outcome is dropped). */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<typeof TIMED_OUT>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(TIMED_OUT);
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * `promise`, or a rejection with the reason of the first of `signals` to abort; the listeners are removed

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ActionWorkerError } from '../../domain/errors.js';
+import { ActionWorkerError, InfrastructureError } from '../../domain/errors.js';
 
 /** The lease on an invocation's job ran out or went to someone else: this attempt must write nothing more. */
 export class LeaseLostError extends ActionWorkerError {
@@ -33,6 +33,8 @@ export class Lease {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private lastRenewedAt: number;
+  /** Successful renewals so far. */
+  private renewals = 0;
   private renewing: Promise<void> | undefined;
 
   constructor(
@@ -53,15 +55,44 @@ export class Lease {
     return this.controller.signal.aborted;
   }
 
-  /** Renews now; throws LeaseLostError when the lease is (or was already) lost. */
+  /**
+   * Renews now and returns only when that renewal succeeded: LeaseLostError when the lease is (or was
+   * already) lost, a retryable InfrastructureError when Redis did not confirm it in time.
+   */
   async assertHeld(): Promise<void> {
+    const before = this.renewals;
     await this.renew();
     if (this.isLost) throw this.controller.signal.reason as LeaseLostError;
+    if (this.renewals === before) {
+      throw new InfrastructureError(
+        'the lease on the invocation could not be confirmed: Redis did not answer',
+        'E_IO',
+      );
+    }
+  }
+
+  /** Gives the lease up as lost: a write of this attempt was refused because a later attempt holds it. */
+  markLost(why: string): void {
+    this.lose(why);
   }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.renew(), Math.max(250, Math.floor(this.lockDurationMs / 3)));
+    this.timer ??= setInterval(() => {
+      // Counted on every tick, whether or not a renewal is still waiting for Redis: a lease nobody renewed
+      // for a whole lock duration has expired.
+      this.checkExpiry();
+      void this.renew();
+    }, this.renewEveryMs);
     this.timer.unref();
+  }
+
+  private get renewEveryMs(): number {
+    return Math.max(250, Math.floor(this.lockDurationMs / 3));
+  }
+
+  private checkExpiry(): void {
+    const sinceMs = this.now() - this.lastRenewedAt;
+    if (sinceMs >= this.lockDurationMs) this.lose(`no renewal succeeded for ${Math.round(sinceMs / 1000)} s`);
   }
 
   /** Stops renewing (before the job is moved on: the move releases the lock). */
@@ -80,10 +111,21 @@ export class Lease {
 
   private async renewOnce(): Promise<void> {
     if (this.isLost) return;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const extended = await this.job.extendLock(this.token, this.lockDurationMs);
+      // Requests wait through a reconnect rather than fail: a renewal Redis does not answer in time is a
+      // failed one.
+      const extended = await Promise.race([
+        this.job.extendLock(this.token, this.lockDurationMs),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            reject(new Error(`no answer within ${this.renewEveryMs} ms`));
+          }, this.renewEveryMs);
+        }),
+      ]);
       if (extended === 1) {
         this.lastRenewedAt = this.now();
+        this.renewals += 1;
         return;
       }
       this.lose('the lock was taken over or expired');
@@ -94,6 +136,8 @@ export class Lease {
       } else {
         this.logger.warn({ err: error, sinceMs }, 'lease.renew_failed');
       }
+    } finally {
+      clearTimeout(timer);
     }
   }
 
