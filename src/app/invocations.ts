@@ -11,7 +11,12 @@ import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
 import { parseQuery } from '../domain/roboql.js';
 import type { InvocationRecord, InvocationStore } from '../ports/invocation-store.js';
 import { buildInput } from './local-run.js';
-import { collectParameterValues, loadActionDir, splitAssignment } from './local-run-options.js';
+import {
+  collectParameterValues,
+  declareSuppliedParameters,
+  loadActionDir,
+  splitAssignment,
+} from './local-run-options.js';
 
 /** What `invoke` was given. */
 export interface InvokeOptions {
@@ -73,14 +78,7 @@ export async function buildInvocationRequest(
     parameterValues[name] = reference;
     secretParameters.push(name);
   }
-  if (options.actionDir === undefined) {
-    action.parameters = Object.keys(parameterValues).map((name) => ({
-      name,
-      required: false,
-      description: null,
-      default: null,
-    }));
-  }
+  declareSuppliedParameters(action, parameterValues, options.actionDir !== undefined);
   validateParameters(action.parameters, parameterValues, action.name);
   if (options.query !== undefined) parseQuery(options.query);
   const input = buildInput({ ...options, topics: [] }, options.datasets);

@@ -162,3 +162,21 @@ export function imageTagFor(actionName: string): string {
   }
   return `${actionName}:latest`;
 }
+
+/**
+ * With no action.json nothing is declared, so every supplied parameter is taken as declared (optional,
+ * no default); with one, its declarations stand.
+ */
+export function declareSuppliedParameters(
+  action: ActionConfig,
+  parameterValues: Record<string, unknown>,
+  hasActionConfig: boolean,
+): void {
+  if (hasActionConfig) return;
+  action.parameters = Object.keys(parameterValues).map((name) => ({
+    name,
+    required: false,
+    description: null,
+    default: null,
+  }));
+}

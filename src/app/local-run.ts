@@ -27,6 +27,7 @@ import {
   type LocalRunRequest,
   collectParameterValues,
   collectSecrets,
+  declareSuppliedParameters,
   imageTagFor,
   isFile,
   loadActionDir,
@@ -93,15 +94,7 @@ export async function runLocal(
   const { action, image } = await resolveActionAndImage(request);
   const parameterValues = await collectParameterValues(request.params, request.paramsFile);
   const secrets = await collectSecrets(request.secrets, parameterValues, deps.env);
-  if (request.actionDir === undefined) {
-    // No action.json: nothing is declared, so every supplied parameter is taken as declared.
-    action.parameters = Object.keys(parameterValues).map((name) => ({
-      name,
-      required: false,
-      description: null,
-      default: null,
-    }));
-  }
+  declareSuppliedParameters(action, parameterValues, request.actionDir !== undefined);
   validateParameters(action.parameters, parameterValues, action.name);
   const timeoutMs = request.timeout
     ? parseDurationMs(request.timeout, '--timeout')

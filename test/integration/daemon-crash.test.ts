@@ -5,6 +5,21 @@ import { InvocationStatus, statusName } from '../../src/domain/invocation-status
 import { TestQueue, shellAction } from '../support/daemon-harness.js';
 import { docker, eventually, removeTempDirs } from '../support/harness.js';
 
+/** Attempt 1 lost while Processing, recorded by attempt 2, which completes. */
+const RETRIED_AFTER_A_LOST_ATTEMPT = [
+  'Queued',
+  'Scheduled',
+  'Downloading',
+  'Processing',
+  'Failed',
+  'Queued',
+  'Scheduled',
+  'Downloading',
+  'Processing',
+  'Uploading',
+  'Completed',
+];
+
 describe('a daemon killed with SIGKILL while its container runs', () => {
   let queue: TestQueue;
 
@@ -42,19 +57,7 @@ describe('a daemon killed with SIGKILL while its container runs', () => {
 
     const record = await queue.waitFinished(invocationId, 60_000);
     const names = record.status.map((entry) => statusName(entry.status));
-    expect(names).toEqual([
-      'Queued',
-      'Scheduled',
-      'Downloading',
-      'Processing',
-      'Failed',
-      'Queued',
-      'Scheduled',
-      'Downloading',
-      'Processing',
-      'Uploading',
-      'Completed',
-    ]);
+    expect(names).toEqual(RETRIED_AFTER_A_LOST_ATTEMPT);
     expect(record.status[4]?.detail).toBe('attempt 1 was lost: its worker stopped holding the invocation');
     expect(record.attempt).toBe(2);
     expect(await queue.store().getLog(invocationId)).toContain('done');
@@ -96,19 +99,7 @@ describe('a daemon killed with SIGKILL while its container runs', () => {
 
     const record = await queue.waitFinished(invocationId, 60_000);
     // Attempt 1 wrote nothing after losing its lease: the Failed is attempt 2's account of the loss.
-    expect(record.status.map((entry) => statusName(entry.status))).toEqual([
-      'Queued',
-      'Scheduled',
-      'Downloading',
-      'Processing',
-      'Failed',
-      'Queued',
-      'Scheduled',
-      'Downloading',
-      'Processing',
-      'Uploading',
-      'Completed',
-    ]);
+    expect(record.status.map((entry) => statusName(entry.status))).toEqual(RETRIED_AFTER_A_LOST_ATTEMPT);
     expect(record.status.slice(0, 4)).toEqual(processing.status);
     expect(record.status[4]?.detail).toBe('attempt 1 was lost: its worker stopped holding the invocation');
     expect(record.attempt).toBe(2);
