@@ -20,7 +20,18 @@ describe('the worker image', () => {
       // The build stage runs `npm ci`, which needs the registry: the host's network.
       const build = await execa(
         'docker',
-        ['build', '--network', 'host', '--build-arg', `NODE_IMAGE=${BASE}`, '-t', IMAGE, projectRoot],
+        // --force-rm: a failed step leaves no container behind.
+        [
+          'build',
+          '--force-rm',
+          '--network',
+          'host',
+          '--build-arg',
+          `NODE_IMAGE=${BASE}`,
+          '-t',
+          IMAGE,
+          projectRoot,
+        ],
         { reject: false, all: true },
       );
       expect(build.exitCode, build.all).toBe(0);

@@ -12,11 +12,11 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadSettings } from '../../src/config/load-settings.js';
 import { projectRoot } from '../support/paths.js';
-import { tempDir } from '../support/temp-dirs.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { writeFile } from 'node:fs/promises';
 
 const K8S_DIR = path.join(projectRoot, 'deploy', 'kubernetes');
@@ -69,6 +69,8 @@ interface Container {
   volumeMounts?: { name: string; mountPath: string }[];
   restartPolicy?: string;
 }
+
+afterAll(removeTempDirs);
 
 describe('the Kubernetes manifests', () => {
   it('are valid against the Kubernetes and KEDA schemas, and kustomize lists every one that exists', () => {

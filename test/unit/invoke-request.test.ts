@@ -21,9 +21,9 @@ async function actionDir(config: Record<string, unknown>): Promise<string> {
   return dir;
 }
 
-describe('buildInvocationRequest', () => {
-  afterAll(removeTempDirs);
+afterAll(removeTempDirs);
 
+describe('buildInvocationRequest', () => {
   it('builds the request from an action directory, with secrets as references only', async () => {
     const dir = await actionDir({
       name: 'act',
