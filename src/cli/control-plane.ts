@@ -1,4 +1,9 @@
-import { InvocationQueue, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
+import {
+  InvocationQueue,
+  type RedisPatience,
+  recordPrefix,
+  redisOptions,
+} from '../adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 
@@ -9,13 +14,17 @@ export interface ControlPlane {
   close: () => Promise<void>;
 }
 
-export function openControlPlane(settings: WorkerSettings, onError?: (error: Error) => void): ControlPlane {
+export function openControlPlane(
+  settings: WorkerSettings,
+  options: { patience: RedisPatience; onError?: (error: Error) => void },
+): ControlPlane {
+  const { patience, onError } = options;
   const store = new RedisInvocationStore({
-    redis: redisOptions(settings.redis.url),
+    redis: redisOptions(settings.redis.url, patience),
     prefix: recordPrefix(settings.redis),
     ...(onError ? { onError } : {}),
   });
-  const queue = new InvocationQueue(settings.redis, onError);
+  const queue = new InvocationQueue(settings.redis, onError, patience);
   return {
     store,
     queue,

@@ -35,8 +35,11 @@ export function registerDaemonCommand(program: Command): void {
       const settings = cliSettings(flags);
       const logger = createLogger(options.logLevel);
       const runtime = new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir });
-      const plane = openControlPlane(settings, (error) => {
-        logger.warn({ err: error }, 'redis.connection_error');
+      const plane = openControlPlane(settings, {
+        patience: 'wait',
+        onError: (error) => {
+          logger.warn({ err: error }, 'redis.connection_error');
+        },
       });
       const daemon = new Daemon({
         settings,

@@ -10,7 +10,8 @@ import {
 } from '../app/invocations.js';
 import { cliSettings } from './settings.js';
 import { parseDurationMs } from '../domain/duration.js';
-import { UsageError } from '../domain/errors.js';
+import { ActionWorkerError, InfrastructureError, UsageError } from '../domain/errors.js';
+import { withoutCredentials } from '../adapters/bullmq/invocation-queue.js';
 import { ALL_STATUSES, InvocationStatus, statusName } from '../domain/invocation-status.js';
 import type { InvocationRecord } from '../ports/invocation-store.js';
 import { type ControlPlane, openControlPlane } from './control-plane.js';
@@ -39,10 +40,19 @@ function exitCodeFor(record: InvocationRecord): number {
   }
 }
 
+/** Runs `use` against the queue and the records; a Redis that cannot be reached is one clear error. */
 async function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Promise<T> {
-  const plane = openControlPlane(cliSettings());
+  const settings = cliSettings();
+  const plane = openControlPlane(settings, { patience: 'fail' });
   try {
     return await use(plane);
+  } catch (error) {
+    if (error instanceof ActionWorkerError) throw error;
+    throw new InfrastructureError(
+      `cannot reach Redis at ${withoutCredentials(settings.redis.url)}: ${(error as Error).message}`,
+      'E_IO',
+      error,
+    );
   } finally {
     await plane.close();
   }

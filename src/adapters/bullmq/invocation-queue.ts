@@ -20,7 +20,7 @@ export interface QueueLocation {
  * ioredis options from a redis:// or rediss:// URL, as BullMQ wants them: requests wait through a
  * reconnect (`maxRetriesPerRequest: null`) and reconnects back off from 0.5 s to 20 s.
  */
-export function redisOptions(url: string): RedisOptions {
+export function redisOptions(url: string, patience: RedisPatience = 'wait'): RedisOptions {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -40,8 +40,17 @@ export function redisOptions(url: string): RedisOptions {
     ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
     ...(db === '' ? {} : { db: Number(db) }),
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
-    maxRetriesPerRequest: null,
-    retryStrategy: (times: number) => Math.min(500 * 2 ** Math.min(times, 6), 20_000),
+    ...(patience === 'wait'
+      ? {
+          maxRetriesPerRequest: null,
+          retryStrategy: (times: number) => Math.min(500 * 2 ** Math.min(times, 6), 20_000),
+        }
+      : {
+          // A command someone is waiting for: a Redis that does not answer within seconds is an error.
+          maxRetriesPerRequest: 1,
+          connectTimeout: 5_000,
+          retryStrategy: (times: number) => (times > 3 ? null : 500),
+        }),
   };
 }
 
@@ -50,9 +59,15 @@ export function withoutCredentials(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
+/**
+ * How a connection treats a Redis that is away: `wait` (the daemon) retries for ever and holds requests
+ * until it is back; `fail` (a command a person waits for) gives up after a few seconds.
+ */
+export type RedisPatience = 'wait' | 'fail';
+
 /** The same options, typed as BullMQ takes them. */
-export function bullConnection(url: string): ConnectionOptions {
-  return redisOptions(url) as ConnectionOptions;
+export function bullConnection(url: string, patience: RedisPatience = 'wait'): ConnectionOptions {
+  return redisOptions(url, patience) as ConnectionOptions;
 }
 
 /** The prefix of the invocation records' keys, beside BullMQ's. */
@@ -69,9 +84,10 @@ export class InvocationQueue {
   constructor(
     private readonly location: QueueLocation,
     onError?: (error: Error) => void,
+    patience: RedisPatience = 'wait',
   ) {
     this.queue = new Queue(location.queue, {
-      connection: bullConnection(location.url),
+      connection: bullConnection(location.url, patience),
       prefix: location.keyPrefix,
     });
     // Connection trouble is reported, not thrown: the connection reconnects by itself.
