@@ -95,4 +95,22 @@ describe('redis-server restarted while an invocation runs', () => {
     expect((await queue.waitFinished(after, 60_000)).last_status).toBe(InvocationStatus.Completed);
     expect(daemon.lines.some((line) => line.msg === 'lease.lost')).toBe(false);
   });
+
+  it('stops within bounds on SIGTERM while Redis is away', async () => {
+    const daemon = queue.startDaemon();
+    await daemon.waitForLog('daemon.started');
+    const port = new URL(queue.env.ACTION_WORKER_REDIS_URL ?? '').port;
+    await execa('redis-cli', ['-p', port, 'shutdown']);
+    await redis;
+    await sleep(1_500);
+    const signalledAt = Date.now();
+    daemon.kill('SIGTERM');
+    const exit = await daemon.exited;
+    // Every step of the shutdown that talks to Redis is bounded: the fetch in flight, closing the worker
+    // and the connections.
+    expect(exit.exitCode, daemon.dump()).toBe(0);
+    expect(Date.now() - signalledAt).toBeLessThan(45_000);
+    expect(daemon.lines.some((line) => line.msg === 'daemon.stopped')).toBe(true);
+    redis = (await startRedis(Number(port), redisDir)).server;
+  });
 });

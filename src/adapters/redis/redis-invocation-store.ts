@@ -361,7 +361,15 @@ export class RedisInvocationStore implements InvocationStore {
     });
     await subscriber.subscribe(channel);
     return async () => {
-      await subscriber.unsubscribe(channel);
+      // Politely when Redis answers within 2 s; the connection is dropped either way.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        subscriber.unsubscribe(channel).catch(() => undefined),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, 2_000);
+        }),
+      ]);
+      clearTimeout(timer);
       subscriber.disconnect();
     };
   }
