@@ -60,10 +60,13 @@ describe('redis-server restarted while an invocation runs', () => {
   });
 
   afterAll(async () => {
-    await queue.cleanup();
-    redis?.kill('SIGTERM');
-    await redis;
-    await removeTempDirs();
+    try {
+      await queue.cleanup();
+    } finally {
+      redis?.kill('SIGTERM');
+      await redis;
+      await removeTempDirs();
+    }
   });
 
   it('completes the invocation once Redis is back, and keeps fetching', async () => {

@@ -203,7 +203,8 @@ export class TestQueue {
       await daemon.exited;
     }
     for (const each of this.opened.splice(0)) await each.close().catch(() => undefined);
-    const redis = new Redis(this.location().url);
+    // A Redis that is away (a failed test left it down) fails this within seconds instead of hanging.
+    const redis = new Redis(this.location().url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
     const keys = await redis.keys(`${this.location().keyPrefix}*`);
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
