@@ -43,7 +43,6 @@ export interface InvocationStore {
   ): Promise<InvocationRecord>;
   /** Makes `attempt` the record's current attempt; FencedError when a later one already is. */
   startAttempt(invocationId: string, attempt: number): Promise<void>;
-  markFinished(invocationId: string): Promise<void>;
   /** Counts one attempt handed back unspent; returns the new count. */
   countHandback(invocationId: string): Promise<number>;
   /** The running attempt's output (already masked), for followers. */

@@ -2,6 +2,7 @@ import { type ConnectionOptions, Queue } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { UsageError } from '../../domain/errors.js';
+import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
 /** What a job carries: only the invocation's id. The request, and every secret reference, stay in the record. */
 export const JobData = z.object({ invocation_id: z.string().regex(/^iv_[a-z0-9]{4,64}$/) }).strict();
@@ -140,19 +141,7 @@ export class InvocationQueue {
 
   /** Closes the queue's connections: politely within 5 s, else by dropping them. */
   async close(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const closed = await Promise.race([
-      this.queue.close().then(
-        () => true,
-        () => true,
-      ),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => {
-          resolve(false);
-        }, 5_000);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!closed) await this.queue.disconnect().catch(() => undefined);
+    const closed = await withTimeout(this.queue.close(), 5_000).catch(() => undefined);
+    if (closed === TIMED_OUT) await this.queue.disconnect().catch(() => undefined);
   }
 }

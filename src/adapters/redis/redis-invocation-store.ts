@@ -10,6 +10,7 @@ import {
   statusName,
 } from '../../domain/invocation-status.js';
 import type { InvocationRecord, InvocationStore, TransitionOptions } from '../../ports/invocation-store.js';
+import { withTimeout } from '../../util/with-timeout.js';
 
 /**
  * Appends a status when the current one is among the allowed predecessors (ARGV[6..]), atomically. The
@@ -258,11 +259,6 @@ export class RedisInvocationStore implements InvocationStore {
     if (result !== 'ok') throw new FencedError(invocationId, attempt);
   }
 
-  async markFinished(invocationId: string): Promise<void> {
-    await this.redis.hset(this.key(invocationId), { finished: '1' });
-    await this.redis.expire(this.liveKey(invocationId), LIVE_LOG_TTL_SECONDS);
-  }
-
   async countHandback(invocationId: string): Promise<number> {
     return await this.redis.hincrby(this.key(invocationId), 'handbacks', 1);
   }
@@ -362,14 +358,7 @@ export class RedisInvocationStore implements InvocationStore {
     await subscriber.subscribe(channel);
     return async () => {
       // Politely when Redis answers within 2 s; the connection is dropped either way.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        subscriber.unsubscribe(channel).catch(() => undefined),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, 2_000);
-        }),
-      ]);
-      clearTimeout(timer);
+      await withTimeout(subscriber.unsubscribe(channel), 2_000).catch(() => undefined);
       subscriber.disconnect();
     };
   }
@@ -377,14 +366,7 @@ export class RedisInvocationStore implements InvocationStore {
   /** Closes the connections: politely when Redis answers within 3 s, else by dropping them. */
   async close(): Promise<void> {
     for (const subscriber of this.subscribers.splice(0)) subscriber.disconnect();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.redis.quit().catch(() => undefined),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, 3_000);
-      }),
-    ]);
-    clearTimeout(timer);
+    await withTimeout(this.redis.quit(), 3_000).catch(() => undefined);
     this.redis.disconnect();
   }
 }

@@ -4,12 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { FencedError, type RedisInvocationStore } from '../../adapters/redis/redis-invocation-store.js';
-import {
-  type InvocationQueue,
-  JobData,
-  type QueueLocation,
-  bullConnection,
-} from '../../adapters/bullmq/invocation-queue.js';
+import { type InvocationQueue, JobData, bullConnection } from '../../adapters/bullmq/invocation-queue.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
 import { type ComputeRequirements, effectiveComputeRequirements } from '../../domain/compute-requirements.js';
 import { mergeContainerParameters } from '../../domain/container-parameters.js';
@@ -31,6 +26,7 @@ import { CapacityLedger } from './capacity.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
 import { afterFailure } from './retry-policy.js';
+import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
 export interface DaemonDeps {
   settings: WorkerSettings;
@@ -115,10 +111,6 @@ export class Daemon {
     return this.stopController.signal.aborted;
   }
 
-  get lastFetchAt(): number {
-    return this.watchdog.lastFetchAt;
-  }
-
   /** Whether the fetch loop is healthy: it came back recently, or it is not fetching because all room is taken. */
   isFetching(): boolean {
     if (this.isStopping()) return false;
@@ -172,12 +164,11 @@ export class Daemon {
     // A start-up in progress stops at its next step.
     await this.starting?.catch(() => undefined);
     this.logger.info({ running: this.running.size, drainWindowMs: daemon.drainWindowMs }, 'daemon.draining');
-    await Promise.race([
-      this.allDone(),
-      sleep(daemon.drainWindowMs, undefined, { ref: false }),
-      // A second signal ends the drain early.
-      abortPromise(this.forceController.signal).catch(() => undefined),
-    ]);
+    // A second signal ends the drain early.
+    await untilAborted(
+      Promise.race([this.allDone(), sleep(daemon.drainWindowMs, undefined, { ref: false })]),
+      [this.forceController.signal],
+    ).catch(() => undefined);
     if (this.running.size > 0) {
       const invocations = [...this.running.values()].map((run) => run.invocationId);
       this.logger.warn({ running: invocations }, 'daemon.drain_window_over');
@@ -599,7 +590,7 @@ export class Daemon {
     const spent = attempt - (record?.handbacks ?? 0);
     const next = afterFailure(outcome.failure, spent, settings.daemon);
     if (next.kind === 'final') {
-      await this.retrying(logger, 'record.finish', () => store.markFinished(invocationId));
+      // The Failed was written final already (not retryable), in the same write.
       lease.stop();
       await this.retrying(logger, 'queue.complete', () => job.moveToCompleted(summary, token, false));
       logger.info(summary, 'invocation.finished');
@@ -832,25 +823,6 @@ export class Daemon {
 
 class WatchdogTripped extends Error {}
 
-const TIMED_OUT = Symbol('timed out');
-
-/** `promise`, or TIMED_OUT when it has not settled within `ms` (it is not cancelled; its outcome is dropped). */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<typeof TIMED_OUT>((resolve) => {
-        timer = setTimeout(() => {
-          resolve(TIMED_OUT);
-        }, ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * `promise`, or a rejection with the reason of the first of `signals` to abort; the listeners are removed
  * once it settles, so a loop racing the same signals again and again leaves nothing behind.
@@ -882,19 +854,6 @@ function untilAborted<T>(promise: Promise<T>, signals: readonly AbortSignal[]): 
 
 function reasonOf(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
-}
-
-/** Rejects when `signal` aborts (never settles otherwise); a rejection nobody awaits is not unhandled. */
-function abortPromise(signal: AbortSignal): Promise<never> {
-  const promise = new Promise<never>((_, reject) => {
-    const fail = (): void => {
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    if (signal.aborted) fail();
-    else signal.addEventListener('abort', fail, { once: true });
-  });
-  promise.catch(() => undefined);
-  return promise;
 }
 
 /** Every write of outputs first proves the lease is still held: a zombie attempt stores nothing. */
@@ -968,5 +927,3 @@ class LiveLog {
     await this.flushing;
   }
 }
-
-export type { QueueLocation };

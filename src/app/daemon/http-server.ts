@@ -2,6 +2,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
 export interface ReadinessChecks {
   redis: () => Promise<void>;
@@ -14,21 +15,11 @@ export interface ReadinessChecks {
 const CHECK_TIMEOUT_MS = 2_000;
 
 async function check(probe: () => Promise<void>): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      probe(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => {
-          reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`));
-        }, CHECK_TIMEOUT_MS);
-      }),
-    ]);
-    return 'ok';
+    const answer = await withTimeout(probe(), CHECK_TIMEOUT_MS);
+    return answer === TIMED_OUT ? `no answer within ${CHECK_TIMEOUT_MS} ms` : 'ok';
   } catch (error) {
     return (error as Error).message;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

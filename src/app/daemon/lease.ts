@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ActionWorkerError, InfrastructureError } from '../../domain/errors.js';
+import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
 /** The lease on an invocation's job ran out or went to someone else: this attempt must write nothing more. */
 export class LeaseLostError extends ActionWorkerError {
@@ -111,18 +112,14 @@ export class Lease {
 
   private async renewOnce(): Promise<void> {
     if (this.isLost) return;
-    let timer: NodeJS.Timeout | undefined;
     try {
       // Requests wait through a reconnect rather than fail: a renewal Redis does not answer in time is a
       // failed one.
-      const extended = await Promise.race([
+      const extended = await withTimeout(
         this.job.extendLock(this.token, this.lockDurationMs),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            reject(new Error(`no answer within ${this.renewEveryMs} ms`));
-          }, this.renewEveryMs);
-        }),
-      ]);
+        this.renewEveryMs,
+      );
+      if (extended === TIMED_OUT) throw new Error(`no answer within ${this.renewEveryMs} ms`);
       if (extended === 1) {
         this.lastRenewedAt = this.now();
         this.renewals += 1;
@@ -136,8 +133,6 @@ export class Lease {
       } else {
         this.logger.warn({ err: error, sinceMs }, 'lease.renew_failed');
       }
-    } finally {
-      clearTimeout(timer);
     }
   }
 
