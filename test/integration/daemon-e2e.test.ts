@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
-import { DaemonProcess, TestQueue, shellAction } from '../support/daemon-harness.js';
+import { DaemonProcess, TestQueue, shellAction, useTestQueue } from '../support/daemon-harness.js';
 import { docker, eventually, managedContainers, removeTempDirs, tempDir } from '../support/harness.js';
 import { Labels } from '../../src/domain/container-labels.js';
 
@@ -225,32 +225,23 @@ describe('the daemon, end to end on a real redis-server and dockerd', () => {
 });
 
 describe('cancelling a queued invocation', () => {
-  let queue: TestQueue;
-
-  beforeAll(async () => {
-    queue = await TestQueue.create();
-  });
-
-  afterAll(async () => {
-    await queue.cleanup();
-    await removeTempDirs();
-  });
+  const queue = useTestQueue();
 
   it('takes it out of the queue and marks it Cancelled; no worker ever runs it', async () => {
-    // No daemon yet: the invocation waits in the queue.
-    const waiting = await queue.invoke([await shellAction('never', 'echo should-not-run')]);
-    const cancel = await queue.cli(['invocations', 'cancel', waiting]);
+    // No daemon yet: the invocation waits in the queue().
+    const waiting = await queue().invoke([await shellAction('never', 'echo should-not-run')]);
+    const cancel = await queue().cli(['invocations', 'cancel', waiting]);
     expect(cancel.stdout).toBe(`${waiting} cancelled`);
-    expect(await queue.queue().queue.getJob(waiting)).toBeUndefined();
+    expect(await queue().queue().queue.getJob(waiting)).toBeUndefined();
 
-    const daemon = queue.startDaemon();
+    const daemon = queue().startDaemon();
     await daemon.waitForLog('daemon.started');
-    const next = await queue.invoke([await shellAction('next', 'true')]);
-    expect((await queue.waitFinished(next)).last_status).toBe(InvocationStatus.Completed);
-    const record = await queue.store().get(waiting);
+    const next = await queue().invoke([await shellAction('next', 'true')]);
+    expect((await queue().waitFinished(next)).last_status).toBe(InvocationStatus.Completed);
+    const record = await queue().store().get(waiting);
     expect(record && names(record)).toEqual(['Queued', 'Cancelled']);
     expect(record?.is_finished).toBe(true);
-    const again = await queue.cli(['invocations', 'cancel', waiting]);
+    const again = await queue().cli(['invocations', 'cancel', waiting]);
     expect(again.stdout).toBe(`${waiting} already-finished`);
   });
 

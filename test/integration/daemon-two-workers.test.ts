@@ -1,22 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Labels } from '../../src/domain/container-labels.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
-import { TestQueue, shellAction } from '../support/daemon-harness.js';
-import { docker, removeTempDirs } from '../support/harness.js';
+import { shellAction, useTestQueue } from '../support/daemon-harness.js';
+import { docker } from '../support/harness.js';
 
 const INVOCATIONS = 50;
 
 describe('two daemons on one queue', () => {
-  let queue: TestQueue;
-
-  beforeAll(async () => {
-    queue = await TestQueue.create({ ACTION_WORKER_CONCURRENCY: '2' });
-  });
-
-  afterAll(async () => {
-    await queue.cleanup();
-    await removeTempDirs();
-  });
+  const queue = useTestQueue({ ACTION_WORKER_CONCURRENCY: '2' });
 
   it(`run each of ${INVOCATIONS} invocations exactly once`, { timeout: 300_000 }, async () => {
     // Every container start the engine reports, by invocation.
@@ -36,11 +27,11 @@ describe('two daemons on one queue', () => {
       }
     });
 
-    const daemons = [queue.startDaemon(), queue.startDaemon()];
+    const daemons = [queue().startDaemon(), queue().startDaemon()];
     await Promise.all(daemons.map((daemon) => daemon.waitForLog('daemon.started')));
     const action = await shellAction('noop', 'true');
-    const ids = await Promise.all(Array.from({ length: INVOCATIONS }, () => queue.invoke([action])));
-    const records = await Promise.all(ids.map((id) => queue.waitFinished(id, 240_000)));
+    const ids = await Promise.all(Array.from({ length: INVOCATIONS }, () => queue().invoke([action])));
+    const records = await Promise.all(ids.map((id) => queue().waitFinished(id, 240_000)));
     events.destroy();
 
     for (const record of records) {

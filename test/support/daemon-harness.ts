@@ -2,11 +2,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ResultPromise, execa } from 'execa';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { InvocationQueue, recordPrefix, redisOptions } from '../../src/adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
 import type { InvocationRecord } from '../../src/ports/invocation-store.js';
 import { BASE_IMAGE, projectRoot } from './paths.js';
-import { eventually, tempDir } from './harness.js';
+import { eventually, removeTempDirs, tempDir } from './harness.js';
 
 const cliPath = path.join(projectRoot, 'bin', 'action-worker.js');
 export const TEST_REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
@@ -228,4 +229,26 @@ export async function shellAction(
     }),
   );
   return dir;
+}
+
+/**
+ * A TestQueue for the enclosing describe block: made before its tests, cleaned up after them (daemons
+ * stopped, keys deleted, temporary directories removed). Call the result to get it.
+ */
+export function useTestQueue(overrides: Record<string, string> = {}): () => TestQueue {
+  let queue: TestQueue | undefined;
+  beforeAll(async () => {
+    queue = await TestQueue.create(overrides);
+  });
+  afterAll(async () => {
+    try {
+      await queue?.cleanup();
+    } finally {
+      await removeTempDirs();
+    }
+  });
+  return () => {
+    if (queue === undefined) throw new Error('the test queue is made before the tests run');
+    return queue;
+  };
 }
