@@ -4,6 +4,7 @@ import { InvalidTransitionError } from '../adapters/redis/redis-invocation-store
 import { ActionConfig } from '../domain/action-config.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { ActionWorkerError, UsageError, parseOrThrow } from '../domain/errors.js';
+import { assertImageReference } from '../domain/image-reference.js';
 import { InvocationRequest } from '../domain/invocation-request.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
 import { parseSecretUri, secretUri, validateParameters } from '../domain/parameters.js';
@@ -45,6 +46,7 @@ export async function buildInvocationRequest(
   options: InvokeOptions,
   env: NodeJS.ProcessEnv,
 ): Promise<InvocationRequest> {
+  if (options.image !== undefined) assertImageReference(options.image, '--image');
   const action =
     options.actionDir === undefined
       ? ActionConfig.parse({ name: 'image-action' })

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
 import { UsageError, formatZodError } from './errors.js';
+import { ImageReferenceText } from './image-reference.js';
 import { laxBool, laxInt } from './lax.js';
 import { pyStr } from './python-str.js';
 
@@ -67,7 +68,7 @@ export const ActionConfig = z
     metadata: z.record(z.string(), z.unknown()).default({}),
     tags: z.array(z.string()).default([]),
     inherits: ActionReference.nullable().optional(),
-    image_uri: z.string().min(1).nullable().optional(),
+    image_uri: ImageReferenceText.nullable().optional(),
     docker_config: DockerConfig.nullable().optional(),
   })
   .superRefine((config, ctx) => {

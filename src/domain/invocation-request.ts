@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ActionConfig } from './action-config.js';
 import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
+import { ImageReferenceText } from './image-reference.js';
 import { InvocationInput } from './input-selectors.js';
 import { laxBool, laxInt } from './lax.js';
 import { parseSecretUri } from './parameters.js';
@@ -18,8 +19,11 @@ const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const;
 export const InvocationRequest = z
   .object({
     action: z.object({
-      /** The image to run (a reference the worker can pull or finds locally). */
-      image: z.string().min(1, 'must name an image'),
+      /**
+       * The image to run (a reference the worker can pull or finds locally), checked against Docker's
+       * reference grammar here too: a job record may have been written by anyone who can enqueue.
+       */
+      image: ImageReferenceText,
       config: ActionConfig,
     }),
     parameter_values: z.record(z.string(), z.unknown()).default({}),
