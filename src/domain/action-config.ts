@@ -4,6 +4,7 @@ import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
 import { UsageError, formatZodError } from './errors.js';
 import { ImageReferenceText } from './image-reference.js';
+import { parameterNameProblem } from './names.js';
 import { laxBool, laxInt } from './lax.js';
 import { pyStr } from './python-str.js';
 
@@ -12,8 +13,9 @@ export const ActionParameter = z.object({
   name: z
     .string({ error: 'must be a string' })
     .min(1, 'must not be empty')
-    .refine((name) => !name.includes('=') && !name.includes('\0'), {
-      message: 'must not contain "=" or NUL (it becomes an environment variable name)',
+    .superRefine((name, ctx) => {
+      const problem = name === '' ? undefined : parameterNameProblem(name);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
     }),
   required: laxBool().default(false),
   description: z.string().nullable().default(null),

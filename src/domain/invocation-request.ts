@@ -5,6 +5,7 @@ import { ContainerParameters } from './container-parameters.js';
 import { ImageReferenceText } from './image-reference.js';
 import { InvocationInput } from './input-selectors.js';
 import { laxBool, laxInt } from './lax.js';
+import { namedRecord, parameterNameProblem } from './names.js';
 import { parseSecretUri } from './parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from './records.js';
 
@@ -26,7 +27,7 @@ export const InvocationRequest = z
       image: ImageReferenceText,
       config: ActionConfig,
     }),
-    parameter_values: z.record(z.string(), z.unknown()).default({}),
+    parameter_values: namedRecord(z.unknown(), parameterNameProblem).default({}),
     /** Parameters whose values are secret references. */
     secret_parameters: z.array(z.string()).default([]),
     input: InvocationInput.nullable().default(null),

@@ -239,6 +239,15 @@ export class DockerContainerRuntime implements ContainerRuntime {
         this.storageOptSupported = false;
         return this.createOnce(containerCreateBody(spec, false), spec);
       }
+      if (statusOf(error) === 400) {
+        // The engine refuses the container's configuration (an invalid environment variable…): the same
+        // request fails the same way on every attempt.
+        throw new UsageError(
+          `the Docker engine refused the container's configuration: ${describe(error)}`,
+          'E_INVALID_INPUT',
+          error,
+        );
+      }
       throw engineError(`create container ${spec.name}`, error);
     }
   }
