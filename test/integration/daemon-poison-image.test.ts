@@ -46,6 +46,30 @@ describe('a poison image reference next to a healthy invocation', () => {
     });
   });
 
+  /** Writes a request into Redis as it is, bypassing invoke's checks, and queues its job. */
+  async function enqueueRaw(fields: Record<string, unknown>): Promise<{ invocation_id: string }> {
+    const { record } = await queue()
+      .store()
+      .create({
+        action: { image: BASE_IMAGE, config: { name: 'raw' } },
+        parameter_values: {},
+        secret_parameters: [],
+        input: null,
+        data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
+        upload_destination_id: null,
+        compute_requirement_overrides: null,
+        container_parameter_overrides: null,
+        timeout_minutes: null,
+        org_id: 'og_test',
+        idempotency_id: null,
+        dry_run: false,
+        log_level: 'INFO',
+        ...fields,
+      } as unknown as InvocationRequest);
+    await queue().queue().enqueue(record.invocation_id);
+    return record;
+  }
+
   it('fails the poison invocation for good, once, and the healthy one completes on the same daemon', async () => {
     const healthy = await queue().invoke([
       await shellAction('healthy', 'sleep 6; echo healthy-done', { image_uri: BASE_IMAGE }),
@@ -54,22 +78,7 @@ describe('a poison image reference next to a healthy invocation', () => {
 
     const poisonReference = `../../127.0.0.1:${trapPort}/admin/x`;
     const store = queue().store();
-    const { record } = await store.create({
-      action: { image: poisonReference, config: { name: 'poison' } },
-      parameter_values: {},
-      secret_parameters: [],
-      input: null,
-      data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
-      upload_destination_id: null,
-      compute_requirement_overrides: null,
-      container_parameter_overrides: null,
-      timeout_minutes: null,
-      org_id: 'og_test',
-      idempotency_id: null,
-      dry_run: false,
-      log_level: 'INFO',
-    } as unknown as InvocationRequest);
-    await queue().queue().enqueue(record.invocation_id);
+    const record = await enqueueRaw({ action: { image: poisonReference, config: { name: 'poison' } } });
 
     const poisoned = await queue().waitFinished(record.invocation_id, 60_000);
     expect(poisoned.last_status, daemon.dump()).toBe(InvocationStatus.Failed);
@@ -89,5 +98,27 @@ describe('a poison image reference next to a healthy invocation', () => {
     expect(daemon.lines.filter((line) => line.msg === 'daemon.started')).toHaveLength(1);
     // No request ever reached the address the reference pointed at.
     expect(trapHits).toEqual([]);
+  });
+
+  it.each([
+    [
+      'an env var name that is not a POSIX name',
+      { container_parameter_overrides: { env_vars: { 'A=B': 'x' } } },
+      'container_parameter_overrides.env_vars.A=B',
+    ],
+    [
+      'a parameter named __proto__',
+      // As JSON.parse reads it back from Redis: an own "__proto__" key.
+      { parameter_values: JSON.parse('{"__proto__": "x"}') as unknown },
+      'parameter_values.__proto__: "__proto__" cannot be a parameter name',
+    ],
+  ])('fails a request with %s for good, once, naming it', async (_what, fields, detail) => {
+    const record = await enqueueRaw(fields);
+    const settled = await queue().waitFinished(record.invocation_id, 60_000);
+    expect(settled.last_status, daemon.dump()).toBe(InvocationStatus.Failed);
+    expect(names(settled)).toEqual(['Queued', 'Failed']);
+    expect(settled.attempt).toBe(1);
+    expect(settled.status[settled.status.length - 1]?.detail).toContain(detail);
+    expect(daemon.child.exitCode).toBeNull();
   });
 });
