@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import { assertImageReference } from '../../domain/image-reference.js';
 import type {
