@@ -3,6 +3,7 @@ import { parse as parseLossless } from 'lossless-json';
 import path from 'node:path';
 import { type ActionConfig, parseActionConfigJson } from '../domain/action-config.js';
 import { UsageError } from '../domain/errors.js';
+import { isImagePathComponent } from '../domain/image-reference.js';
 import { ownValue, parameterNameProblem } from '../domain/names.js';
 import { secretUri } from '../domain/parameters.js';
 
@@ -165,7 +166,7 @@ export async function collectSecrets(
 
 /** A Docker repository name from an action name (lowercase; `[a-z0-9]` runs separated by `.`, `_` or `-`). */
 export function imageTagFor(actionName: string): string {
-  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(actionName)) {
+  if (!isImagePathComponent(actionName)) {
     throw new UsageError(
       `action name "${actionName}" cannot be used as an image name: use lowercase letters, digits, ".", "_" and "-"`,
       'E_INVALID_ACTION_CONFIG',

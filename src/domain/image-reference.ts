@@ -91,6 +91,11 @@ function digestProblem(digest: string): string | undefined {
   return undefined;
 }
 
+/** Whether `text` can be one path component of a repository name (an action name used as an image name). */
+export function isImagePathComponent(text: string): boolean {
+  return PATH_COMPONENT.test(text);
+}
+
 /** Whether `text` is a valid image reference. */
 export function isImageReference(text: string): boolean {
   return typeof parseImageReference(text) !== 'string';

@@ -4,6 +4,7 @@ import { UsageError } from '../../src/domain/errors.js';
 import { failureReasonFor, isRetryable } from '../../src/domain/failure.js';
 import {
   assertImageReference,
+  isImagePathComponent,
   isImageReference,
   parseImageReference,
 } from '../../src/domain/image-reference.js';
@@ -86,6 +87,13 @@ describe('parseImageReference', () => {
     expect(typeof parsed).toBe('string');
     expect(parsed).toContain(problem);
     expect(isImageReference(text)).toBe(false);
+  });
+});
+
+describe('isImagePathComponent', () => {
+  it('tells whether an action name can be an image name', () => {
+    expect(['log-scanner', 'a.b_c__d--e', 'x1'].map(isImagePathComponent)).toEqual([true, true, true]);
+    expect(['Log', 'a/b', 'a:b', '', '-a', 'a_'].map(isImagePathComponent)).toEqual(Array(6).fill(false));
   });
 });
 
