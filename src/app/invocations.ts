@@ -4,14 +4,17 @@ import { InvalidTransitionError } from '../adapters/redis/redis-invocation-store
 import { ActionConfig } from '../domain/action-config.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { ActionWorkerError, UsageError, parseOrThrow } from '../domain/errors.js';
+import { assertImageReference } from '../domain/image-reference.js';
 import { InvocationRequest } from '../domain/invocation-request.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
+import { ownValue } from '../domain/names.js';
 import { parseSecretUri, secretUri, validateParameters } from '../domain/parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
 import { parseQuery } from '../domain/roboql.js';
 import type { InvocationRecord, InvocationStore } from '../ports/invocation-store.js';
 import { buildInput } from './local-run.js';
 import {
+  assertParameterName,
   collectParameterValues,
   declareSuppliedParameters,
   loadActionDir,
@@ -45,6 +48,7 @@ export async function buildInvocationRequest(
   options: InvokeOptions,
   env: NodeJS.ProcessEnv,
 ): Promise<InvocationRequest> {
+  if (options.image !== undefined) assertImageReference(options.image, '--image');
   const action =
     options.actionDir === undefined
       ? ActionConfig.parse({ name: 'image-action' })
@@ -68,7 +72,8 @@ export async function buildInvocationRequest(
         'E_INVALID_PARAMETER',
       );
     }
-    if (parameterValues[name] !== undefined || secretParameters.includes(name)) {
+    assertParameterName(name, '--secret');
+    if (ownValue(parameterValues, name) !== undefined || secretParameters.includes(name)) {
       throw new UsageError(`parameter "${name}" is given twice`, 'E_INVALID_PARAMETER');
     }
     const reference = source.startsWith('roboto-secret://') ? source : secretUri(source);

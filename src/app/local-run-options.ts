@@ -3,6 +3,8 @@ import { parse as parseLossless } from 'lossless-json';
 import path from 'node:path';
 import { type ActionConfig, parseActionConfigJson } from '../domain/action-config.js';
 import { UsageError } from '../domain/errors.js';
+import { isImagePathComponent } from '../domain/image-reference.js';
+import { ownValue, parameterNameProblem } from '../domain/names.js';
 import { secretUri } from '../domain/parameters.js';
 
 /** What the `run` command was given, before any of it is checked. */
@@ -77,13 +79,22 @@ export async function collectParameterValues(
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new UsageError(`--params-file "${paramsFile}" must hold a JSON object`, 'E_INVALID_PARAMETER');
     }
+    // Checked before the copy: Object.assign would drop a "__proto__" key without a word.
+    for (const name of Object.keys(parsed)) assertParameterName(name, `--params-file "${paramsFile}"`);
     Object.assign(values, parsed);
   }
   for (const param of params) {
     const [name, value] = splitAssignment(param, '--param');
+    assertParameterName(name, '--param');
     values[name] = value;
   }
   return values;
+}
+
+/** Refuses a parameter name that cannot travel as data (see RESERVED_NAMES), naming it and the flag. */
+export function assertParameterName(name: string, where: string): void {
+  const problem = parameterNameProblem(name);
+  if (problem !== undefined) throw new UsageError(`${where}: ${problem}`, 'E_INVALID_PARAMETER');
 }
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):/;
@@ -139,8 +150,9 @@ export async function collectSecrets(
   const secrets = new Map<string, string>();
   for (const spec of specs) {
     const [name, value] = await resolveSecretSource(spec, env);
+    assertParameterName(name, '--secret');
     if (secrets.has(name)) throw new UsageError(`--secret ${name} is given twice`);
-    if (parameterValues[name] !== undefined) {
+    if (ownValue(parameterValues, name) !== undefined) {
       throw new UsageError(
         `parameter "${name}" is given both as --secret and as a value`,
         'E_INVALID_PARAMETER',
@@ -154,7 +166,7 @@ export async function collectSecrets(
 
 /** A Docker repository name from an action name (lowercase; `[a-z0-9]` runs separated by `.`, `_` or `-`). */
 export function imageTagFor(actionName: string): string {
-  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(actionName)) {
+  if (!isImagePathComponent(actionName)) {
     throw new UsageError(
       `action name "${actionName}" cannot be used as an image name: use lowercase letters, digits, ".", "_" and "-"`,
       'E_INVALID_ACTION_CONFIG',

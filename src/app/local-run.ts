@@ -15,6 +15,7 @@ import { mergeContainerParameters } from '../domain/container-parameters.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { CancelledError, UsageError } from '../domain/errors.js';
 import { randomId } from '../domain/ids.js';
+import { assertImageReference } from '../domain/image-reference.js';
 import type { InvocationInput } from '../domain/input-selectors.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
 import { validateParameters } from '../domain/parameters.js';
@@ -261,6 +262,7 @@ function hasSingleInputDataset(request: LocalRunRequest, datasetIds: readonly st
 async function resolveActionAndImage(
   request: LocalRunRequest,
 ): Promise<{ action: ActionConfig; image: ImageSource }> {
+  if (request.image !== undefined) assertImageReference(request.image, '--image');
   if (request.actionDir === undefined) {
     if (request.image === undefined) throw new UsageError('give an action directory, --image, or both');
     return {

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
 import { UsageError, formatZodError } from './errors.js';
+import { ImageReferenceText } from './image-reference.js';
+import { parameterNameProblem } from './names.js';
 import { laxBool, laxInt } from './lax.js';
 import { pyStr } from './python-str.js';
 
@@ -11,8 +13,9 @@ export const ActionParameter = z.object({
   name: z
     .string({ error: 'must be a string' })
     .min(1, 'must not be empty')
-    .refine((name) => !name.includes('=') && !name.includes('\0'), {
-      message: 'must not contain "=" or NUL (it becomes an environment variable name)',
+    .superRefine((name, ctx) => {
+      const problem = name === '' ? undefined : parameterNameProblem(name);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
     }),
   required: laxBool().default(false),
   description: z.string().nullable().default(null),
@@ -67,7 +70,7 @@ export const ActionConfig = z
     metadata: z.record(z.string(), z.unknown()).default({}),
     tags: z.array(z.string()).default([]),
     inherits: ActionReference.nullable().optional(),
-    image_uri: z.string().min(1).nullable().optional(),
+    image_uri: ImageReferenceText.nullable().optional(),
     docker_config: DockerConfig.nullable().optional(),
   })
   .superRefine((config, ctx) => {

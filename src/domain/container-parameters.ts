@@ -1,11 +1,17 @@
 import { z } from 'zod';
+import { envVarNameProblem, namedRecord } from './names.js';
 
 /** Entrypoint, command, working directory and extra environment of the action container (spec §9.2). */
 export const ContainerParameters = z.object({
   command: z.array(z.string()).nullable().default(null),
   entry_point: z.array(z.string()).nullable().default(null),
-  env_vars: z
-    .record(z.string(), z.string({ error: 'environment values must be strings' }))
+  /** POSIX names; refused otherwise, as bad input, before any engine call. */
+  env_vars: namedRecord(
+    z
+      .string({ error: 'environment values must be strings' })
+      .refine((value) => !value.includes('\0'), 'environment values must not contain NUL'),
+    envVarNameProblem,
+  )
     .nullable()
     .default(null),
   workdir: z.string().nullable().default(null),

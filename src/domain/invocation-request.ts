@@ -2,8 +2,10 @@ import { z } from 'zod';
 import { ActionConfig } from './action-config.js';
 import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
+import { ImageReferenceText } from './image-reference.js';
 import { InvocationInput } from './input-selectors.js';
 import { laxBool, laxInt } from './lax.js';
+import { namedRecord, parameterNameProblem } from './names.js';
 import { parseSecretUri } from './parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from './records.js';
 
@@ -18,11 +20,14 @@ const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const;
 export const InvocationRequest = z
   .object({
     action: z.object({
-      /** The image to run (a reference the worker can pull or finds locally). */
-      image: z.string().min(1, 'must name an image'),
+      /**
+       * The image to run (a reference the worker can pull or finds locally), checked against Docker's
+       * reference grammar here too: a job record may have been written by anyone who can enqueue.
+       */
+      image: ImageReferenceText,
       config: ActionConfig,
     }),
-    parameter_values: z.record(z.string(), z.unknown()).default({}),
+    parameter_values: namedRecord(z.unknown(), parameterNameProblem).default({}),
     /** Parameters whose values are secret references. */
     secret_parameters: z.array(z.string()).default([]),
     input: InvocationInput.nullable().default(null),

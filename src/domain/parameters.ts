@@ -1,5 +1,6 @@
 import type { ActionParameter } from './action-config.js';
 import { UsageError } from './errors.js';
+import { ownValue } from './names.js';
 import { pyStr } from './python-str.js';
 
 /** Merged parameter values in contract order: declared defaults first, supplied values overlaid. */
@@ -45,7 +46,7 @@ export function validateParameters(
     (parameter) =>
       parameter.required &&
       parameter.default === null &&
-      (supplied[parameter.name] === undefined || supplied[parameter.name] === null),
+      (ownValue(supplied, parameter.name) ?? null) === null,
   );
   if (missing.length > 0) {
     throw new UsageError(

@@ -1,6 +1,7 @@
 import { DEFAULT_CAPABILITIES } from '../config/worker-settings.js';
 import { containerLabels, containerName, Labels } from '../domain/container-labels.js';
 import { UsageError } from '../domain/errors.js';
+import { assertImageReference } from '../domain/image-reference.js';
 import { CONTAINER_WORKSPACE_ROOT, type WorkspaceLayout } from '../domain/workspace-layout.js';
 import type { ContainerExit, ContainerSpec, ImageInfo } from '../ports/container-runtime.js';
 import type { ActionLog } from './action-log.js';
@@ -35,6 +36,8 @@ export async function prepareImage(
     deps.logger.info({ imageId: info.id, tag: image.tag }, 'image.build.finished');
     return info;
   }
+  // Every entry checks it already; checked again here, before the first engine call, whatever the entry.
+  assertImageReference(image.reference, 'image');
   const { pullPolicy } = deps.settings.images;
   const present = pullPolicy === 'always' ? undefined : await deps.runtime.inspectImage(image.reference);
   if (present !== undefined) return present;

@@ -14,6 +14,14 @@ describe('classifyPullError', () => {
     ['pull access denied for x, repository does not exist', 404, 'E_IMAGE_UNAUTHORIZED', false],
     ['Get "https://r/v2/": dial tcp: i/o timeout', 500, 'E_IMAGE_PULL', true],
     ['received unexpected HTTP status: 503 Service Unavailable', 500, 'E_IMAGE_PULL', true],
+    // The engine refusing the reference itself is bad input, not a registry hiccup.
+    ['invalid reference format', 400, 'E_INVALID_IMAGE_REFERENCE', false],
+    [
+      'invalid reference format: repository name must be lowercase',
+      undefined,
+      'E_INVALID_IMAGE_REFERENCE',
+      false,
+    ],
   ])('%s → %s', (message, status, code, retryable) => {
     expect(classifyPullError('img', message, status)).toMatchObject({ code, retryable });
   });

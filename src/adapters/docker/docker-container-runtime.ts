@@ -1,8 +1,9 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
+import { assertImageReference } from '../../domain/image-reference.js';
 import type {
   BuildImageRequest,
   ContainerExit,
@@ -15,13 +16,15 @@ import type {
 } from '../../ports/container-runtime.js';
 import { packBuildContext } from './build-context.js';
 import { demuxStream } from './demux-stream.js';
+import { createEngineClient, refuseRedirects } from './engine-client.js';
 import { type ProgressEvent, describe, engineError, followProgress, statusOf } from './engine-errors.js';
 import { resolveImageUser } from './image-user.js';
 import { pullImage } from './pull-image.js';
 import { registryAuthFor } from './registry-auth.js';
 
 export interface DockerContainerRuntimeOptions {
-  /** A dockerode instance; by default one from DOCKER_HOST or the local socket. */
+  /** A dockerode instance; by default one from DOCKER_HOST or the local socket. Either way it is made to
+   * refuse redirects. */
   docker?: Docker;
   /** How long to wait for a container to be gone after SIGKILL before giving up. */
   killTimeoutMs?: number;
@@ -45,7 +48,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
   private storageOptSupported: boolean | undefined;
 
   constructor(options: DockerContainerRuntimeOptions = {}) {
-    this.docker = options.docker ?? new Docker();
+    this.docker = options.docker === undefined ? createEngineClient() : refuseRedirects(options.docker);
     this.killTimeoutMs = options.killTimeoutMs ?? 30_000;
     this.dockerConfigDir = options.dockerConfigDir;
   }
@@ -59,6 +62,8 @@ export class DockerContainerRuntime implements ContainerRuntime {
   }
 
   async inspectImage(reference: string): Promise<ImageInfo | undefined> {
+    // The reference becomes part of the request's URL path: never one that is not a reference.
+    assertImageReference(reference, 'image');
     try {
       const info = await this.docker.getImage(reference).inspect();
       return {
@@ -117,6 +122,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
   /** One pull at a time per reference: later callers wait for the pull under way. */
   async pullImage(request: PullImageRequest): Promise<ImageInfo> {
     request.signal.throwIfAborted();
+    assertImageReference(request.reference, 'image');
     let shared = this.pulls.get(request.reference);
     if (shared === undefined) {
       const controller = new AbortController();
@@ -232,6 +238,15 @@ export class DockerContainerRuntime implements ContainerRuntime {
         // workspace size check for good.
         this.storageOptSupported = false;
         return this.createOnce(containerCreateBody(spec, false), spec);
+      }
+      if (statusOf(error) === 400) {
+        // The engine refuses the container's configuration (an invalid environment variable…): the same
+        // request fails the same way on every attempt.
+        throw new UsageError(
+          `the Docker engine refused the container's configuration: ${describe(error)}`,
+          'E_INVALID_INPUT',
+          error,
+        );
       }
       throw engineError(`create container ${spec.name}`, error);
     }

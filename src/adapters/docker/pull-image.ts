@@ -30,6 +30,12 @@ export function classifyPullError(
   ) {
     return new UsageError(`pulling ${reference}: unauthorized (${message.trim()})`, 'E_IMAGE_UNAUTHORIZED');
   }
+  if (statusCode === 400 || /invalid reference format/.test(text)) {
+    return new UsageError(
+      `pulling ${reference}: the engine refused the reference (${message.trim()})`,
+      'E_INVALID_IMAGE_REFERENCE',
+    );
+  }
   if (
     statusCode === 404 ||
     /not found|manifest unknown|repository does not exist|no such image|name unknown/.test(text)

@@ -9,7 +9,7 @@ import type { WorkerSettings } from '../../config/worker-settings.js';
 import { type ComputeRequirements, effectiveComputeRequirements } from '../../domain/compute-requirements.js';
 import { mergeContainerParameters } from '../../domain/container-parameters.js';
 import { formatDuration } from '../../domain/duration.js';
-import { ActionWorkerError, CancelledError } from '../../domain/errors.js';
+import { ActionWorkerError, CancelledError, formatZodError } from '../../domain/errors.js';
 import { InvocationRequest } from '../../domain/invocation-request.js';
 import { InvocationStatus, statusName } from '../../domain/invocation-status.js';
 import type { ContainerRuntime, OutputStream } from '../../ports/container-runtime.js';
@@ -393,7 +393,11 @@ export class Daemon {
     }
     const request = InvocationRequest.safeParse(record.request);
     if (!request.success) {
-      const reason = `invocation ${invocationId} holds an invalid request`;
+      // The detail names each bad field (a crafted image reference, an env var name…); one line.
+      const reason = formatZodError(request.error, `invocation ${invocationId}'s request`).replace(
+        /\n\s*/g,
+        ' ',
+      );
       await store.startAttempt(invocationId, attempt);
       if (!record.is_finished && record.last_status !== InvocationStatus.Failed) {
         await store.transition(invocationId, InvocationStatus.Failed, reason, { attempt, final: true });
