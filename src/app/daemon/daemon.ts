@@ -30,6 +30,7 @@ import { currentPidNamespace } from '../garbage-collector.js';
 import { CapacityLedger } from './capacity.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
+import { InvocationWorker, UnreadableJobData } from '../../adapters/bullmq/invocation-worker.js';
 import { Reconciler } from './reconciler.js';
 import { afterFailure } from './retry-policy.js';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
@@ -217,7 +218,7 @@ export class Daemon {
 
   private createWorker(): Worker {
     const { redis, daemon } = this.deps.settings;
-    const worker = new Worker(redis.queue, null, {
+    const worker = new InvocationWorker(redis.queue, null, {
       connection: bullConnection(redis.url),
       prefix: redis.keyPrefix,
       autorun: false,
@@ -412,6 +413,10 @@ export class Daemon {
     const { store } = this.deps;
     const { invocationId, attempt } = run;
     const logger = this.logger.child({ invocationId, attempt });
+    if (job.data instanceof UnreadableJobData) {
+      await this.reject(job, token, logger, job.data.reason);
+      return;
+    }
     const parsed = JobData.safeParse(job.data);
     if (!parsed.success || parsed.data.invocation_id !== invocationId) {
       await this.reject(job, token, logger, 'the job must carry {"invocation_id": <its own job id>} only');
