@@ -3,7 +3,11 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { FencedError, type RedisInvocationStore } from '../../adapters/redis/redis-invocation-store.js';
+import {
+  FencedError,
+  MalformedRecordError,
+  type RedisInvocationStore,
+} from '../../adapters/redis/redis-invocation-store.js';
 import {
   type InvocationQueue,
   JobData,
@@ -422,7 +426,15 @@ export class Daemon {
       await this.reject(job, token, logger, 'the job must carry {"invocation_id": <its own job id>} only');
       return;
     }
-    const record = await store.get(invocationId);
+    const record = await store.get(invocationId).catch((error: unknown) => {
+      // A record that cannot be read will not become readable by fetching its job again.
+      if (error instanceof MalformedRecordError) return error;
+      throw error;
+    });
+    if (record instanceof MalformedRecordError) {
+      await this.reject(job, token, logger, record.message);
+      return;
+    }
     if (record === undefined) {
       await this.reject(job, token, logger, `no invocation record ${invocationId}`);
       return;
