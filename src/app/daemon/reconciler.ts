@@ -12,6 +12,9 @@ import {
   isVisibleProcess,
 } from '../garbage-collector.js';
 
+/** At most this many foreign leftovers are listed in a log line; the count says how many there are. */
+const FOREIGN_LISTED = 50;
+
 export interface ReconcilerDeps {
   runtime: ContainerRuntime;
   store: RedisInvocationStore;
@@ -61,7 +64,12 @@ export class Reconciler {
     const fingerprint = foreign.map((entry) => entry.what).join('\n');
     if (foreign.length > 0 && (when === 'startup' || fingerprint !== this.lastForeign)) {
       logger.info(
-        { when, count: foreign.length, kept: foreign.map(({ what, why }) => ({ what, why })) },
+        {
+          when,
+          count: foreign.length,
+          // The first ones, for a line of bounded size on an engine shared with many others.
+          kept: foreign.slice(0, FOREIGN_LISTED).map(({ what, why }) => ({ what, why })),
+        },
         'reconcile.kept_foreign',
       );
     }
