@@ -14,8 +14,10 @@ import {
   bullConnection,
   deploymentOf,
 } from '../../adapters/bullmq/invocation-queue.js';
+import { InvocationWorker, UnreadableJobData } from '../../adapters/bullmq/invocation-worker.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
 import { type ComputeRequirements, effectiveComputeRequirements } from '../../domain/compute-requirements.js';
+import type { Deployment } from '../../domain/container-labels.js';
 import { mergeContainerParameters } from '../../domain/container-parameters.js';
 import { formatDuration } from '../../domain/duration.js';
 import { ActionWorkerError, CancelledError } from '../../domain/errors.js';
@@ -34,7 +36,6 @@ import { currentPidNamespace } from '../garbage-collector.js';
 import { CapacityLedger } from './capacity.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
-import { InvocationWorker, UnreadableJobData } from '../../adapters/bullmq/invocation-worker.js';
 import { Reconciler } from './reconciler.js';
 import { afterFailure } from './retry-policy.js';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
@@ -86,6 +87,8 @@ export class Daemon {
   readonly workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly metrics: DaemonMetrics;
   private readonly reconciler: Reconciler;
+  /** The deployment its containers and workspaces are labelled with. */
+  private readonly deployment: Deployment;
   private readonly capacity: CapacityLedger;
   /** By lock token. */
   private readonly running = new Map<string, Running>();
@@ -117,12 +120,13 @@ export class Daemon {
       capacity: () => this.capacity.usage(),
       queueDepth: () => deps.queue.depth(),
     });
+    this.deployment = deploymentOf(deps.settings.redis);
     this.reconciler = new Reconciler({
       ...deps,
       workspaceDir: deps.settings.workspaceDir,
       logger: this.logger,
       workerId: this.workerId,
-      deployment: deploymentOf(deps.settings.redis),
+      deployment: this.deployment,
       isRunningHere: (invocationId, attempt) =>
         [...this.running.values()].some(
           (run) => run.invocationId === invocationId && run.attempt === attempt,
@@ -555,7 +559,7 @@ export class Daemon {
                 pid: process.pid,
                 workerId: this.workerId,
                 pidNamespace: currentPidNamespace(),
-                deployment: deploymentOf(settings.redis),
+                deployment: this.deployment,
               },
               workspaceParentDir: settings.workspaceDir,
               keepWorkspace: false,
