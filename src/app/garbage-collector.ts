@@ -1,17 +1,33 @@
+import { readlinkSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Labels } from '../domain/container-labels.js';
+import { Deployment, type Owner, Labels, deploymentFromLabels } from '../domain/container-labels.js';
 import type { ContainerRuntime } from '../ports/container-runtime.js';
 import { OWNER_FILE_SUFFIX } from '../stages/workspace.js';
 
 /** Who holds a container or workspace, as its labels or owner file say. */
-export interface Ownership {
-  host: string;
-  pid: number;
-  workerId: string;
+export interface Ownership extends Owner {
   invocationId: string;
   attempt: number;
+}
+
+/**
+ * This process's pid namespace (Linux), e.g. "pid:[4026531836]": two processes with one hostname (host
+ * networking) may still not see each other's pids.
+ */
+export function currentPidNamespace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a pid in `owner` names a process this one can see: same host and, when known, same pid namespace. */
+export function isVisibleProcess(owner: Owner): boolean {
+  if (owner.host !== os.hostname()) return false;
+  return owner.pidNamespace === undefined || owner.pidNamespace === currentPidNamespace();
 }
 
 /**
@@ -22,7 +38,7 @@ export interface Ownership {
 export type IsLive = (owner: Ownership) => Promise<boolean>;
 
 export const isLiveLocalProcess: IsLive = (owner) => {
-  if (owner.host !== os.hostname()) return Promise.resolve(true);
+  if (!isVisibleProcess(owner)) return Promise.resolve(true);
   try {
     process.kill(owner.pid, 0);
     return Promise.resolve(true);
@@ -35,24 +51,36 @@ export const isLiveLocalProcess: IsLive = (owner) => {
 export interface GcReport {
   removedContainers: { id: string; name: string; invocationId: string }[];
   removedWorkspaces: string[];
-  kept: { what: string; why: string }[];
+  /** `foreign`: not this sweeper's to judge (another deployment, no owner marks). */
+  kept: { what: string; why: string; foreign?: boolean }[];
 }
 
 /**
  * Removes the containers and workspaces carrying our marks that no live invocation owns, and says what it
- * removed and what it kept. `dryRun` only reports.
+ * removed and what it kept. `isOurs` (default: everything with owner marks) says which ones this sweeper
+ * may judge at all; the others are kept and reported as foreign. `dryRun` only reports.
  */
 export async function collectGarbage(options: {
   runtime: ContainerRuntime;
   workspaceDir: string;
   isLive: IsLive;
+  isOurs?: (owner: Ownership) => boolean;
   dryRun?: boolean;
 }): Promise<GcReport> {
   const report: GcReport = { removedContainers: [], removedWorkspaces: [], kept: [] };
+  const isOurs = options.isOurs ?? (() => true);
   for (const container of await options.runtime.listLabelledContainers(`${Labels.managed}=true`)) {
     const owner = ownershipFromLabels(container.labels);
     if (owner === undefined) {
-      report.kept.push({ what: `container ${container.name}`, why: 'it carries no owner labels' });
+      report.kept.push({
+        what: `container ${container.name}`,
+        why: 'it carries no owner labels',
+        foreign: true,
+      });
+      continue;
+    }
+    if (!isOurs(owner)) {
+      report.kept.push({ what: `container ${container.name}`, why: notOurs(owner), foreign: true });
       continue;
     }
     if (await options.isLive(owner)) {
@@ -79,7 +107,15 @@ export async function collectGarbage(options: {
     const workspace = ownerFile.slice(0, -OWNER_FILE_SUFFIX.length);
     const owner = await readOwnerFile(ownerFile);
     if (owner === undefined) {
-      report.kept.push({ what: `workspace ${workspace}`, why: 'its owner file is unreadable' });
+      report.kept.push({
+        what: `workspace ${workspace}`,
+        why: 'its owner file is unreadable',
+        foreign: true,
+      });
+      continue;
+    }
+    if (!isOurs(owner)) {
+      report.kept.push({ what: `workspace ${workspace}`, why: notOurs(owner), foreign: true });
       continue;
     }
     if (await options.isLive(owner)) {
@@ -98,6 +134,13 @@ export async function collectGarbage(options: {
   return report;
 }
 
+function notOurs(owner: Ownership): string {
+  const { deployment } = owner;
+  return deployment === undefined
+    ? `it names no deployment (owner ${owner.host}:${owner.pid})`
+    : `it belongs to another deployment (queue ${deployment.queue}, key prefix ${deployment.keyPrefix})`;
+}
+
 function ownershipFromLabels(labels: Record<string, string>): Ownership | undefined {
   const pid = Number(labels[Labels.ownerPid]);
   const host = labels[Labels.ownerHost];
@@ -109,12 +152,14 @@ function ownershipFromLabels(labels: Record<string, string>): Ownership | undefi
     workerId: labels[Labels.workerId] ?? '',
     invocationId,
     attempt: Number(labels[Labels.attempt] ?? 0),
+    pidNamespace: labels[Labels.ownerPidNamespace] || undefined,
+    deployment: deploymentFromLabels(labels),
   };
 }
 
 async function readOwnerFile(file: string): Promise<Ownership | undefined> {
   try {
-    const owner = JSON.parse(await readFile(file, 'utf8')) as Partial<Ownership>;
+    const owner = JSON.parse(await readFile(file, 'utf8')) as Partial<Record<keyof Ownership, unknown>>;
     if (
       typeof owner.host !== 'string' ||
       typeof owner.pid !== 'number' ||
@@ -125,9 +170,11 @@ async function readOwnerFile(file: string): Promise<Ownership | undefined> {
     return {
       host: owner.host,
       pid: owner.pid,
-      workerId: owner.workerId ?? '',
+      workerId: typeof owner.workerId === 'string' ? owner.workerId : '',
       invocationId: owner.invocationId,
-      attempt: owner.attempt ?? 0,
+      attempt: typeof owner.attempt === 'number' ? owner.attempt : 0,
+      pidNamespace: typeof owner.pidNamespace === 'string' ? owner.pidNamespace : undefined,
+      deployment: Deployment.safeParse(owner.deployment).data,
     };
   } catch {
     return undefined;

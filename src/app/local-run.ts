@@ -22,6 +22,7 @@ import { validateParameters } from '../domain/parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
 import type { RobotoLogLevel } from '../domain/runtime-environment.js';
 import type { ContainerRuntime, OutputStream } from '../ports/container-runtime.js';
+import { currentPidNamespace } from './garbage-collector.js';
 import { type InvocationOutcome, executeInvocation } from '../stages/execute-invocation.js';
 import type { ImageSource, InvocationPlan } from '../stages/invocation-plan.js';
 import {
@@ -188,7 +189,12 @@ export async function runLocal(
       logger: deps.logger,
       settings: {
         workerId: `local-${os.hostname()}`,
-        owner: { host: os.hostname(), pid: process.pid, workerId: `local-${os.hostname()}` },
+        owner: {
+          host: os.hostname(),
+          pid: process.pid,
+          workerId: `local-${os.hostname()}`,
+          pidNamespace: currentPidNamespace(),
+        },
         workspaceParentDir: deps.settings.workspaceDir,
         keepWorkspace: request.keepWorkspace,
         apiKey: deps.settings.roboto.apiKey,

@@ -62,7 +62,7 @@ export function registerDaemonCommand(program: Command): void {
         },
         logger,
       });
-      logger.info({ port: http.port, host: settings.daemon.httpHost }, 'http.listening');
+      logger.info({ port: http.port, host: http.address }, 'http.listening');
 
       let signals = 0;
       let stopped: Promise<void> | undefined;

@@ -10,6 +10,8 @@ export const CliExitCode = {
   actionFailed: 1,
   /** Bad input: flags, action.json, parameters, secrets, inputs, image. */
   usage: 64,
+  /** A stored invocation record cannot be read (`invocations show`, `logs`, `wait`, `list`). */
+  malformedRecord: 65,
   /** Infrastructure: the Docker engine, the disk, a registry, an internal error. */
   internal: 70,
   /** Cancelled (Ctrl-C). */
@@ -42,7 +44,7 @@ export function exitCodeForOutcome(outcome: InvocationOutcome): number {
 }
 
 export function exitCodeForError(error: unknown): number {
-  return error instanceof ActionWorkerError
-    ? exitCodeForReason(failureReasonFor(error.code))
-    : CliExitCode.internal;
+  if (!(error instanceof ActionWorkerError)) return CliExitCode.internal;
+  if (error.code === 'E_MALFORMED_RECORD') return CliExitCode.malformedRecord;
+  return exitCodeForReason(failureReasonFor(error.code));
 }

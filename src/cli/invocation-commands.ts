@@ -15,6 +15,7 @@ import { withoutCredentials } from '../adapters/bullmq/invocation-queue.js';
 import { ALL_STATUSES, InvocationStatus, statusName } from '../domain/invocation-status.js';
 import type { InvocationRecord } from '../ports/invocation-store.js';
 import { type ControlPlane, openControlPlane } from './control-plane.js';
+import { TIMED_OUT, withTimeout } from '../util/with-timeout.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -48,6 +49,12 @@ async function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Pr
     return await use(plane);
   } catch (error) {
     if (error instanceof ActionWorkerError) throw error;
+    // Only a Redis that does not answer now is "cannot reach Redis": anything else is reported as itself.
+    const answers = await withTimeout(plane.queue.ping(), 5_000).then(
+      (answer) => answer !== TIMED_OUT,
+      () => false,
+    );
+    if (answers) throw error;
     throw new InfrastructureError(
       `cannot reach Redis at ${withoutCredentials(settings.redis.url)}: ${(error as Error).message}`,
       'E_IO',

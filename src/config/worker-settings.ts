@@ -207,7 +207,12 @@ export const WorkerSettings = z.object({
       fetchBlockMs: z.number().int().min(1_000).default(5_000),
       /** Health, readiness and metrics; 0 picks a free port. */
       httpPort: z.number().int().min(0).max(65_535).default(9464),
-      httpHost: z.string().min(1).default('0.0.0.0'),
+      /**
+       * The address they listen on: loopback by default, so nothing else on the host or its networks (an
+       * action on the bridge network, say) can read `/metrics`. In Kubernetes or behind a published port,
+       * set 0.0.0.0 (or the pod IP) so the kubelet and Prometheus reach it.
+       */
+      httpHost: z.string().min(1).default('127.0.0.1'),
     })
     .prefault({}),
   /** Secret values for `roboto-secret://NAME` references: the file NAME (or ORG/NAME) in this directory. */

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /** Labels every action container carries, so leftovers can be found and swept. */
 export const LABEL_PREFIX = 'dev.action-worker';
 export const Labels = {
@@ -9,7 +11,73 @@ export const Labels = {
   /** The host and process that own the container: a local run's leftovers are those whose process is gone. */
   ownerHost: `${LABEL_PREFIX}.owner-host`,
   ownerPid: `${LABEL_PREFIX}.owner-pid`,
+  /** The owner's pid namespace: a pid only says something about a process in the same namespace. */
+  ownerPidNamespace: `${LABEL_PREFIX}.owner-pid-namespace`,
+  /** The daemon deployment the container belongs to (absent for local runs); see {@link Deployment}. */
+  deploymentRedis: `${LABEL_PREFIX}.deployment.redis`,
+  deploymentKeyPrefix: `${LABEL_PREFIX}.deployment.key-prefix`,
+  deploymentQueue: `${LABEL_PREFIX}.deployment.queue`,
 } as const;
+
+/**
+ * Which daemon deployment owns a container or workspace: the Redis server (a fingerprint of its endpoint,
+ * never its credentials), the key prefix and the queue. Daemons sharing all three share one queue and one
+ * set of records, so one of them can tell whether another's attempt is still current; for anything else
+ * it cannot, and must leave it alone.
+ */
+export const Deployment = z.object({
+  redis: z.string().min(1),
+  keyPrefix: z.string().min(1),
+  queue: z.string().min(1),
+});
+export type Deployment = z.infer<typeof Deployment>;
+
+/** Who runs an attempt: the process (host, pid namespace, pid) and, for a daemon, its deployment. */
+export interface Owner {
+  host: string;
+  pid: number;
+  workerId: string;
+  pidNamespace?: string | undefined;
+  deployment?: Deployment | undefined;
+}
+
+export function ownerLabels(owner: Owner): Record<string, string> {
+  return {
+    [Labels.ownerHost]: owner.host,
+    [Labels.ownerPid]: String(owner.pid),
+    ...(owner.pidNamespace === undefined ? {} : { [Labels.ownerPidNamespace]: owner.pidNamespace }),
+    ...(owner.deployment === undefined ? {} : deploymentLabels(owner.deployment)),
+  };
+}
+
+export function deploymentLabels(deployment: Deployment): Record<string, string> {
+  return {
+    [Labels.deploymentRedis]: deployment.redis,
+    [Labels.deploymentKeyPrefix]: deployment.keyPrefix,
+    [Labels.deploymentQueue]: deployment.queue,
+  };
+}
+
+/** The deployment the labels name, or undefined when they name none (a local run, an older version). */
+export function deploymentFromLabels(labels: Record<string, string>): Deployment | undefined {
+  const parsed = Deployment.safeParse({
+    redis: labels[Labels.deploymentRedis],
+    keyPrefix: labels[Labels.deploymentKeyPrefix],
+    queue: labels[Labels.deploymentQueue],
+  });
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Both name a deployment, and the same one. */
+export function isSameDeployment(a: Deployment | undefined, b: Deployment | undefined): boolean {
+  return (
+    a !== undefined &&
+    b !== undefined &&
+    a.redis === b.redis &&
+    a.keyPrefix === b.keyPrefix &&
+    a.queue === b.queue
+  );
+}
 
 export interface ContainerIdentity {
   workerId: string;

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'E_LEASE_LOST'
   | 'E_DOCKER'
   | 'E_IO'
+  | 'E_MALFORMED_RECORD'
   | 'E_CANCELLED'
   | 'E_INTERNAL';
 

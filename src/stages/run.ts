@@ -1,5 +1,5 @@
 import { DEFAULT_CAPABILITIES } from '../config/worker-settings.js';
-import { containerLabels, containerName, Labels } from '../domain/container-labels.js';
+import { containerLabels, containerName, ownerLabels } from '../domain/container-labels.js';
 import { UsageError } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import { CONTAINER_WORKSPACE_ROOT, type WorkspaceLayout } from '../domain/workspace-layout.js';
@@ -118,8 +118,7 @@ export function buildContainerSpec(
         attempt: plan.attempt,
         actionName: plan.action.name,
       }),
-      [Labels.ownerHost]: deps.settings.owner.host,
-      [Labels.ownerPid]: String(deps.settings.owner.pid),
+      ...ownerLabels(deps.settings.owner),
     },
     mounts: [{ hostPath: hostLayout.root, containerPath: CONTAINER_WORKSPACE_ROOT, readOnly: false }],
     limits: {

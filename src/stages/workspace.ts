@@ -1,15 +1,12 @@
 import { constants } from 'node:fs';
 import { lchown, lstat, mkdir, open, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Owner } from '../domain/container-labels.js';
 import { UsageError } from '../domain/errors.js';
 import { type WorkspaceLayout, workspaceLayout } from '../domain/workspace-layout.js';
 
 /** Who created a workspace; kept beside it (not in it: the action can write there) for the leftover sweep. */
-export interface WorkspaceOwner {
-  host: string;
-  pid: number;
-  workerId: string;
-}
+export type WorkspaceOwner = Owner;
 
 export const OWNER_FILE_SUFFIX = '.owner.json';
 

@@ -123,6 +123,8 @@ describe('the Kubernetes manifests', () => {
     expect(docker.restartPolicy).toBe('Always');
     // Probes on the health endpoints, on the configured port.
     expect(worker.ports).toEqual([{ name: 'http', containerPort: settings.daemon.httpPort }]);
+    // The probes come in on the pod IP, not loopback (the default).
+    expect(settings.daemon.httpHost).toBe('0.0.0.0');
     expect(worker.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(worker.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
     // Redis from the Secret; the engine is the sidecar.
@@ -201,6 +203,10 @@ describe('docker/compose.yaml', () => {
       expect(engineMounts).toContain(mount);
     }
     expect(workerDind?.environment?.DOCKER_HOST).toBe('tcp://dind:2375');
+    // The published port reaches the container's interface, not its loopback (the default).
+    for (const service of [worker, workerDind]) {
+      expect(service?.environment?.ACTION_WORKER_HTTP_HOST).toBe('0.0.0.0');
+    }
     expect(worker?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
   });
 });

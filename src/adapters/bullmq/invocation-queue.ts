@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { type ConnectionOptions, Queue } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
+import type { Deployment } from '../../domain/container-labels.js';
 import { UsageError } from '../../domain/errors.js';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
@@ -71,6 +73,22 @@ export function bullConnection(url: string, patience: RedisPatience = 'wait'): C
   return redisOptions(url, patience) as ConnectionOptions;
 }
 
+/**
+ * The deployment a queue location names: the Redis server as a fingerprint of its endpoint (scheme, host,
+ * port, db; never the user or password), the key prefix and the queue. Two hosts of one deployment must
+ * spell the Redis URL alike for each to recognise the other's leftovers; if they do not, leftovers are
+ * kept and reported, never removed by mistake.
+ */
+export function deploymentOf(location: QueueLocation): Deployment {
+  const options = redisOptions(location.url);
+  const endpoint = `${options.tls ? 'rediss' : 'redis'}://${(options.host ?? '').toLowerCase()}:${options.port ?? 6379}/${options.db ?? 0}`;
+  return {
+    redis: createHash('sha256').update(endpoint).digest('hex').slice(0, 16),
+    keyPrefix: location.keyPrefix,
+    queue: location.queue,
+  };
+}
+
 /** The prefix of the invocation records' keys, beside BullMQ's. */
 export function recordPrefix(location: QueueLocation): string {
   return `${location.keyPrefix}:records:`;
@@ -122,11 +140,17 @@ export class InvocationQueue {
     }
   }
 
-  /** Whether some worker holds the invocation's job lock right now. */
-  async isLocked(invocationId: string): Promise<boolean> {
+  /**
+   * Whether `attempt` of the invocation is still current: some worker holds its job's lock and no later
+   * attempt has started. When it cannot tell (no attempt count on the job), it says true.
+   */
+  async isAttemptCurrent(invocationId: string, attempt: number): Promise<boolean> {
     const client = await this.queue.backend.client;
-    const lockKey = `${this.location.keyPrefix}:${this.location.queue}:${invocationId}:lock`;
-    return (await client.get(lockKey)) !== null;
+    const jobKey = `${this.location.keyPrefix}:${this.location.queue}:${invocationId}`;
+    const [lock, started] = await Promise.all([client.get(`${jobKey}:lock`), client.hget(jobKey, 'ats')]);
+    if (lock === null) return false;
+    const current = Number(started);
+    return started === null || !Number.isInteger(current) || current <= attempt;
   }
 
   /** Answers when Redis does. */

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { z } from 'zod';
 import { ActionWorkerError, UsageError } from '../../domain/errors.js';
 import { randomId } from '../../domain/ids.js';
 import type { InvocationRequest } from '../../domain/invocation-request.js';
@@ -7,6 +8,7 @@ import {
   InvocationStatus,
   type StatusRecord,
   canTransition,
+  parseStatus,
   statusName,
 } from '../../domain/invocation-status.js';
 import type { InvocationRecord, InvocationStore, TransitionOptions } from '../../ports/invocation-store.js';
@@ -77,6 +79,42 @@ export class FencedError extends ActionWorkerError {
 const LIVE_LOG_TTL_SECONDS = 3600;
 /** Entries are flushes of up to 64 KiB: about 4 MiB of recent output at most. */
 const LIVE_LOG_ENTRIES = 64;
+
+/**
+ * A stored record that cannot be read (a field that is not JSON, an unknown status): named, with the
+ * field, and never mistaken for Redis being unreachable. Its content is not echoed.
+ */
+export class MalformedRecordError extends ActionWorkerError {
+  constructor(invocationId: string, field: string, cause?: unknown) {
+    super(`invocation ${invocationId} has a malformed record: its ${field} cannot be read`, {
+      code: 'E_MALFORMED_RECORD',
+      retryable: false,
+      cause,
+    });
+  }
+}
+
+function parseField(invocationId: string, field: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new MalformedRecordError(invocationId, `${field} (not JSON)`, error);
+  }
+}
+
+/**
+ * What every reader of a stored request relies on. The full request is checked where it is used (the
+ * daemon fails an invocation whose request is invalid); records of newer versions may carry more.
+ */
+const StoredRequest = z.looseObject({ action: z.looseObject({ image: z.string() }) });
+
+function parseRequest(invocationId: string, text: string): InvocationRequest {
+  const request = parseField(invocationId, 'request', text);
+  if (!StoredRequest.safeParse(request).success) {
+    throw new MalformedRecordError(invocationId, 'request (no action image)');
+  }
+  return request as InvocationRequest;
+}
 
 const FINAL_STATUSES: ReadonlySet<InvocationStatus> = new Set([
   InvocationStatus.Completed,
@@ -182,17 +220,23 @@ export class RedisInvocationStore implements InvocationStore {
       this.redis.lrange(`${this.key(invocationId)}:status`, 0, -1),
     ]);
     if (fields.request === undefined) return undefined;
+    const lastStatus = parseStatus(fields.last_status);
+    if (lastStatus === undefined) throw new MalformedRecordError(invocationId, 'last_status (not a status)');
     return {
       invocation_id: invocationId,
       org_id: fields.org_id ?? '',
       created: fields.created ?? '',
-      request: JSON.parse(fields.request) as InvocationRequest,
-      last_status: Number(fields.last_status) as InvocationStatus,
-      status: statuses.map((status) => JSON.parse(status) as StatusRecord),
+      request: parseRequest(invocationId, fields.request),
+      last_status: lastStatus,
+      status: statuses.map(
+        (status, index) => parseField(invocationId, `status entry ${index + 1}`, status) as StatusRecord,
+      ),
       attempt: Number(fields.attempt ?? 0),
       last_heartbeat: fields.last_heartbeat ?? null,
       container_id: fields.container_id ?? null,
-      image: fields.image ? (JSON.parse(fields.image) as InvocationRecord['image']) : null,
+      image: fields.image
+        ? (parseField(invocationId, 'image', fields.image) as InvocationRecord['image'])
+        : null,
       is_cancel_requested: fields.cancel_requested === '1',
       is_finished: fields.finished === '1',
       handbacks: Number(fields.handbacks ?? 0),

@@ -3,10 +3,21 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { FencedError, type RedisInvocationStore } from '../../adapters/redis/redis-invocation-store.js';
-import { type InvocationQueue, JobData, bullConnection } from '../../adapters/bullmq/invocation-queue.js';
+import {
+  FencedError,
+  MalformedRecordError,
+  type RedisInvocationStore,
+} from '../../adapters/redis/redis-invocation-store.js';
+import {
+  type InvocationQueue,
+  JobData,
+  bullConnection,
+  deploymentOf,
+} from '../../adapters/bullmq/invocation-queue.js';
+import { InvocationWorker, UnreadableJobData } from '../../adapters/bullmq/invocation-worker.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
 import { type ComputeRequirements, effectiveComputeRequirements } from '../../domain/compute-requirements.js';
+import type { Deployment } from '../../domain/container-labels.js';
 import { mergeContainerParameters } from '../../domain/container-parameters.js';
 import { formatDuration } from '../../domain/duration.js';
 import { ActionWorkerError, CancelledError, formatZodError } from '../../domain/errors.js';
@@ -21,10 +32,11 @@ import { type InvocationOutcome, executeInvocation } from '../../stages/execute-
 import type { InvocationPlan } from '../../stages/invocation-plan.js';
 import { StoreInputResolver } from '../../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../stages/store-output-target.js';
-import { type IsLive, type Ownership, collectGarbage, isLiveLocalProcess } from '../garbage-collector.js';
+import { currentPidNamespace } from '../garbage-collector.js';
 import { CapacityLedger } from './capacity.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
+import { Reconciler } from './reconciler.js';
 import { afterFailure } from './retry-policy.js';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
@@ -74,6 +86,9 @@ const LIVE_FLUSH_MS = 1_000;
 export class Daemon {
   readonly workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly metrics: DaemonMetrics;
+  private readonly reconciler: Reconciler;
+  /** The deployment its containers and workspaces are labelled with. */
+  private readonly deployment: Deployment;
   private readonly capacity: CapacityLedger;
   /** By lock token. */
   private readonly running = new Map<string, Running>();
@@ -105,6 +120,18 @@ export class Daemon {
       capacity: () => this.capacity.usage(),
       queueDepth: () => deps.queue.depth(),
     });
+    this.deployment = deploymentOf(deps.settings.redis);
+    this.reconciler = new Reconciler({
+      ...deps,
+      workspaceDir: deps.settings.workspaceDir,
+      logger: this.logger,
+      workerId: this.workerId,
+      deployment: this.deployment,
+      isRunningHere: (invocationId, attempt) =>
+        [...this.running.values()].some(
+          (run) => run.invocationId === invocationId && run.attempt === attempt,
+        ),
+    });
   }
 
   isStopping(): boolean {
@@ -135,6 +162,9 @@ export class Daemon {
     this.worker = this.createWorker();
     await this.worker.startStalledCheckTimer();
     this.every(daemon.reconcileIntervalMs, () => this.reconcile('periodic'));
+    // An earlier run of this worker in another pid namespace (a restarted container) cannot be proved dead
+    // by its pid, only once its lease has run out: look again then rather than a full interval later.
+    this.once(daemon.lockDurationMs + 1_000, () => this.reconcile('periodic'));
     this.every(Math.max(1_000, Math.floor(daemon.fetchBlockMs / 2)), () => this.checkWatchdog());
     this.loop = this.fetchLoop();
     this.logger.info(
@@ -196,7 +226,7 @@ export class Daemon {
 
   private createWorker(): Worker {
     const { redis, daemon } = this.deps.settings;
-    const worker = new Worker(redis.queue, null, {
+    const worker = new InvocationWorker(redis.queue, null, {
       connection: bullConnection(redis.url),
       prefix: redis.keyPrefix,
       autorun: false,
@@ -245,6 +275,16 @@ export class Daemon {
         .finally(() => {
           busy = false;
         });
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private once(ms: number, task: () => Promise<void>): void {
+    const timer = setTimeout(() => {
+      task().catch((error: unknown) => {
+        this.logger.error({ err: error }, 'daemon.task_failed');
+      });
     }, ms);
     timer.unref();
     this.timers.push(timer);
@@ -381,12 +421,24 @@ export class Daemon {
     const { store } = this.deps;
     const { invocationId, attempt } = run;
     const logger = this.logger.child({ invocationId, attempt });
+    if (job.data instanceof UnreadableJobData) {
+      await this.reject(job, token, logger, job.data.reason);
+      return;
+    }
     const parsed = JobData.safeParse(job.data);
     if (!parsed.success || parsed.data.invocation_id !== invocationId) {
       await this.reject(job, token, logger, 'the job must carry {"invocation_id": <its own job id>} only');
       return;
     }
-    const record = await store.get(invocationId);
+    const record = await store.get(invocationId).catch((error: unknown) => {
+      // A record that cannot be read will not become readable by fetching its job again.
+      if (error instanceof MalformedRecordError) return error;
+      throw error;
+    });
+    if (record instanceof MalformedRecordError) {
+      await this.reject(job, token, logger, record.message);
+      return;
+    }
     if (record === undefined) {
       await this.reject(job, token, logger, `no invocation record ${invocationId}`);
       return;
@@ -506,7 +558,13 @@ export class Daemon {
             logger: this.logger,
             settings: {
               workerId: this.workerId,
-              owner: { host: os.hostname(), pid: process.pid, workerId: this.workerId },
+              owner: {
+                host: os.hostname(),
+                pid: process.pid,
+                workerId: this.workerId,
+                pidNamespace: currentPidNamespace(),
+                deployment: this.deployment,
+              },
               workspaceParentDir: settings.workspaceDir,
               keepWorkspace: false,
               apiKey: settings.roboto.apiKey,
@@ -774,55 +832,10 @@ export class Daemon {
     }
   }
 
-  /**
-   * Removes containers and workspaces whose attempt is gone, and settles their invocations: one whose job
-   * is still queued or held is left to redelivery (the next attempt records the loss); one whose job is
-   * gone is Failed, so nothing stays Processing forever.
-   */
+  /** Removes our deployment's dead leftovers; see {@link Reconciler}. */
   async reconcile(when: 'startup' | 'periodic'): Promise<void> {
-    const { runtime, store, queue, settings } = this.deps;
-    const report = await collectGarbage({
-      runtime,
-      workspaceDir: settings.workspaceDir,
-      isLive: this.isLive,
-    });
-    if (report.removedContainers.length > 0 || report.removedWorkspaces.length > 0) {
-      this.logger.warn(
-        { when, containers: report.removedContainers, workspaces: report.removedWorkspaces },
-        'reconcile.removed_leftovers',
-      );
-    }
-    for (const { invocationId } of report.removedContainers) {
-      const record = await store.get(invocationId);
-      if (record === undefined || record.is_finished || !RUNNING_STATUSES.has(record.last_status)) continue;
-      const job = await queue.queue.getJob(invocationId);
-      const state = job === undefined ? 'missing' : await job.getState();
-      if (state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown') {
-        await store
-          .transition(invocationId, InvocationStatus.Failed, 'its worker died and its job is gone', {
-            final: true,
-          })
-          .catch((error: unknown) => {
-            this.logger.warn({ err: error, invocationId }, 'reconcile.settle_failed');
-          });
-      }
-    }
+    await this.reconciler.run(when);
   }
-
-  /** Alive: ours and running here; another live process on this host; elsewhere, its job is still locked. */
-  private readonly isLive: IsLive = async (owner: Ownership) => {
-    if (owner.workerId === this.workerId) {
-      return [...this.running.values()].some(
-        (run) => run.invocationId === owner.invocationId && run.attempt === owner.attempt,
-      );
-    }
-    if (owner.host === os.hostname()) {
-      // Same host and pid but another worker id: an earlier run of this container (pid 1 again).
-      if (owner.pid === process.pid) return false;
-      return await isLiveLocalProcess(owner);
-    }
-    return await this.deps.queue.isLocked(owner.invocationId);
-  };
 }
 
 class WatchdogTripped extends Error {}

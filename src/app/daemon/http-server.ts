@@ -33,7 +33,7 @@ export async function startHttpServer(options: {
   registry: Registry;
   checks: ReadinessChecks;
   logger: Logger;
-}): Promise<{ port: number; close: () => Promise<void> }> {
+}): Promise<{ port: number; address: string; close: () => Promise<void> }> {
   const { registry, checks } = options;
   const answer = async (method: string | undefined, pathname: string): Promise<[number, string, string?]> => {
     if (method !== 'GET') return [405, JSON.stringify({ error: 'GET only' })];
@@ -73,9 +73,11 @@ export async function startHttpServer(options: {
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
+  const { port, address } = server.address() as AddressInfo;
   return {
     port,
+    /** The address actually bound, as the kernel reports it. */
+    address,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
