@@ -21,7 +21,13 @@ import { type InvocationOutcome, executeInvocation } from '../../stages/execute-
 import type { InvocationPlan } from '../../stages/invocation-plan.js';
 import { StoreInputResolver } from '../../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../stages/store-output-target.js';
-import { type IsLive, type Ownership, collectGarbage, isLiveLocalProcess } from '../garbage-collector.js';
+import {
+  type IsLive,
+  type Ownership,
+  collectGarbage,
+  isLiveLocalProcess,
+  temporaryDirsOf,
+} from '../garbage-collector.js';
 import { CapacityLedger } from './capacity.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
@@ -513,6 +519,7 @@ export class Daemon {
               logs: settings.logs,
               logFile: null,
               cache: settings.cache,
+              secretsTmpfsDir: settings.secretsTmpfsDir,
             },
             onOutput: (_stream: OutputStream, chunk: Buffer) => {
               if (!lease.isLost) live.write(chunk);
@@ -780,11 +787,24 @@ export class Daemon {
     const report = await collectGarbage({
       runtime,
       workspaceDir: settings.workspaceDir,
+      secretsDir: settings.secretsTmpfsDir,
+      temporaryDirs: temporaryDirsOf(settings),
       isLive: this.isLive,
     });
-    if (report.removedContainers.length > 0 || report.removedWorkspaces.length > 0) {
+    if (
+      report.removedContainers.length > 0 ||
+      report.removedWorkspaces.length > 0 ||
+      report.removedSecrets.length > 0 ||
+      report.removedTemporaryFiles.length > 0
+    ) {
       this.logger.warn(
-        { when, containers: report.removedContainers, workspaces: report.removedWorkspaces },
+        {
+          when,
+          containers: report.removedContainers,
+          workspaces: report.removedWorkspaces,
+          secrets: report.removedSecrets,
+          temporaryFiles: report.removedTemporaryFiles,
+        },
         'reconcile.removed_leftovers',
       );
     }
