@@ -1,8 +1,10 @@
 import { readlinkSync } from 'node:fs';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { lstat, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { LocalDataStore } from '../adapters/local/local-data-store.js';
 import { Deployment, type Owner, Labels, deploymentFromLabels } from '../domain/container-labels.js';
+import { FileCache } from '../stages/file-cache.js';
 import type { ContainerRuntime } from '../ports/container-runtime.js';
 import { OWNER_FILE_SUFFIX } from '../stages/workspace.js';
 
@@ -51,23 +53,47 @@ export const isLiveLocalProcess: IsLive = (owner) => {
 export interface GcReport {
   removedContainers: { id: string; name: string; invocationId: string }[];
   removedWorkspaces: string[];
+  /** secrets.json directories on the tmpfs whose attempt is gone. */
+  removedSecrets: string[];
+  /** Temporary files a crash left (a blob or a cache entry being copied), older than the age limit. */
+  removedTemporaryFiles: string[];
   /** `foreign`: not this sweeper's to judge (another deployment, no owner marks). */
   kept: { what: string; why: string; foreign?: boolean }[];
 }
 
+/** A temporary file younger than this may belong to a live writer (its mtime moves as it is written). */
+export const TEMPORARY_FILE_MAX_AGE_MS = 60 * 60_000;
+
+/** Where a crash can leave temporary files: the store's tmp/ (blobs) and the input cache's tmp/. */
+export function temporaryDirsOf(settings: { storeDir: string; cache: { dir: string } }): string[] {
+  return [LocalDataStore.temporaryDir(settings.storeDir), FileCache.temporaryDir(settings.cache.dir)];
+}
+
 /**
- * Removes the containers and workspaces carrying our marks that no live invocation owns, and says what it
- * removed and what it kept. `isOurs` (default: everything with owner marks) says which ones this sweeper
- * may judge at all; the others are kept and reported as foreign. `dryRun` only reports.
+ * Removes the containers, workspaces and secrets files carrying our marks that no live invocation owns,
+ * and the temporary files in `temporaryDirs` not written to for `temporaryMaxAgeMs`; says what it removed
+ * and what it kept. `isOurs` (default: everything with owner marks) says which ones this sweeper may judge
+ * at all; the others are kept and reported as foreign. `dryRun` only reports.
  */
 export async function collectGarbage(options: {
   runtime: ContainerRuntime;
   workspaceDir: string;
+  /** The secrets tmpfs directory (secretsTmpfsDir). */
+  secretsDir?: string;
+  /** Directories of temporary files only (the store's tmp/, the cache's tmp/). */
+  temporaryDirs?: string[];
+  temporaryMaxAgeMs?: number;
   isLive: IsLive;
   isOurs?: (owner: Ownership) => boolean;
   dryRun?: boolean;
 }): Promise<GcReport> {
-  const report: GcReport = { removedContainers: [], removedWorkspaces: [], kept: [] };
+  const report: GcReport = {
+    removedContainers: [],
+    removedWorkspaces: [],
+    removedSecrets: [],
+    removedTemporaryFiles: [],
+    kept: [],
+  };
   const isOurs = options.isOurs ?? (() => true);
   for (const container of await options.runtime.listLabelledContainers(`${Labels.managed}=true`)) {
     const owner = ownershipFromLabels(container.labels);
@@ -98,40 +124,66 @@ export async function collectGarbage(options: {
     });
   }
 
-  const entries = await readdir(options.workspaceDir).catch((error: unknown) => {
+  const sweep = { isLive: options.isLive, isOurs, dryRun: options.dryRun };
+  report.removedWorkspaces = await sweepOwned(options.workspaceDir, 'workspace', sweep, report);
+  if (options.secretsDir !== undefined) {
+    report.removedSecrets = await sweepOwned(options.secretsDir, 'secrets', sweep, report);
+  }
+  const maxAgeMs = options.temporaryMaxAgeMs ?? TEMPORARY_FILE_MAX_AGE_MS;
+  for (const dir of options.temporaryDirs ?? []) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const file = path.join(dir, name);
+      const stats = await lstat(file).catch(() => undefined);
+      if (stats === undefined || stats.isDirectory()) continue;
+      if (Date.now() - stats.mtimeMs < maxAgeMs) {
+        report.kept.push({ what: `temporary file ${file}`, why: 'it may still be being written' });
+        continue;
+      }
+      if (!options.dryRun) await rm(file, { force: true });
+      report.removedTemporaryFiles.push(file);
+    }
+  }
+  return report;
+}
+
+/** The `<name>` + `<name>.owner.json` pairs in `dir` whose owner is gone: removed (unless dry run). */
+async function sweepOwned(
+  dir: string,
+  kind: string,
+  options: { isLive: IsLive; isOurs: (owner: Ownership) => boolean; dryRun?: boolean },
+  report: GcReport,
+): Promise<string[]> {
+  const removed: string[] = [];
+  const entries = await readdir(dir).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   });
   for (const entry of entries.filter((name) => name.endsWith(OWNER_FILE_SUFFIX))) {
-    const ownerFile = path.join(options.workspaceDir, entry);
-    const workspace = ownerFile.slice(0, -OWNER_FILE_SUFFIX.length);
+    const ownerFile = path.join(dir, entry);
+    const target = ownerFile.slice(0, -OWNER_FILE_SUFFIX.length);
     const owner = await readOwnerFile(ownerFile);
     if (owner === undefined) {
-      report.kept.push({
-        what: `workspace ${workspace}`,
-        why: 'its owner file is unreadable',
-        foreign: true,
-      });
+      report.kept.push({ what: `${kind} ${target}`, why: 'its owner file is unreadable', foreign: true });
       continue;
     }
-    if (!isOurs(owner)) {
-      report.kept.push({ what: `workspace ${workspace}`, why: notOurs(owner), foreign: true });
+    if (!options.isOurs(owner)) {
+      report.kept.push({ what: `${kind} ${target}`, why: notOurs(owner), foreign: true });
       continue;
     }
     if (await options.isLive(owner)) {
       report.kept.push({
-        what: `workspace ${workspace}`,
+        what: `${kind} ${target}`,
         why: `its owner (${owner.host}:${owner.pid}) is alive`,
       });
       continue;
     }
     if (!options.dryRun) {
-      await rm(workspace, { recursive: true, force: true });
+      await rm(target, { recursive: true, force: true });
       await rm(ownerFile, { force: true });
     }
-    report.removedWorkspaces.push(workspace);
+    removed.push(target);
   }
-  return report;
+  return removed;
 }
 
 function notOurs(owner: Ownership): string {

@@ -205,6 +205,7 @@ export async function runLocal(
         logs: deps.settings.logs,
         logFile,
         cache: deps.settings.cache,
+        secretsTmpfsDir: deps.settings.secretsTmpfsDir,
       },
       onOutput: io.writeOutput,
       ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),

@@ -1,13 +1,14 @@
 import type { Command } from '@commander-js/extra-typings';
 import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
-import { collectGarbage, isLiveLocalProcess } from '../app/garbage-collector.js';
+import { collectGarbage, isLiveLocalProcess, temporaryDirsOf } from '../app/garbage-collector.js';
 import { cliSettings } from './settings.js';
 
 export function registerGcCommand(program: Command): void {
   program
     .command('gc')
     .description(
-      'Remove the action containers and workspaces left behind by runs whose process is gone, and report them.',
+      'Remove the action containers, workspaces and secrets files left behind by runs whose process is gone, ' +
+        'and temporary files a crash left in the store and the input cache (untouched for an hour), and report them.',
     )
     .option('--dry-run', 'only report what would be removed', false)
     .option('--json', 'print the report as JSON', false)
@@ -16,6 +17,8 @@ export function registerGcCommand(program: Command): void {
       const report = await collectGarbage({
         runtime: new DockerContainerRuntime(),
         workspaceDir: settings.workspaceDir,
+        secretsDir: settings.secretsTmpfsDir,
+        temporaryDirs: temporaryDirsOf(settings),
         isLive: isLiveLocalProcess,
         dryRun: options.dryRun,
       });
@@ -28,9 +31,12 @@ export function registerGcCommand(program: Command): void {
         console.log(`${verb} container ${container.name} (invocation ${container.invocationId})`);
       }
       for (const workspace of report.removedWorkspaces) console.log(`${verb} workspace ${workspace}`);
+      for (const secrets of report.removedSecrets) console.log(`${verb} secrets ${secrets}`);
+      for (const file of report.removedTemporaryFiles) console.log(`${verb} temporary file ${file}`);
       for (const kept of report.kept) console.log(`kept ${kept.what}: ${kept.why}`);
       console.log(
-        `${verb} ${report.removedContainers.length} container(s) and ${report.removedWorkspaces.length} workspace(s)`,
+        `${verb} ${report.removedContainers.length} container(s), ${report.removedWorkspaces.length} workspace(s), ` +
+          `${report.removedSecrets.length} secrets file(s) and ${report.removedTemporaryFiles.length} temporary file(s)`,
       );
     });
 }

@@ -19,7 +19,8 @@ export const DEFAULT_TIMEOUT_MINUTES = 720;
 /**
  * Capabilities action containers keep after `CapDrop: ALL`: Docker's defaults minus the ones an action has
  * no business with (MKNOD, NET_RAW, SYS_CHROOT, AUDIT_WRITE, SETFCAP, SETPCAP). Enough for an image that
- * runs as root to manage its own files and processes; `container.capAdd` adds more.
+ * runs as root (an explicit, unsafe opt-in: `container.user: root`) to manage its own files and processes;
+ * `container.capAdd` adds more.
  */
 export const DEFAULT_CAPABILITIES = [
   'CHOWN',
@@ -31,6 +32,22 @@ export const DEFAULT_CAPABILITIES = [
   'SETUID',
   'NET_BIND_SERVICE',
 ];
+
+/**
+ * The capabilities that let a process change files it does not own (write past the mode bits, chmod,
+ * chown, keep setuid bits on write). A non-root action never needs them (a non-root process loses them
+ * at its first exec anyway), so they are dropped from its bounding set too: that is the layer that holds
+ * even if an image carries file capabilities. Kept only for a root action.
+ */
+export const ROOT_ONLY_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'];
+
+/** What a non-root action keeps: {@link DEFAULT_CAPABILITIES} without {@link ROOT_ONLY_CAPABILITIES}. */
+export const NON_ROOT_CAPABILITIES = DEFAULT_CAPABILITIES.filter(
+  (capability) => !ROOT_ONLY_CAPABILITIES.includes(capability),
+);
+
+/** The uid:gid actions run as by default when the worker itself is root (the "nonroot" of distroless). */
+export const DEFAULT_UNPRIVILEGED_USER = '65532:65532';
 
 const MIB = 1024 * 1024;
 
@@ -50,21 +67,34 @@ export const WorkerSettings = z.object({
       stopGraceMs: z.number().int().positive().default(10_000),
       pidsLimit: z.number().int().positive().default(4096),
       /**
-       * Who the action runs as: `worker` (the worker's own uid:gid, as `roboto actions invoke-local` does),
-       * `image` (the image's USER), or a numeric `uid[:gid]`.
+       * Who the action runs as. `auto` (the default): `unprivilegedUser` when the worker is root, else the
+       * worker's own uid:gid. `worker`: the worker's uid:gid, refused when that is root. `image`: the
+       * image's USER, refused when that is root. A numeric `uid[:gid]`. `root` (or `0`, `0:0`): root, an
+       * explicit opt-in and UNSAFE — a root action can write and chmod everything it is given, so its
+       * inputs are copied instead of hard-linked and it keeps CHOWN, DAC_OVERRIDE, FOWNER and FSETID.
        */
       user: z
         .union([
-          z.enum(['worker', 'image']),
-          z.string().regex(/^\d+(:\d+)?$/, 'must be worker, image, or uid[:gid]'),
+          z.enum(['auto', 'worker', 'image', 'root']),
+          z.string().regex(/^\d+(:\d+)?$/, 'must be auto, worker, image, root, or uid[:gid]'),
         ])
-        .default('worker'),
+        .default('auto'),
+      /** The uid:gid `auto` runs actions as when the worker is root; never 0. */
+      unprivilegedUser: z
+        .string()
+        .regex(/^\d+:\d+$/, 'must be uid:gid')
+        .refine((value) => Number(value.split(':')[0]) !== 0, 'must not be root (uid 0)')
+        .default(DEFAULT_UNPRIVILEGED_USER),
       /** Docker network mode: `bridge`, `none`, or a network name. */
       networkMode: z.string().min(1).default('bridge'),
       /** A read-only root filesystem, with a tmpfs at /tmp. */
       readOnlyRootfs: z.boolean().default(false),
       tmpfsSizeMiB: z.number().int().positive().default(512),
-      /** Capabilities added to {@link DEFAULT_CAPABILITIES}, for images that need more. */
+      /**
+       * Capabilities added to the allowlist ({@link NON_ROOT_CAPABILITIES}, or {@link DEFAULT_CAPABILITIES}
+       * for a root action), for images that need more. Adding CHOWN, DAC_OVERRIDE, FOWNER, FSETID or
+       * SYS_ADMIN makes the worker copy inputs instead of hard-linking them.
+       */
       capAdd: z
         .array(z.string().regex(/^[A-Z_]+$/, 'capabilities are upper-case names such as SYS_PTRACE'))
         .default([]),
@@ -162,6 +192,13 @@ export const WorkerSettings = z.object({
         .default(20 * 1024 ** 3),
     })
     .prefault({}),
+  /**
+   * Where the secrets.json of a running invocation is kept: a directory on a tmpfs (checked before it is
+   * used), never on a disk. The file is bind-mounted read-only into the action container by path, so this
+   * must be the same path on the engine's side (like workspaceDir); it is deleted when the container exits
+   * and, after a crash, by `gc` and the daemon's sweep.
+   */
+  secretsTmpfsDir: z.string().min(1).default('/dev/shm/action-worker'),
   defaultTimeoutMinutes: z.number().int().positive().default(DEFAULT_TIMEOUT_MINUTES),
   /** The queue, the invocation records and the cancel channel (daemon, invoke, invocations). */
   redis: z
@@ -246,6 +283,7 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_STOP_GRACE'], 'container.stopGraceMs', duration],
   [['ACTION_WORKER_PIDS_LIMIT'], 'container.pidsLimit', integer],
   [['ACTION_WORKER_CONTAINER_USER'], 'container.user', text],
+  [['ACTION_WORKER_UNPRIVILEGED_USER'], 'container.unprivilegedUser', text],
   [['ACTION_WORKER_NETWORK'], 'container.networkMode', text],
   [['ACTION_WORKER_READ_ONLY_ROOTFS'], 'container.readOnlyRootfs', boolean],
   [['ACTION_WORKER_TMPFS_SIZE_MIB'], 'container.tmpfsSizeMiB', integer],
@@ -266,6 +304,7 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_STORE_DIR'], 'storeDir', text],
   [['ACTION_WORKER_CACHE_DIR'], 'cache.dir', text],
   [['ACTION_WORKER_CACHE_BYTES'], 'cache.budgetBytes', integer],
+  [['ACTION_WORKER_SECRETS_TMPFS_DIR'], 'secretsTmpfsDir', text],
   [['ACTION_WORKER_DEFAULT_TIMEOUT_MINUTES'], 'defaultTimeoutMinutes', integer],
   [['ACTION_WORKER_REDIS_URL'], 'redis.url', text],
   [['ACTION_WORKER_QUEUE'], 'redis.queue', text],

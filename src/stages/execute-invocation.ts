@@ -11,11 +11,19 @@ import type { ResolvedInput } from '../ports/input-resolver.js';
 import { ActionLog } from './action-log.js';
 import type { InvocationPlan, PipelineDeps } from './invocation-plan.js';
 import { applyOutputs, type RefusedOutput } from './output.js';
-import { buildContainerSpec, prepareContainerUser, prepareImage, runContainer } from './run.js';
+import {
+  buildContainerSpec,
+  handOverWorkspace,
+  inputStagingFor,
+  prepareImage,
+  resolveActionUser,
+  runContainer,
+} from './run.js';
 import { placeInputs, prepareParameters } from './setup.js';
 import { FileCache } from './file-cache.js';
+import { deleteSecretsFile } from './secrets-file.js';
 import { StatusTracker } from './status-tracker.js';
-import { createWorkspace, deleteSecretsFile, removeWorkspace } from './workspace.js';
+import { createWorkspace, removeWorkspace } from './workspace.js';
 
 export interface InvocationFailure {
   reason: FailureReason;
@@ -96,26 +104,48 @@ export async function executeInvocation(
       deps.settings.owner,
     );
     const containerLayout = containerWorkspaceLayout();
-    const parameters = await prepareParameters(plan, layout, deps.secrets);
+    const parameters = await prepareParameters(plan, layout, deps.secrets, {
+      tmpfsDir: deps.settings.secretsTmpfsDir,
+      owner: deps.settings.owner,
+    });
     signal.throwIfAborted();
     const resolved: ResolvedInput = plan.input
       ? await deps.inputs.resolve(plan.input, signal)
       : { files: [], topics: [] };
-    const downloadInputs = plan.action.requires_downloaded_inputs !== false;
-    const cache = new FileCache(deps.settings.cache.dir, deps.settings.cache.budgetBytes);
-    await placeInputs(resolved, layout, containerLayout, downloadInputs, cache, signal, (bytes, total) =>
-      deps.onTransfer?.('download', bytes, total),
-    );
-    loggers.setup.info(
-      { files: resolved.files.length, topics: resolved.topics.length, downloadInputs },
-      'setup.inputs_placed',
-    );
 
     stage = 'image';
     const image = await prepareImage(plan, imageDeps, signal);
     const reference = plan.image.kind === 'build' ? plan.image.tag : plan.image.reference;
     outcome.image = { reference, id: image.id, digest: image.repoDigests[0] ?? null };
-    const user = await prepareContainerUser(runDeps, image, layout);
+    // Who runs the action decides how its inputs are staged, so it is known before they are.
+    const user = await resolveActionUser(runDeps, image);
+
+    stage = 'setup';
+    const staging = inputStagingFor(user, process.getuid?.(), deps.settings.container.capAdd);
+    const downloadInputs = plan.action.requires_downloaded_inputs !== false;
+    const cache = new FileCache(deps.settings.cache.dir, deps.settings.cache.budgetBytes);
+    await placeInputs(
+      resolved,
+      layout,
+      containerLayout,
+      downloadInputs,
+      cache,
+      staging,
+      signal,
+      (bytes, total) => deps.onTransfer?.('download', bytes, total),
+    );
+    loggers.setup.info(
+      {
+        files: resolved.files.length,
+        topics: resolved.topics.length,
+        downloadInputs,
+        staging,
+        cache: cache.stats,
+        user: user === null ? null : `${user.uid}:${user.gid}`,
+      },
+      'setup.inputs_placed',
+    );
+    await handOverWorkspace(runDeps, user, layout, parameters.secretsFile !== null);
     const environment = buildRuntimeEnvironment({
       datasetId: plan.dataSourceId,
       invocationId: plan.invocationId,
@@ -133,7 +163,15 @@ export async function executeInvocation(
     if (environment.droppedEmpty.length > 0) {
       loggers.run.warn({ names: environment.droppedEmpty }, 'run.env.empty_dropped');
     }
-    const spec = buildContainerSpec(plan, runDeps, layout, toDockerEnv(environment.env), image, user);
+    const spec = buildContainerSpec(
+      plan,
+      runDeps,
+      layout,
+      toDockerEnv(environment.env),
+      image,
+      user,
+      parameters.secretsFile,
+    );
     signal.throwIfAborted();
 
     stage = 'action';
@@ -156,7 +194,7 @@ export async function executeInvocation(
       exit = await runContainer(spec, runDeps, layout, log, signal);
     } finally {
       // The action is done with its secrets whatever happened to it; each clean-up runs whatever the other did.
-      await deleteSecretsFile(layout).catch((error: unknown) => {
+      await deleteSecretsFile(deps.settings.secretsTmpfsDir, layout).catch((error: unknown) => {
         logger.error({ err: error }, 'cleanup.secrets_failed');
       });
       await log.close().catch((error: unknown) => {
@@ -248,7 +286,7 @@ async function cleanUp(
   outcome: InvocationOutcome,
   logger: PipelineDeps['logger'],
 ): Promise<void> {
-  await deleteSecretsFile(layout).catch((error: unknown) => {
+  await deleteSecretsFile(deps.settings.secretsTmpfsDir, layout).catch((error: unknown) => {
     logger.error({ err: error }, 'cleanup.secrets_failed');
   });
   if (deps.settings.keepWorkspace) {

@@ -1,20 +1,51 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { copyHashing, publish } from '../util/hashing-copy.js';
 import { InfrastructureError } from '../domain/errors.js';
+import { ensurePrivateDir } from '../util/private-dir.js';
 import type { ResolvedFile } from '../ports/input-resolver.js';
 
 const SEAL_SUFFIX = '.seal';
+const TEMPORARY_DIR = 'tmp';
+
+/** The only mode an entry may have: a regular file, read-only for everyone, never executable, setuid or setgid. */
+export const ENTRY_MODE = constants.S_IFREG | 0o444;
+
+/** What the seal records of an entry: all of it is left alone by link(), unlink() and reading. */
+interface Seal {
+  ino: number;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+}
 
 /**
- * Verified copies of input files, named by their sha256, from which workspaces are hard-linked. A copy
- * (never a link to the data store itself) is what an action sees, so an action that writes to an input
- * can only spoil a cache entry, and a spoiled entry is recognised by its seal (inode, ctime, size) and
- * copied again before the next action gets it. Entries are read-only, and the least recently used go
- * first once the cache outgrows its budget.
+ * Verified copies of input files, named by their sha256, from which workspaces are staged. A copy (never a
+ * link to the data store itself) is what an action sees.
+ *
+ * Entries belong to the worker, are mode 0444 and sit in a directory only the worker can enter (0700,
+ * checked with its parents on first use). They are hard-linked into a workspace only when the action's
+ * user can change neither the bytes nor the mode of a file it does not own (not root, not the worker's
+ * uid, none of CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SYS_ADMIN: see `inputStagingFor`); otherwise the
+ * workspace gets a copy. So nothing an action can write is shared with the host or another invocation.
+ *
+ * The seal is a second, independent layer: every use checks that the entry is still a regular file of
+ * mode exactly 0444 owned by the worker, with the inode, size, mode, owner and mtime recorded when it was
+ * copied in. None of these moves when the entry is linked, unlinked or read (ctime does, which is why
+ * the old inode+ctime seal never matched again once an entry had been linked: the cache never hit). A
+ * writer other than the worker would have to change the mtime too and could not set it back without
+ * owning the file. An entry that fails the check is copied again. The least recently used entries (by
+ * their seal's mtime, which a use touches) go first once the cache outgrows its budget.
  */
 export class FileCache {
+  /** Uses served by an intact entry, and entries copied in: what the warm-path test and the bench read. */
+  readonly stats = { hits: 0, copies: 0 };
+  private ready: Promise<void> | undefined;
+
   constructor(
     private readonly dir: string,
     private readonly budgetBytes: number,
@@ -26,17 +57,22 @@ export class FileCache {
     signal: AbortSignal,
     onBytes?: (bytes: number) => void,
   ): Promise<string> {
+    await this.prepare();
     if (file.sha256 !== undefined) {
       const entry = this.entryPath(file.sha256);
       if (await this.isIntact(entry, file.record.size)) {
+        this.stats.hits += 1;
         onBytes?.(file.record.size);
         return entry;
       }
       await rm(entry, { force: true });
       await rm(`${entry}${SEAL_SUFFIX}`, { force: true });
     }
-    const temporary = path.join(this.dir, 'tmp', `${process.pid}.${randomBytes(6).toString('hex')}`);
-    await mkdir(path.dirname(temporary), { recursive: true });
+    const temporary = path.join(
+      FileCache.temporaryDir(this.dir),
+      `${process.pid}.${randomBytes(6).toString('hex')}`,
+    );
+    await mkdir(path.dirname(temporary), { recursive: true, mode: 0o700 });
     try {
       // Not flushed: a cache entry cut short by a crash fails the size check and is copied again.
       const copied = await copyHashing(file.sourcePath, temporary, signal, onBytes, false);
@@ -54,6 +90,7 @@ export class FileCache {
       const entry = this.entryPath(copied.sha256);
       await publish(temporary, entry);
       await this.seal(entry);
+      this.stats.copies += 1;
       return entry;
     } finally {
       await rm(temporary, { force: true });
@@ -64,12 +101,14 @@ export class FileCache {
   async evict(): Promise<{ removedBytes: number }> {
     const entries: { file: string; size: number; usedMs: number }[] = [];
     for (const prefix of await readdir(this.dir).catch(() => [] as string[])) {
-      if (prefix === 'tmp') continue;
+      if (prefix === TEMPORARY_DIR) continue;
       for (const name of await readdir(path.join(this.dir, prefix)).catch(() => [] as string[])) {
         if (name.endsWith(SEAL_SUFFIX)) continue;
         const file = path.join(this.dir, prefix, name);
-        const stats = await stat(file).catch(() => undefined);
-        if (stats?.isFile()) entries.push({ file, size: stats.size, usedMs: stats.mtimeMs });
+        const stats = await lstat(file).catch(() => undefined);
+        if (!stats?.isFile()) continue;
+        const used = await stat(`${file}${SEAL_SUFFIX}`).catch(() => stats);
+        entries.push({ file, size: stats.size, usedMs: used.mtimeMs });
       }
     }
     let total = entries.reduce((sum, entry) => sum + entry.size, 0);
@@ -85,41 +124,59 @@ export class FileCache {
     return { removedBytes };
   }
 
-  /**
-   * Records the entry's inode and ctime. A hard-linked entry can be written through any workspace that
-   * holds it; writing (or chmod) moves its ctime, which no process can set back, so a changed entry is
-   * recognised and replaced instead of being handed to the next action.
-   */
+  /** Where copies are made before they are published: `gc` sweeps what a crash left there. */
+  static temporaryDir(cacheDir: string): string {
+    return path.join(cacheDir, TEMPORARY_DIR);
+  }
+
+  private prepare(): Promise<void> {
+    this.ready ??= ensurePrivateDir(this.dir, 'the input cache');
+    // A failed check is not remembered: the next use checks again.
+    this.ready.catch(() => {
+      this.ready = undefined;
+    });
+    return this.ready;
+  }
+
   private async seal(entry: string): Promise<void> {
-    const stats = await stat(entry);
-    await writeFile(
-      `${entry}${SEAL_SUFFIX}`,
-      JSON.stringify({ ino: stats.ino, ctimeMs: stats.ctimeMs, size: stats.size }),
-    );
+    const stats = await lstat(entry);
+    const seal: Seal = {
+      ino: stats.ino,
+      size: stats.size,
+      mode: stats.mode,
+      uid: stats.uid,
+      gid: stats.gid,
+      mtimeMs: stats.mtimeMs,
+    };
+    await writeFile(`${entry}${SEAL_SUFFIX}`, JSON.stringify(seal), { mode: 0o600 });
   }
 
   private async isIntact(entry: string, size: number): Promise<boolean> {
     const [stats, seal] = await Promise.all([
-      stat(entry).catch(() => undefined),
+      lstat(entry).catch(() => undefined),
       readFile(`${entry}${SEAL_SUFFIX}`, 'utf8').then(
-        (text) => JSON.parse(text) as { ino: number; ctimeMs: number; size: number },
+        (text) => JSON.parse(text) as Partial<Seal>,
         () => undefined,
       ),
     ]);
-    if (stats === undefined || seal === undefined) return false;
+    if (stats === undefined || seal === undefined || !stats.isFile()) return false;
+    const uid = process.getuid?.();
     if (
+      stats.mode !== ENTRY_MODE ||
+      (uid !== undefined && stats.uid !== uid) ||
       stats.size !== size ||
       stats.ino !== seal.ino ||
-      stats.ctimeMs !== seal.ctimeMs ||
-      stats.size !== seal.size
+      stats.size !== seal.size ||
+      stats.mode !== seal.mode ||
+      stats.uid !== seal.uid ||
+      stats.gid !== seal.gid ||
+      stats.mtimeMs !== seal.mtimeMs
     ) {
       return false;
     }
-    // Marks the entry as used for the eviction order; mtime, not ctime, is what utimes sets. It moves ctime
-    // too, so the seal is renewed.
+    // Marks the entry as used for the eviction order, on the seal: the entry itself is never touched.
     const now = new Date();
-    await utimes(entry, now, now);
-    await this.seal(entry);
+    await utimes(`${entry}${SEAL_SUFFIX}`, now, now).catch(() => undefined);
     return true;
   }
 

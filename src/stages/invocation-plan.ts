@@ -54,6 +54,8 @@ export interface PipelineSettings {
   /** The full action log file of this attempt, or null for none. */
   logFile: string | null;
   cache: WorkerSettings['cache'];
+  /** Where secrets.json is kept while the container runs: a directory on a tmpfs. */
+  secretsTmpfsDir: string;
 }
 
 export interface PipelineDeps {

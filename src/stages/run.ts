@@ -1,11 +1,21 @@
-import { DEFAULT_CAPABILITIES } from '../config/worker-settings.js';
+import {
+  DEFAULT_CAPABILITIES,
+  NON_ROOT_CAPABILITIES,
+  ROOT_ONLY_CAPABILITIES,
+} from '../config/worker-settings.js';
 import { containerLabels, containerName, ownerLabels } from '../domain/container-labels.js';
 import { UsageError } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
-import { CONTAINER_WORKSPACE_ROOT, type WorkspaceLayout } from '../domain/workspace-layout.js';
+import {
+  CONTAINER_WORKSPACE_ROOT,
+  type WorkspaceLayout,
+  containerWorkspaceLayout,
+} from '../domain/workspace-layout.js';
 import type { ContainerExit, ContainerSpec, ImageInfo } from '../ports/container-runtime.js';
 import type { ActionLog } from './action-log.js';
 import type { InvocationPlan, PipelineDeps } from './invocation-plan.js';
+import { chownSecretsFile } from './secrets-file.js';
+import type { InputStaging } from './setup.js';
 import { type StorageExceededError, watchWorkspaceSize } from './storage-guard.js';
 import { chownWorkspace } from './workspace.js';
 
@@ -61,33 +71,103 @@ export async function prepareImage(
   return info;
 }
 
+/** Who the action runs as: a numeric uid:gid, or null for the image's own user (a worker without uids). */
+export type ActionUser = { uid: number; gid: number } | null;
+
 /**
- * The uid:gid the action runs as, with the workspace handed to it when that is not the worker: `worker`
- * (the default) is the worker's own; `image` is the image's USER resolved inside the image; or a number.
+ * Capabilities with which a process can change a file it does not own (its bytes, its mode, its owner),
+ * or everything: an action holding any of them is given copies of its inputs, never hard links.
  */
-export async function prepareContainerUser(
-  deps: PipelineDeps,
-  image: ImageInfo,
-  layout: WorkspaceLayout,
-): Promise<string | null> {
+const INODE_CAPABILITIES = new Set([...ROOT_ONLY_CAPABILITIES, 'SYS_ADMIN', 'ALL']);
+
+function isRootOrUnknown(user: ActionUser): boolean {
+  return user === null || user.uid === 0;
+}
+
+/**
+ * Whether inputs may be hard-linked from the cache (entries owned by the worker, mode 0444): only when
+ * the action's user can neither write them nor chmod them — not root (or unknown), not the worker's own
+ * uid (the entries' owner), and holding none of the capabilities that override file ownership.
+ */
+export function inputStagingFor(
+  user: ActionUser,
+  workerUid: number | undefined,
+  capAdd: readonly string[],
+): InputStaging {
+  if (user === null || workerUid === undefined) return 'copy';
+  if (user.uid === 0 || user.uid === workerUid) return 'copy';
+  if (capAdd.some((capability) => INODE_CAPABILITIES.has(capability.replace(/^CAP_/, '')))) return 'copy';
+  return 'link';
+}
+
+/** The capability allowlist: the root-only ones (CHOWN, DAC_OVERRIDE, FOWNER, FSETID) for root only. */
+export function capabilitiesFor(user: ActionUser, capAdd: readonly string[]): string[] {
+  const base = isRootOrUnknown(user) ? DEFAULT_CAPABILITIES : NON_ROOT_CAPABILITIES;
+  return [...new Set([...base, ...capAdd])];
+}
+
+function refuseRoot(how: string): never {
+  throw new UsageError(
+    `${how} is root, and actions run as root only when asked for by name: set container.user ` +
+      '(ACTION_WORKER_CONTAINER_USER) to "root" to accept that (unsafe: a root action can write and chmod ' +
+      'everything it is given), or to "auto" or a uid[:gid]',
+  );
+}
+
+/**
+ * The uid:gid the action runs as (`container.user`): `auto` (the default) is `unprivilegedUser` when the
+ * worker is root and the worker's own uid:gid otherwise; `worker` the worker's; `image` the image's USER
+ * resolved inside the image; `root` root; or a number. Root only by name (`root`, `0`, `0:0`): `worker`
+ * or `image` that turn out to be root are refused.
+ */
+export async function resolveActionUser(deps: PipelineDeps, image: ImageInfo): Promise<ActionUser> {
   const workerUid = process.getuid?.();
   const workerGid = process.getgid?.();
-  const setting = deps.settings.container.user;
-  if (setting === 'worker') return workerUid === undefined ? null : `${workerUid}:${workerGid ?? workerUid}`;
-  const target =
-    setting === 'image'
-      ? await deps.runtime.resolveImageUser(image.id, image.user)
-      : { uid: Number(setting.split(':')[0]), gid: Number(setting.split(':')[1] ?? 0) };
-  if (target.uid !== workerUid) {
-    if (workerUid !== 0) {
-      throw new UsageError(
-        `the action would run as uid ${target.uid}, but only a worker running as root can hand it the workspace; ` +
-          'run the worker as that user or set the container user to "worker"',
-      );
+  const { user: setting, unprivilegedUser } = deps.settings.container;
+  const numeric = (value: string) => {
+    const [uid = '0', gid] = value.split(':');
+    return { uid: Number(uid), gid: Number(gid ?? 0) };
+  };
+  switch (setting) {
+    case 'root':
+      return { uid: 0, gid: 0 };
+    case 'auto':
+      if (workerUid === undefined) return null;
+      return workerUid === 0 ? numeric(unprivilegedUser) : { uid: workerUid, gid: workerGid ?? workerUid };
+    case 'worker':
+      if (workerUid === undefined) return null;
+      if (workerUid === 0) refuseRoot('container.user "worker": this worker');
+      return { uid: workerUid, gid: workerGid ?? workerUid };
+    case 'image': {
+      const target = await deps.runtime.resolveImageUser(image.id, image.user);
+      if (target.uid === 0) refuseRoot(`container.user "image": the USER of ${image.reference}`);
+      return target;
     }
-    await chownWorkspace(layout, target.uid, target.gid);
+    default:
+      return numeric(setting);
   }
-  return `${target.uid}:${target.gid}`;
+}
+
+/**
+ * Hands the workspace (and secrets.json) to the action's user when that is not the worker; only a root
+ * worker can.
+ */
+export async function handOverWorkspace(
+  deps: PipelineDeps,
+  user: ActionUser,
+  layout: WorkspaceLayout,
+  hasSecrets: boolean,
+): Promise<void> {
+  const workerUid = process.getuid?.();
+  if (user === null || user.uid === workerUid) return;
+  if (workerUid !== 0) {
+    throw new UsageError(
+      `the action would run as uid ${user.uid}, but only a worker running as root can hand it the workspace; ` +
+        'run the worker as that user or set the container user to "auto" or "worker"',
+    );
+  }
+  await chownWorkspace(layout, user.uid, user.gid);
+  if (hasSecrets) await chownSecretsFile(deps.settings.secretsTmpfsDir, layout, user.uid, user.gid);
 }
 
 /** The container for one attempt: contract environment, workspace mount, limits, hardening, labels. */
@@ -97,7 +177,9 @@ export function buildContainerSpec(
   hostLayout: WorkspaceLayout,
   env: string[],
   image: ImageInfo,
-  user: string | null,
+  user: ActionUser,
+  /** The tmpfs file holding secrets.json, bind-mounted read-only at .roboto/secrets.json. */
+  secretsFile: string | null = null,
 ): ContainerSpec {
   const { containerParameters: params, computeRequirements: compute } = plan;
   const { container } = deps.settings;
@@ -110,7 +192,7 @@ export function buildContainerSpec(
       params.entry_point === null ? null : params.entry_point.length === 0 ? [''] : params.entry_point,
     command: params.command,
     workdir: params.workdir,
-    user,
+    user: user === null ? null : `${user.uid}:${user.gid}`,
     labels: {
       ...containerLabels({
         workerId: deps.settings.workerId,
@@ -120,7 +202,12 @@ export function buildContainerSpec(
       }),
       ...ownerLabels(deps.settings.owner),
     },
-    mounts: [{ hostPath: hostLayout.root, containerPath: CONTAINER_WORKSPACE_ROOT, readOnly: false }],
+    mounts: [
+      { hostPath: hostLayout.root, containerPath: CONTAINER_WORKSPACE_ROOT, readOnly: false },
+      ...(secretsFile === null
+        ? []
+        : [{ hostPath: secretsFile, containerPath: containerWorkspaceLayout().secretsFile, readOnly: true }]),
+    ],
     limits: {
       nanoCpus: Math.round((compute.vCPU / 1024) * 1e9),
       memoryBytes: compute.memory * MIB,
@@ -128,7 +215,7 @@ export function buildContainerSpec(
       storageBytes: container.storageQuota === 'auto' ? compute.storage * GIB : null,
     },
     security: {
-      capAdd: [...new Set([...DEFAULT_CAPABILITIES, ...container.capAdd])],
+      capAdd: capabilitiesFor(user, container.capAdd),
       readOnlyRootfs: container.readOnlyRootfs,
       tmpfs: container.readOnlyRootfs
         ? { '/tmp': `rw,nosuid,nodev,size=${container.tmpfsSizeMiB}m,mode=1777` }

@@ -1,4 +1,5 @@
-import { copyFile, link, mkdir, open, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../domain/errors.js';
 import { safeRelativePath } from '../domain/relative-path.js';
@@ -15,21 +16,27 @@ import type { ResolvedInput } from '../ports/input-resolver.js';
 import type { SecretStore } from '../ports/secret-store.js';
 import type { FileCache } from './file-cache.js';
 import type { InvocationPlan } from './invocation-plan.js';
+import { writeSecretsFile } from './secrets-file.js';
+import type { WorkspaceOwner } from './workspace.js';
 
 export interface PreparedParameters {
   merged: MergedParameters;
   /** Resolved secret values, for masking. Never logged. */
   secretValues: string[];
+  /** The host file (on a tmpfs) holding secrets.json, when any parameter is a secret. */
+  secretsFile: string | null;
 }
 
 /**
  * Merges parameters with their defaults, resolves secret parameters, and writes the parameters file
- * (URIs intact) and, when any parameter is a secret, secrets.json keyed by parameter name, mode 0600.
+ * (URIs intact) and, when any parameter is a secret, secrets.json keyed by parameter name, mode 0600, on
+ * the secrets tmpfs (see secrets-file.ts), never in the workspace.
  */
 export async function prepareParameters(
   plan: InvocationPlan,
   layout: WorkspaceLayout,
   secrets: SecretStore,
+  secretsTarget: { tmpfsDir: string; owner: WorkspaceOwner },
 ): Promise<PreparedParameters> {
   validateParameters(plan.action.parameters, plan.parameterValues, plan.action.name);
   const merged = mergeParameters(plan.action.parameters, plan.parameterValues);
@@ -46,17 +53,17 @@ export async function prepareParameters(
     }
     resolved.set(name, secret);
   }
-  if (resolved.size > 0) {
-    // 'wx': never write through a file someone else put there; the mode applies on creation.
-    const handle = await open(layout.secretsFile, 'wx', 0o600);
-    try {
-      await handle.writeFile(pyJsonDumps(resolved));
-    } finally {
-      await handle.close();
-    }
-  }
+  const secretsFile =
+    resolved.size === 0
+      ? null
+      : await writeSecretsFile(
+          secretsTarget.tmpfsDir,
+          layout,
+          { ...secretsTarget.owner, invocationId: plan.invocationId, attempt: plan.attempt },
+          pyJsonDumps(resolved),
+        );
   await writeFile(layout.parametersFile, pyJsonDumps(merged));
-  return { merged, secretValues: [...resolved.values()] };
+  return { merged, secretValues: [...resolved.values()], secretsFile };
 }
 
 /** How an input file is placed: one dataset → input/<path>; several → input/<dataset>/<path> (spec §6.3). */
@@ -66,8 +73,16 @@ export function inputTargetPath(record: FileRecord, isMultiDataset: boolean): st
 }
 
 /**
- * Places the resolved inputs in the workspace (hard link, or a copy across filesystems, size checked)
- * unless `downloadInputs` is false, and writes the inputs manifest with container paths.
+ * How inputs reach the workspace: `link`, a hard link to the verified cache entry (O(1), and safe only
+ * when the action's user can change neither the bytes nor the mode of a file it does not own), or `copy`,
+ * a private copy (a reflink where the filesystem can, else bytes).
+ */
+export type InputStaging = 'link' | 'copy';
+
+/**
+ * Places the resolved inputs in the workspace (hard link to, or copy of, a verified cache entry, as
+ * `staging` says; a copy across filesystems, size checked) unless `downloadInputs` is false, and writes
+ * the inputs manifest with container paths.
  */
 export async function placeInputs(
   resolved: ResolvedInput,
@@ -75,6 +90,7 @@ export async function placeInputs(
   containerLayout: WorkspaceLayout,
   downloadInputs: boolean,
   cache: FileCache,
+  staging: InputStaging,
   signal: AbortSignal,
   onBytes?: (bytes: number, totalBytes: number) => void,
 ): Promise<ActionInputRecord> {
@@ -107,8 +123,13 @@ export async function placeInputs(
       );
     }
     placed.add(relative);
+    const target = path.join(hostLayout.inputDir, ...relative.split('/'));
     const entry = await cache.materialize(file, signal, (bytes) => onBytes?.(bytes, totalBytes));
-    await placeFile(entry, file.record.size, path.join(hostLayout.inputDir, ...relative.split('/')));
+    await placeFile(entry, file.record.size, target, staging).catch(async (error: unknown) => {
+      // Another invocation replaced or evicted the entry between its check and our link: check again.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await placeFile(await cache.materialize(file, signal), file.record.size, target, staging);
+    });
     files.push([file.record, path.posix.join(containerLayout.inputDir, relative)]);
   }
   if (downloadInputs && resolved.files.length > 0) await cache.evict();
@@ -117,19 +138,30 @@ export async function placeInputs(
   return manifest;
 }
 
-/** Hard-links a verified cache entry into the workspace, or copies it across filesystems. */
-async function placeFile(entry: string, sizeBytes: number, target: string): Promise<void> {
+/** Hard-links a verified cache entry into the workspace, or copies it (asked to, or across filesystems). */
+async function placeFile(
+  entry: string,
+  sizeBytes: number,
+  target: string,
+  staging: InputStaging,
+): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
-  try {
-    await link(entry, target);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw error;
-    await copyFile(entry, target);
-    const { size } = await stat(target);
-    if (size !== sizeBytes)
-      throw new Error(`copying ${entry} to ${target} gave ${size} bytes, not ${sizeBytes}`);
+  if (staging === 'link') {
+    try {
+      await link(entry, target);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw error;
+    }
   }
+  // A reflink (copy-on-write: O(1) on btrfs, XFS, …) where the filesystem can, else a byte copy. Either
+  // way a new inode: nothing the action does to it reaches the cache. COPYFILE_EXCL: never through a
+  // file someone else put there.
+  await copyFile(entry, target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+  const { size } = await stat(target);
+  if (size !== sizeBytes)
+    throw new Error(`copying ${entry} to ${target} gave ${size} bytes, not ${sizeBytes}`);
 }
 
 function safeSegment(segment: string): string {

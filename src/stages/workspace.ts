@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Owner } from '../domain/container-labels.js';
 import { UsageError } from '../domain/errors.js';
 import { type WorkspaceLayout, workspaceLayout } from '../domain/workspace-layout.js';
+import { ensurePrivateDir } from '../util/private-dir.js';
 
 /** Who created a workspace; kept beside it (not in it: the action can write there) for the leftover sweep. */
 export type WorkspaceOwner = Owner;
@@ -31,7 +32,9 @@ export async function createWorkspace(
   const root = path.join(parentDir, `${invocationId}-${attempt}`);
   // A leftover of the same attempt (a crash) is stale by definition: start clean.
   await rm(root, { recursive: true, force: true });
-  await mkdir(parentDir, { recursive: true });
+  // 0700: the action reaches its workspace through the bind mount only; no other local user may reach
+  // what an action wrote there (a root action's setuid file, say) on the host.
+  await ensurePrivateDir(parentDir, 'the workspace directory');
   await writeFile(`${root}${OWNER_FILE_SUFFIX}`, JSON.stringify({ ...owner, invocationId, attempt }));
   const layout = workspaceLayout(root);
   await mkdir(root, { mode: 0o755 });
@@ -60,18 +63,24 @@ export async function removeWorkspace(layout: WorkspaceLayout): Promise<void> {
 
 /**
  * Hands the workspace to the uid:gid the action runs as, when that is not the worker: the directories the
- * action writes, and secrets.json, which stays 0600.
+ * action writes (output/ and .roboto/ with everything in them) and the input directories, so the action
+ * can rename, move and delete its inputs. The input files themselves stay the worker's (read-only hard
+ * links to cache entries, which the action must not be able to chmod or write).
  */
 export async function chownWorkspace(layout: WorkspaceLayout, uid: number, gid: number): Promise<void> {
-  const walk = async (target: string): Promise<void> => {
-    await lchown(target, uid, gid);
+  const walk = async (target: string, directoriesOnly: boolean): Promise<void> => {
     const stats = await lstat(target);
-    if (!stats.isDirectory()) return;
-    for (const entry of await readdir(target)) await walk(path.join(target, entry));
+    if (!stats.isDirectory()) {
+      if (!directoriesOnly) await lchown(target, uid, gid);
+      return;
+    }
+    await lchown(target, uid, gid);
+    for (const entry of await readdir(target)) await walk(path.join(target, entry), directoriesOnly);
   };
-  // Input files are hard links to the caller's data: only the directories above them change hands.
-  for (const dir of [layout.root, layout.inputDir]) await lchown(dir, uid, gid);
-  for (const target of [layout.outputDir, layout.runtimeConfigDir]) await walk(target);
+  await lchown(layout.root, uid, gid);
+  await walk(layout.inputDir, true);
+  // The manifest is the worker's, like the inputs: the action reads it.
+  for (const target of [layout.outputDir, layout.runtimeConfigDir]) await walk(target, false);
 }
 
 /**
@@ -126,10 +135,4 @@ export async function readWorkspaceFile(
   } finally {
     await handle.close();
   }
-}
-
-/** Deletes secrets.json, wherever the run left things; never follows a link out of the workspace. */
-export async function deleteSecretsFile(layout: WorkspaceLayout): Promise<void> {
-  const safe = await pathInsideWorkspace(layout, layout.secretsFile);
-  if (safe !== undefined) await rm(safe, { force: true });
 }

@@ -144,9 +144,12 @@ describe('action-worker run: the runtime contract, end to end', () => {
     expect(manifest.topics).toEqual([]);
   });
 
-  it('keeps the image working directory and runs as the worker user', async () => {
+  it('keeps the image working directory and runs as the default user (never root)', async () => {
     expect((await readEvidence(run, 'cwd.txt')).trim()).toBe('/');
-    expect((await readEvidence(run, 'id.txt')).trim()).toBe(`${process.getuid!()}:${process.getgid!()}`);
+    // A root worker runs actions as the unprivileged 65532:65532; any other worker as itself.
+    expect((await readEvidence(run, 'id.txt')).trim()).toBe(
+      process.getuid!() === 0 ? '65532:65532' : `${process.getuid!()}:${process.getgid!()}`,
+    );
   });
 
   it('masks the secret and its base64 in what the action prints', () => {
@@ -194,8 +197,9 @@ describe('action-worker run: the runtime contract, end to end', () => {
     expect(summary.status).toBe('Completed');
   });
 
-  it('removes the workspace (secrets.json with it) and the container', async () => {
+  it('removes the workspace, secrets.json from its tmpfs, and the container', async () => {
     expect(await readdir(run.workspaceParent)).toEqual([]);
+    expect(await readdir(run.secretsDir)).toEqual([]);
     const leftovers = (await managedContainers()).filter(
       (c) => c.Labels['dev.action-worker.invocation-id'] === run.result.invocationId,
     );

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { makeAction, removeTempDirs, runInProcess, tempDir } from '../support/harness.js';
 
 // Writes an output, reads its secret, and says who it is.
@@ -54,11 +55,35 @@ describe('the user an action runs as', () => {
     expect(await readFile(path.join(run.result.outputDir!, 'uid.txt'), 'utf8')).toBe('2000\n2001\n');
   });
 
-  it('runs as the worker by default', async () => {
-    const run = await runAs('worker', ['USER 4321']);
+  it('by default runs as 65532:65532 when the worker is root, else as the worker, whatever the image says', async () => {
+    const run = await runAs('auto', ['USER 4321']);
     expect(run.result.outcome.status, run.stderr).toBe(5);
+    const isRoot = process.getuid!() === 0;
     expect(await readFile(path.join(run.result.outputDir!, 'uid.txt'), 'utf8')).toBe(
-      `${process.getuid!()}\n${process.getgid!()}\n`,
+      isRoot ? '65532\n65532\n' : `${process.getuid!()}\n${process.getgid!()}\n`,
     );
+    // The secret is readable by that user, 0600, and the worker still collects what it wrote 0600.
+    expect(await readFile(path.join(run.result.outputDir!, 'secret.txt'), 'utf8')).toBe('readable\n');
+    expect(await readFile(path.join(run.result.outputDir!, 'private.txt'), 'utf8')).toBe('private\n');
   });
+
+  it.runIf(process.getuid?.() === 0)(
+    'runs as root only when asked for by name: "worker" and "image" that turn out to be root are refused',
+    async () => {
+      const asWorker = await runAs('worker', []);
+      expect(asWorker.result.outcome.status).toBe(InvocationStatus.Failed);
+      expect(asWorker.result.outcome.failure?.code).toBe('E_USAGE');
+      expect(asWorker.result.outcome.detail).toMatch(
+        /container.user "worker": this worker is root, and actions run as root only when asked for by name/,
+      );
+      // The local busybox image has no USER: root.
+      const asImage = await runAs('image', []);
+      expect(asImage.result.outcome.status).toBe(InvocationStatus.Failed);
+      expect(asImage.result.outcome.detail).toMatch(/container.user "image": the USER of .* is root/);
+
+      const asRoot = await runAs('root', []);
+      expect(asRoot.result.outcome.status, asRoot.stderr).toBe(5);
+      expect(await readFile(path.join(asRoot.result.outputDir!, 'uid.txt'), 'utf8')).toBe('0\n0\n');
+    },
+  );
 });

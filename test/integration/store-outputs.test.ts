@@ -79,6 +79,7 @@ async function attempt(
       logs: settings.logs,
       logFile: null,
       cache: settings.cache,
+      secretsTmpfsDir: settings.secretsTmpfsDir,
     },
     onOutput: () => Promise.resolve(),
   };

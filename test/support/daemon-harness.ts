@@ -7,7 +7,7 @@ import { InvocationQueue, recordPrefix, redisOptions } from '../../src/adapters/
 import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
 import type { InvocationRecord } from '../../src/ports/invocation-store.js';
 import { BASE_IMAGE, projectRoot } from './paths.js';
-import { eventually, removeTempDirs, tempDir } from './harness.js';
+import { eventually, removeTempDirs, tempDir, tmpfsTempDir } from './harness.js';
 
 const cliPath = path.join(projectRoot, 'bin', 'action-worker.js');
 export const TEST_REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
@@ -95,6 +95,7 @@ export class TestQueue {
       ACTION_WORKER_WORKSPACE_DIR: await tempDir('d-ws'),
       ACTION_WORKER_CACHE_DIR: await tempDir('d-cache'),
       ACTION_WORKER_LOG_DIR: await tempDir('d-logs'),
+      ACTION_WORKER_SECRETS_TMPFS_DIR: await tmpfsTempDir('d-secrets'),
       ACTION_WORKER_HTTP_PORT: '0',
       ACTION_WORKER_HTTP_HOST: '127.0.0.1',
       ACTION_WORKER_LOCK_DURATION: '4s',

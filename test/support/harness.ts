@@ -11,11 +11,11 @@ import { Labels } from '../../src/domain/container-labels.js';
 import { type InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { cliPath, projectRoot } from './paths.js';
-import { removeTempDirs, tempDir } from './temp-dirs.js';
+import { removeTempDirs, tempDir, tmpfsTempDir } from './temp-dirs.js';
 
 export const docker = new Docker();
 
-export { removeTempDirs, tempDir };
+export { removeTempDirs, tempDir, tmpfsTempDir };
 
 export interface InProcessRun {
   result: LocalRunResult;
@@ -24,6 +24,8 @@ export interface InProcessRun {
   stderr: string;
   statuses: string[];
   workspaceParent: string;
+  /** Where secrets.json was kept (a tmpfs). */
+  secretsDir: string;
 }
 
 /** Runs `action-worker run` in this process, capturing the action's output and the status transitions. */
@@ -41,6 +43,7 @@ export async function runInProcess(
   const settings = WorkerSettings.parse({
     storeDir: await tempDir('store'),
     cache: { dir: await tempDir('cache') },
+    secretsTmpfsDir: await tmpfsTempDir('secrets'),
     ...options.settings,
     logs: { dir: await tempDir('logs'), ...options.settings?.logs },
     workspaceDir: workspaceParent,
@@ -88,6 +91,7 @@ export async function runInProcess(
     stderr: Buffer.concat(stderr).toString(),
     statuses,
     workspaceParent,
+    secretsDir: settings.secretsTmpfsDir,
   };
 }
 
@@ -99,6 +103,7 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
       ACTION_WORKER_WORKSPACE_DIR: await tempDir('cli-ws'),
       ACTION_WORKER_STORE_DIR: await tempDir('cli-store'),
       ACTION_WORKER_CACHE_DIR: await tempDir('cli-cache'),
+      ACTION_WORKER_SECRETS_TMPFS_DIR: await tmpfsTempDir('cli-secrets'),
       ACTION_WORKER_LOG_DIR: await tempDir('cli-logs'),
       ...options.env,
     },

@@ -109,6 +109,7 @@ describe('the Kubernetes manifests', () => {
             terminationGracePeriodSeconds: number;
             initContainers: Container[];
             containers: Container[];
+            volumes: { name: string; emptyDir?: { medium?: string } }[];
           };
         };
       };
@@ -143,6 +144,12 @@ describe('the Kubernetes manifests', () => {
       container.volumeMounts?.find((mount) => mount.name === 'workspaces')?.mountPath ?? '(none)';
     expect(settings.workspaceDir.startsWith(`${mountOf(worker)}/`)).toBe(true);
     expect(mountOf(docker)).toBe(mountOf(worker));
+    // So is secrets.json's directory, and it is in memory only.
+    const secretsMountOf = (container: Container) =>
+      container.volumeMounts?.find((mount) => mount.name === 'secrets-tmpfs')?.mountPath ?? '(none)';
+    expect(settings.secretsTmpfsDir.startsWith(`${secretsMountOf(worker)}/`)).toBe(true);
+    expect(secretsMountOf(docker)).toBe(secretsMountOf(worker));
+    expect(pod.volumes.find((volume) => volume.name === 'secrets-tmpfs')?.emptyDir?.medium).toBe('Memory');
 
     // KEDA scales on the lists of the queue the workers use.
     const scaled = find('ScaledObject', 'action-worker') as unknown as {
@@ -174,6 +181,7 @@ describe('docker/compose.yaml', () => {
       string,
       { environment?: Record<string, string>; volumes?: string[]; profiles?: string[] }
     >;
+    volumes: Record<string, { driver_opts?: Record<string, string> } | null>;
   };
 
   it('is valid against the Compose specification', () => {
@@ -206,6 +214,21 @@ describe('docker/compose.yaml', () => {
     // The published port reaches the container's interface, not its loopback (the default).
     for (const service of [worker, workerDind]) {
       expect(service?.environment?.ACTION_WORKER_HTTP_HOST).toBe('0.0.0.0');
+    }
+    // secrets.json's directory too, and on a tmpfs: the host's /dev/shm, or a tmpfs volume.
+    for (const [service, engineMounts] of [
+      [worker, ['/dev/shm/action-worker:/dev/shm/action-worker']],
+      [workerDind, dind?.volumes ?? []],
+    ] as const) {
+      const secretsDir = service?.environment?.ACTION_WORKER_SECRETS_TMPFS_DIR ?? '';
+      const mount = service?.volumes?.find((volume) =>
+        secretsDir.startsWith(`${volume.split(':')[1] ?? ''}/`),
+      );
+      expect(mount, secretsDir).toBeDefined();
+      expect(engineMounts).toContain(mount);
+      const source = mount?.split(':')[0] ?? '';
+      if (source.startsWith('/')) expect(source.startsWith('/dev/shm/')).toBe(true);
+      else expect(compose.volumes[source]?.driver_opts?.type).toBe('tmpfs');
     }
     expect(worker?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
   });

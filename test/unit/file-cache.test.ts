@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
@@ -35,16 +35,81 @@ describe('FileCache', () => {
     expect((await stat(entry)).ino).toBe((await stat(await cache.materialize(file, signal))).ino);
   });
 
-  it('replaces an entry that an action rewrote in place through its hard link', async () => {
+  it('hits again after the entry was hard-linked into a workspace and the workspace removed', async () => {
+    // link() and unlink() move the entry's ctime: the old inode+ctime seal missed every time after that.
+    const dir = await tempDir('cache-test');
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
+    const file = await source(dir, 'w', 'warm');
+    const entry = await cache.materialize(file, signal);
+    const { ino } = await stat(entry);
+    await mkdir(path.join(dir, 'ws'));
+    await link(entry, path.join(dir, 'ws', 'w'));
+    expect(await cache.materialize(file, signal)).toBe(entry);
+    await rm(path.join(dir, 'ws'), { recursive: true });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await cache.materialize(file, signal)).toBe(entry);
+    expect((await stat(entry)).ino).toBe(ino);
+    expect(cache.stats).toEqual({ hits: 2, copies: 1 });
+  });
+
+  it('replaces an entry that was rewritten in place, even with its size and mode kept', async () => {
     const dir = await tempDir('cache-test');
     const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
     const file = await source(dir, 'c', 'charlie');
     const entry = await cache.materialize(file, signal);
-    // What a root action can do to an input it was given: make it writable and change it, same size.
     await chmod(entry, 0o644);
     await writeFile(entry, 'CHARLIE');
+    await chmod(entry, 0o444);
     const again = await cache.materialize(file, signal);
     expect(await readFile(again, 'utf8')).toBe('charlie');
+    expect(cache.stats).toEqual({ hits: 0, copies: 2 });
+  });
+
+  it.each([
+    ['setuid', 0o4755],
+    ['setgid', 0o2444],
+    ['executable', 0o555],
+    ['writable', 0o644],
+  ])('never hands out an entry made %s: it is copied again', async (_what, mode) => {
+    const dir = await tempDir('cache-test');
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
+    const file = await source(dir, 'm', 'mode');
+    const entry = await cache.materialize(file, signal);
+    await chmod(entry, mode);
+    const again = await cache.materialize(file, signal);
+    expect((await stat(again)).mode & 0o7777).toBe(0o444);
+    expect(cache.stats.copies).toBe(2);
+  });
+
+  it.runIf(process.getuid?.() === 0)('never hands out an entry someone else owns', async () => {
+    const dir = await tempDir('cache-test');
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
+    const file = await source(dir, 'o', 'owned');
+    const entry = await cache.materialize(file, signal);
+    await chown(entry, 65532, 65532);
+    const again = await cache.materialize(file, signal);
+    expect((await stat(again)).uid).toBe(0);
+    expect(cache.stats.copies).toBe(2);
+  });
+
+  it('keeps its directory private (0700), and refuses one that belongs to someone else', async () => {
+    const dir = await tempDir('cache-test');
+    const cacheDir = path.join(dir, 'cache');
+    await mkdir(cacheDir, { mode: 0o777 });
+    await chmod(cacheDir, 0o777);
+    await new FileCache(cacheDir, 1024 ** 3).materialize(await source(dir, 'p', 'private'), signal);
+    expect((await stat(cacheDir)).mode & 0o777).toBe(0o700);
+    if (process.getuid?.() === 0) {
+      const theirs = path.join(dir, 'theirs');
+      await mkdir(theirs);
+      await chown(theirs, 65532, 65532);
+      await expect(
+        new FileCache(theirs, 1024 ** 3).materialize(await source(dir, 'q', 'x'), signal),
+      ).rejects.toThrow(/belongs to uid 65532, not to this worker/);
+      await expect(
+        new FileCache(path.join(theirs, 'cache'), 1024 ** 3).materialize(await source(dir, 'r', 'x'), signal),
+      ).rejects.toThrow(/which belongs to uid 65532: that user could replace it/);
+    }
   });
 
   it('refuses a source whose bytes do not match its record', async () => {
@@ -64,7 +129,8 @@ describe('FileCache', () => {
     const cache = new FileCache(path.join(dir, 'cache'), 10);
     const old = await cache.materialize(await source(dir, 'old', 'xxxxxx'), signal);
     const recent = await cache.materialize(await source(dir, 'new', 'yyyyyy'), signal);
-    await utimes(old, new Date(2000, 0, 1), new Date(2000, 0, 1));
+    // The last use is recorded on the seal (the entry itself is never touched).
+    await utimes(`${old}.seal`, new Date(2000, 0, 1), new Date(2000, 0, 1));
     expect(await cache.evict()).toEqual({ removedBytes: 6 });
     const remaining = (await readdir(path.join(dir, 'cache'), { recursive: true })).filter(
       (name) => path.basename(name).length === 64,

@@ -84,7 +84,7 @@ describe('loadSettings', () => {
     expect(message).toContain(`daemon.lockDuration (${file}, line 3, column 17): not a setting`);
     expect(message).toContain(`images.pullPolicy (${file}, line 5, column 15): Invalid option`);
     expect(message).toContain(
-      'container.user (from ACTION_WORKER_CONTAINER_USER): must be worker, image, or uid[:gid]',
+      'container.user (from ACTION_WORKER_CONTAINER_USER): must be auto, worker, image, root, or uid[:gid]',
     );
   });
 

@@ -154,6 +154,7 @@ describe('placing inputs', () => {
       layout,
       true,
       new FileCache(path.join(dir, 'cache'), 1024 ** 3),
+      'link',
       signal,
     );
     await expect(placing).rejects.toMatchObject({

@@ -7,7 +7,8 @@ describe('settingsFromEnv', () => {
     const settings = settingsFromEnv({});
     expect(settings.roboto.apiKey).toBe(PLACEHOLDER_API_KEY);
     expect(settings.container).toMatchObject({
-      user: 'worker',
+      user: 'auto',
+      unprivilegedUser: '65532:65532',
       networkMode: 'bridge',
       readOnlyRootfs: false,
       capAdd: [],
@@ -45,7 +46,11 @@ describe('settingsFromEnv', () => {
   it.each([
     [{ ACTION_WORKER_PIDS_LIMIT: 'many' }, /ACTION_WORKER_PIDS_LIMIT="many" must be a whole number/],
     [{ ACTION_WORKER_PULL_POLICY: 'sometimes' }, /images\.pullPolicy/],
-    [{ ACTION_WORKER_CONTAINER_USER: 'bob' }, /container\.user: must be worker, image, or uid\[:gid\]/],
+    [
+      { ACTION_WORKER_CONTAINER_USER: 'bob' },
+      /container\.user: must be auto, worker, image, root, or uid\[:gid\]/,
+    ],
+    [{ ACTION_WORKER_UNPRIVILEGED_USER: '0:0' }, /container\.unprivilegedUser: must not be root/],
     [{ ACTION_WORKER_READ_ONLY_ROOTFS: 'perhaps' }, /must be true or false/],
     [{ ACTION_WORKER_SERVICE_ENDPOINT: 'not a url' }, /roboto\.serviceEndpoint/],
   ])('refuses %j naming the variable or setting', (env, message) => {

@@ -57,7 +57,12 @@ export class LocalDataStore implements DataStore {
   private readonly user = os.userInfo().username;
 
   constructor(readonly root: string) {
-    this.blobs = new BlobStore(path.join(root, 'blobs'), path.join(root, 'tmp'));
+    this.blobs = new BlobStore(path.join(root, 'blobs'), LocalDataStore.temporaryDir(root));
+  }
+
+  /** Where blobs are copied before they are published: `gc` sweeps what a crash left there. */
+  static temporaryDir(root: string): string {
+    return path.join(root, 'tmp');
   }
 
   /** The per-user default: $XDG_DATA_HOME/action-worker/store, else ~/.local/share/action-worker/store. */

@@ -32,7 +32,7 @@ import { type InvocationOutcome, executeInvocation } from '../../stages/execute-
 import type { InvocationPlan } from '../../stages/invocation-plan.js';
 import { StoreInputResolver } from '../../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../stages/store-output-target.js';
-import { currentPidNamespace } from '../garbage-collector.js';
+import { currentPidNamespace, temporaryDirsOf } from '../garbage-collector.js';
 import { CapacityLedger } from './capacity.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
@@ -124,6 +124,8 @@ export class Daemon {
     this.reconciler = new Reconciler({
       ...deps,
       workspaceDir: deps.settings.workspaceDir,
+      secretsDir: deps.settings.secretsTmpfsDir,
+      temporaryDirs: temporaryDirsOf(deps.settings),
       logger: this.logger,
       workerId: this.workerId,
       deployment: this.deployment,
@@ -575,6 +577,7 @@ export class Daemon {
               logs: settings.logs,
               logFile: null,
               cache: settings.cache,
+              secretsTmpfsDir: settings.secretsTmpfsDir,
             },
             onOutput: (_stream: OutputStream, chunk: Buffer) => {
               if (!lease.isLost) live.write(chunk);

@@ -20,6 +20,10 @@ export interface ReconcilerDeps {
   store: RedisInvocationStore;
   queue: InvocationQueue;
   workspaceDir: string;
+  /** The secrets tmpfs directory (secretsTmpfsDir): attempts' secrets.json, swept like workspaces. */
+  secretsDir: string;
+  /** Where a crash can leave temporary files (the store's and the cache's tmp/). */
+  temporaryDirs: string[];
   logger: Logger;
   workerId: string;
   /** This daemon's deployment: only leftovers labelled with it are ever judged, let alone removed. */
@@ -51,12 +55,25 @@ export class Reconciler {
     const report = await collectGarbage({
       runtime,
       workspaceDir: this.deps.workspaceDir,
+      secretsDir: this.deps.secretsDir,
+      temporaryDirs: this.deps.temporaryDirs,
       isLive: this.isLive,
       isOurs: (owner) => isSameDeployment(owner.deployment, deployment),
     });
-    if (report.removedContainers.length > 0 || report.removedWorkspaces.length > 0) {
+    if (
+      report.removedContainers.length > 0 ||
+      report.removedWorkspaces.length > 0 ||
+      report.removedSecrets.length > 0 ||
+      report.removedTemporaryFiles.length > 0
+    ) {
       logger.warn(
-        { when, containers: report.removedContainers, workspaces: report.removedWorkspaces },
+        {
+          when,
+          containers: report.removedContainers,
+          workspaces: report.removedWorkspaces,
+          secrets: report.removedSecrets,
+          temporaryFiles: report.removedTemporaryFiles,
+        },
         'reconcile.removed_leftovers',
       );
     }

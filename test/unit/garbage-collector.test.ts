@@ -1,0 +1,83 @@
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
+import { collectGarbage, temporaryDirsOf } from '../../src/app/garbage-collector.js';
+import type { ContainerRuntime } from '../../src/ports/container-runtime.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+
+const noContainers = { listLabelledContainers: () => Promise.resolve([]) } as unknown as ContainerRuntime;
+const signal = new AbortController().signal;
+
+describe('the sweep of what a crash leaves', () => {
+  afterAll(removeTempDirs);
+
+  it('removes temporary blobs and cache copies nobody has written to for an hour, and keeps younger ones', async () => {
+    const dir = await tempDir('gc-tmp');
+    const settings = { storeDir: path.join(dir, 'store'), cache: { dir: path.join(dir, 'cache') } };
+    const [storeTmp, cacheTmp] = temporaryDirsOf(settings);
+    // A store in use: its own files are never temporary files.
+    const store = new LocalDataStore(settings.storeDir);
+    const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+    await writeFile(path.join(dir, 'kept.txt'), 'kept');
+    await store.putFiles(datasetId, [{ relativePath: 'kept.txt', sourcePath: path.join(dir, 'kept.txt') }], {
+      writeKey: { invocationId: 'iv_1', attempt: 1 },
+      origination: 'test',
+      signal,
+    });
+    await mkdir(cacheTmp!, { recursive: true });
+    const stale = [path.join(storeTmp!, 'blob.123.abcdef'), path.join(cacheTmp!, '123.abcdef')];
+    const live = path.join(storeTmp!, 'blob.456.fedcba');
+    for (const file of [...stale, live]) await writeFile(file, 'partial');
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60_000);
+    for (const file of stale) await utimes(file, twoHoursAgo, twoHoursAgo);
+
+    const dry = await collectGarbage({
+      runtime: noContainers,
+      workspaceDir: path.join(dir, 'ws'),
+      temporaryDirs: [storeTmp!, cacheTmp!],
+      isLive: () => Promise.resolve(false),
+      dryRun: true,
+    });
+    expect(dry.removedTemporaryFiles.sort()).toEqual([...stale].sort());
+    expect(await readdir(storeTmp!)).toHaveLength(2);
+
+    const report = await collectGarbage({
+      runtime: noContainers,
+      workspaceDir: path.join(dir, 'ws'),
+      temporaryDirs: [storeTmp!, cacheTmp!],
+      isLive: () => Promise.resolve(false),
+    });
+    expect(report.removedTemporaryFiles.sort()).toEqual([...stale].sort());
+    expect(report.kept).toContainEqual({
+      what: `temporary file ${live}`,
+      why: 'it may still be being written',
+    });
+    expect(await readdir(storeTmp!)).toEqual(['blob.456.fedcba']);
+    expect(await readdir(cacheTmp!)).toEqual([]);
+    expect((await store.listFiles(datasetId)).map((file) => file.record.relative_path)).toEqual(['kept.txt']);
+  });
+
+  it('removes the secrets directories whose owner is gone, and keeps the live ones', async () => {
+    const dir = await tempDir('gc-secrets');
+    const owner = (pid: number, invocationId: string) =>
+      JSON.stringify({ host: os.hostname(), pid, workerId: 'w', invocationId, attempt: 1 });
+    for (const [name, pid] of [
+      ['iv_dead-1', 1],
+      ['iv_live-1', 2],
+    ] as const) {
+      await mkdir(path.join(dir, name));
+      await writeFile(path.join(dir, name, 'secrets.json'), '{}');
+      await writeFile(path.join(dir, `${name}.owner.json`), owner(pid, name.slice(0, -2)));
+    }
+    const report = await collectGarbage({
+      runtime: noContainers,
+      workspaceDir: path.join(dir, 'no-workspaces'),
+      secretsDir: dir,
+      isLive: (o) => Promise.resolve(o.pid === 2),
+    });
+    expect(report.removedSecrets).toEqual([path.join(dir, 'iv_dead-1')]);
+    expect((await readdir(dir)).sort()).toEqual(['iv_live-1', 'iv_live-1.owner.json']);
+  });
+});
