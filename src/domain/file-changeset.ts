@@ -42,36 +42,80 @@ export type FoldResult =
  * changesets combine (so removes beat puts); device_id and ingestion_complete are never applied.
  */
 export function foldFileChangeset(text: string): FoldResult {
-  // Python's readlines(): a final newline does not make an extra (empty) line, but a blank line in the
-  // middle is a line, and it fails validation like any other malformed line.
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  const updates = new Map<string, FileUpdate>();
-  for (const [index, line] of lines.entries()) {
+  const folder = new FileChangesetFolder();
+  for (const line of changesetLines(text)) if (!folder.add(line)) break;
+  return folder.result();
+}
+
+/**
+ * The same fold, pausing (`pause`, e.g. a `setImmediate`) every `linesPerSlice` lines: a changeset of tens
+ * of MiB must not hold the worker's event loop, which keeps its leases and heartbeats, for seconds.
+ */
+export async function foldFileChangesetInSlices(
+  text: string,
+  pause: () => Promise<void>,
+  linesPerSlice = 1000,
+): Promise<FoldResult> {
+  const folder = new FileChangesetFolder();
+  let count = 0;
+  for (const line of changesetLines(text)) {
+    if (!folder.add(line)) break;
+    count += 1;
+    if (count % linesPerSlice === 0) await pause();
+  }
+  return folder.result();
+}
+
+/**
+ * Python's readlines(): a final newline does not make an extra (empty) line, but a blank line in the middle
+ * is a line, and it fails validation like any other malformed line. Lines are cut as they are read, so a
+ * huge file is never split into one big array.
+ */
+function* changesetLines(text: string): Generator<string> {
+  let start = 0;
+  while (start < text.length) {
+    const newline = text.indexOf('\n', start);
+    const end = newline === -1 ? text.length : newline;
+    yield text.slice(start, end);
+    start = end + 1;
+  }
+}
+
+/** Folds lines one at a time; the first line that fails stops it. */
+class FileChangesetFolder {
+  private readonly updates = new Map<string, FileUpdate>();
+  private lineNumber = 0;
+  private failure: { lineNumber: number; reason: string } | undefined;
+
+  /** Takes the next line; false when it failed (the fold is then over). */
+  add(line: string): boolean {
+    this.lineNumber += 1;
     let json: unknown;
     try {
       json = JSON.parse(line);
-    } catch (error) {
-      return { ok: false, lineNumber: index + 1, reason: `invalid JSON: ${(error as Error).message}` };
+    } catch {
+      // The parser's message quotes the line, which is the action's output and may hold a secret.
+      this.failure = { lineNumber: this.lineNumber, reason: 'invalid JSON' };
+      return false;
     }
     const parsed = FilesChangesetItem.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue?.path.join('.') ?? '';
-      return {
-        ok: false,
-        lineNumber: index + 1,
+      this.failure = {
+        lineNumber: this.lineNumber,
         reason: `${where || '(line)'}: ${issue?.message ?? 'invalid'}`,
       };
+      return false;
     }
     const { relative_path: path, update } = parsed.data;
     const incoming: FileUpdate = {};
     if (update.description !== NOT_SET) incoming.description = update.description;
     if (update.metadata_changeset !== undefined) incoming.metadataChangeset = update.metadata_changeset;
-    const existing = updates.get(path);
+    const existing = this.updates.get(path);
     if (existing === undefined) {
-      updates.set(path, incoming);
-      continue;
+      this.updates.set(path, incoming);
+      return true;
     }
     if ('description' in incoming) existing.description = incoming.description ?? null;
     // The SDK combines only when both sides carry a changeset; one arriving later for a path whose first
@@ -79,8 +123,12 @@ export function foldFileChangeset(text: string): FoldResult {
     if (existing.metadataChangeset && incoming.metadataChangeset) {
       existing.metadataChangeset = combineChangesets(existing.metadataChangeset, incoming.metadataChangeset);
     }
+    return true;
   }
-  return { ok: true, updates };
+
+  result(): FoldResult {
+    return this.failure === undefined ? { ok: true, updates: this.updates } : { ok: false, ...this.failure };
+  }
 }
 
 /**
@@ -100,8 +148,9 @@ export function parseDatasetChangeset(text: string): DatasetChangesetResult {
     for (const [index, line] of lines.entries()) {
       try {
         documents.push(JSON.parse(line));
-      } catch (error) {
-        return { ok: false, reason: `invalid JSON on line ${index + 1}: ${(error as Error).message}` };
+      } catch {
+        // Not the parser's message: it quotes the line, which may hold a secret.
+        return { ok: false, reason: `invalid JSON on line ${index + 1}` };
       }
     }
   }
