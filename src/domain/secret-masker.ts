@@ -133,6 +133,18 @@ function pythonCodeEscape(code: number): string {
   return `\\U${code.toString(16).padStart(8, '0')}`;
 }
 
+/**
+ * An error as the log shows it (type, code, message, stack), its texts masked: an I/O error quotes the path
+ * of a file the action named. The error itself is returned when there is nothing to mask.
+ */
+export function maskedError(error: unknown, mask: (text: string) => string): unknown {
+  if (!(error instanceof Error)) return typeof error === 'string' ? mask(error) : error;
+  const masked = { type: error.name, message: mask(error.message), stack: mask(error.stack ?? '') };
+  if (masked.message === error.message && masked.stack === (error.stack ?? '')) return error;
+  const code = (error as { code?: unknown }).code;
+  return code === undefined ? masked : { ...masked, code };
+}
+
 /** A function masking every secret in a whole text (an error message, a path), not a stream. */
 export function textMasker(secrets: readonly string[]): (text: string) => string {
   const masker = new StreamMasker(secrets);

@@ -5,7 +5,7 @@ import { type FailureReason, failureReasonFor, isRetryable } from '../domain/fai
 import { InvocationStatus, type StatusRecord } from '../domain/invocation-status.js';
 import type { FileRecord } from '../domain/records.js';
 import { buildRuntimeEnvironment, toDockerEnv } from '../domain/runtime-environment.js';
-import { textMasker } from '../domain/secret-masker.js';
+import { maskedError, textMasker } from '../domain/secret-masker.js';
 import { containerWorkspaceLayout, type WorkspaceLayout } from '../domain/workspace-layout.js';
 import type { ContainerExit } from '../ports/container-runtime.js';
 import type { ResolvedInput } from '../ports/input-resolver.js';
@@ -218,12 +218,15 @@ export async function executeInvocation(
       return await finish(tracker, outcome, InvocationStatus.Cancelled, 'cancelled', 'E_CANCELLED');
     }
     const known = abortReason ?? classify(error);
-    logger.error({ err: error, code: known.code, retryable: known.retryable }, 'invocation.failed');
+    logger.error(
+      { err: maskedError(error, mask), code: known.code, retryable: known.retryable },
+      'invocation.failed',
+    );
     return await finish(
       tracker,
       outcome,
       InvocationStatus.Failed,
-      `${STAGE_PREFIX[stage]}: ${known.message}`,
+      `${STAGE_PREFIX[stage]}: ${mask(known.message)}`,
       known.code,
     );
   } finally {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MASK, StreamMasker, secretVariants, textMasker } from '../../src/domain/secret-masker.js';
+import {
+  MASK,
+  StreamMasker,
+  maskedError,
+  secretVariants,
+  textMasker,
+} from '../../src/domain/secret-masker.js';
 
 function run(secrets: string[], chunks: string[]): string {
   const masker = new StreamMasker(secrets);
@@ -266,5 +272,25 @@ describe('textMasker', () => {
     expect(mask('ends with hunt')).toBe('ends with hunt');
     expect(mask('hunter2')).toBe(MASK);
     expect(textMasker([])('hunter2')).toBe('hunter2');
+  });
+});
+
+describe('maskedError', () => {
+  it('masks the message and stack of an error quoting a path the action named, keeping its code', () => {
+    const error = Object.assign(new Error("EACCES: permission denied, open '/ws/output/hunter2.txt'"), {
+      code: 'EACCES',
+    });
+    const masked = maskedError(error, textMasker(['hunter2']));
+    expect(JSON.stringify(masked)).not.toContain('hunter2');
+    expect(masked).toMatchObject({
+      type: 'Error',
+      code: 'EACCES',
+      message: `EACCES: permission denied, open '/ws/output/${MASK}.txt'`,
+    });
+  });
+
+  it('returns an error with nothing to mask as it is', () => {
+    const error = new Error('nothing secret');
+    expect(maskedError(error, textMasker(['hunter2']))).toBe(error);
   });
 });
