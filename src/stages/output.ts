@@ -60,7 +60,7 @@ export async function collectOutputs(outputDir: string): Promise<CollectedOutput
 
 /**
  * The dataset outputs go to (spec §13 5.1): the explicit destination; else the one dataset every input
- * file came from; else the data source dataset; else none.
+ * file came from; else the data source dataset; else none (then applyOutputs makes a new one).
  */
 export function chooseUploadDataset(plan: InvocationPlan, inputs: ResolvedInput): string | null {
   if (plan.uploadDestinationId) return plan.uploadDestinationId;
