@@ -161,6 +161,8 @@ export function textMasker(secrets: readonly string[]): (text: string) => string
 export class StreamMasker {
   private readonly patterns: Buffer[];
   private readonly holdBytes: number;
+  /** 1 for every byte value some pattern starts with. */
+  private readonly startsPattern = new Uint8Array(256);
   private pending: Buffer = Buffer.alloc(0);
 
   constructor(secrets: readonly string[]) {
@@ -169,6 +171,7 @@ export class StreamMasker {
       .map((variant) => Buffer.from(variant, 'utf8'))
       .sort((a, b) => b.length - a.length);
     this.holdBytes = Math.max(0, ...this.patterns.map((pattern) => pattern.length - 1));
+    for (const pattern of this.patterns) this.startsPattern[pattern[0] ?? 0] = 1;
   }
 
   get isActive(): boolean {
@@ -195,10 +198,13 @@ export class StreamMasker {
   /** Where the longest tail of `data` that is a proper prefix of some pattern starts (data.length if none). */
   private partialMatchStart(data: Buffer): number {
     for (let start = Math.max(0, data.length - this.holdBytes); start < data.length; start += 1) {
-      const tail = data.subarray(start);
+      // Most bytes start no pattern: one table look-up each, so a flood of small chunks stays cheap.
+      if (this.startsPattern[data[start] ?? 0] === 0) continue;
+      const tailLength = data.length - start;
       if (
         this.patterns.some(
-          (pattern) => pattern.length > tail.length && pattern.subarray(0, tail.length).equals(tail),
+          (pattern) =>
+            pattern.length > tailLength && pattern.compare(data, start, data.length, 0, tailLength) === 0,
         )
       ) {
         return start;
