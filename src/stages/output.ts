@@ -115,7 +115,10 @@ export async function applyOutputs(
   const mask = options.mask ?? ((text: string) => text);
   const collected = await collectOutputs(hostLayout.outputDir);
   const refused = collected.refused.map((entry) => ({ ...entry, relativePath: mask(entry.relativePath) }));
-  for (const entry of refused) logger.warn(entry, 'output.refused');
+  if (refused.length > 0) {
+    // One line however many: an action can leave a million links.
+    logger.warn({ count: refused.length, refused: refused.slice(0, SUMMARY_PATHS) }, 'output.refused');
+  }
   // Apparent sizes: a sparse file takes no room in the workspace but its full size in the store.
   const totalBytes = collected.files.reduce((sum, file) => sum + file.sizeBytes, 0);
   const limitBytes = options.storageLimitBytes ?? null;

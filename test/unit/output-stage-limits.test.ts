@@ -1,4 +1,4 @@
-import { stat, truncate, writeFile } from 'node:fs/promises';
+import { stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -94,6 +94,24 @@ describe('the output stage, against an action that floods or overflows it', () =
     const summary = lines.find((line) => line.msg === 'output.file_changeset.no_such_output');
     expect(summary).toMatchObject({ count: 100_000 });
     expect(summary?.paths).toEqual([0, 1, 2, 3, 4].map((index) => `missing/${index}.txt`));
+  });
+
+  it('logs one line for thousands of refused outputs, naming the first few', async () => {
+    const { layout, collect, lines } = await setUp();
+    for (let index = 0; index < 2000; index += 1) {
+      await symlink('/etc/passwd', path.join(layout.outputDir, `link-${String(index).padStart(4, '0')}`));
+    }
+    const result = await collect();
+    expect(result.refused).toHaveLength(2000);
+    const refusedLines = lines.filter((line) => line.msg === 'output.refused');
+    expect(refusedLines).toHaveLength(1);
+    expect(refusedLines[0]).toMatchObject({
+      count: 2000,
+      refused: [0, 1, 2, 3, 4].map((index) => ({
+        relativePath: `link-000${index}`,
+        reason: 'symbolic links are not uploaded',
+      })),
+    });
   });
 
   it('lets timers run while it folds a large changeset', async () => {
