@@ -4,7 +4,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ActionWorkerError } from '../domain/errors.js';
 import { MetadataPathError } from '../domain/metadata-changeset.js';
-import { foldFileChangesetInSlices, parseDatasetChangeset } from '../domain/file-changeset.js';
+import { foldFileChangesetInSlices, parseDatasetChangesetInSlices } from '../domain/file-changeset.js';
 import { stableId } from '../domain/ids.js';
 import { UNSPECIFIED_DATA_SOURCE, type FileRecord } from '../domain/records.js';
 import { OUTPUT_METADATA_DIR, type WorkspaceLayout } from '../domain/workspace-layout.js';
@@ -183,8 +183,9 @@ export async function applyOutputs(
   }
 
   let datasetChangesetApplied = false;
-  const datasetChangeset = parseDatasetChangeset(
+  const datasetChangeset = await parseDatasetChangesetInSlices(
     await readChangesetFile(hostLayout, hostLayout.datasetChangesetFile, logger),
+    () => yieldToEventLoop(),
   );
   if (!datasetChangeset.ok) {
     // Policy (spec §4.5): a malformed dataset changeset is logged and skipped; the invocation still completes.
