@@ -49,7 +49,7 @@ function base64Variants(bytes: Buffer): string[] {
   return variants;
 }
 
-/** Percent-encodes every UTF-8 byte of `text` outside `unreserved` (a string of characters kept as they are). */
+/** Percent-encodes, in upper-case hex, every UTF-8 byte of the characters `unreserved` does not match. */
 function percentEncode(text: string, unreserved: RegExp, spaceAsPlus: boolean): string {
   let out = '';
   for (const char of text) {
