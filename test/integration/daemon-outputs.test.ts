@@ -52,7 +52,7 @@ describe('the daemon, with what an action prints and writes', () => {
     expect(missing).toHaveLength(1);
     expect(missing[0]).toMatchObject({
       count: 20_000,
-      paths: ['missing/1.txt', 'missing/2.txt'].concat(['missing/3.txt', 'missing/4.txt', 'missing/5.txt']),
+      paths: [1, 2, 3, 4, 5].map((index) => `missing/${index}.txt`),
     });
     expect(ofThis.length).toBeLessThan(40);
   });
