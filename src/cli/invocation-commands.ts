@@ -115,7 +115,10 @@ export function registerInvokeCommand(program: Command): void {
       collect,
       [],
     )
-    .option('--upload-to <ID>', 'the dataset outputs go to (default: the single input dataset)')
+    .option(
+      '--upload-to <ID>',
+      'the dataset outputs go to (default: the single input dataset, else a new dataset)',
+    )
     .option(
       '--timeout <DURATION>',
       'e.g. 90s, 5m, 1h (default: action.json timeout, else the workers’ default)',

@@ -14,10 +14,20 @@ export interface FileUpdateRequest {
   metadataChangeset?: MetadataChangeset;
 }
 
+/** A dataset made for an invocation's outputs when they have nowhere else to go. */
+export interface OutputDataset {
+  datasetId: string;
+  orgId: string;
+  name: string;
+  description: string;
+}
+
 /** Where an invocation's outputs go and where their metadata is applied (spec §13 step 5). */
 export interface OutputTarget {
   /** Stores the output files in the dataset; returns their records (ids used for the file changeset). */
   upload(datasetId: string | null, files: readonly OutputFile[], signal: AbortSignal): Promise<FileRecord[]>;
+  /** Creates the dataset unless it exists (an earlier attempt of the same invocation may have made it). */
+  ensureDataset(dataset: OutputDataset): Promise<void>;
   updateFile(fileId: string, update: FileUpdateRequest): Promise<void>;
   updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { type FailureReason, failureReasonFor, isRetryable } from '../domain/fai
 import { InvocationStatus, type StatusRecord } from '../domain/invocation-status.js';
 import type { FileRecord } from '../domain/records.js';
 import { buildRuntimeEnvironment, toDockerEnv } from '../domain/runtime-environment.js';
+import { maskedError, textMasker } from '../domain/secret-masker.js';
 import { containerWorkspaceLayout, type WorkspaceLayout } from '../domain/workspace-layout.js';
 import type { ContainerExit } from '../ports/container-runtime.js';
 import type { ResolvedInput } from '../ports/input-resolver.js';
@@ -92,6 +93,8 @@ export async function executeInvocation(
   };
   let layout: WorkspaceLayout | undefined;
   let stage: Stage = 'setup';
+  // Masks what the action wrote (paths, changeset keys) on its way to a log or the record.
+  let mask = (text: string): string => text;
   try {
     await tracker.transition(InvocationStatus.Scheduled);
     signal.throwIfAborted();
@@ -176,12 +179,14 @@ export async function executeInvocation(
 
     stage = 'action';
     await tracker.transition(InvocationStatus.Processing, `running ${reference}`);
+    // The API key is a credential too: an action printing its environment must not leak it.
+    const secrets = [
+      ...parameters.secretValues,
+      ...(deps.settings.apiKey === PLACEHOLDER_API_KEY ? [] : [deps.settings.apiKey]),
+    ];
+    mask = textMasker(secrets);
     const log = new ActionLog({
-      // The API key is a credential too: an action printing its environment must not leak it.
-      secrets: [
-        ...parameters.secretValues,
-        ...(deps.settings.apiKey === PLACEHOLDER_API_KEY ? [] : [deps.settings.apiKey]),
-      ],
+      secrets,
       live: deps.onOutput,
       storedBytes: deps.settings.logs.storedBytes,
       maxLineBytes: deps.settings.logs.maxLineBytes,
@@ -222,7 +227,11 @@ export async function executeInvocation(
       loggers.output.info('output.skipped_dry_run');
       return await finish(tracker, outcome, InvocationStatus.Completed, 'dry run: outputs not uploaded');
     }
-    const result = await applyOutputs(plan, layout, resolved, deps.outputs, loggers.output, signal);
+    const result = await applyOutputs(plan, layout, resolved, deps.outputs, loggers.output, signal, {
+      mask,
+      storageLimitBytes:
+        deps.settings.container.storageQuota === 'auto' ? plan.computeRequirements.storage * 1024 ** 3 : null,
+    });
     outcome.uploaded = result.uploaded;
     outcome.refused = result.refused;
     outcome.uploadDatasetId = result.uploadDatasetId;
@@ -230,7 +239,9 @@ export async function executeInvocation(
       tracker,
       outcome,
       InvocationStatus.Completed,
-      `${result.uploaded.length} output file(s) uploaded`,
+      result.isNewDataset
+        ? `${result.uploaded.length} output file(s) uploaded to a new dataset, ${result.uploadDatasetId}`
+        : `${result.uploaded.length} output file(s) uploaded`,
     );
   } catch (error) {
     // Aborted on purpose: a cancel, or (daemon) the worker shutting down or losing its lease, whose reason
@@ -245,12 +256,15 @@ export async function executeInvocation(
       return await finish(tracker, outcome, InvocationStatus.Cancelled, 'cancelled', 'E_CANCELLED');
     }
     const known = abortReason ?? classify(error);
-    logger.error({ err: error, code: known.code, retryable: known.retryable }, 'invocation.failed');
+    logger.error(
+      { err: maskedError(error, mask), code: known.code, retryable: known.retryable },
+      'invocation.failed',
+    );
     return await finish(
       tracker,
       outcome,
       InvocationStatus.Failed,
-      `${STAGE_PREFIX[stage]}: ${known.message}`,
+      `${STAGE_PREFIX[stage]}: ${mask(known.message)}`,
       known.code,
     );
   } finally {

@@ -1,14 +1,17 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ActionWorkerError } from '../domain/errors.js';
 import { MetadataPathError } from '../domain/metadata-changeset.js';
-import { foldFileChangeset, parseDatasetChangeset } from '../domain/file-changeset.js';
+import { foldFileChangesetInSlices, parseDatasetChangesetInSlices } from '../domain/file-changeset.js';
+import { stableId } from '../domain/ids.js';
 import { UNSPECIFIED_DATA_SOURCE, type FileRecord } from '../domain/records.js';
 import { OUTPUT_METADATA_DIR, type WorkspaceLayout } from '../domain/workspace-layout.js';
 import type { ResolvedInput } from '../ports/input-resolver.js';
 import type { OutputFile, OutputTarget } from '../ports/output-target.js';
 import type { InvocationPlan } from './invocation-plan.js';
+import { StorageExceededError } from './storage-guard.js';
 import { readWorkspaceFile } from './workspace.js';
 
 export interface RefusedOutput {
@@ -57,7 +60,7 @@ export async function collectOutputs(outputDir: string): Promise<CollectedOutput
 
 /**
  * The dataset outputs go to (spec §13 5.1): the explicit destination; else the one dataset every input
- * file came from; else the data source dataset; else none.
+ * file came from; else the data source dataset; else none (then applyOutputs makes a new one).
  */
 export function chooseUploadDataset(plan: InvocationPlan, inputs: ResolvedInput): string | null {
   if (plan.uploadDestinationId) return plan.uploadDestinationId;
@@ -76,11 +79,30 @@ export interface OutputResult {
   uploaded: FileRecord[];
   refused: RefusedOutput[];
   uploadDatasetId: string | null;
+  /** Whether the upload dataset was created for these outputs (there was nowhere else for them). */
+  isNewDataset: boolean;
   fileChangesetApplied: boolean;
   datasetChangesetApplied: boolean;
 }
 
-/** Uploads the outputs, then folds and applies the file changeset and applies the dataset changeset. */
+export interface OutputOptions {
+  /**
+   * Masks the secrets in text the action wrote (paths, changeset keys) before it reaches a log or the
+   * record. Default: nothing to mask.
+   */
+  mask?: (text: string) => string;
+  /** The invocation's storage: outputs whose apparent sizes add up to more are refused. null: no limit. */
+  storageLimitBytes?: number | null;
+}
+
+/** Paths named in a per-invocation summary log line, at most; the count says how many there were. */
+const SUMMARY_PATHS = 5;
+
+/**
+ * Uploads the outputs, then folds and applies the file changeset and applies the dataset changeset.
+ * Outputs with no dataset to go to (no destination, no single input dataset, no data source) go to a new
+ * dataset, one per invocation, rather than being dropped.
+ */
 export async function applyOutputs(
   plan: InvocationPlan,
   hostLayout: WorkspaceLayout,
@@ -88,56 +110,122 @@ export async function applyOutputs(
   target: OutputTarget,
   logger: Logger,
   signal: AbortSignal,
+  options: OutputOptions = {},
 ): Promise<OutputResult> {
+  const mask = options.mask ?? ((text: string) => text);
   const collected = await collectOutputs(hostLayout.outputDir);
-  for (const refused of collected.refused) logger.warn(refused, 'output.refused');
-  const uploadDatasetId = chooseUploadDataset(plan, inputs);
+  const refused = collected.refused.map((entry) => ({ ...entry, relativePath: mask(entry.relativePath) }));
+  if (refused.length > 0) {
+    // One line however many: an action can leave a million links.
+    logger.warn({ count: refused.length, refused: refused.slice(0, SUMMARY_PATHS) }, 'output.refused');
+  }
+  // Apparent sizes: a sparse file takes no room in the workspace but its full size in the store.
+  const totalBytes = collected.files.reduce((sum, file) => sum + file.sizeBytes, 0);
+  const limitBytes = options.storageLimitBytes ?? null;
+  if (limitBytes !== null && totalBytes > limitBytes) {
+    throw new StorageExceededError(totalBytes, limitBytes, 'the output files add up to');
+  }
+  let uploadDatasetId = chooseUploadDataset(plan, inputs);
+  let isNewDataset = false;
+  if (uploadDatasetId === null && collected.files.length > 0) {
+    // The platform would skip the upload: the action's work would be lost without a word. One dataset per
+    // invocation (the same for every attempt, so a retry replaces what an earlier one stored).
+    uploadDatasetId = stableId('ds', 'outputs', plan.invocationId);
+    await target.ensureDataset({
+      datasetId: uploadDatasetId,
+      orgId: plan.orgId,
+      name: `${plan.action.name} outputs`,
+      description: `outputs of ${plan.action.name}, invocation ${plan.invocationId}`,
+    });
+    isNewDataset = true;
+    logger.info({ datasetId: uploadDatasetId }, 'output.dataset_created');
+  }
   const uploaded = await target.upload(uploadDatasetId, collected.files, signal);
   logger.info({ count: uploaded.length, datasetId: uploadDatasetId }, 'output.uploaded');
 
   let fileChangesetApplied = false;
-  const fold = foldFileChangeset(await readChangesetFile(hostLayout, hostLayout.fileChangesetFile, logger));
+  const fold = await foldFileChangesetInSlices(
+    await readChangesetFile(hostLayout, hostLayout.fileChangesetFile, logger),
+    () => yieldToEventLoop(),
+  );
   if (!fold.ok) {
-    logger.error({ line: fold.lineNumber, reason: fold.reason }, 'output.file_changeset.malformed');
+    logger.error({ line: fold.lineNumber, reason: mask(fold.reason) }, 'output.file_changeset.malformed');
   } else {
     const byPath = new Map(uploaded.map((record) => [record.relative_path, record]));
+    // One line per invocation for each kind of skipped entry, not one per entry: an action can name
+    // hundreds of thousands of paths.
+    const missing = new Summary(mask);
+    const notApplicable = new Summary(mask);
+    let applied = 0;
     for (const [relativePath, update] of fold.updates) {
       const record = byPath.get(relativePath);
       if (record === undefined) {
-        logger.info({ relativePath }, 'output.file_changeset.no_such_output');
+        missing.add(relativePath);
         continue;
       }
       signal.throwIfAborted();
-      await applyOrSkip(logger, { relativePath }, () => target.updateFile(record.file_id, update));
+      const error = await applyOrSkip(() => target.updateFile(record.file_id, update));
+      if (error === undefined) applied += 1;
+      else notApplicable.add(relativePath, error.message);
+      // Applying to the local store may never wait on I/O for long runs; let timers (the lease) in.
+      if ((applied + notApplicable.count) % 1000 === 0) await yieldToEventLoop();
+    }
+    if (missing.count > 0) {
+      logger.info({ count: missing.count, paths: missing.paths }, 'output.file_changeset.no_such_output');
+    }
+    if (notApplicable.count > 0) {
+      logger.error(
+        { count: notApplicable.count, paths: notApplicable.paths, reason: notApplicable.firstReason },
+        'output.changeset.not_applicable',
+      );
     }
     fileChangesetApplied = fold.updates.size > 0;
   }
 
   let datasetChangesetApplied = false;
-  const datasetChangeset = parseDatasetChangeset(
+  const datasetChangeset = await parseDatasetChangesetInSlices(
     await readChangesetFile(hostLayout, hostLayout.datasetChangesetFile, logger),
+    () => yieldToEventLoop(),
   );
   if (!datasetChangeset.ok) {
     // Policy (spec §4.5): a malformed dataset changeset is logged and skipped; the invocation still completes.
-    logger.error({ reason: datasetChangeset.reason }, 'output.dataset_changeset.malformed');
+    logger.error({ reason: mask(datasetChangeset.reason) }, 'output.dataset_changeset.malformed');
   } else if (datasetChangeset.changeset !== null) {
     const datasetId = uploadDatasetId ?? dataSourceDataset(plan);
     if (datasetId === null) {
       logger.warn('output.dataset_changeset.no_dataset');
     } else {
       const { changeset } = datasetChangeset;
-      datasetChangesetApplied = await applyOrSkip(logger, { datasetId }, () =>
-        target.updateDataset(datasetId, changeset),
-      );
+      const error = await applyOrSkip(() => target.updateDataset(datasetId, changeset));
+      datasetChangesetApplied = error === undefined;
+      if (error !== undefined) {
+        logger.error({ datasetId, reason: mask(error.message) }, 'output.changeset.not_applicable');
+      }
     }
   }
   return {
     uploaded,
-    refused: collected.refused,
+    refused,
     uploadDatasetId,
+    isNewDataset,
     fileChangesetApplied,
     datasetChangesetApplied,
   };
+}
+
+/** A count of skipped entries with the first few paths and the first reason, masked. */
+class Summary {
+  count = 0;
+  readonly paths: string[] = [];
+  firstReason: string | undefined;
+
+  constructor(private readonly mask: (text: string) => string) {}
+
+  add(relativePath: string, reason?: string): void {
+    this.count += 1;
+    if (this.paths.length < SUMMARY_PATHS) this.paths.push(this.mask(relativePath));
+    if (reason !== undefined) this.firstReason ??= this.mask(reason);
+  }
 }
 
 /** A changeset file that is a symlink is refused like a malformed one: logged, not applied. */
@@ -152,21 +240,16 @@ async function readChangesetFile(layout: WorkspaceLayout, file: string, logger: 
 }
 
 /**
- * Applies one changeset. One that cannot apply (a field path through a string, a forbidden key) is the
- * action's mistake: logged and skipped, like a malformed changeset, without failing a run whose outputs
- * are already stored.
+ * Applies one changeset; returns why it could not apply. One that cannot apply (a field path through a
+ * string, a forbidden key) is the action's mistake: logged and skipped, like a malformed changeset, without
+ * failing a run whose outputs are already stored.
  */
-async function applyOrSkip(
-  logger: Logger,
-  target: Record<string, string>,
-  apply: () => Promise<void>,
-): Promise<boolean> {
+async function applyOrSkip(apply: () => Promise<void>): Promise<MetadataPathError | undefined> {
   try {
     await apply();
-    return true;
+    return undefined;
   } catch (error) {
     if (!(error instanceof MetadataPathError)) throw error;
-    logger.error({ ...target, reason: error.message }, 'output.changeset.not_applicable');
-    return false;
+    return error;
   }
 }

@@ -21,14 +21,12 @@ export class StorageExceededError extends ActionWorkerError {
   constructor(
     readonly usedBytes: number,
     readonly limitBytes: number,
+    what = 'the workspace holds',
   ) {
-    super(
-      `storage exceeded: the workspace holds ${formatGiB(usedBytes)}, the limit is ${formatGiB(limitBytes)}`,
-      {
-        code: 'E_STORAGE_EXCEEDED',
-        retryable: false,
-      },
-    );
+    super(`storage exceeded: ${what} ${formatGiB(usedBytes)}, the limit is ${formatGiB(limitBytes)}`, {
+      code: 'E_STORAGE_EXCEEDED',
+      retryable: false,
+    });
   }
 }
 

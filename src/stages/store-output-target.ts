@@ -1,7 +1,8 @@
 import type { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { FileRecord } from '../domain/records.js';
 import type { DataStore } from '../ports/data-store.js';
-import type { FileUpdateRequest, OutputFile, OutputTarget } from '../ports/output-target.js';
+import { UsageError } from '../domain/errors.js';
+import type { FileUpdateRequest, OutputDataset, OutputFile, OutputTarget } from '../ports/output-target.js';
 
 /**
  * Outputs into a DataStore dataset, keyed by invocation and attempt so that a retried attempt leaves no
@@ -32,6 +33,18 @@ export class StoreOutputTarget implements OutputTarget {
         onProgress: (bytes) => this.onBytes?.(bytes, totalBytes),
       },
     );
+  }
+
+  async ensureDataset(dataset: OutputDataset): Promise<void> {
+    if ((await this.store.getDataset(dataset.datasetId)) !== undefined) return;
+    try {
+      await this.store.createDataset(dataset);
+    } catch (error) {
+      // Created meanwhile by another attempt: what matters is that it exists.
+      if (!(error instanceof UsageError) || (await this.store.getDataset(dataset.datasetId)) === undefined) {
+        throw error;
+      }
+    }
   }
 
   async updateFile(fileId: string, update: FileUpdateRequest): Promise<void> {

@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, rename } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
+/** Runs of zeros this long, at this alignment, are left as holes rather than written. */
+const HOLE_BYTES = 64 * 1024;
+const ZEROS = Buffer.alloc(HOLE_BYTES);
+
 /**
  * Copies a file to `temporary` while hashing it, in one read. A durable copy is flushed to disk before
- * the caller renames it into place.
+ * the caller renames it into place. Blocks of zeros are not written but left as holes, so a sparse file
+ * stays sparse (and any file's zero blocks take no room); the copy has the source's size all the same.
  */
 export async function copyHashing(
   source: string,
@@ -20,22 +22,62 @@ export async function copyHashing(
   isDurable = true,
 ): Promise<{ sha256: string; sizeBytes: number }> {
   const hash = createHash('sha256');
-  let sizeBytes = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
+  const input = await open(source, 'r');
+  let output: FileHandle | undefined;
+  // Two buffers: the next chunk is read while the current one is hashed and written.
+  let current = Buffer.allocUnsafe(CHUNK_BYTES);
+  let next = Buffer.allocUnsafe(CHUNK_BYTES);
+  let reading: Promise<{ bytesRead: number }> | undefined;
+  try {
+    output = await open(temporary, 'wx', 0o444);
+    let sizeBytes = 0;
+    reading = input.read(current, 0, CHUNK_BYTES, 0);
+    for (;;) {
+      const { bytesRead } = await reading;
+      reading = undefined;
+      if (bytesRead === 0) break;
+      signal.throwIfAborted();
+      const chunk = current.subarray(0, bytesRead);
+      const position = sizeBytes;
+      sizeBytes += bytesRead;
+      [current, next] = [next, current];
+      reading = input.read(current, 0, CHUNK_BYTES, sizeBytes);
       hash.update(chunk);
-      sizeBytes += chunk.length;
-      onBytes?.(chunk.length);
-      callback(null, chunk);
-    },
-  });
-  await pipeline(
-    createReadStream(source, { highWaterMark: CHUNK_BYTES }),
-    tap,
-    createWriteStream(temporary, { flags: 'wx', mode: 0o444, flush: isDurable }),
-    { signal },
-  );
-  return { sha256: hash.digest('hex'), sizeBytes };
+      await writeSkippingZeros(output, chunk, position);
+      onBytes?.(bytesRead);
+    }
+    // Sets the size, trailing holes included.
+    await output.truncate(sizeBytes);
+    if (isDurable) await output.sync();
+    return { sha256: hash.digest('hex'), sizeBytes };
+  } finally {
+    await reading?.catch(() => undefined);
+    await output?.close();
+    await input.close();
+  }
+}
+
+/** Writes the chunk at `position`, except its all-zero blocks. */
+async function writeSkippingZeros(output: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let runStart = -1;
+  for (let offset = 0; offset < chunk.length; offset += HOLE_BYTES) {
+    const block = chunk.subarray(offset, offset + HOLE_BYTES);
+    const isZero = block.equals(block.length === HOLE_BYTES ? ZEROS : ZEROS.subarray(0, block.length));
+    if (!isZero && runStart === -1) runStart = offset;
+    if (isZero && runStart !== -1) {
+      await writeAll(output, chunk.subarray(runStart, offset), position + runStart);
+      runStart = -1;
+    }
+  }
+  if (runStart !== -1) await writeAll(output, chunk.subarray(runStart), position + runStart);
+}
+
+async function writeAll(output: FileHandle, data: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await output.write(data, written, data.length - written, position + written);
+    written += bytesWritten;
+  }
 }
 
 /** Moves a finished temporary file into place, read-only. */

@@ -52,4 +52,69 @@ describe('secret masking', () => {
     expect(run.stderr).toBe('url: ***\nplain on stderr: ***\n');
     expect(run.result.outcome.log).toMatch(/Z stdout {2}split: \*\*\* :end\n/);
   });
+
+  it('masks a non-ASCII secret as the action encodes it: JSON-escaped, hex, base64 mid-stream, quoted', async () => {
+    // What the Python SDK's secrets.json holds (json.dumps, \u escapes), and what Python's encoders print;
+    // busybox has no URL encoder, so those come as plain parameters.
+    const secret = 't\u00f6k3n/\u00e4+\u00fc \u{1f600} x';
+    const pythonForms = {
+      quoted: 't%C3%B6k3n/%C3%A4%2B%C3%BC%20%F0%9F%98%80%20x',
+      quoted_plus: 't%C3%B6k3n%2F%C3%A4%2B%C3%BC+%F0%9F%98%80+x',
+      ascii: 't\\xf6k3n/\\xe4+\\xfc \\U0001f600 x',
+    };
+    const script = [
+      'raw="$ROBOTO_PARAM_raw"',
+      'echo "escaped: $(sed -n "s/^  \\"token\\": \\"\\(.*\\)\\"$/\\1/p" "$ROBOTO_ACTION_RUNTIME_CONFIG_DIR/secrets.json")"',
+      'echo "hex: $(printf %s "$raw" | od -An -tx1 | tr -d " \\n")"',
+      'echo "HEX: $(printf %s "$raw" | od -An -tx1 | tr -d " \\n" | tr a-f A-F)"',
+      'echo "b64 at 1: $(printf "x%s--" "$raw" | base64)"',
+      'echo "b64 at 2: $(printf "xy%s--" "$raw" | base64)"',
+      'echo "b64url: $(printf %s "$raw" | base64 | tr "+/" "-_" | tr -d =)"',
+      'echo "quote: $ROBOTO_PARAM_quoted" >&2',
+      'echo "quote_plus: $ROBOTO_PARAM_quoted_plus" >&2',
+      'echo "ascii: $ROBOTO_PARAM_ascii" >&2',
+    ].join('; ');
+    const actionDir = await makeAction(
+      'leaky-encoder',
+      {
+        parameters: ['token', 'raw', ...Object.keys(pythonForms)].map((name) => ({ name })),
+        container_parameters: { entry_point: ['/bin/sh', '-c'], command: [script] },
+      },
+      [],
+    );
+    const run = await runInProcess(
+      {
+        actionDir,
+        secrets: ['token=env:ENCODED_TOKEN'],
+        params: [`raw=${secret}`, ...Object.entries(pythonForms).map(([name, form]) => `${name}=${form}`)],
+        outputDir: path.join(await tempDir('out'), 'o'),
+      },
+      { env: { ENCODED_TOKEN: secret }, settings: { container: { networkMode: 'none' } } },
+    );
+    expect(run.result.outcome.status, run.stderr).toBe(5);
+    const logFile = await readFile(path.join(run.result.outputDir!, '.metadata', 'action.log'), 'utf8');
+    const bytes = Buffer.from(secret);
+    const forms = [
+      secret,
+      't\\u00f6k3n/\\u00e4+\\u00fc \\ud83d\\ude00 x',
+      bytes.toString('hex'),
+      bytes.toString('hex').toUpperCase(),
+      bytes.toString('base64url'),
+      ...Object.values(pythonForms),
+      // The secret's bytes well inside a stream, at byte offsets 1 and 2.
+      Buffer.from(`x${secret}--`).toString('base64').slice(2, 24),
+      Buffer.from(`xy${secret}--`).toString('base64').slice(3, 26),
+    ];
+    for (const text of [run.stdout, run.stderr, run.result.outcome.log, logFile]) {
+      for (const form of forms) expect(text).not.toContain(form);
+    }
+    expect(run.stdout).toMatch(/^escaped: \*\*\*\nhex: \*\*\*\nHEX: \*\*\*\n/);
+    // Only the characters mixing the secret's bits with its neighbours', and theirs ("--", padding), remain.
+    expect(run.stdout).toMatch(
+      /\nb64 at 1: [\w+/]{0,2}\*\*\*[\w+/=]{0,7}\nb64 at 2: [\w+/]{0,3}\*\*\*[\w+/=]{0,7}\n/,
+    );
+    expect(run.stdout).toMatch(/\nb64url: \*\*\*\n$/);
+    expect(run.stderr).toBe('quote: ***\nquote_plus: ***\nascii: ***\n');
+    expect(run.result.outcome.log).toMatch(/Z stdout {2}hex: \*\*\*\n/);
+  });
 });

@@ -883,6 +883,10 @@ function fencedOutputs(target: OutputTarget, lease: Lease): OutputTarget {
       await lease.assertHeld();
       return await target.upload(datasetId, files, signal);
     },
+    ensureDataset: async (dataset) => {
+      await lease.assertHeld();
+      await target.ensureDataset(dataset);
+    },
     updateFile: async (fileId, update) => {
       await lease.assertHeld();
       await target.updateFile(fileId, update);
