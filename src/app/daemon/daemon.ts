@@ -197,7 +197,8 @@ export class Daemon {
   private createWorker(): Worker {
     const { redis, daemon } = this.deps.settings;
     const worker = new Worker(redis.queue, null, {
-      connection: bullConnection(redis.url),
+      // The lease renewals go through this connection: it reconnects well within a lock duration.
+      connection: bullConnection(redis.url, 'wait', { lockDurationMs: daemon.lockDurationMs }),
       prefix: redis.keyPrefix,
       autorun: false,
       lockDuration: daemon.lockDurationMs,
