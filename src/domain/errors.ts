@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'E_WORKER_SHUTDOWN'
   | 'E_LEASE_LOST'
   | 'E_DOCKER'
+  | 'E_ENGINE_RESTARTED'
   | 'E_IO'
   | 'E_CANCELLED'
   | 'E_INTERNAL';
