@@ -23,6 +23,7 @@ import { StoreInputResolver } from '../../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../stages/store-output-target.js';
 import { type IsLive, type Ownership, collectGarbage, isLiveLocalProcess } from '../garbage-collector.js';
 import { CapacityLedger } from './capacity.js';
+import { EngineHealth } from './engine-health.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
 import { afterFailure } from './retry-policy.js';
@@ -84,6 +85,8 @@ export class Daemon {
   private readonly stopController = new AbortController();
   private readonly forceController = new AbortController();
   private readonly watchdog: FetchWatchdog;
+  /** Asked before every fetch: nothing is taken while the engine does not answer. */
+  private readonly engine: EngineHealth;
   private readonly logger: Logger;
   private worker: Worker | undefined;
   /** Aborted when the watchdog replaces the worker. */
@@ -100,6 +103,7 @@ export class Daemon {
     this.logger = deps.logger.child({ workerId: this.workerId });
     this.capacity = new CapacityLedger(daemon.concurrency, capacity);
     this.watchdog = new FetchWatchdog(3 * daemon.fetchBlockMs + 10_000);
+    this.engine = new EngineHealth(() => deps.runtime.ping(), this.logger);
     this.metrics = new DaemonMetrics({
       running: () => this.running.size,
       capacity: () => this.capacity.usage(),
@@ -277,6 +281,13 @@ export class Daemon {
         await untilAborted(this.capacity.changed(), [stop]).catch(() => undefined);
         continue;
       }
+      // A job fetched while the engine is away (restarting, crashed) would only spend an attempt failing:
+      // nothing is fetched until it answers again.
+      const engineAnswers = await this.engine.untilAnswering(stop).then(
+        () => true,
+        () => false,
+      );
+      if (!engineAnswers) continue;
       const worker = this.worker;
       if (worker === undefined) return;
       const token = randomUUID();
