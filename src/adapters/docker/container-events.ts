@@ -112,17 +112,19 @@ export class ContainerEvents {
   }
 }
 
-/** Resolves when any of the signals aborts, or after `ms`. */
+/**
+ * Resolves when any of the signals aborts, or after `ms`. (Not through `AbortSignal.any`: Node 20 may
+ * collect such a composite signal while it is awaited, and the wait never ends.)
+ */
 async function firstOf(signals: AbortSignal[], ms: number): Promise<void> {
   if (signals.some((signal) => signal.aborted)) return;
-  const any = AbortSignal.any([...signals, AbortSignal.timeout(Math.max(0, ms))]);
   await new Promise<void>((resolve) => {
-    any.addEventListener(
-      'abort',
-      () => {
-        resolve();
-      },
-      { once: true },
-    );
+    const done = (): void => {
+      clearTimeout(timer);
+      for (const signal of signals) signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    for (const signal of signals) signal.addEventListener('abort', done, { once: true });
   });
 }
