@@ -63,6 +63,29 @@ describe('EngineHealth', () => {
     expect(events).toEqual(['docker.unreachable', 'docker.reachable']);
   });
 
+  it('asks the engine afresh when a fetched job is about to run, even right after an answer', async () => {
+    let isUp = true;
+    let pings = 0;
+    const { logger, events } = recordingLogger();
+    const health = new EngineHealth(
+      () => {
+        pings += 1;
+        return isUp ? Promise.resolve() : Promise.reject(new Error('connect ECONNREFUSED'));
+      },
+      logger,
+      { ...fast, freshForMs: 60_000 },
+    );
+    await health.untilAnswering(new AbortController().signal);
+    isUp = false;
+    expect(await health.answersNow()).toBe(false);
+    expect(await health.answersNow()).toBe(false);
+    expect(pings).toBe(3);
+    expect(health.isAnswering).toBe(false);
+    isUp = true;
+    expect(await health.answersNow()).toBe(true);
+    expect(events).toEqual(['docker.unreachable', 'docker.reachable']);
+  });
+
   it('counts a ping that hangs as failed', async () => {
     let pings = 0;
     const health = new EngineHealth(

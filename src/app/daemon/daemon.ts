@@ -324,7 +324,13 @@ export class Daemon {
           );
         }
       }
-      if (job !== undefined) this.take(job, token, worker);
+      if (job === undefined) continue;
+      if (!(await this.engine.answersNow())) {
+        // The engine went away while the fetch waited: the job goes back unspent.
+        await this.handBackUntouched(job, job.id ?? '', token);
+        continue;
+      }
+      this.take(job, token, worker);
     }
   }
 

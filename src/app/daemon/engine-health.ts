@@ -65,13 +65,23 @@ export class EngineHealth {
       if (this.now() - this.lastAnsweredAt < this.freshForMs) return;
       const error = await this.probe();
       if (error === undefined) return;
-      if (!this.isAway) {
-        this.isAway = true;
-        this.logger.warn({ err: error }, 'docker.unreachable');
-      }
+      this.markAway(error);
       // Cut short by the signal, whose reason the next turn throws.
       await sleep(delayMs, undefined, { signal }).catch(() => undefined);
     }
+  }
+
+  /** Whether the engine answers a ping now (not taken from an earlier one). */
+  async answersNow(): Promise<boolean> {
+    const error = await this.probe();
+    if (error !== undefined) this.markAway(error);
+    return error === undefined;
+  }
+
+  private markAway(error: unknown): void {
+    if (this.isAway) return;
+    this.isAway = true;
+    this.logger.warn({ err: error }, 'docker.unreachable');
   }
 
   /** One ping: undefined when it answered in time, else what went wrong. */
