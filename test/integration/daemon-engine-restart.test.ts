@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Labels } from '../../src/domain/container-labels.js';
 import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
 import type { InvocationRecord } from '../../src/ports/invocation-store.js';
 import { type DaemonProcess, TestQueue, shellAction } from '../support/daemon-harness.js';
@@ -74,27 +75,84 @@ describe('daemon on a Docker engine that restarts or goes away', () => {
     expect(record.attempt).toBe(1);
   });
 
-  it('takes nothing while the engine is away, and runs the invocation on attempt 1 once it is back', async () => {
-    await privateEngine().stop('SIGTERM');
-    const id = await testQueue().invoke([await shellAction('engine-away', 'echo ran while it was back')]);
+  it("reports a container stopped by someone else while the engine keeps running as the action's exit", async () => {
+    const id = await testQueue().invoke([await shellAction('stopped-by-someone', 'echo here; sleep 60')]);
+    await untilContainerStarted(id);
+    const docker = privateEngine().client();
+    const [container] = await docker.listContainers({
+      filters: { label: [`${Labels.invocationId}=${id}`] },
+    });
+    // What an engine shutting down does first, through the engine, but with the engine staying up.
+    await docker.getContainer(container?.Id ?? '').kill({ signal: 'SIGTERM' });
+    const record = await testQueue().waitFinished(id, 90_000);
+    expect(record.last_status, history(record).join('\n')).toBe(InvocationStatus.Failed);
+    expect(record.status.at(-1)?.detail).toBe('action exited with code 143');
+    expect(record.attempt).toBe(1);
+  });
+
+  /** Asserts for a few seconds that the invocation stays Queued with no attempt started. */
+  async function staysQueued(invocationId: string): Promise<void> {
     const store = testQueue().store();
     // Several fetch blocks and retry backoffs: a worker that fetched would have spent every attempt by now.
     const watchUntil = Date.now() + 6_000;
     while (Date.now() < watchUntil) {
-      const record = await store.get(id);
+      const record = await store.get(invocationId);
       expect(record?.last_status, record ? history(record).join('\n') : 'no record').toBe(
         InvocationStatus.Queued,
       );
       expect(record?.attempt ?? 0).toBe(0);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    await daemon.waitForLog('docker.unreachable');
+  }
+
+  /** The invocation's stored log once it holds `text` (the log is stored just after the final status). */
+  async function logHolding(invocationId: string, text: string): Promise<string> {
+    const store = testQueue().store();
+    return await eventually(
+      async () => {
+        const log = await store.getLog(invocationId);
+        return log.includes(text) ? log : undefined;
+      },
+      10_000,
+      `the log of ${invocationId} to hold "${text}"`,
+    );
+  }
+
+  it('takes nothing while the engine is away, and runs the invocation on attempt 1 once it is back', async () => {
+    const unreachableBefore = daemon.lines.filter((line) => line.msg === 'docker.unreachable').length;
+    await privateEngine().stop('SIGTERM');
+    await eventually(
+      () =>
+        Promise.resolve(
+          daemon.lines.filter((line) => line.msg === 'docker.unreachable').length > unreachableBefore
+            ? true
+            : undefined,
+        ),
+      30_000,
+      'the daemon to find the engine away',
+    );
+    const id = await testQueue().invoke([await shellAction('engine-away', 'echo ran while it was back')]);
+    await staysQueued(id);
 
     await privateEngine().start();
     const record = await testQueue().waitFinished(id, 90_000);
     expect(record.last_status, history(record).join('\n')).toBe(InvocationStatus.Completed);
     expect(record.attempt).toBe(1);
-    expect(await store.getLog(id)).toContain('ran while it was back');
+    await logHolding(id, 'ran while it was back');
+  });
+
+  it('spends no attempt on an invocation enqueued just as the engine goes away', async () => {
+    await privateEngine().stop('SIGTERM');
+    // At once: the fetch waiting for work when the engine went away may well bring this one.
+    const id = await testQueue().invoke([await shellAction('engine-going', 'echo ran after all')]);
+    await staysQueued(id);
+
+    await privateEngine().start();
+    const record = await testQueue().waitFinished(id, 90_000);
+    expect(record.last_status, history(record).join('\n')).toBe(InvocationStatus.Completed);
+    // Handed back unspent if a fetch brought it while the engine was away.
+    expect(record.attempt - record.handbacks).toBe(1);
+    await logHolding(id, 'ran after all');
   });
 
   it.each([
@@ -118,7 +176,7 @@ describe('daemon on a Docker engine that restarts or goes away', () => {
       lines.some((line) => line.includes('exited with code')),
       lines.join('\n'),
     ).toBe(false);
-    expect(await testQueue().store().getLog(id)).toContain('end');
+    await logHolding(id, 'end');
   });
 
   it('leaves nothing behind on the engine once the invocations are done', async () => {
