@@ -5,6 +5,11 @@ import { type ResultPromise, execa } from 'execa';
 import { BASE_IMAGE } from './paths.js';
 import { eventually } from './harness.js';
 
+export interface PrivateEngineOptions {
+  /** `--live-restore`: containers keep running while the engine is down. */
+  liveRestore?: boolean;
+}
+
 /**
  * A dockerd of one test's own, beside the machine's shared one: its own socket, data root, exec root
  * (hence its own containerd) and cgroup parent, no bridge and no iptables, so it can be stopped, killed and
@@ -21,16 +26,17 @@ export class PrivateEngine {
   private constructor(
     readonly dir: string,
     private readonly cgroupParent: string,
+    private readonly options: PrivateEngineOptions,
   ) {
     this.socketPath = path.join(dir, 'd.sock');
     this.host = `unix://${this.socketPath}`;
   }
 
   /** Starts a private engine and loads the base image into it from the shared engine. */
-  static async create(): Promise<PrivateEngine> {
+  static async create(options: PrivateEngineOptions = {}): Promise<PrivateEngine> {
     // Short: containerd's sockets live under the exec root, and a unix socket path is at most 107 bytes.
     const dir = await mkdtemp('/tmp/awpe-');
-    const engine = new PrivateEngine(dir, `/${path.basename(dir)}`);
+    const engine = new PrivateEngine(dir, `/${path.basename(dir)}`, options);
     try {
       await engine.start();
       await engine.loadImage(BASE_IMAGE);
@@ -121,6 +127,7 @@ export class PrivateEngine {
         '--cgroup-parent',
         this.cgroupParent,
         ...(storageDriver === undefined ? [] : ['--storage-driver', storageDriver]),
+        ...(this.options.liveRestore === true ? ['--live-restore'] : []),
       ],
       {
         reject: false,

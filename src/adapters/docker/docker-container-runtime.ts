@@ -332,10 +332,10 @@ export class DockerContainerRuntime implements ContainerRuntime {
       exited.catch(() => undefined);
       const stopReason = await waitForExitOrStop(exited, spec.timeoutMs, options.signal);
       if (stopReason !== undefined) await this.stopLadder(container, spec, exited, options.forceSignal);
-      const { exitCode, engineWentAway } = await exited;
+      const { exitCode, engine } = await exited;
       // Not stopped by us, so not the action's doing either when the engine ended it: another attempt may
       // well complete. Checked before anything else asks an engine that may be gone.
-      if (stopReason === undefined && (await this.engineEnded(events, engineWentAway))) {
+      if (stopReason === undefined && (await this.engineEnded(events, engine))) {
         throw new InfrastructureError(
           `the Docker engine stopped or restarted while the action ran (its container ended with code ${exitCode})`,
           'E_ENGINE_RESTARTED',
@@ -374,15 +374,16 @@ export class DockerContainerRuntime implements ContainerRuntime {
   /**
    * The exit code. A wait whose connection breaks (an engine restart) does not mean the container died: the
    * container is inspected until it has really exited. A killed engine breaks the wait without ending it,
-   * so the event stream breaking abandons the wait too. `engineWentAway`: the engine went away meanwhile
-   * and, once it answered again, the container had ended (an engine without live restore stops its
-   * containers); one still running then (live restore) is followed to its own end.
+   * so the event stream breaking abandons the wait too. `engine`: `steady` when the wait answered;
+   * `went-away` when the engine went away meanwhile and, once it answered again, the container had ended
+   * (an engine without live restore stops its containers); `came-back` when the container still ran once
+   * the engine answered again (live restore), and was followed to its own end.
    */
   private async waitUntilExited(
     container: Docker.Container,
     spec: ContainerSpec,
     events: ContainerEvents,
-  ): Promise<{ exitCode: number; engineWentAway: boolean }> {
+  ): Promise<{ exitCode: number; engine: EngineCourse }> {
     // A killed engine leaves the wait's response unfinished for ever: its end is not waited for then.
     const abandon = new AbortController();
     const engineGone = new Promise<undefined>((resolve) => {
@@ -397,7 +398,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
       const waited = container.wait({ abortSignal: abandon.signal }) as Promise<{ StatusCode: number }>;
       waited.catch(() => undefined);
       const result = await Promise.race([waited, engineGone]);
-      if (result !== undefined) return { exitCode: result.StatusCode, engineWentAway: false };
+      if (result !== undefined) return { exitCode: result.StatusCode, engine: 'steady' };
     } catch {
       // Followed by inspecting it below.
     }
@@ -421,7 +422,8 @@ export class DockerContainerRuntime implements ContainerRuntime {
       }
       if (state !== undefined) {
         if (!state.Running && !state.Restarting) {
-          return { exitCode: state.ExitCode, engineWentAway: events.isEngineGone && !hasAnsweredSince };
+          if (hasAnsweredSince) return { exitCode: state.ExitCode, engine: 'came-back' };
+          return { exitCode: state.ExitCode, engine: events.isEngineGone ? 'went-away' : 'steady' };
         }
         hasAnsweredSince = true;
       } else if (!hasAnsweredSince && Date.now() > engineDeadline) {
@@ -436,14 +438,15 @@ export class DockerContainerRuntime implements ContainerRuntime {
   }
 
   /**
-   * Whether the container ended because its engine did: the engine went away while waiting, or its event
+   * Whether the container ended because its engine did: the engine went away while waiting (and did not
+   * come back to a container still running), or its event
    * stream ends (or the engine stops answering) shortly after a kill the worker did not send. An engine
    * shutting down first stops every container (its STOPSIGNAL, then SIGKILL after the container's stop
    * timeout), then closes its streams; anyone else's `docker stop` leaves the engine running, and the exit
    * stays the action's. An action killing itself leaves no kill event at all.
    */
-  private async engineEnded(events: ContainerEvents, engineWentAway: boolean): Promise<boolean> {
-    if (engineWentAway) return true;
+  private async engineEnded(events: ContainerEvents, engine: EngineCourse): Promise<boolean> {
+    if (engine !== 'steady') return engine === 'went-away';
     await events.dieSeen(DIE_EVENT_WAIT_MS);
     if (events.isEngineGone) return true;
     if (!events.hasSeenOutsideKill) return false;
@@ -574,6 +577,9 @@ async function waitForExitOrStop(
     signal.removeEventListener('abort', onAbort);
   }
 }
+
+/** What the engine did while a container ran: see `waitUntilExited`. */
+type EngineCourse = 'steady' | 'went-away' | 'came-back';
 
 /** How long a container is followed while its engine does not answer, before the attempt gives up on it. */
 const ENGINE_RETURN_MS = 120_000;
