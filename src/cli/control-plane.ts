@@ -19,12 +19,14 @@ export function openControlPlane(
   options: { patience: RedisPatience; onError?: (error: Error) => void },
 ): ControlPlane {
   const { patience, onError } = options;
+  // Reconnections come often enough for the daemon's leases to outlive a short Redis outage.
+  const bound = { lockDurationMs: settings.daemon.lockDurationMs };
   const store = new RedisInvocationStore({
-    redis: redisOptions(settings.redis.url, patience),
+    redis: redisOptions(settings.redis.url, patience, bound),
     prefix: recordPrefix(settings.redis),
     ...(onError ? { onError } : {}),
   });
-  const queue = new InvocationQueue(settings.redis, onError, patience);
+  const queue = new InvocationQueue(settings.redis, onError, patience, bound);
   return {
     store,
     queue,

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'E_WORKER_SHUTDOWN'
   | 'E_LEASE_LOST'
   | 'E_DOCKER'
+  | 'E_ENGINE_RESTARTED'
   | 'E_IO'
   | 'E_MALFORMED_RECORD'
   | 'E_CANCELLED'

@@ -15,6 +15,7 @@ export type FailureReason =
   | 'image_unauthorized'
   | 'image_pull_failed'
   | 'docker_error'
+  | 'engine_restarted'
   | 'io_error'
   | 'worker_shutdown'
   | 'lease_lost'
@@ -23,6 +24,8 @@ export type FailureReason =
 const RETRYABLE: ReadonlySet<FailureReason> = new Set([
   'image_pull_failed',
   'docker_error',
+  // The engine stopping its containers as it shut down or restarted: the action did not fail.
+  'engine_restarted',
   'io_error',
   'worker_shutdown',
   'lease_lost',
@@ -42,6 +45,7 @@ const BY_CODE: Partial<Record<ErrorCode, FailureReason>> = {
   E_IMAGE_UNAUTHORIZED: 'image_unauthorized',
   E_IMAGE_PULL: 'image_pull_failed',
   E_DOCKER: 'docker_error',
+  E_ENGINE_RESTARTED: 'engine_restarted',
   E_IO: 'io_error',
   E_WORKER_SHUTDOWN: 'worker_shutdown',
   E_LEASE_LOST: 'lease_lost',

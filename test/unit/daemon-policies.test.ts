@@ -208,6 +208,23 @@ describe('redisOptions', () => {
     expect(redisOptions('redis://127.0.0.1')).toMatchObject({ host: '127.0.0.1', port: 6379 });
   });
 
+  it('reconnects several times within a lock duration, whatever the outage lasts', () => {
+    const lockDurationMs = 15_000;
+    const { retryStrategy } = redisOptions('redis://127.0.0.1', 'wait', { lockDurationMs });
+    const delays = Array.from({ length: 30 }, (_, index) => Number(retryStrategy?.(index + 1)));
+    // A 10 s outage with a 15 s lock must not be noticed 8 s late.
+    expect(Math.max(...delays)).toBeLessThanOrEqual(lockDurationMs / 4);
+    expect(delays[0]).toBeGreaterThanOrEqual(250);
+    // Without a lease to keep, the backoff still stops at 20 s; a long lock does not stretch it.
+    const plain = redisOptions('redis://127.0.0.1').retryStrategy;
+    const long = redisOptions('redis://127.0.0.1', 'wait', { lockDurationMs: 3_600_000 }).retryStrategy;
+    expect(plain?.(30)).toBe(20_000);
+    expect(long?.(30)).toBe(20_000);
+    // A very short lock does not turn reconnecting into a busy loop.
+    const short = redisOptions('redis://127.0.0.1', 'wait', { lockDurationMs: 1_000 }).retryStrategy;
+    expect(short?.(30)).toBe(250);
+  });
+
   it.each([
     ['localhost:6379', /must start with redis:\/\/ or rediss:\/\//],
     ['redis://host/abc', /the path must be a db number/],

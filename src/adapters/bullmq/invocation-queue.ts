@@ -19,11 +19,36 @@ export interface QueueLocation {
   keyPrefix: string;
 }
 
+/** The longest wait between two reconnection attempts when nothing bounds it tighter. */
+const MAX_RECONNECT_DELAY_MS = 20_000;
+
+/**
+ * The longest wait between two reconnection attempts of a connection that holds leases of `lockDurationMs`:
+ * an eighth of it (at least 250 ms, at most 20 s), so Redis coming back is noticed with most of a lease
+ * still to run, and several attempts fit in one lease. Backing off further would let a short outage outlast
+ * the lease: a 10 s outage with a 15 s lock is noticed 8 s late with a plain exponential backoff.
+ */
+export function maxReconnectDelayMs(lockDurationMs: number | undefined): number {
+  if (lockDurationMs === undefined) return MAX_RECONNECT_DELAY_MS;
+  return Math.min(MAX_RECONNECT_DELAY_MS, Math.max(250, Math.floor(lockDurationMs / 8)));
+}
+
+/** What bounds a connection's reconnection backoff. */
+export interface ReconnectBound {
+  /** The lock duration of the leases held through the connection (`daemon.lockDurationMs`). */
+  lockDurationMs?: number;
+}
+
 /**
  * ioredis options from a redis:// or rediss:// URL, as BullMQ wants them: requests wait through a
- * reconnect (`maxRetriesPerRequest: null`) and reconnects back off from 0.5 s to 20 s.
+ * reconnect (`maxRetriesPerRequest: null`) and reconnects back off from 1 s, doubling, to at most
+ * `maxReconnectDelayMs` (bounded by the lock duration when one is given).
  */
-export function redisOptions(url: string, patience: RedisPatience = 'wait'): RedisOptions {
+export function redisOptions(
+  url: string,
+  patience: RedisPatience = 'wait',
+  bound: ReconnectBound = {},
+): RedisOptions {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -46,7 +71,8 @@ export function redisOptions(url: string, patience: RedisPatience = 'wait'): Red
     ...(patience === 'wait'
       ? {
           maxRetriesPerRequest: null,
-          retryStrategy: (times: number) => Math.min(500 * 2 ** Math.min(times, 6), 20_000),
+          retryStrategy: (times: number) =>
+            Math.min(500 * 2 ** Math.min(times, 6), maxReconnectDelayMs(bound.lockDurationMs)),
         }
       : {
           // A command someone is waiting for: a Redis that does not answer within seconds is an error.
@@ -69,8 +95,12 @@ export function withoutCredentials(url: string): string {
 export type RedisPatience = 'wait' | 'fail';
 
 /** The same options, typed as BullMQ takes them. */
-export function bullConnection(url: string, patience: RedisPatience = 'wait'): ConnectionOptions {
-  return redisOptions(url, patience) as ConnectionOptions;
+export function bullConnection(
+  url: string,
+  patience: RedisPatience = 'wait',
+  bound: ReconnectBound = {},
+): ConnectionOptions {
+  return redisOptions(url, patience, bound) as ConnectionOptions;
 }
 
 /**
@@ -104,9 +134,10 @@ export class InvocationQueue {
     private readonly location: QueueLocation,
     onError?: (error: Error) => void,
     patience: RedisPatience = 'wait',
+    bound: ReconnectBound = {},
   ) {
     this.queue = new Queue(location.queue, {
-      connection: bullConnection(location.url, patience),
+      connection: bullConnection(location.url, patience, bound),
       prefix: location.keyPrefix,
     });
     // Connection trouble is reported, not thrown: the connection reconnects by itself.

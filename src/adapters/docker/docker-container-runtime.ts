@@ -15,9 +15,17 @@ import type {
   RunContainerOptions,
 } from '../../ports/container-runtime.js';
 import { packBuildContext } from './build-context.js';
+import { ContainerEvents } from './container-events.js';
 import { demuxStream } from './demux-stream.js';
 import { createEngineClient, refuseRedirects } from './engine-client.js';
-import { type ProgressEvent, describe, engineError, followProgress, statusOf } from './engine-errors.js';
+import {
+  type ProgressEvent,
+  describe,
+  engineError,
+  followProgress,
+  isUnreachable,
+  statusOf,
+} from './engine-errors.js';
 import { resolveImageUser } from './image-user.js';
 import { pullImage } from './pull-image.js';
 import { registryAuthFor } from './registry-auth.js';
@@ -307,7 +315,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
     } catch (error) {
       throw engineError(`attach to ${spec.name}`, error);
     }
-    const oom = await this.watchOom(container.id);
+    const events = await ContainerEvents.watch(this.docker, container.id);
     // A consumer that fails (a full disk under the log file) must not stop the reading: the container would
     // block on a full pipe. Its error is kept and raised once the container has exited.
     let consumerError: unknown;
@@ -335,11 +343,19 @@ export class DockerContainerRuntime implements ContainerRuntime {
       options.onStarted?.(container.id);
 
       // Waiting after start with the default condition cannot miss an exit: an exited container answers at once.
-      const exited = this.waitUntilExited(container, spec);
+      const exited = this.waitUntilExited(container, spec, events);
       exited.catch(() => undefined);
       const stopReason = await waitForExitOrStop(exited, spec.timeoutMs, options.signal);
       if (stopReason !== undefined) await this.stopLadder(container, spec, exited, options.forceSignal);
-      const exitCode = await exited;
+      const { exitCode, engine } = await exited;
+      // Not stopped by us, so not the action's doing either when the engine ended it: another attempt may
+      // well complete. Checked before anything else asks an engine that may be gone.
+      if (stopReason === undefined && (await this.engineEnded(events, engine))) {
+        throw new InfrastructureError(
+          `the Docker engine stopped or restarted while the action ran (its container ended with code ${exitCode})`,
+          'E_ENGINE_RESTARTED',
+        );
+      }
       try {
         await pump;
       } catch (error) {
@@ -361,62 +377,100 @@ export class DockerContainerRuntime implements ContainerRuntime {
       if (stopReason === 'stopped') return { kind: 'stopped', exitCode, reason: options.signal.reason };
       if (stopReason === 'timed-out') return { kind: 'timed-out', timeoutMs: spec.timeoutMs, exitCode };
       // Never concluded from exit code 137 alone: the engine must say the kernel's OOM killer acted.
-      if (state.ExitCode !== 0 && (state.OOMKilled || oom.seen)) {
+      if (state.ExitCode !== 0 && (state.OOMKilled || events.hasSeenOom)) {
         return { kind: 'oom', exitCode: state.ExitCode, memoryLimitBytes: spec.limits.memoryBytes };
       }
       return { kind: 'exited', exitCode: state.ExitCode };
     } finally {
-      oom.stop();
+      events.stop();
     }
   }
 
   /**
-   * The engine's `oom` events for this container: on cgroup v2 State.OOMKilled misses a kill of a child
-   * process, the event does not.
+   * The exit code. A wait whose connection breaks (an engine restart) does not mean the container died: the
+   * container is inspected until it has really exited. A killed engine breaks the wait without ending it,
+   * so the event stream breaking abandons the wait too. `engine`: `steady` when the wait answered;
+   * `went-away` when the engine went away meanwhile and, once it answered again, the container had ended
+   * (an engine without live restore stops its containers); `came-back` when the container still ran once
+   * the engine answered again (live restore), and was followed to its own end.
    */
-  private async watchOom(containerId: string): Promise<{ readonly seen: boolean; stop: () => void }> {
-    const watch = {
-      seen: false,
-      stop: (): void => {
-        /* replaced once events are subscribed */
-      },
-    };
-    try {
-      const events = (await this.docker.getEvents({
-        filters: { type: ['container'], event: ['oom'], container: [containerId] },
-      })) as NodeJS.ReadableStream & { destroy: () => void };
-      events.on('data', () => {
-        watch.seen = true;
-      });
-      events.on('error', () => undefined);
-      watch.stop = () => {
-        events.destroy();
+  private async waitUntilExited(
+    container: Docker.Container,
+    spec: ContainerSpec,
+    events: ContainerEvents,
+  ): Promise<{ exitCode: number; engine: EngineCourse }> {
+    // A killed engine leaves the wait's response unfinished for ever: its end is not waited for then.
+    const abandon = new AbortController();
+    const engineGone = new Promise<undefined>((resolve) => {
+      const onGone = (): void => {
+        abandon.abort();
+        resolve(undefined);
       };
+      if (events.gone.aborted) onGone();
+      else events.gone.addEventListener('abort', onGone, { once: true });
+    });
+    try {
+      const waited = container.wait({ abortSignal: abandon.signal }) as Promise<{ StatusCode: number }>;
+      waited.catch(() => undefined);
+      const result = await Promise.race([waited, engineGone]);
+      if (result !== undefined) return { exitCode: result.StatusCode, engine: 'steady' };
     } catch {
-      // Without events, State.OOMKilled still answers.
+      // Followed by inspecting it below.
     }
-    return watch;
+    const deadline = Date.now() + spec.timeoutMs + spec.stopGraceMs + this.killTimeoutMs;
+    const engineDeadline = Date.now() + ENGINE_RETURN_MS;
+    let hasAnsweredSince = false;
+    while (Date.now() < deadline) {
+      let state: Docker.ContainerInspectInfo['State'] | undefined;
+      try {
+        state = (await container.inspect()).State;
+      } catch (error) {
+        if (statusOf(error) === 404) {
+          throw new InfrastructureError(
+            events.isEngineGone
+              ? `the Docker engine restarted while the action ran and lost its container ${spec.name}`
+              : `container ${spec.name} disappeared while it ran`,
+            events.isEngineGone ? 'E_ENGINE_RESTARTED' : 'E_DOCKER',
+            error,
+          );
+        }
+      }
+      if (state !== undefined) {
+        if (!state.Running && !state.Restarting) {
+          if (hasAnsweredSince) return { exitCode: state.ExitCode, engine: 'came-back' };
+          return { exitCode: state.ExitCode, engine: events.isEngineGone ? 'went-away' : 'steady' };
+        }
+        hasAnsweredSince = true;
+      } else if (!hasAnsweredSince && Date.now() > engineDeadline) {
+        throw new InfrastructureError(
+          `the Docker engine went away while ${spec.name} ran and has not answered for ${ENGINE_RETURN_MS / 1000} s`,
+          'E_ENGINE_RESTARTED',
+        );
+      }
+      await delay(1000);
+    }
+    throw new InfrastructureError(`lost track of container ${spec.name}: the engine stopped answering`);
   }
 
   /**
-   * The exit code. A wait stream that breaks (an engine restart) does not mean the container died: the
-   * container is inspected until it has really exited.
+   * Whether the container ended because its engine did: the engine went away while waiting (and did not
+   * come back to a container still running), or its event
+   * stream ends (or the engine stops answering) shortly after a kill the worker did not send. An engine
+   * shutting down first stops every container (its STOPSIGNAL, then SIGKILL after the container's stop
+   * timeout), then closes its streams; anyone else's `docker stop` leaves the engine running, and the exit
+   * stays the action's. An action killing itself leaves no kill event at all.
    */
-  private async waitUntilExited(container: Docker.Container, spec: ContainerSpec): Promise<number> {
-    try {
-      return ((await container.wait()) as { StatusCode: number }).StatusCode;
-    } catch {
-      const deadline = Date.now() + spec.timeoutMs + spec.stopGraceMs + this.killTimeoutMs;
-      while (Date.now() < deadline) {
-        const state = await container.inspect().then(
-          (info) => info.State,
-          () => undefined,
-        );
-        if (state !== undefined && !state.Running && !state.Restarting) return state.ExitCode;
-        await delay(1000);
-      }
-      throw new InfrastructureError(`lost track of container ${spec.name}: the engine stopped answering`);
-    }
+  private async engineEnded(events: ContainerEvents, engine: EngineCourse): Promise<boolean> {
+    if (engine !== 'steady') return engine === 'went-away';
+    await events.dieSeen(DIE_EVENT_WAIT_MS);
+    if (events.isEngineGone) return true;
+    if (!events.hasSeenOutsideKill) return false;
+    return await events.goneWithin(ENGINE_SHUTDOWN_MS, () =>
+      this.docker.ping().then(
+        () => false,
+        (error: unknown) => isUnreachable(error),
+      ),
+    );
   }
 
   /** STOPSIGNAL (or SIGTERM) → grace (cut short by the force signal) → SIGKILL → until it has exited. */
@@ -538,6 +592,19 @@ async function waitForExitOrStop(
     signal.removeEventListener('abort', onAbort);
   }
 }
+
+/** What the engine did while a container ran: see `waitUntilExited`. */
+type EngineCourse = 'steady' | 'went-away' | 'came-back';
+
+/** How long a container is followed while its engine does not answer, before the attempt gives up on it. */
+const ENGINE_RETURN_MS = 120_000;
+/** How long the `die` event may trail the wait's answer (both are the same moment on the engine). */
+const DIE_EVENT_WAIT_MS = 5_000;
+/**
+ * How long an engine shutting down may take to close its streams after it stopped a container: the other
+ * containers' stop timeouts (10 s by default), then its own shutdown.
+ */
+const ENGINE_SHUTDOWN_MS = 20_000;
 
 /** Node cuts a timer over 2^31 - 1 ms (24.8 days) to 1 ms: a long timeout is waited out in steps. */
 const MAX_TIMER_MS = 2_147_483_647;

@@ -34,6 +34,7 @@ import { StoreInputResolver } from '../../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../stages/store-output-target.js';
 import { currentPidNamespace, temporaryDirsOf } from '../garbage-collector.js';
 import { CapacityLedger } from './capacity.js';
+import { EngineHealth } from './engine-health.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
@@ -99,6 +100,8 @@ export class Daemon {
   private readonly stopController = new AbortController();
   private readonly forceController = new AbortController();
   private readonly watchdog: FetchWatchdog;
+  /** Asked before every fetch: nothing is taken while the engine does not answer. */
+  private readonly engine: EngineHealth;
   private readonly logger: Logger;
   private worker: Worker | undefined;
   /** Aborted when the watchdog replaces the worker. */
@@ -115,6 +118,7 @@ export class Daemon {
     this.logger = deps.logger.child({ workerId: this.workerId });
     this.capacity = new CapacityLedger(daemon.concurrency, capacity);
     this.watchdog = new FetchWatchdog(3 * daemon.fetchBlockMs + 10_000);
+    this.engine = new EngineHealth(() => deps.runtime.ping(), this.logger);
     this.metrics = new DaemonMetrics({
       running: () => this.running.size,
       capacity: () => this.capacity.usage(),
@@ -229,7 +233,8 @@ export class Daemon {
   private createWorker(): Worker {
     const { redis, daemon } = this.deps.settings;
     const worker = new InvocationWorker(redis.queue, null, {
-      connection: bullConnection(redis.url),
+      // The lease renewals go through this connection: it reconnects well within a lock duration.
+      connection: bullConnection(redis.url, 'wait', { lockDurationMs: daemon.lockDurationMs }),
       prefix: redis.keyPrefix,
       autorun: false,
       lockDuration: daemon.lockDurationMs,
@@ -318,6 +323,13 @@ export class Daemon {
         await untilAborted(this.capacity.changed(), [stop]).catch(() => undefined);
         continue;
       }
+      // A job fetched while the engine is away (restarting, crashed) would only spend an attempt failing:
+      // nothing is fetched until it answers again.
+      const engineAnswers = await this.engine.untilAnswering(stop).then(
+        () => true,
+        () => false,
+      );
+      if (!engineAnswers) continue;
       const worker = this.worker;
       if (worker === undefined) return;
       const token = randomUUID();
@@ -354,7 +366,13 @@ export class Daemon {
           );
         }
       }
-      if (job !== undefined) this.take(job, token, worker);
+      if (job === undefined) continue;
+      if (!(await this.engine.answersNow())) {
+        // The engine went away while the fetch waited: the job goes back unspent.
+        await this.handBackUntouched(job, job.id ?? '', token);
+        continue;
+      }
+      this.take(job, token, worker);
     }
   }
 

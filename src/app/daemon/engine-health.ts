@@ -1,0 +1,102 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
+
+export interface EngineHealthOptions {
+  /**
+   * A ping that answered this recently vouches for the engine without another one.
+   * @defaultValue 1000
+   */
+  freshForMs?: number;
+  /**
+   * A ping not answered within this long counts as failed (as the readiness check does).
+   * @defaultValue 2000
+   */
+  probeTimeoutMs?: number;
+  /**
+   * The wait after the first failed ping; it doubles with each further one.
+   * @defaultValue 500
+   */
+  firstRetryDelayMs?: number;
+  /**
+   * The wait between pings while the engine is away grows up to this.
+   * @defaultValue 5000
+   */
+  maxRetryDelayMs?: number;
+}
+
+/**
+ * Whether the container engine answers, asked before every fetch: a worker whose engine is away (restarting,
+ * crashed, its socket gone) takes nothing, so no attempt is spent on an engine that cannot run it. It logs
+ * `docker.unreachable` once when the engine stops answering and `docker.reachable` when it is back.
+ */
+export class EngineHealth {
+  private lastAnsweredAt = Number.NEGATIVE_INFINITY;
+  private isAway = false;
+  private readonly freshForMs: number;
+  private readonly probeTimeoutMs: number;
+  private readonly firstRetryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+
+  constructor(
+    private readonly ping: () => Promise<void>,
+    private readonly logger: Logger,
+    options: EngineHealthOptions = {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.freshForMs = options.freshForMs ?? 1_000;
+    this.probeTimeoutMs = options.probeTimeoutMs ?? 2_000;
+    this.firstRetryDelayMs = options.firstRetryDelayMs ?? 500;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 5_000;
+  }
+
+  /** Whether the engine answered its last ping (false once one failed, until one succeeds). */
+  get isAnswering(): boolean {
+    return !this.isAway;
+  }
+
+  /**
+   * Resolves once the engine answers: at once when it answered within `freshForMs`, else after pinging
+   * it as many times as it takes. Rejects with the signal's reason when the signal is aborted first.
+   */
+  async untilAnswering(signal: AbortSignal): Promise<void> {
+    for (let delayMs = this.firstRetryDelayMs; ; delayMs = Math.min(delayMs * 2, this.maxRetryDelayMs)) {
+      signal.throwIfAborted();
+      if (this.now() - this.lastAnsweredAt < this.freshForMs) return;
+      const error = await this.probe();
+      if (error === undefined) return;
+      this.markAway(error);
+      // Cut short by the signal, whose reason the next turn throws.
+      await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  /** Whether the engine answers a ping now (not taken from an earlier one). */
+  async answersNow(): Promise<boolean> {
+    const error = await this.probe();
+    if (error !== undefined) this.markAway(error);
+    return error === undefined;
+  }
+
+  private markAway(error: unknown): void {
+    if (this.isAway) return;
+    this.isAway = true;
+    this.logger.warn({ err: error }, 'docker.unreachable');
+  }
+
+  /** One ping: undefined when it answered in time, else what went wrong. */
+  private async probe(): Promise<unknown> {
+    try {
+      const answer = await withTimeout(this.ping(), this.probeTimeoutMs);
+      if (answer === TIMED_OUT) return new Error(`no answer within ${this.probeTimeoutMs} ms`);
+    } catch (error) {
+      return error;
+    }
+    this.lastAnsweredAt = this.now();
+    if (this.isAway) {
+      this.isAway = false;
+      this.logger.info('docker.reachable');
+    }
+    return undefined;
+  }
+}
