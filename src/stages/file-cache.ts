@@ -1,7 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { copyHashing, publish } from '../util/hashing-copy.js';
 import { InfrastructureError } from '../domain/errors.js';
 import { ensurePrivateDir } from '../util/private-dir.js';
@@ -13,15 +26,16 @@ const TEMPORARY_DIR = 'tmp';
 /** The only mode an entry may have: a regular file, read-only for everyone, never executable, setuid or setgid. */
 export const ENTRY_MODE = constants.S_IFREG | 0o444;
 
-/** What the seal records of an entry: all of it is left alone by link(), unlink() and reading. */
-interface Seal {
-  ino: number;
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtimeMs: number;
-}
+/** What the seal records of an entry: all of it is left alone by link(), unlink(), rename() and reading. */
+const Seal = z.object({
+  ino: z.number(),
+  size: z.number(),
+  mode: z.number(),
+  uid: z.number(),
+  gid: z.number(),
+  mtimeMs: z.number(),
+});
+type Seal = z.infer<typeof Seal>;
 
 /**
  * Verified copies of input files, named by their sha256, from which workspaces are staged. A copy (never a
@@ -65,14 +79,9 @@ export class FileCache {
         onBytes?.(file.record.size);
         return entry;
       }
-      await rm(entry, { force: true });
-      await rm(`${entry}${SEAL_SUFFIX}`, { force: true });
+      // Not removed: the copy below replaces it with one rename, so a concurrent use never finds it gone.
     }
-    const temporary = path.join(
-      FileCache.temporaryDir(this.dir),
-      `${process.pid}.${randomBytes(6).toString('hex')}`,
-    );
-    await mkdir(path.dirname(temporary), { recursive: true, mode: 0o700 });
+    const temporary = await this.temporaryPath();
     try {
       // Not flushed: a cache entry cut short by a crash fails the size check and is copied again.
       const copied = await copyHashing(file.sourcePath, temporary, signal, onBytes, false);
@@ -88,8 +97,12 @@ export class FileCache {
         );
       }
       const entry = this.entryPath(copied.sha256);
+      // Sealed before it is published (rename keeps the inode, mode, owner and mtime): a use never finds
+      // the entry without a seal or with half a seal. One that finds another publisher's seal on it (two
+      // cold uses at once) copies again; none fails.
+      await chmod(temporary, 0o444);
+      await this.writeSeal(entry, await lstat(temporary));
       await publish(temporary, entry);
-      await this.seal(entry);
       this.stats.copies += 1;
       return entry;
     } finally {
@@ -138,8 +151,14 @@ export class FileCache {
     return this.ready;
   }
 
-  private async seal(entry: string): Promise<void> {
-    const stats = await lstat(entry);
+  private async temporaryPath(): Promise<string> {
+    const dir = FileCache.temporaryDir(this.dir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return path.join(dir, `${process.pid}.${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Writes the entry's seal whole or not at all: a crash or a concurrent reader never sees part of one. */
+  private async writeSeal(entry: string, stats: Stats): Promise<void> {
     const seal: Seal = {
       ino: stats.ino,
       size: stats.size,
@@ -148,17 +167,28 @@ export class FileCache {
       gid: stats.gid,
       mtimeMs: stats.mtimeMs,
     };
-    await writeFile(`${entry}${SEAL_SUFFIX}`, JSON.stringify(seal), { mode: 0o600 });
+    const temporary = await this.temporaryPath();
+    try {
+      await writeFile(temporary, JSON.stringify(seal), { mode: 0o600, flag: 'wx' });
+      await mkdir(path.dirname(entry), { recursive: true });
+      await rename(temporary, `${entry}${SEAL_SUFFIX}`);
+    } finally {
+      await rm(temporary, { force: true });
+    }
+  }
+
+  /** The entry's seal, or undefined when it is missing or unreadable (empty, cut short, not a seal). */
+  private async readSeal(entry: string): Promise<Seal | undefined> {
+    try {
+      const parsed = Seal.safeParse(JSON.parse(await readFile(`${entry}${SEAL_SUFFIX}`, 'utf8')));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private async isIntact(entry: string, size: number): Promise<boolean> {
-    const [stats, seal] = await Promise.all([
-      lstat(entry).catch(() => undefined),
-      readFile(`${entry}${SEAL_SUFFIX}`, 'utf8').then(
-        (text) => JSON.parse(text) as Partial<Seal>,
-        () => undefined,
-      ),
-    ]);
+    const [stats, seal] = await Promise.all([lstat(entry).catch(() => undefined), this.readSeal(entry)]);
     if (stats === undefined || seal === undefined || !stats.isFile()) return false;
     const uid = process.getuid?.();
     if (

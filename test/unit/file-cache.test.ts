@@ -66,6 +66,50 @@ describe('FileCache', () => {
   });
 
   it.each([
+    ['empty', ''],
+    ['cut short', '{"ino":12'],
+    ['not a seal', 'null'],
+  ])('copies an entry again when its seal is %s, instead of failing', async (_what, seal) => {
+    // A crash (or a reader) in the middle of writing a seal left it like this.
+    const dir = await tempDir('cache-test');
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
+    const file = await source(dir, 's', 'sealed');
+    const entry = await cache.materialize(file, signal);
+    await writeFile(`${entry}.seal`, seal);
+    expect(await readFile(await cache.materialize(file, signal), 'utf8')).toBe('sealed');
+    expect(await readFile(await cache.materialize(file, signal), 'utf8')).toBe('sealed');
+    expect(cache.stats).toEqual({ hits: 1, copies: 2 });
+  });
+
+  it(
+    'serves concurrent cold uses of one input without failing any of them',
+    { timeout: 60_000 },
+    async () => {
+      // Uses that check the entry while another is publishing it must never find it gone or half-sealed.
+      // A race, so many rounds (each a fresh cache), with the uses started a varying number of ticks apart.
+      const dir = await tempDir('cache-test');
+      const content = 'race'.repeat(1024);
+      const file = await source(dir, 'r', content);
+      const deadline = Date.now() + 10_000;
+      for (let round = 0; round < 300 && Date.now() < deadline; round += 1) {
+        const cache = new FileCache(path.join(dir, `cache-${round}`), 1024 ** 3);
+        const uses = Array.from({ length: 8 }, async (_, index) => {
+          for (let tick = 0; tick < index * (round % 7); tick += 1) {
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          return readFile(await cache.materialize(file, signal), 'utf8');
+        });
+        const results = await Promise.allSettled(uses);
+        expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+        expect(results.map((result) => (result.status === 'fulfilled' ? result.value : ''))).toEqual(
+          Array(8).fill(content),
+        );
+        await rm(path.join(dir, `cache-${round}`), { recursive: true });
+      }
+    },
+  );
+
+  it.each([
     ['setuid', 0o4755],
     ['setgid', 0o2444],
     ['executable', 0o555],
