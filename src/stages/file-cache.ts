@@ -1,7 +1,21 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { copyHashing, publish } from '../util/hashing-copy.js';
 import { InfrastructureError } from '../domain/errors.js';
 import { ensurePrivateDir } from '../util/private-dir.js';
@@ -13,14 +27,30 @@ const TEMPORARY_DIR = 'tmp';
 /** The only mode an entry may have: a regular file, read-only for everyone, never executable, setuid or setgid. */
 export const ENTRY_MODE = constants.S_IFREG | 0o444;
 
-/** What the seal records of an entry: all of it is left alone by link(), unlink() and reading. */
-interface Seal {
-  ino: number;
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtimeMs: number;
+/** How long an entry is used on the strength of its seal alone before its bytes are hashed again. */
+const REHASH_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * What the seal records of an entry: the stat fields are left alone by link(), unlink(), rename() and
+ * reading; `hashedAtMs` is when its bytes were last hashed (a seal from before it had one: never).
+ */
+const Seal = z.object({
+  ino: z.number(),
+  size: z.number(),
+  mode: z.number(),
+  uid: z.number(),
+  gid: z.number(),
+  mtimeMs: z.number(),
+  hashedAtMs: z.number().default(0),
+});
+type Seal = z.infer<typeof Seal>;
+
+export interface FileCacheOptions {
+  /**
+   * How long a use trusts an entry's seal alone (O(1)); the first use after that hashes the entry again.
+   * @defaultValue one day
+   */
+  rehashAfterMs?: number;
 }
 
 /**
@@ -33,23 +63,31 @@ interface Seal {
  * uid, none of CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SYS_ADMIN: see `inputStagingFor`); otherwise the
  * workspace gets a copy. So nothing an action can write is shared with the host or another invocation.
  *
- * The seal is a second, independent layer: every use checks that the entry is still a regular file of
- * mode exactly 0444 owned by the worker, with the inode, size, mode, owner and mtime recorded when it was
- * copied in. None of these moves when the entry is linked, unlinked or read (ctime does, which is why
- * the old inode+ctime seal never matched again once an entry had been linked: the cache never hit). A
- * writer other than the worker would have to change the mtime too and could not set it back without
- * owning the file. An entry that fails the check is copied again. The least recently used entries (by
- * their seal's mtime, which a use touches) go first once the cache outgrows its budget.
+ * The seal is a second layer, which detects what a writer leaves behind, not what it can hide: every use
+ * checks (O(1)) that the entry is still a regular file of mode exactly 0444 owned by the worker, with the
+ * inode, size, mode, owner and mtime recorded when it was copied in (none of which moves when the entry
+ * is linked, unlinked or read; ctime does, which is why the old inode+ctime seal never matched again once
+ * an entry had been linked). So a replaced file, any mode change (setuid, setgid, execute, write bits), a
+ * new owner, a new size or a write that leaves the mtime it set are caught at once. A same-size rewrite
+ * whose writer then sets the mtime back (utimes: the file's owner, or a process with FOWNER) is not: only
+ * the bytes tell, so the first use after `rehashAfterMs` (a day) hashes the entry again, which catches it
+ * then. Such writers are exactly those the first layer never links an entry to. An entry that fails
+ * either check is copied again. The least recently used entries (by their seal's mtime, which a use
+ * touches) go first once the cache outgrows its budget.
  */
 export class FileCache {
   /** Uses served by an intact entry, and entries copied in: what the warm-path test and the bench read. */
   readonly stats = { hits: 0, copies: 0 };
   private ready: Promise<void> | undefined;
+  private readonly rehashAfterMs: number;
 
   constructor(
     private readonly dir: string,
     private readonly budgetBytes: number,
-  ) {}
+    options: FileCacheOptions = {},
+  ) {
+    this.rehashAfterMs = options.rehashAfterMs ?? REHASH_AFTER_MS;
+  }
 
   /** A cache entry holding the file's bytes, copied and verified (size, and sha256 when known) if missing. */
   async materialize(
@@ -60,19 +98,14 @@ export class FileCache {
     await this.prepare();
     if (file.sha256 !== undefined) {
       const entry = this.entryPath(file.sha256);
-      if (await this.isIntact(entry, file.record.size)) {
+      if (await this.isIntact(entry, file.record.size, file.sha256, signal)) {
         this.stats.hits += 1;
         onBytes?.(file.record.size);
         return entry;
       }
-      await rm(entry, { force: true });
-      await rm(`${entry}${SEAL_SUFFIX}`, { force: true });
+      // Not removed: the copy below replaces it with one rename, so a concurrent use never finds it gone.
     }
-    const temporary = path.join(
-      FileCache.temporaryDir(this.dir),
-      `${process.pid}.${randomBytes(6).toString('hex')}`,
-    );
-    await mkdir(path.dirname(temporary), { recursive: true, mode: 0o700 });
+    const temporary = await this.temporaryPath();
     try {
       // Not flushed: a cache entry cut short by a crash fails the size check and is copied again.
       const copied = await copyHashing(file.sourcePath, temporary, signal, onBytes, false);
@@ -88,8 +121,12 @@ export class FileCache {
         );
       }
       const entry = this.entryPath(copied.sha256);
+      // Sealed before it is published (rename keeps the inode, mode, owner and mtime): a use never finds
+      // the entry without a seal or with half a seal. One that finds another publisher's seal on it (two
+      // cold uses at once) copies again; none fails.
+      await chmod(temporary, 0o444);
+      await this.writeSeal(entry, await lstat(temporary), Date.now());
       await publish(temporary, entry);
-      await this.seal(entry);
       this.stats.copies += 1;
       return entry;
     } finally {
@@ -138,8 +175,14 @@ export class FileCache {
     return this.ready;
   }
 
-  private async seal(entry: string): Promise<void> {
-    const stats = await lstat(entry);
+  private async temporaryPath(): Promise<string> {
+    const dir = FileCache.temporaryDir(this.dir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return path.join(dir, `${process.pid}.${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Writes the entry's seal whole or not at all: a crash or a concurrent reader never sees part of one. */
+  private async writeSeal(entry: string, stats: Stats, hashedAtMs: number): Promise<void> {
     const seal: Seal = {
       ino: stats.ino,
       size: stats.size,
@@ -147,18 +190,30 @@ export class FileCache {
       uid: stats.uid,
       gid: stats.gid,
       mtimeMs: stats.mtimeMs,
+      hashedAtMs,
     };
-    await writeFile(`${entry}${SEAL_SUFFIX}`, JSON.stringify(seal), { mode: 0o600 });
+    const temporary = await this.temporaryPath();
+    try {
+      await writeFile(temporary, JSON.stringify(seal), { mode: 0o600, flag: 'wx' });
+      await mkdir(path.dirname(entry), { recursive: true });
+      await rename(temporary, `${entry}${SEAL_SUFFIX}`);
+    } finally {
+      await rm(temporary, { force: true });
+    }
   }
 
-  private async isIntact(entry: string, size: number): Promise<boolean> {
-    const [stats, seal] = await Promise.all([
-      lstat(entry).catch(() => undefined),
-      readFile(`${entry}${SEAL_SUFFIX}`, 'utf8').then(
-        (text) => JSON.parse(text) as Partial<Seal>,
-        () => undefined,
-      ),
-    ]);
+  /** The entry's seal, or undefined when it is missing or unreadable (empty, cut short, not a seal). */
+  private async readSeal(entry: string): Promise<Seal | undefined> {
+    try {
+      const parsed = Seal.safeParse(JSON.parse(await readFile(`${entry}${SEAL_SUFFIX}`, 'utf8')));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async isIntact(entry: string, size: number, sha256: string, signal: AbortSignal): Promise<boolean> {
+    const [stats, seal] = await Promise.all([lstat(entry).catch(() => undefined), this.readSeal(entry)]);
     if (stats === undefined || seal === undefined || !stats.isFile()) return false;
     const uid = process.getuid?.();
     if (
@@ -174,13 +229,35 @@ export class FileCache {
     ) {
       return false;
     }
+    const now = Date.now();
+    if (now - seal.hashedAtMs > this.rehashAfterMs || now < seal.hashedAtMs) {
+      if (!(await hashesTo(entry, stats, sha256, signal))) return false;
+      // Sealed again (which also marks the use) with the time of this hash.
+      await this.writeSeal(entry, stats, now);
+      return true;
+    }
     // Marks the entry as used for the eviction order, on the seal: the entry itself is never touched.
-    const now = new Date();
-    await utimes(`${entry}${SEAL_SUFFIX}`, now, now).catch(() => undefined);
+    await utimes(`${entry}${SEAL_SUFFIX}`, new Date(now), new Date(now)).catch(() => undefined);
     return true;
   }
 
   private entryPath(sha256: string): string {
     return path.join(this.dir, sha256.slice(0, 2), sha256);
+  }
+}
+
+/** Whether the file, still the inode `stats` describes, has this sha256. */
+async function hashesTo(file: string, stats: Stats, sha256: string, signal: AbortSignal): Promise<boolean> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  if (handle === undefined) return false;
+  try {
+    if ((await handle.stat()).ino !== stats.ino) return false;
+    const hash = createHash('sha256');
+    for await (const chunk of handle.createReadStream({ autoClose: false, signal })) {
+      hash.update(chunk as Buffer);
+    }
+    return hash.digest('hex') === sha256;
+  } finally {
+    await handle.close();
   }
 }

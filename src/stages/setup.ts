@@ -12,7 +12,7 @@ import {
 import { pyJsonDumps } from '../domain/python-str.js';
 import type { ActionInputRecord, FileRecord } from '../domain/records.js';
 import type { WorkspaceLayout } from '../domain/workspace-layout.js';
-import type { ResolvedInput } from '../ports/input-resolver.js';
+import type { ResolvedFile, ResolvedInput } from '../ports/input-resolver.js';
 import type { SecretStore } from '../ports/secret-store.js';
 import type { FileCache } from './file-cache.js';
 import type { InvocationPlan } from './invocation-plan.js';
@@ -124,18 +124,40 @@ export async function placeInputs(
     }
     placed.add(relative);
     const target = path.join(hostLayout.inputDir, ...relative.split('/'));
-    const entry = await cache.materialize(file, signal, (bytes) => onBytes?.(bytes, totalBytes));
-    await placeFile(entry, file.record.size, target, staging).catch(async (error: unknown) => {
-      // Another invocation replaced or evicted the entry between its check and our link: check again.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      await placeFile(await cache.materialize(file, signal), file.record.size, target, staging);
-    });
+    await stageFile(cache, file, target, staging, signal, (bytes) => onBytes?.(bytes, totalBytes));
     files.push([file.record, path.posix.join(containerLayout.inputDir, relative)]);
   }
   if (downloadInputs && resolved.files.length > 0) await cache.evict();
   const manifest: ActionInputRecord = { files, topics: resolved.topics };
   await writeFile(hostLayout.inputsManifest, JSON.stringify(manifest));
   return manifest;
+}
+
+/** How often an input is checked and placed again when its cache entry vanishes under it. */
+const STAGE_ATTEMPTS = 3;
+
+/**
+ * Materializes the input in the cache and places it. Another invocation may evict the entry while this
+ * one checks it or before it links it (ENOENT): then both steps run again.
+ */
+async function stageFile(
+  cache: FileCache,
+  file: ResolvedFile,
+  target: string,
+  staging: InputStaging,
+  signal: AbortSignal,
+  onBytes: (bytes: number) => void,
+): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      // Progress is counted once: a repeated attempt's bytes are not new work for the caller.
+      const entry = await cache.materialize(file, signal, attempt === 1 ? onBytes : undefined);
+      await placeFile(entry, file.record.size, target, staging);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= STAGE_ATTEMPTS) throw error;
+    }
+  }
 }
 
 /** Hard-links a verified cache entry into the workspace, or copies it (asked to, or across filesystems). */

@@ -68,6 +68,7 @@ interface Container {
   ports?: { name: string; containerPort: number }[];
   volumeMounts?: { name: string; mountPath: string }[];
   restartPolicy?: string;
+  command?: string[];
 }
 
 afterAll(removeTempDirs);
@@ -172,6 +173,32 @@ function withoutOldIds(value: unknown): unknown {
       .map(([key, child]) => [key, withoutOldIds(child)]),
   );
 }
+
+describe("the Kubernetes manifests, for the worker's private directories", () => {
+  it('give the volumes holding them the sticky bit before the worker starts (emptyDirs are 0777)', async () => {
+    const configMap = find('ConfigMap', 'action-worker-config') as unknown as {
+      data: { 'worker.yaml': string };
+    };
+    const file = path.join(await tempDir('k8s-config'), 'worker.yaml');
+    await writeFile(file, configMap.data['worker.yaml']);
+    const { settings } = loadSettings({ configFile: file, env: {} });
+    const pod = (
+      find('Deployment', 'action-worker') as unknown as {
+        spec: { template: { spec: { initContainers: Container[]; containers: Container[] } } };
+      }
+    ).spec.template.spec;
+    const worker = pod.containers.find((container) => container.name === 'worker') as Container;
+    // The first init container runs before the engine and the worker.
+    const prepare = pod.initContainers[0]!;
+    expect(prepare.command?.slice(0, 2)).toEqual(['chmod', '+t']);
+    for (const dir of [settings.workspaceDir, settings.cache.dir, settings.secretsTmpfsDir]) {
+      const mount = worker.volumeMounts?.find((candidate) => dir.startsWith(`${candidate.mountPath}/`));
+      expect(mount, dir).toBeDefined();
+      expect(prepare.volumeMounts).toContainEqual(mount);
+      expect(prepare.command).toContain(mount!.mountPath);
+    }
+  });
+});
 
 describe('docker/compose.yaml', () => {
   const compose = parse(readFileSync(path.join(projectRoot, 'docker', 'compose.yaml'), 'utf8'), {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, chown, link, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -64,6 +65,100 @@ describe('FileCache', () => {
     expect(await readFile(again, 'utf8')).toBe('charlie');
     expect(cache.stats).toEqual({ hits: 0, copies: 2 });
   });
+
+  /** What a writer who owns the entry (or has FOWNER) can do: rewrite it in place, size, mode and times kept. */
+  async function rewriteKeepingTimes(dir: string, entry: string, content: string) {
+    const times = path.join(dir, 'times');
+    await writeFile(times, '');
+    execFileSync('touch', ['-r', entry, times]);
+    const before = await stat(entry, { bigint: true });
+    await chmod(entry, 0o644);
+    await writeFile(entry, content);
+    await chmod(entry, 0o444);
+    execFileSync('touch', ['-r', times, entry]);
+    const after = await stat(entry, { bigint: true });
+    // Everything the O(1) check looks at is as it was: only the bytes differ.
+    expect([after.ino, after.size, after.mode, after.uid, after.gid, after.mtimeNs]).toEqual([
+      before.ino,
+      before.size,
+      before.mode,
+      before.uid,
+      before.gid,
+      before.mtimeNs,
+    ]);
+  }
+
+  it('finds an entry rewritten in place with its size, mode and mtime kept, when it re-hashes the entry', async () => {
+    const dir = await tempDir('cache-test');
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3, { rehashAfterMs: 0 });
+    const file = await source(dir, 'd', 'delta');
+    const entry = await cache.materialize(file, signal);
+    await rewriteKeepingTimes(dir, entry, 'DELTA');
+    expect(await readFile(await cache.materialize(file, signal), 'utf8')).toBe('delta');
+    expect(cache.stats).toEqual({ hits: 0, copies: 2 });
+  });
+
+  it('re-hashes an entry at most once per interval, and keeps using it when its bytes are intact', async () => {
+    const dir = await tempDir('cache-test');
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3, { rehashAfterMs: 0 });
+    const file = await source(dir, 'e', 'echo');
+    const entry = await cache.materialize(file, signal);
+    const { ino } = await stat(entry);
+    expect(await cache.materialize(file, signal)).toBe(entry);
+    expect((await stat(entry)).ino).toBe(ino);
+    expect(cache.stats).toEqual({ hits: 1, copies: 1 });
+
+    // Between re-hashes (a day by default) a use is O(1): a rewrite that keeps size, mode and mtime goes
+    // unseen until the next one. That is what the first layer prevents: such writers never get a link.
+    const daily = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
+    await rewriteKeepingTimes(dir, entry, 'ECHO');
+    expect(await readFile(await daily.materialize(file, signal), 'utf8')).toBe('ECHO');
+    expect(daily.stats).toEqual({ hits: 1, copies: 0 });
+  });
+
+  it.each([
+    ['empty', ''],
+    ['cut short', '{"ino":12'],
+    ['not a seal', 'null'],
+  ])('copies an entry again when its seal is %s, instead of failing', async (_what, seal) => {
+    // A crash (or a reader) in the middle of writing a seal left it like this.
+    const dir = await tempDir('cache-test');
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
+    const file = await source(dir, 's', 'sealed');
+    const entry = await cache.materialize(file, signal);
+    await writeFile(`${entry}.seal`, seal);
+    expect(await readFile(await cache.materialize(file, signal), 'utf8')).toBe('sealed');
+    expect(await readFile(await cache.materialize(file, signal), 'utf8')).toBe('sealed');
+    expect(cache.stats).toEqual({ hits: 1, copies: 2 });
+  });
+
+  it(
+    'serves concurrent cold uses of one input without failing any of them',
+    { timeout: 60_000 },
+    async () => {
+      // Uses that check the entry while another is publishing it must never find it gone or half-sealed.
+      // A race, so many rounds (each a fresh cache), with the uses started a varying number of ticks apart.
+      const dir = await tempDir('cache-test');
+      const content = 'race'.repeat(1024);
+      const file = await source(dir, 'r', content);
+      const deadline = Date.now() + 10_000;
+      for (let round = 0; round < 300 && Date.now() < deadline; round += 1) {
+        const cache = new FileCache(path.join(dir, `cache-${round}`), 1024 ** 3);
+        const uses = Array.from({ length: 8 }, async (_, index) => {
+          for (let tick = 0; tick < index * (round % 7); tick += 1) {
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          return readFile(await cache.materialize(file, signal), 'utf8');
+        });
+        const results = await Promise.allSettled(uses);
+        expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+        expect(results.map((result) => (result.status === 'fulfilled' ? result.value : ''))).toEqual(
+          Array(8).fill(content),
+        );
+        await rm(path.join(dir, `cache-${round}`), { recursive: true });
+      }
+    },
+  );
 
   it.each([
     ['setuid', 0o4755],
