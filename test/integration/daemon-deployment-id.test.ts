@@ -4,8 +4,9 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvocationQueue, type QueueLocation } from '../../src/adapters/bullmq/invocation-queue.js';
 import { type Deployment, Labels, isSameDeployment, ownerLabels } from '../../src/domain/container-labels.js';
-import { TestQueue } from '../support/daemon-harness.js';
-import { docker, removeTempDirs } from '../support/harness.js';
+import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
+import { type DaemonProcess, TestQueue, shellAction } from '../support/daemon-harness.js';
+import { docker, eventually, removeTempDirs } from '../support/harness.js';
 import { BASE_IMAGE } from '../support/paths.js';
 import { PrivateRedis } from '../support/private-redis.js';
 
@@ -113,6 +114,84 @@ describe('the deployment a daemon cleans up for is its Redis server, not how the
       expect(isSameDeployment(deploymentA, deploymentB)).toBe(false);
     } finally {
       await queueA.cleanup();
+    }
+  });
+
+  it("keeps two running daemons on two Redis servers off each other's live containers on one engine", async () => {
+    const serverA = await PrivateRedis.create();
+    const serverB = await PrivateRedis.create();
+    servers.push(serverA, serverB);
+    // Same defaults, same engine, same workspace and secrets directories; only the Redis server differs.
+    const fast = { ...defaults, ACTION_WORKER_RECONCILE_INTERVAL: '1s' };
+    const queueA = await TestQueue.create({
+      ACTION_WORKER_REDIS_URL: serverA.url,
+      ACTION_WORKER_QUEUE: fast.queue,
+      ACTION_WORKER_KEY_PREFIX: fast.keyPrefix,
+      ACTION_WORKER_RECONCILE_INTERVAL: fast.ACTION_WORKER_RECONCILE_INTERVAL,
+    });
+    const queueB = await TestQueue.create({
+      ...queueA.env,
+      ACTION_WORKER_REDIS_URL: serverB.url,
+    });
+    try {
+      const action = await shellAction('neighbour', 'echo started; sleep 8; echo done');
+      const byInvocation = async (invocationId: string): Promise<string> =>
+        await eventually(async () => {
+          const [found] = await docker.listContainers({
+            filters: { label: [`${Labels.invocationId}=${invocationId}`], status: ['running'] },
+          });
+          return found?.Id;
+        }, 60_000);
+
+      const daemonB = queueB.startDaemon();
+      await daemonB.waitForLog('daemon.started', () => true, 90_000);
+      const invocationB = await queueB.invoke([action]);
+      await queueB.waitStatus(invocationB, InvocationStatus.Processing);
+      const containerB = await byInvocation(invocationB);
+
+      // A starts while B's action runs: its start-up sweep sees B's container first.
+      const daemonA = queueA.startDaemon();
+      await daemonA.waitForLog('daemon.started', () => true, 90_000);
+      const invocationA = await queueA.invoke([action]);
+      await queueA.waitStatus(invocationA, InvocationStatus.Processing);
+      const containerA = await byInvocation(invocationA);
+
+      const keptBy = async (daemon: DaemonProcess, name: string) =>
+        await daemon.waitForLog('reconcile.kept_foreign', (line) => JSON.stringify(line.kept).includes(name));
+      await keptBy(daemonA, `action-worker-${invocationB}-1`);
+      await keptBy(daemonB, `action-worker-${invocationA}-1`);
+
+      for (const [queue, invocationId] of [
+        [queueA, invocationA],
+        [queueB, invocationB],
+      ] as const) {
+        const record = await queue.waitFinished(invocationId, 90_000);
+        expect(record.status.map((entry) => statusName(entry.status))).toEqual([
+          'Queued',
+          'Scheduled',
+          'Downloading',
+          'Processing',
+          'Uploading',
+          'Completed',
+        ]);
+        expect(record.attempt).toBe(1);
+      }
+      for (const [daemon, other, containerId] of [
+        [daemonA, invocationB, containerB],
+        [daemonB, invocationA, containerA],
+      ] as const) {
+        const removed = daemon.lines.filter((line) => line.msg === 'reconcile.removed_leftovers');
+        expect(JSON.stringify(removed), daemon.dump()).not.toContain(other);
+        expect(JSON.stringify(removed)).not.toContain(containerId);
+      }
+      const started = (daemon: DaemonProcess) =>
+        daemon.lines.find((line) => line.msg === 'daemon.started')?.deploymentId;
+      expect(started(daemonA)).toMatch(/^[0-9a-f]{32}$/);
+      expect(started(daemonB)).toMatch(/^[0-9a-f]{32}$/);
+      expect(started(daemonA)).not.toBe(started(daemonB));
+    } finally {
+      await queueA.cleanup();
+      await queueB.cleanup();
     }
   });
 
