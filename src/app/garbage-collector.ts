@@ -190,7 +190,7 @@ function notOurs(owner: Ownership): string {
   const { deployment } = owner;
   return deployment === undefined
     ? `it names no deployment (owner ${owner.host}:${owner.pid})`
-    : `it belongs to another deployment (queue ${deployment.queue}, key prefix ${deployment.keyPrefix})`;
+    : `it belongs to another deployment (id ${deployment.id}, queue ${deployment.queue}, key prefix ${deployment.keyPrefix})`;
 }
 
 function ownershipFromLabels(labels: Record<string, string>): Ownership | undefined {

@@ -14,19 +14,20 @@ export const Labels = {
   /** The owner's pid namespace: a pid only says something about a process in the same namespace. */
   ownerPidNamespace: `${LABEL_PREFIX}.owner-pid-namespace`,
   /** The daemon deployment the container belongs to (absent for local runs); see {@link Deployment}. */
-  deploymentRedis: `${LABEL_PREFIX}.deployment.redis`,
+  deploymentId: `${LABEL_PREFIX}.deployment.id`,
   deploymentKeyPrefix: `${LABEL_PREFIX}.deployment.key-prefix`,
   deploymentQueue: `${LABEL_PREFIX}.deployment.queue`,
 } as const;
 
 /**
- * Which daemon deployment owns a container or workspace: the Redis server (a fingerprint of its endpoint,
- * never its credentials), the key prefix and the queue. Daemons sharing all three share one queue and one
- * set of records, so one of them can tell whether another's attempt is still current; for anything else
- * it cannot, and must leave it alone.
+ * Which daemon deployment owns a container or workspace: the id its Redis server holds for the key prefix
+ * and queue (a random id written once, never anything from the URL, so never a credential), the key prefix
+ * and the queue. Daemons sharing all three share one queue and one set of records, so one of them can tell
+ * whether another's attempt is still current; for anything else it cannot, and must leave it alone. Two
+ * servers reached by the same URL (two Compose projects' `redis:6379`) hold different ids.
  */
 export const Deployment = z.object({
-  redis: z.string().min(1),
+  id: z.string().min(1),
   keyPrefix: z.string().min(1),
   queue: z.string().min(1),
 });
@@ -52,7 +53,7 @@ export function ownerLabels(owner: Owner): Record<string, string> {
 
 export function deploymentLabels(deployment: Deployment): Record<string, string> {
   return {
-    [Labels.deploymentRedis]: deployment.redis,
+    [Labels.deploymentId]: deployment.id,
     [Labels.deploymentKeyPrefix]: deployment.keyPrefix,
     [Labels.deploymentQueue]: deployment.queue,
   };
@@ -61,7 +62,7 @@ export function deploymentLabels(deployment: Deployment): Record<string, string>
 /** The deployment the labels name, or undefined when they name none (a local run, an older version). */
 export function deploymentFromLabels(labels: Record<string, string>): Deployment | undefined {
   const parsed = Deployment.safeParse({
-    redis: labels[Labels.deploymentRedis],
+    id: labels[Labels.deploymentId],
     keyPrefix: labels[Labels.deploymentKeyPrefix],
     queue: labels[Labels.deploymentQueue],
   });
@@ -71,11 +72,7 @@ export function deploymentFromLabels(labels: Record<string, string>): Deployment
 /** Both name a deployment, and the same one. */
 export function isSameDeployment(a: Deployment | undefined, b: Deployment | undefined): boolean {
   return (
-    a !== undefined &&
-    b !== undefined &&
-    a.redis === b.redis &&
-    a.keyPrefix === b.keyPrefix &&
-    a.queue === b.queue
+    a !== undefined && b !== undefined && a.id === b.id && a.keyPrefix === b.keyPrefix && a.queue === b.queue
   );
 }
 

@@ -35,15 +35,27 @@ export class StoreOutputTarget implements OutputTarget {
     );
   }
 
+  /**
+   * The dataset, created unless an earlier attempt made it. An existing one must be the invocation's own
+   * org's: another org's dataset that happens to carry the id never receives the outputs.
+   */
   async ensureDataset(dataset: OutputDataset): Promise<void> {
-    if ((await this.store.getDataset(dataset.datasetId)) !== undefined) return;
-    try {
-      await this.store.createDataset(dataset);
-    } catch (error) {
-      // Created meanwhile by another attempt: what matters is that it exists.
-      if (!(error instanceof UsageError) || (await this.store.getDataset(dataset.datasetId)) === undefined) {
-        throw error;
+    let existing = await this.store.getDataset(dataset.datasetId);
+    if (existing === undefined) {
+      try {
+        await this.store.createDataset(dataset);
+        return;
+      } catch (error) {
+        // Created meanwhile by another attempt: what matters is that it exists, and whose it is.
+        existing = await this.store.getDataset(dataset.datasetId);
+        if (!(error instanceof UsageError) || existing === undefined) throw error;
       }
+    }
+    if (existing.org_id !== dataset.orgId) {
+      throw new UsageError(
+        `dataset ${dataset.datasetId} belongs to org ${existing.org_id}, not ${dataset.orgId}: the outputs are not stored in it`,
+        'E_OUTPUT_REFUSED',
+      );
     }
   }
 

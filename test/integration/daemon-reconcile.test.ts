@@ -4,7 +4,6 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deploymentOf } from '../../src/adapters/bullmq/invocation-queue.js';
 import { currentPidNamespace } from '../../src/app/garbage-collector.js';
 import { type Deployment, Labels, ownerLabels } from '../../src/domain/container-labels.js';
 import { useTestQueue } from '../support/daemon-harness.js';
@@ -82,10 +81,11 @@ describe('a daemon reconciling leftovers on an engine it shares', () => {
   });
 
   it('removes only provably dead leftovers of its own deployment, and keeps and reports every other one', async () => {
-    const ours = deploymentOf(queue().location());
+    // What the daemon will read too: the id this Redis server holds for the test's prefix and queue.
+    const ours = await queue().queue().deployment();
     const otherQueue: Deployment = { ...ours, queue: `${ours.queue}-other` };
     const otherPrefix: Deployment = { ...ours, keyPrefix: `${ours.keyPrefix}-other` };
-    const otherRedis: Deployment = { ...ours, redis: 'ffffffffffffffff' };
+    const otherRedis: Deployment = { ...ours, id: 'ffffffffffffffffffffffffffffffff' };
     const gone = await deadPid();
     const elsewhere = `another-host-${tag}`;
     const here = os.hostname();
@@ -107,7 +107,7 @@ describe('a daemon reconciling leftovers on an engine it shares', () => {
       pid: gone,
       deployment: otherPrefix,
     });
-    // Same key prefix and queue, but on another Redis server.
+    // Same key prefix and queue, but another Redis server's deployment id.
     const foreignRedis = await leftoverContainer({
       invocationId: id('fc'),
       attempt: 1,

@@ -14,8 +14,9 @@ export class PrivateRedis {
     private readonly dir: string,
   ) {}
 
-  static async create(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort(), await tempDir('redis'));
+  /** `port`: a given loopback port (another server's, once that one is stopped), else a free one. */
+  static async create(port?: number): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(port ?? (await freePort()), await tempDir('redis'));
     await redis.start();
     return redis;
   }

@@ -1,43 +1,44 @@
 import { describe, expect, it } from 'vitest';
-import { deploymentOf } from '../../src/adapters/bullmq/invocation-queue.js';
 import {
+  type Deployment,
+  LABEL_PREFIX,
   Labels,
   deploymentFromLabels,
   isSameDeployment,
   ownerLabels,
 } from '../../src/domain/container-labels.js';
 
-const location = { url: 'redis://127.0.0.1:6379', queue: 'q', keyPrefix: 'p' };
+// The id comes from the Redis server (test/integration/daemon-deployment-id.test.ts shows it is the same
+// for every spelling of the URL, differs between servers, and carries no credentials).
+const deployment: Deployment = { id: '0123456789abcdef0123456789abcdef', keyPrefix: 'p', queue: 'q' };
 
 describe('the deployment a container is labelled with', () => {
-  it('names the Redis server by a fingerprint that carries no credentials', () => {
-    const withSecret = deploymentOf({ ...location, url: 'redis://user:s3cret-pass@127.0.0.1:6379' });
-    expect(JSON.stringify(withSecret)).not.toContain('s3cret');
-    expect(withSecret).toEqual(deploymentOf(location));
-    expect(withSecret.redis).toMatch(/^[0-9a-f]{16}$/);
-  });
-
-  it('tells apart another Redis server, db, key prefix or queue', () => {
-    const ours = deploymentOf(location);
+  it('tells apart another deployment id, key prefix or queue', () => {
     for (const other of [
-      { ...location, url: 'redis://127.0.0.2:6379' },
-      { ...location, url: 'redis://127.0.0.1:6380' },
-      { ...location, url: 'redis://127.0.0.1:6379/1' },
-      { ...location, url: 'rediss://127.0.0.1:6379' },
-      { ...location, keyPrefix: 'p2' },
-      { ...location, queue: 'q2' },
+      { ...deployment, id: 'fedcba9876543210fedcba9876543210' },
+      { ...deployment, keyPrefix: 'p2' },
+      { ...deployment, queue: 'q2' },
     ]) {
-      expect(isSameDeployment(ours, deploymentOf(other)), JSON.stringify(other)).toBe(false);
+      expect(isSameDeployment(deployment, other), JSON.stringify(other)).toBe(false);
     }
-    expect(isSameDeployment(ours, deploymentOf({ ...location, url: 'redis://127.0.0.1/0' }))).toBe(true);
+    expect(isSameDeployment(deployment, { ...deployment })).toBe(true);
   });
 
   it('round-trips through labels, and is absent when any part is missing', () => {
-    const deployment = deploymentOf(location);
     const labels = ownerLabels({ host: 'h', pid: 1, workerId: 'w', deployment });
     expect(deploymentFromLabels(labels)).toEqual(deployment);
     expect(deploymentFromLabels({ ...labels, [Labels.deploymentQueue]: '' })).toBeUndefined();
+    expect(deploymentFromLabels({ ...labels, [Labels.deploymentId]: '' })).toBeUndefined();
     expect(isSameDeployment(undefined, deployment)).toBe(false);
     expect(isSameDeployment(undefined, undefined)).toBe(false);
+  });
+
+  it('reads a container of the URL-fingerprint labelling (no deployment id) as naming no deployment', () => {
+    const older = {
+      [`${LABEL_PREFIX}.deployment.redis`]: '0123456789abcdef',
+      [Labels.deploymentKeyPrefix]: 'p',
+      [Labels.deploymentQueue]: 'q',
+    };
+    expect(deploymentFromLabels(older)).toBeUndefined();
   });
 });

@@ -37,6 +37,33 @@ describe('registry credentials', () => {
     expect(registryOf('localhost:5000/img')).toBe('localhost:5000');
   });
 
+  it('reads the registry host as Docker and the reference parser do', () => {
+    // An uppercase first component can only be a host: Docker pulls `Registry/x` from "Registry".
+    expect(registryOf('Registry/x')).toBe('Registry');
+    expect(registryOf('localhost:5000/x')).toBe('localhost:5000');
+    expect(registryOf('docker.io/library/x')).toBe('docker.io');
+    expect(registryOf('index.docker.io/library/x')).toBe('docker.io');
+    expect(registryOf('x')).toBe('docker.io');
+    expect(registryOf('a.b/x')).toBe('a.b');
+    // Not a reference at all: no registry, so no credentials.
+    expect(registryOf('../x')).toBeUndefined();
+  });
+
+  it('never sends Docker Hub credentials to a host the enqueuer names', async () => {
+    const dir = await tempDir('docker-config');
+    await writeFile(
+      path.join(dir, 'config.json'),
+      JSON.stringify({
+        auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('hub:secret').toString('base64') } },
+      }),
+    );
+    // The attack: a reference whose registry Docker reads as "Registry", not Docker Hub.
+    expect(await registryAuthFor('Registry/x', dir)).toBeUndefined();
+    expect(await registryAuthFor('Registry:5000/x:1', dir)).toBeUndefined();
+    expect(await registryAuthFor('x', dir)).toMatchObject({ username: 'hub' });
+    expect(await registryAuthFor('docker.io/library/x', dir)).toMatchObject({ username: 'hub' });
+  });
+
   it('reads auths entries from config.json, and nothing when there is none', async () => {
     const dir = await tempDir('docker-config');
     expect(await registryAuthFor('ghcr.io/x/y', dir)).toBeUndefined();

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { type ConnectionOptions, Queue } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
@@ -104,20 +104,20 @@ export function bullConnection(
 }
 
 /**
- * The deployment a queue location names: the Redis server as a fingerprint of its endpoint (scheme, host,
- * port, db; never the user or password), the key prefix and the queue. Two hosts of one deployment must
- * spell the Redis URL alike for each to recognise the other's leftovers; if they do not, leftovers are
- * kept and reported, never removed by mistake.
+ * Where the deployment's id lives: beside BullMQ's keys of the queue (no job has this id: job ids are
+ * invocation ids, `iv_…`).
  */
-export function deploymentOf(location: QueueLocation): Deployment {
-  const options = redisOptions(location.url);
-  const endpoint = `${options.tls ? 'rediss' : 'redis'}://${(options.host ?? '').toLowerCase()}:${options.port ?? 6379}/${options.db ?? 0}`;
-  return {
-    redis: createHash('sha256').update(endpoint).digest('hex').slice(0, 16),
-    keyPrefix: location.keyPrefix,
-    queue: location.queue,
-  };
+export function deploymentIdKey(location: QueueLocation): string {
+  return `${location.keyPrefix}:${location.queue}:deployment-id`;
 }
+
+/** What a deployment id may look like (what we write: 32 hex digits). */
+const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{8,64}$/;
+
+/** Writes the id once (SET NX: the first host to ask wins) and reads it, in one step. */
+const DEPLOYMENT_ID_COMMAND = 'actionWorkerDeploymentId';
+const DEPLOYMENT_ID_LUA = `redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])`;
 
 /** The prefix of the invocation records' keys, beside BullMQ's. */
 export function recordPrefix(location: QueueLocation): string {
@@ -173,7 +173,10 @@ export class InvocationQueue {
 
   /**
    * Whether `attempt` of the invocation is still current: some worker holds its job's lock and no later
-   * attempt has started. When it cannot tell (no attempt count on the job), it says true.
+   * attempt has started. When it cannot tell (no attempt count on the job), it says true. A job that is not
+   * in this queue at all has no lock, so no attempt of it is current: asked only about leftovers of this
+   * deployment (the id this Redis server holds), that means the job is finished or deleted, not that it
+   * lives in another Redis.
    */
   async isAttemptCurrent(invocationId: string, attempt: number): Promise<boolean> {
     const client = await this.queue.backend.client;
@@ -182,6 +185,28 @@ export class InvocationQueue {
     if (lock === null) return false;
     const current = Number(started);
     return started === null || !Number.isInteger(current) || current <= attempt;
+  }
+
+  /**
+   * The deployment this queue belongs to: the id stored in its Redis server (written once, with SET NX, by
+   * whoever asks first), the key prefix and the queue. Every host reaching this server, however it spells
+   * the URL, gets the same id; another server reached by the same URL holds another one.
+   */
+  async deployment(): Promise<Deployment> {
+    const client = await this.queue.backend.client;
+    const key = deploymentIdKey(this.location);
+    client.defineCommand(DEPLOYMENT_ID_COMMAND, { numberOfKeys: 1, lua: DEPLOYMENT_ID_LUA });
+    const id: unknown = await client.runCommand(DEPLOYMENT_ID_COMMAND, [
+      key,
+      randomUUID().replaceAll('-', ''),
+    ]);
+    if (typeof id !== 'string' || !DEPLOYMENT_ID.test(id)) {
+      throw new UsageError(
+        `the deployment id in ${key} is not one (8 to 64 letters, digits, "_" or "-"); delete the key to get a new one`,
+        'E_MALFORMED_RECORD',
+      );
+    }
+    return { id, keyPrefix: this.location.keyPrefix, queue: this.location.queue };
   }
 
   /** Answers when Redis does. */

@@ -1,16 +1,21 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../../domain/errors.js';
+import { parseImageReference } from '../../domain/image-reference.js';
 import type { RegistryAuth } from '../../ports/container-runtime.js';
 
 const DOCKER_HUB = 'https://index.docker.io/v1/';
 
-/** The registry host of an image reference, as Docker reads it (`docker.io` when there is none). */
-export function registryOf(reference: string): string {
-  const first = reference.split('/')[0] ?? '';
-  const hasRegistry =
-    reference.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-  return hasRegistry ? first : 'docker.io';
+/**
+ * The registry host of an image reference, as Docker reads it: the domain the reference parser finds
+ * (`Registry/x` names the host "Registry", since a path component cannot be uppercase), `docker.io` when
+ * there is none. Undefined for text that is not a reference: no registry, so no credentials for it.
+ */
+export function registryOf(reference: string): string | undefined {
+  const parsed = parseImageReference(reference);
+  if (typeof parsed === 'string') return undefined;
+  if (parsed.domain === null || parsed.domain === 'index.docker.io') return 'docker.io';
+  return parsed.domain;
 }
 
 interface DockerConfigFile {
@@ -38,6 +43,7 @@ export async function registryAuthFor(
     );
   }
   const registry = registryOf(reference);
+  if (registry === undefined) return undefined;
   const keys =
     registry === 'docker.io'
       ? [DOCKER_HUB, 'docker.io', 'index.docker.io']

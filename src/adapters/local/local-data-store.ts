@@ -75,28 +75,33 @@ export class LocalDataStore implements DataStore {
     const datasetId = checkId(dataset.datasetId ?? randomId('ds'), 'dataset');
     const dir = this.datasetDir(datasetId);
     await mkdir(path.dirname(dir), { recursive: true });
-    // mkdir is atomic: of two processes creating the same dataset, exactly one succeeds.
+    // A directory already there is either another creator's (racing, or done) or one a crash left
+    // between mkdir and dataset.json: which one is settled under the dataset's lock.
     await mkdir(dir).catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new UsageError(`dataset ${datasetId} already exists`, 'E_USAGE', error);
-      }
-      throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     });
-    const now = new Date().toISOString();
-    const record: DatasetRecord = {
-      dataset_id: datasetId,
-      org_id: dataset.orgId,
-      name: dataset.name ?? null,
-      description: dataset.description ?? null,
-      tags: dataset.tags ?? [],
-      metadata: dataset.metadata ?? {},
-      created: now,
-      created_by: this.user,
-      modified: now,
-      modified_by: this.user,
-    };
-    await writeJsonAtomic(path.join(dir, 'dataset.json'), record);
-    return record;
+    // Of several creators exactly one writes the record; a directory without one is finished by the next
+    // creator instead of blocking the id for good.
+    return this.withLock(datasetId, async () => {
+      if ((await this.getDataset(datasetId)) !== undefined) {
+        throw new UsageError(`dataset ${datasetId} already exists`, 'E_USAGE');
+      }
+      const now = new Date().toISOString();
+      const record: DatasetRecord = {
+        dataset_id: datasetId,
+        org_id: dataset.orgId,
+        name: dataset.name ?? null,
+        description: dataset.description ?? null,
+        tags: dataset.tags ?? [],
+        metadata: dataset.metadata ?? {},
+        created: now,
+        created_by: this.user,
+        modified: now,
+        modified_by: this.user,
+      };
+      await writeJsonAtomic(path.join(dir, 'dataset.json'), record);
+      return record;
+    });
   }
 
   async getDataset(datasetId: string): Promise<DatasetRecord | undefined> {

@@ -8,12 +8,7 @@ import {
   MalformedRecordError,
   type RedisInvocationStore,
 } from '../../adapters/redis/redis-invocation-store.js';
-import {
-  type InvocationQueue,
-  JobData,
-  bullConnection,
-  deploymentOf,
-} from '../../adapters/bullmq/invocation-queue.js';
+import { type InvocationQueue, JobData, bullConnection } from '../../adapters/bullmq/invocation-queue.js';
 import { InvocationWorker, UnreadableJobData } from '../../adapters/bullmq/invocation-worker.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
 import { type ComputeRequirements, effectiveComputeRequirements } from '../../domain/compute-requirements.js';
@@ -87,9 +82,13 @@ const LIVE_FLUSH_MS = 1_000;
 export class Daemon {
   readonly workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly metrics: DaemonMetrics;
-  private readonly reconciler: Reconciler;
-  /** The deployment its containers and workspaces are labelled with. */
-  private readonly deployment: Deployment;
+  /** Made at start-up, once the deployment is known. */
+  private reconciler: Reconciler | undefined;
+  /**
+   * The deployment its containers and workspaces are labelled with: read from Redis at start-up, before
+   * anything is reconciled or fetched.
+   */
+  private deployment: Deployment | undefined;
   private readonly capacity: CapacityLedger;
   /** By lock token. */
   private readonly running = new Map<string, Running>();
@@ -124,20 +123,6 @@ export class Daemon {
       capacity: () => this.capacity.usage(),
       queueDepth: () => deps.queue.depth(),
     });
-    this.deployment = deploymentOf(deps.settings.redis);
-    this.reconciler = new Reconciler({
-      ...deps,
-      workspaceDir: deps.settings.workspaceDir,
-      secretsDir: deps.settings.secretsTmpfsDir,
-      temporaryDirs: temporaryDirsOf(deps.settings),
-      logger: this.logger,
-      workerId: this.workerId,
-      deployment: this.deployment,
-      isRunningHere: (invocationId, attempt) =>
-        [...this.running.values()].some(
-          (run) => run.invocationId === invocationId && run.attempt === attempt,
-        ),
-    });
   }
 
   isStopping(): boolean {
@@ -162,6 +147,21 @@ export class Daemon {
     this.unsubscribeCancel = await this.deps.store.onCancelRequested((invocationId) => {
       this.cancelLocal(invocationId, 'cancel requested');
     });
+    const deployment = await this.deps.queue.deployment();
+    this.deployment = deployment;
+    this.reconciler = new Reconciler({
+      ...this.deps,
+      workspaceDir: this.deps.settings.workspaceDir,
+      secretsDir: this.deps.settings.secretsTmpfsDir,
+      temporaryDirs: temporaryDirsOf(this.deps.settings),
+      logger: this.logger,
+      workerId: this.workerId,
+      deployment,
+      isRunningHere: (invocationId, attempt) =>
+        [...this.running.values()].some(
+          (run) => run.invocationId === invocationId && run.attempt === attempt,
+        ),
+    });
     await this.reconcile('startup');
     // Stopped while starting: nothing more is started.
     if (this.isStopping()) return;
@@ -176,6 +176,7 @@ export class Daemon {
     this.logger.info(
       {
         queue: this.deps.settings.redis.queue,
+        deploymentId: deployment.id,
         concurrency: daemon.concurrency,
         capacity: this.deps.settings.capacity,
       },
@@ -583,7 +584,7 @@ export class Daemon {
                 pid: process.pid,
                 workerId: this.workerId,
                 pidNamespace: currentPidNamespace(),
-                deployment: this.deployment,
+                deployment: this.ourDeployment(),
               },
               workspaceParentDir: settings.workspaceDir,
               keepWorkspace: false,
@@ -853,9 +854,15 @@ export class Daemon {
     }
   }
 
-  /** Removes our deployment's dead leftovers; see {@link Reconciler}. */
+  /** Removes our deployment's dead leftovers; see {@link Reconciler}. Nothing before start-up. */
   async reconcile(when: 'startup' | 'periodic'): Promise<void> {
-    await this.reconciler.run(when);
+    await this.reconciler?.run(when);
+  }
+
+  /** Known once started: nothing runs before that, so nothing is ever labelled without it. */
+  private ourDeployment(): Deployment {
+    if (this.deployment === undefined) throw new Error('the daemon runs nothing before it has started');
+    return this.deployment;
   }
 }
 

@@ -26,7 +26,10 @@ export interface ReconcilerDeps {
   temporaryDirs: string[];
   logger: Logger;
   workerId: string;
-  /** This daemon's deployment: only leftovers labelled with it are ever judged, let alone removed. */
+  /**
+   * This daemon's deployment (the id its Redis server holds, the key prefix, the queue): only leftovers
+   * labelled with it are ever judged, let alone removed.
+   */
   deployment: Deployment;
   /** Whether this daemon runs that attempt right now. */
   isRunningHere: (invocationId: string, attempt: number) => boolean;
@@ -34,10 +37,10 @@ export interface ReconcilerDeps {
 
 /**
  * The daemon's leftover sweep. A leftover container or workspace is removed only when it is provably
- * ours (its labels name this deployment: Redis server, key prefix, queue) and provably dead (its owner
- * process on this host is gone, or its job is no longer locked, or a later attempt has started).
- * Everything else on the engine (other deployments, local runs, CI, older versions without deployment
- * labels) is left alone and reported as `reconcile.kept_foreign`.
+ * ours (its labels name this deployment: the id our Redis server holds, key prefix, queue) and provably
+ * dead (its owner process on this host is gone, or its job is no longer locked, or a later attempt has
+ * started). Everything else on the engine (other deployments, local runs, CI, older versions without a
+ * deployment id label) is left alone and reported as `reconcile.kept_foreign`.
  */
 export class Reconciler {
   /** What was last reported as foreign: reported again only when it changes. */
@@ -49,6 +52,13 @@ export class Reconciler {
    * Removes our dead leftovers and settles their invocations: one whose job is still queued or held is
    * left to redelivery (the next attempt records the loss); one whose job is gone is Failed, so nothing
    * stays Processing forever.
+   *
+   * A leftover of our deployment whose job is missing from our queue is dead, not foreign: the deployment
+   * id lives in our Redis server, so a container labelled with it was started for a job of this very queue,
+   * and a running job is never removed from it (a locked job cannot be; only a finished or deleted one is
+   * gone). Keeping it would leave a dead attempt's container, and its Processing record, for ever. The
+   * collision that once made this wrong (two servers reached by the same URL shared one label) cannot
+   * happen with a server-held id; another deployment's leftovers never get here.
    */
   async run(when: 'startup' | 'periodic'): Promise<void> {
     const { runtime, store, queue, logger, deployment } = this.deps;
