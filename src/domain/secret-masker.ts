@@ -50,7 +50,7 @@ function hasEncodedForms(secret: string): boolean {
  * openssl and PEM at 64, `xxd -p` at 60): base64, base64url and hex. They are also masked across line
  * breaks.
  */
-function lineWrappableVariants(secret: string): string[] {
+export function lineWrappableVariants(secret: string): string[] {
   if (!hasEncodedForms(secret)) return [];
   const bytes = Buffer.from(secret, 'utf8');
   return [...base64Variants(bytes), bytes.toString('hex'), bytes.toString('hex').toUpperCase()];
@@ -313,7 +313,8 @@ export class StreamMasker {
     const parts: Buffer[] = [];
     const spans = this.spans;
     let cursor = this.heldStart;
-    let until = decided;
+    // A form not yet complete may start inside the span written last: what was written stays written.
+    let until = Math.max(decided, this.heldStart);
     let written = 0;
     while (written < spans.length && (spans[written] ?? 0) < until) {
       const start = spans[written] ?? 0;

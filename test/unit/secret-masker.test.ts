@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MASK,
   StreamMasker,
+  lineWrappableVariants,
   maskedError,
   secretVariants,
   textMasker,
@@ -443,5 +444,96 @@ describe('StreamMasker, against an action printing its secret over and over', ()
     const whole = performance.now();
     textMasker(secrets)(text);
     expect(performance.now() - whole).toBeLessThan(1000);
+  });
+});
+
+/**
+ * The masking rule spelled out by brute force: every byte inside an occurrence of a form (the base64 and
+ * hex forms also with line breaks skipped) is masked, one `***` per run of masked bytes on a line.
+ */
+function maskedByReference(secrets: string[], text: Buffer): string {
+  const isLineBreak = (byte: number | undefined): boolean => byte === 0x0a || byte === 0x0d;
+  const isCovered = new Uint8Array(text.length);
+  for (const form of new Set(secrets.flatMap(secretVariants))) {
+    const pattern = Buffer.from(form);
+    for (let at = text.indexOf(pattern); at !== -1; at = text.indexOf(pattern, at + 1)) {
+      isCovered.fill(1, at, at + pattern.length);
+    }
+  }
+  const offsets: number[] = [];
+  text.forEach((byte, offset) => {
+    if (!isLineBreak(byte)) offsets.push(offset);
+  });
+  const unwrapped = Buffer.from(offsets.map((offset) => text[offset]!));
+  for (const form of new Set(secrets.flatMap(lineWrappableVariants))) {
+    const pattern = Buffer.from(form);
+    for (let at = unwrapped.indexOf(pattern); at !== -1; at = unwrapped.indexOf(pattern, at + 1)) {
+      isCovered.fill(1, offsets[at], offsets[at + pattern.length - 1]! + 1);
+    }
+  }
+  const out: Buffer[] = [];
+  for (let offset = 0; offset < text.length; offset += 1) {
+    if (isCovered[offset] === 1 && !isLineBreak(text[offset])) {
+      const goesOn = offset > 0 && isCovered[offset - 1] === 1 && !isLineBreak(text[offset - 1]);
+      if (!goesOn) out.push(Buffer.from(MASK));
+    } else {
+      out.push(text.subarray(offset, offset + 1));
+    }
+  }
+  return Buffer.concat(out).toString('latin1');
+}
+
+describe('StreamMasker, against a brute-force reference', () => {
+  /** Masks `text` pushed in chunks of the given sizes (cycled). */
+  function maskedInChunks(secrets: string[], text: Buffer, sizes: number[]): string {
+    const masker = new StreamMasker(secrets);
+    const parts: Buffer[] = [];
+    for (let start = 0, index = 0; start < text.length; index += 1) {
+      const size = sizes[index % sizes.length]!;
+      parts.push(masker.push(text.subarray(start, start + size)));
+      start += size;
+    }
+    parts.push(masker.flush());
+    return Buffer.concat(parts).toString('latin1');
+  }
+
+  it('masks the same bytes when a form starts inside the span just written', () => {
+    // Found by the comparison below: the last "a" was written unmasked.
+    const text = Buffer.from('a\r\naaaaa');
+    expect(maskedInChunks(['aaa'], text, [1])).toBe(maskedByReference(['aaa'], text));
+    expect(maskedByReference(['aaa'], text)).toBe(`a\r\n${MASK}`);
+  });
+
+  it('masks the same bytes as the reference, over overlapping forms and random chunks', () => {
+    let seed = 12_345;
+    const random = (below: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % below;
+    };
+    const alphabet = ['a', 'b', 'Y', 'W', '\n', 'J', 'i', '6', '1', '\r'];
+    for (let round = 0; round < 2000; round += 1) {
+      const secrets = Array.from({ length: 1 + random(2) }, () =>
+        Array.from({ length: 1 + random(14) }, () => alphabet[random(4)]!).join(''),
+      );
+      const forms = secrets.flatMap(secretVariants);
+      let text = '';
+      for (let piece = 1 + random(8); piece > 0; piece -= 1) {
+        if (random(2) === 0) {
+          const form = forms[random(forms.length)]!;
+          const cut = random(form.length);
+          text +=
+            random(3) === 0 ? `${form.slice(0, cut)}${random(2) ? '\n' : '\r\n'}${form.slice(cut)}` : form;
+        } else {
+          text += Array.from({ length: random(5) }, () => alphabet[random(alphabet.length)]).join('');
+        }
+      }
+      const bytes = Buffer.from(text, 'latin1');
+      const sizes = Array.from({ length: 4 }, () => 1 + random(6));
+      expect({ secrets, text, out: maskedInChunks(secrets, bytes, sizes) }).toEqual({
+        secrets,
+        text,
+        out: maskedByReference(secrets, bytes),
+      });
+    }
   });
 });
