@@ -7,10 +7,11 @@
 export class PatternAutomaton {
   /** The state after the root reads each byte value (0: the root, no pattern starts with it). */
   private readonly rootNext = new Int32Array(256);
-  /** A state's edges are edgeByte/edgeTarget[edgeStart[state] … edgeStart[state + 1]). */
-  private readonly edgeStart: Int32Array;
-  private readonly edgeByte: Uint8Array;
-  private readonly edgeTarget: Int32Array;
+  /** The trie as flat lists: a state's children are firstChild, then sibling after sibling (-1: none). */
+  private readonly firstChild: Int32Array;
+  private readonly sibling: Int32Array;
+  /** The byte leading to each state. */
+  private readonly label: Uint8Array;
   private readonly fail: Int32Array;
   /** How many bytes the state stands for: the longest tail of the stream that is a prefix of a pattern. */
   readonly depth: Int32Array;
@@ -19,64 +20,52 @@ export class PatternAutomaton {
   readonly maxPatternLength: number;
 
   constructor(patterns: readonly Uint8Array[]) {
-    const children: Map<number, number>[] = [new Map<number, number>()];
-    const depth = [0];
-    const ends = [0];
+    const capacity = 1 + patterns.reduce((sum, pattern) => sum + pattern.length, 0);
+    const firstChild = new Int32Array(capacity).fill(-1);
+    const sibling = new Int32Array(capacity).fill(-1);
+    const label = new Uint8Array(capacity);
+    const depth = new Int32Array(capacity);
+    const longestMatch = new Int32Array(capacity);
+    let count = 1;
     for (const pattern of patterns) {
       let state = 0;
       for (const byte of pattern) {
-        const edges = children[state] ?? new Map<number, number>();
-        let next = edges.get(byte);
-        if (next === undefined) {
-          next = children.length;
-          children.push(new Map());
-          depth.push((depth[state] ?? 0) + 1);
-          ends.push(0);
-          edges.set(byte, next);
+        let next = this.child(state, byte, firstChild, sibling, label);
+        if (next === 0) {
+          next = count;
+          count += 1;
+          label[next] = byte;
+          depth[next] = (depth[state] ?? 0) + 1;
+          sibling[next] = firstChild[state] ?? -1;
+          firstChild[state] = next;
+          if (state === 0) this.rootNext[byte] = next;
         }
         state = next;
       }
-      ends[state] = pattern.length;
+      longestMatch[state] = pattern.length;
     }
-    const count = children.length;
-    this.depth = Int32Array.from(depth);
+    this.firstChild = firstChild.subarray(0, count);
+    this.sibling = sibling.subarray(0, count);
+    this.label = label.subarray(0, count);
+    this.depth = depth.subarray(0, count);
+    this.longestMatch = longestMatch.subarray(0, count);
     this.fail = new Int32Array(count);
-    this.longestMatch = new Int32Array(count);
-    this.maxPatternLength = Math.max(0, ...patterns.map((pattern) => pattern.length));
+    this.maxPatternLength = patterns.reduce((longest, pattern) => Math.max(longest, pattern.length), 0);
     // Breadth first, so a state's failure link (shallower) is complete before the state is.
-    const queue: number[] = [];
-    for (const [byte, child] of children[0] ?? []) {
-      this.rootNext[byte] = child;
-      this.longestMatch[child] = ends[child] ?? 0;
-      queue.push(child);
+    const queue = new Int32Array(count);
+    let tail = 0;
+    for (let child = firstChild[0] ?? -1; child !== -1; child = sibling[child] ?? -1) {
+      queue[tail] = child;
+      tail += 1;
     }
-    for (let head = 0; head < queue.length; head += 1) {
+    for (let head = 0; head < tail; head += 1) {
       const state = queue[head] ?? 0;
-      for (const [byte, child] of children[state] ?? []) {
-        let fallback = this.fail[state] ?? 0;
-        while (fallback !== 0 && children[fallback]?.has(byte) !== true) fallback = this.fail[fallback] ?? 0;
-        const target = children[fallback]?.get(byte) ?? 0;
+      for (let child = firstChild[state] ?? -1; child !== -1; child = sibling[child] ?? -1) {
+        const target = state === 0 ? 0 : this.next(this.fail[state] ?? 0, label[child] ?? 0);
         this.fail[child] = target;
-        this.longestMatch[child] = ends[child] || (this.longestMatch[target] ?? 0);
-        queue.push(child);
-      }
-    }
-    this.edgeStart = new Int32Array(count + 1);
-    let edgeCount = 0;
-    for (let state = 0; state < count; state += 1) {
-      this.edgeStart[state] = edgeCount;
-      // The root's edges are in rootNext.
-      if (state !== 0) edgeCount += children[state]?.size ?? 0;
-    }
-    this.edgeStart[count] = edgeCount;
-    this.edgeByte = new Uint8Array(edgeCount);
-    this.edgeTarget = new Int32Array(edgeCount);
-    for (let state = 1; state < count; state += 1) {
-      let edge = this.edgeStart[state] ?? 0;
-      for (const [byte, child] of children[state] ?? []) {
-        this.edgeByte[edge] = byte;
-        this.edgeTarget[edge] = child;
-        edge += 1;
+        if (longestMatch[child] === 0) longestMatch[child] = longestMatch[target] ?? 0;
+        queue[tail] = child;
+        tail += 1;
       }
     }
   }
@@ -86,11 +75,23 @@ export class PatternAutomaton {
     let current = state;
     for (;;) {
       if (current === 0) return this.rootNext[byte] ?? 0;
-      const end = this.edgeStart[current + 1] ?? 0;
-      for (let edge = this.edgeStart[current] ?? 0; edge < end; edge += 1) {
-        if (this.edgeByte[edge] === byte) return this.edgeTarget[edge] ?? 0;
-      }
+      const next = this.child(current, byte, this.firstChild, this.sibling, this.label);
+      if (next !== 0) return next;
       current = this.fail[current] ?? 0;
     }
+  }
+
+  /** The child of `state` by `byte` in the trie, or 0 (the root is nobody's child). */
+  private child(
+    state: number,
+    byte: number,
+    firstChild: Int32Array,
+    sibling: Int32Array,
+    label: Uint8Array,
+  ): number {
+    for (let child = firstChild[state] ?? -1; child !== -1; child = sibling[child] ?? -1) {
+      if (label[child] === byte) return child;
+    }
+    return 0;
   }
 }

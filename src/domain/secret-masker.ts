@@ -195,6 +195,29 @@ export function textMasker(secrets: readonly string[]): (text: string) => string
   return (text) => Buffer.concat([masker.push(Buffer.from(text, 'utf8')), masker.flush()]).toString('utf8');
 }
 
+interface MaskerAutomata {
+  all: PatternAutomaton | undefined;
+  unwrapped: PatternAutomaton | undefined;
+}
+
+/** Automata never change: the maskers of one list of secrets (stdout's, stderr's) share them. */
+const automataBySecrets = new WeakMap<readonly string[], MaskerAutomata>();
+
+function automataFor(secrets: readonly string[]): MaskerAutomata {
+  const known = automataBySecrets.get(secrets);
+  if (known !== undefined) return known;
+  const patterns = (variants: string[]): Buffer[] =>
+    [...new Set(variants)].filter((variant) => variant !== '').map((variant) => Buffer.from(variant));
+  const all = patterns(secrets.flatMap(secretVariants));
+  const wrappable = patterns(secrets.flatMap(lineWrappableVariants));
+  const automata = {
+    all: all.length > 0 ? new PatternAutomaton(all) : undefined,
+    unwrapped: wrappable.length > 0 ? new PatternAutomaton(wrappable) : undefined,
+  };
+  automataBySecrets.set(secrets, automata);
+  return automata;
+}
+
 const LF = 0x0a;
 const CR = 0x0d;
 const MASK_BYTES = Buffer.from(MASK);
@@ -230,12 +253,9 @@ export class StreamMasker {
   private maskedUntil = -1;
 
   constructor(secrets: readonly string[]) {
-    const patterns = (variants: string[]): Buffer[] =>
-      [...new Set(variants)].filter((variant) => variant !== '').map((variant) => Buffer.from(variant));
-    const all = patterns(secrets.flatMap(secretVariants));
-    const wrappable = patterns(secrets.flatMap(lineWrappableVariants));
-    this.automaton = all.length > 0 ? new PatternAutomaton(all) : undefined;
-    this.unwrapped = wrappable.length > 0 ? new PatternAutomaton(wrappable) : undefined;
+    const automata = automataFor(secrets);
+    this.automaton = automata.all;
+    this.unwrapped = automata.unwrapped;
     this.unwrappedOffsets = new Float64Array(this.unwrapped?.maxPatternLength ?? 0);
   }
 
