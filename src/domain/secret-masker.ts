@@ -220,6 +220,19 @@ function automataFor(secrets: readonly string[]): MaskerAutomata {
 
 const LF = 0x0a;
 const CR = 0x0d;
+
+/**
+ * The shortest run of base64 and hex characters ending a line for the line to be joined to the next when
+ * looking for a wrapped form: tools wrap at 76 (base64(1), Python's encodebytes), 64 (openssl, PEM) or 60
+ * (`xxd -p`) columns. An ordinary line ("step 7") ends the search, so its line break is never held back.
+ */
+const MIN_WRAPPED_LINE_RUN = 16;
+
+/** 1 for the bytes of base64, base64url and hex. */
+const IS_WRAPPABLE = new Uint8Array(256);
+for (const char of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_') {
+  IS_WRAPPABLE[char.charCodeAt(0)] = 1;
+}
 const MASK_BYTES = Buffer.from(MASK);
 
 /**
@@ -229,8 +242,9 @@ const MASK_BYTES = Buffer.from(MASK);
  * secret is never delayed.
  *
  * Every byte inside some occurrence of some form of a secret is masked; overlapping and adjacent
- * occurrences become one `***`. The base64 and hex forms are also found across line breaks (\n, \r\n),
- * as tools wrap them. A masked span keeps its line breaks: each line's part of it becomes `***`.
+ * occurrences become one `***`. The base64 and hex forms are also found across line breaks (\n, \r\n)
+ * after a line ending in 16 or more base64 or hex characters, as tools wrap them. A masked span keeps its
+ * line breaks: each line's part of it becomes `***`.
  * The work is linear in the output, whatever the action prints (Aho–Corasick over every form).
  */
 export class StreamMasker {
@@ -243,6 +257,8 @@ export class StreamMasker {
   /** Stream offsets of the last bytes the unwrapped automaton read, a ring as long as its longest form. */
   private readonly unwrappedOffsets: Float64Array;
   private unwrappedRead = 0;
+  /** How many base64 or hex characters end the current line so far. */
+  private wrappableRun = 0;
   /** The stream offset of the end of what was pushed, and of the start of what is held. */
   private end = 0;
   private heldStart = 0;
@@ -277,7 +293,13 @@ export class StreamMasker {
       state = automaton.next(state, byte);
       const length = automaton.longestMatch[state] ?? 0;
       if (length > 0) this.addSpan(offset + 1 - length, offset + 1);
-      if (unwrapped !== undefined && byte !== LF && byte !== CR) {
+      if (unwrapped === undefined) continue;
+      if (byte === LF || byte === CR) {
+        // Kept through \r\n; a line that does not end like a wrapped block starts the search afresh.
+        if (this.wrappableRun < MIN_WRAPPED_LINE_RUN) unwrappedState = 0;
+        if (byte === LF) this.wrappableRun = 0;
+      } else {
+        this.wrappableRun = IS_WRAPPABLE[byte] === 1 ? this.wrappableRun + 1 : 0;
         unwrappedState = unwrapped.next(unwrappedState, byte);
         ring[this.unwrappedRead % ring.length] = offset;
         this.unwrappedRead += 1;
@@ -308,6 +330,7 @@ export class StreamMasker {
     this.state = 0;
     this.unwrappedState = 0;
     this.unwrappedRead = 0;
+    this.wrappableRun = 0;
     this.end = 0;
     this.heldStart = 0;
     this.maskedUntil = -1;

@@ -383,11 +383,11 @@ describe('StreamMasker, over base64 wrapped into lines', () => {
     },
   );
 
-  it('masks a whole base64 and hex form of a secret wrapped every few columns, delivered byte by byte', () => {
+  it('masks a whole base64 and hex form of a secret wrapped at 16 columns, delivered byte by byte', () => {
     const base64 = Buffer.from(secret).toString('base64');
     const hex = Buffer.from(secret).toString('hex');
     for (const form of [base64, hex]) {
-      const wrapped = `${wrap(form, 10, '\n')}\n`;
+      const wrapped = `${wrap(form, 16, '\n')}\n`;
       const out = run([secret], Array.from(wrapped));
       expect(out).toBe(maskedWrapped(wrapped, 0, form.length));
     }
@@ -395,6 +395,17 @@ describe('StreamMasker, over base64 wrapped into lines', () => {
 
   it('does not join lines for the secret itself, only for its base64 and hex forms', () => {
     expect(run(['hunter2-pass'], ['hunter2\n-pass\n'])).toBe('hunter2\n-pass\n');
+  });
+
+  it('holds no line break back after a line that does not end like a wrapped block', () => {
+    // '7' begins the hex of the secret (736b…): a line ending in it is written at once, line break included.
+    const masker = new StreamMasker([secret]);
+    expect(masker.push(Buffer.from('step 7\n')).toString()).toBe('step 7\n');
+    expect(masker.push(Buffer.from('done 36\r\n')).toString()).toBe('done 36\r\n');
+    // A line ending in 16 base64 characters may go on in the next: its end that could begin a form waits.
+    const block = `${'A'.repeat(15)}c\n`;
+    expect(masker.push(Buffer.from(block)).toString()).toBe('A'.repeat(15));
+    expect(masker.flush().toString()).toBe('c\n');
   });
 });
 
@@ -449,7 +460,8 @@ describe('StreamMasker, against an action printing its secret over and over', ()
 
 /**
  * The masking rule spelled out by brute force: every byte inside an occurrence of a form (the base64 and
- * hex forms also with line breaks skipped) is masked, one `***` per run of masked bytes on a line.
+ * hex forms also across the line breaks of wrapped blocks) is masked, one `***` per run of masked bytes on
+ * a line.
  */
 function maskedByReference(secrets: string[], text: Buffer): string {
   const isLineBreak = (byte: number | undefined): boolean => byte === 0x0a || byte === 0x0d;
@@ -460,11 +472,19 @@ function maskedByReference(secrets: string[], text: Buffer): string {
       isCovered.fill(1, at, at + pattern.length);
     }
   }
+  // Lines are joined after a run of 16 base64 or hex characters; elsewhere a line break stops a form (-1).
   const offsets: number[] = [];
+  let run = 0;
   text.forEach((byte, offset) => {
-    if (!isLineBreak(byte)) offsets.push(offset);
+    if (isLineBreak(byte)) {
+      if (run < 16 && offsets.at(-1) !== -1) offsets.push(-1);
+      if (byte === 0x0a) run = 0;
+    } else {
+      run = /[A-Za-z0-9+/=_-]/.test(String.fromCharCode(byte)) ? run + 1 : 0;
+      offsets.push(offset);
+    }
   });
-  const unwrapped = Buffer.from(offsets.map((offset) => text[offset]!));
+  const unwrapped = Buffer.from(offsets.map((offset) => (offset === -1 ? 0 : text[offset]!)));
   for (const form of new Set(secrets.flatMap(lineWrappableVariants))) {
     const pattern = Buffer.from(form);
     for (let at = unwrapped.indexOf(pattern); at !== -1; at = unwrapped.indexOf(pattern, at + 1)) {
