@@ -6,7 +6,7 @@
  */
 export class PatternAutomaton {
   /** The state after the root reads each byte value (0: the root, no pattern starts with it). */
-  private readonly rootNext = new Int32Array(256);
+  readonly rootNext = new Int32Array(256);
   /** The trie as flat lists: a state's children are firstChild, then sibling after sibling (-1: none). */
   private readonly firstChild: Int32Array;
   private readonly sibling: Int32Array;

@@ -287,28 +287,41 @@ export class StreamMasker {
     const ring = this.unwrappedOffsets;
     let state = this.state;
     let unwrappedState = this.unwrappedState;
+    let wrappableRun = this.wrappableRun;
+    // The hot loop: most bytes of most output leave both automata at their root, one table look-up each.
+    const rootNext = automaton.rootNext;
+    const longestMatch = automaton.longestMatch;
     for (let index = 0; index < chunk.length; index += 1) {
       const byte = chunk[index] ?? 0;
-      const offset = this.end + index;
-      state = automaton.next(state, byte);
-      const length = automaton.longestMatch[state] ?? 0;
-      if (length > 0) this.addSpan(offset + 1 - length, offset + 1);
+      state = state === 0 ? (rootNext[byte] ?? 0) : automaton.next(state, byte);
+      if (state !== 0) {
+        const length = longestMatch[state] ?? 0;
+        if (length > 0) this.addSpan(this.end + index + 1 - length, this.end + index + 1);
+      }
       if (unwrapped === undefined) continue;
       if (byte === LF || byte === CR) {
         // Kept through \r\n; a line that does not end like a wrapped block starts the search afresh.
-        if (this.wrappableRun < MIN_WRAPPED_LINE_RUN) unwrappedState = 0;
-        if (byte === LF) this.wrappableRun = 0;
-      } else {
-        this.wrappableRun = IS_WRAPPABLE[byte] === 1 ? this.wrappableRun + 1 : 0;
-        unwrappedState = unwrapped.next(unwrappedState, byte);
-        ring[this.unwrappedRead % ring.length] = offset;
-        this.unwrappedRead += 1;
-        const wrappedLength = unwrapped.longestMatch[unwrappedState] ?? 0;
-        if (wrappedLength > 0) {
-          this.addSpan(ring[(this.unwrappedRead - wrappedLength) % ring.length] ?? 0, offset + 1);
-        }
+        if (wrappableRun < MIN_WRAPPED_LINE_RUN) unwrappedState = 0;
+        if (byte === LF) wrappableRun = 0;
+        continue;
+      }
+      if (IS_WRAPPABLE[byte] !== 1) {
+        // No wrappable form holds this byte.
+        wrappableRun = 0;
+        unwrappedState = 0;
+        continue;
+      }
+      wrappableRun += 1;
+      unwrappedState = unwrapped.next(unwrappedState, byte);
+      const offset = this.end + index;
+      ring[this.unwrappedRead % ring.length] = offset;
+      this.unwrappedRead += 1;
+      const wrappedLength = unwrapped.longestMatch[unwrappedState] ?? 0;
+      if (wrappedLength > 0) {
+        this.addSpan(ring[(this.unwrappedRead - wrappedLength) % ring.length] ?? 0, offset + 1);
       }
     }
+    this.wrappableRun = wrappableRun;
     this.state = state;
     this.unwrappedState = unwrappedState;
     this.end += chunk.length;
