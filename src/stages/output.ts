@@ -114,7 +114,7 @@ export async function applyOutputs(
 ): Promise<OutputResult> {
   const mask = options.mask ?? ((text: string) => text);
   const collected = await collectOutputs(hostLayout.outputDir);
-  const refused = collected.refused.map((entry) => ({ ...entry, relativePath: mask(entry.relativePath) }));
+  const refused = await maskRefusedInSlices(collected.refused, mask);
   if (refused.length > 0) {
     // One line however many: an action can leave a million links.
     logger.warn({ count: refused.length, refused: refused.slice(0, SUMMARY_PATHS) }, 'output.refused');
@@ -226,6 +226,28 @@ class Summary {
     if (this.paths.length < SUMMARY_PATHS) this.paths.push(this.mask(relativePath));
     if (reason !== undefined) this.firstReason ??= this.mask(reason);
   }
+}
+
+/** Refused paths masked per turn of the event loop, at most. */
+const MASK_SLICE = 500;
+
+/**
+ * The refused outputs, their paths masked (they reach the terminal and the run's summary file, not only the
+ * log), a slice at a time: an action can leave a million links, and masking them all in one go would block
+ * the event loop that renews every invocation's lease for seconds.
+ */
+async function maskRefusedInSlices(
+  entries: readonly RefusedOutput[],
+  mask: (text: string) => string,
+): Promise<RefusedOutput[]> {
+  const masked: RefusedOutput[] = [];
+  for (let start = 0; start < entries.length; start += MASK_SLICE) {
+    if (start > 0) await yieldToEventLoop();
+    for (const entry of entries.slice(start, start + MASK_SLICE)) {
+      masked.push({ ...entry, relativePath: mask(entry.relativePath) });
+    }
+  }
+  return masked;
 }
 
 /** A changeset file that is a symlink is refused like a malformed one: logged, not applied. */

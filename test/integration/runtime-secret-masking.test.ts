@@ -117,4 +117,54 @@ describe('secret masking', () => {
     expect(run.stderr).toBe('quote: ***\nquote_plus: ***\nascii: ***\n');
     expect(run.result.outcome.log).toMatch(/Z stdout {2}hex: \*\*\*\n/);
   });
+
+  it('masks a secret inside JSON piped through base64, wrapped at 76 and 64 columns, \n or \r\n', async () => {
+    // The review's attack: `{"user":"alice","token":"sk_live_…"} | base64` went through whole, the secret
+    // crossing a line break.
+    const secret = 'sk_live_4eC39HqLyjWDarjtT1zdp7dc9a8f2Bxy';
+    const json = 'printf \'{"user":"alice","token":"%s"}\' "$ROBOTO_PARAM_raw"';
+    const script = [
+      'echo "76:"',
+      `${json} | base64`,
+      'echo "64:"',
+      `${json} | base64 -w 64`,
+      'echo "crlf:"',
+      `${json} | base64 | sed "s/$/\r/"`,
+    ].join('; ');
+    const actionDir = await makeAction(
+      'leaky-wrapped',
+      {
+        parameters: [{ name: 'token' }, { name: 'raw' }],
+        container_parameters: { entry_point: ['/bin/sh', '-c'], command: [script] },
+      },
+      [],
+    );
+    const run = await runInProcess(
+      {
+        actionDir,
+        secrets: ['token=env:WRAPPED_TOKEN'],
+        // The secret's value in a plain parameter too, so the action can print it (busybox has no JSON parser).
+        params: [`raw=${secret}`],
+        outputDir: path.join(await tempDir('out'), 'o'),
+      },
+      { env: { WRAPPED_TOKEN: secret }, settings: { container: { networkMode: 'none' } } },
+    );
+    expect(run.result.outcome.status, run.stderr).toBe(5);
+    const logFile = await readFile(path.join(run.result.outputDir!, '.metadata', 'action.log'), 'utf8');
+    const blocks = run.stdout.split(/(?:76|64|crlf):\n/).slice(1);
+    expect(blocks).toHaveLength(3);
+    for (const block of blocks) {
+      // Each wrapped line keeps its place; the lines the secret crosses show *** where it was.
+      expect(block.split('\n').length).toBe(3);
+      expect(block).toContain('***');
+      // What is left decodes to nothing of the secret.
+      const left = Buffer.from(block.replaceAll('***', '').replace(/\s/g, ''), 'base64').toString('latin1');
+      expect(left).not.toContain(secret.slice(0, 8));
+      expect(left).not.toContain(secret.slice(-8));
+    }
+    const whole = Buffer.from(`{"user":"alice","token":"${secret}"}`).toString('base64');
+    for (const text of [run.stdout, run.result.outcome.log, logFile]) {
+      expect(text.replace(/\s/g, '')).not.toContain(whole.slice(40, 80));
+    }
+  });
 });

@@ -120,6 +120,50 @@ describe('the output stage, against an action that floods or overflows it', () =
     });
   });
 
+  it('masks the paths of thousands of refused outputs without blocking the event loop', async () => {
+    const { layout, collect, lines } = await setUp();
+    const count = 3000;
+    for (let index = 0; index < count; index += 1) {
+      await symlink(
+        '/etc/passwd',
+        path.join(layout.outputDir, `${String(index).padStart(4, '0')}-${SECRET}`),
+      );
+    }
+    // The most mask calls in one turn of the event loop: a million paths masked in one go blocked it for
+    // seconds, lease renewals included.
+    const mask = textMasker([SECRET]);
+    let callsThisTurn = 0;
+    let mostCallsInOneTurn = 0;
+    let isDone = false;
+    const countTurns = (): void => {
+      callsThisTurn = 0;
+      if (!isDone) setImmediate(countTurns);
+    };
+    setImmediate(countTurns);
+    const result = await collect({
+      mask: (text) => {
+        callsThisTurn += 1;
+        mostCallsInOneTurn = Math.max(mostCallsInOneTurn, callsThisTurn);
+        return mask(text);
+      },
+    }).finally(() => {
+      isDone = true;
+    });
+    expect(mostCallsInOneTurn).toBeLessThanOrEqual(1000);
+    expect(result.refused).toHaveLength(count);
+    expect(JSON.stringify(result.refused)).not.toContain(SECRET);
+    expect(result.refused[count - 1]).toEqual({
+      relativePath: `${count - 1}-***`,
+      reason: 'symbolic links are not uploaded',
+    });
+    const refusedLine = lines.find((line) => line.msg === 'output.refused');
+    expect(refusedLine).toMatchObject({ count });
+    expect((refusedLine?.refused as { relativePath: string }[]).map((entry) => entry.relativePath)).toEqual(
+      ['0000', '0001', '0002', '0003', '0004'].map((prefix) => `${prefix}-***`),
+    );
+    expect(JSON.stringify(lines)).not.toContain(SECRET);
+  });
+
   it('lets timers run while it folds a large changeset', async () => {
     const text = missingLines(50_000);
     let isDone = false;
