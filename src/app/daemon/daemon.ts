@@ -595,8 +595,8 @@ export class Daemon {
               cache: settings.cache,
               secretsTmpfsDir: settings.secretsTmpfsDir,
             },
-            onOutput: (_stream: OutputStream, chunk: Buffer) => {
-              if (!lease.isLost) live.write(chunk);
+            onOutput: (stream: OutputStream, chunk: Buffer) => {
+              if (!lease.isLost) live.write(stream, chunk);
               return Promise.resolve();
             },
             forceSignal: this.forceController.signal,
