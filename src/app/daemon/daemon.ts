@@ -31,6 +31,7 @@ import { currentPidNamespace, temporaryDirsOf } from '../garbage-collector.js';
 import { CapacityLedger } from './capacity.js';
 import { EngineHealth } from './engine-health.js';
 import { FetchWatchdog, Lease, WorkerShutdownError } from './lease.js';
+import { LiveLog } from './live-log.js';
 import { DaemonMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
 import { afterFailure } from './retry-policy.js';
@@ -69,10 +70,6 @@ const RUNNING_STATUSES: ReadonlySet<InvocationStatus> = new Set([
   InvocationStatus.Processing,
   InvocationStatus.Uploading,
 ]);
-
-/** Flushes of live output to the record: at most this big, at least this often. */
-const LIVE_FLUSH_BYTES = 64 * 1024;
-const LIVE_FLUSH_MS = 1_000;
 
 /**
  * `action-worker daemon`: takes invocations from the queue while it has room (slots, vCPU, memory), runs
@@ -598,8 +595,8 @@ export class Daemon {
               cache: settings.cache,
               secretsTmpfsDir: settings.secretsTmpfsDir,
             },
-            onOutput: (_stream: OutputStream, chunk: Buffer) => {
-              if (!lease.isLost) live.write(chunk);
+            onOutput: (stream: OutputStream, chunk: Buffer) => {
+              if (!lease.isLost) live.write(stream, chunk);
               return Promise.resolve();
             },
             forceSignal: this.forceController.signal,
@@ -929,50 +926,4 @@ function transferCounter(metrics: DaemonMetrics): (phase: 'download' | 'upload',
     if (bytes > last[phase]) metrics.bytes.inc({ direction: phase }, bytes - last[phase]);
     last[phase] = bytes;
   };
-}
-
-/** The running attempt's output, sent to the record in flushes of up to 64 KiB at least once a second. */
-class LiveLog {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly append: (text: string) => Promise<void>,
-    private readonly logger: Logger,
-  ) {}
-
-  write(chunk: Buffer): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= LIVE_FLUSH_BYTES) this.flush();
-    else
-      this.timer ??= setTimeout(() => {
-        this.flush();
-      }, LIVE_FLUSH_MS);
-  }
-
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.pendingBytes === 0) return;
-    const text = Buffer.concat(this.pending).toString('utf8');
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.flushing = this.flushing
-      .then(async () => {
-        for (let offset = 0; offset < text.length; offset += LIVE_FLUSH_BYTES) {
-          await this.append(text.slice(offset, offset + LIVE_FLUSH_BYTES));
-        }
-      })
-      .catch((error: unknown) => {
-        this.logger.warn({ err: error }, 'record.live_log_failed');
-      });
-  }
-
-  async close(): Promise<void> {
-    this.flush();
-    await this.flushing;
-  }
 }
