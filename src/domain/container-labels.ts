@@ -8,6 +8,11 @@ export const Labels = {
   invocationId: `${LABEL_PREFIX}.invocation-id`,
   attempt: `${LABEL_PREFIX}.attempt`,
   actionName: `${LABEL_PREFIX}.action`,
+  /**
+   * On a helper container (one the worker creates for itself, e.g. to read the image's /etc/passwd): what
+   * it is for. A helper serves no one attempt, so it carries no invocation id; it is swept by its owner.
+   */
+  helper: `${LABEL_PREFIX}.helper`,
   /** The host and process that own the container: a local run's leftovers are those whose process is gone. */
   ownerHost: `${LABEL_PREFIX}.owner-host`,
   ownerPid: `${LABEL_PREFIX}.owner-pid`,
@@ -90,6 +95,26 @@ export function containerLabels(identity: ContainerIdentity): Record<string, str
     [Labels.invocationId]: identity.invocationId,
     [Labels.attempt]: String(identity.attempt),
     [Labels.actionName]: identity.actionName,
+  };
+}
+
+/** What a helper container is for (the value of its {@link Labels.helper} label). */
+export const HelperPurpose = {
+  /** Reads the image's /etc/passwd and /etc/group to resolve its USER. */
+  imageUser: 'image-user',
+} as const;
+export type HelperPurpose = (typeof HelperPurpose)[keyof typeof HelperPurpose];
+
+/**
+ * Labels of a helper container: managed, the worker, what it is for and its owner (process and, for a
+ * daemon, deployment), so a crash before its removal leaves something the sweep can judge and remove.
+ */
+export function helperLabels(purpose: HelperPurpose, workerId: string, owner: Owner): Record<string, string> {
+  return {
+    [Labels.managed]: 'true',
+    [Labels.workerId]: workerId,
+    [Labels.helper]: purpose,
+    ...ownerLabels(owner),
   };
 }
 

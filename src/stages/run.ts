@@ -3,7 +3,13 @@ import {
   NON_ROOT_CAPABILITIES,
   ROOT_ONLY_CAPABILITIES,
 } from '../config/worker-settings.js';
-import { containerLabels, containerName, ownerLabels } from '../domain/container-labels.js';
+import {
+  HelperPurpose,
+  containerLabels,
+  containerName,
+  helperLabels,
+  ownerLabels,
+} from '../domain/container-labels.js';
 import { UsageError } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import {
@@ -139,7 +145,11 @@ export async function resolveActionUser(deps: PipelineDeps, image: ImageInfo): P
       if (workerUid === 0) refuseRoot('container.user "worker": this worker');
       return { uid: workerUid, gid: workerGid ?? workerUid };
     case 'image': {
-      const target = await deps.runtime.resolveImageUser(image.id, image.user);
+      const target = await deps.runtime.resolveImageUser(
+        image.id,
+        image.user,
+        helperLabels(HelperPurpose.imageUser, deps.settings.workerId, deps.settings.owner),
+      );
       if (target.uid === 0) refuseRoot(`container.user "image": the USER of ${image.reference}`);
       return target;
     }

@@ -5,6 +5,7 @@ import {
   WorkerSettings,
   type WorkerSettingsInput,
 } from '../../src/config/worker-settings.js';
+import { HelperPurpose, Labels, helperLabels } from '../../src/domain/container-labels.js';
 import type { ImageInfo } from '../../src/ports/container-runtime.js';
 import type { PipelineDeps } from '../../src/stages/invocation-plan.js';
 import { capabilitiesFor, inputStagingFor, resolveActionUser } from '../../src/stages/run.js';
@@ -17,10 +18,21 @@ const image: ImageInfo = {
   stopSignal: null,
 };
 
-function deps(container: WorkerSettingsInput['container'], imageUser = { uid: 1000, gid: 1000 }) {
+const owner = { host: 'h', pid: 42, workerId: 'w-1', deployment: { id: 'd', keyPrefix: 'k', queue: 'q' } };
+
+function deps(
+  container: WorkerSettingsInput['container'],
+  imageUser = { uid: 1000, gid: 1000 },
+  onResolve: (labels: Record<string, string>) => void = () => undefined,
+) {
   return {
-    settings: { container: WorkerSettings.parse({ container }).container },
-    runtime: { resolveImageUser: () => Promise.resolve(imageUser) },
+    settings: { container: WorkerSettings.parse({ container }).container, workerId: 'w-1', owner },
+    runtime: {
+      resolveImageUser: (_id: string, _user: string, labels: Record<string, string>) => {
+        onResolve(labels);
+        return Promise.resolve(imageUser);
+      },
+    },
   } as unknown as PipelineDeps;
 }
 
@@ -28,6 +40,21 @@ const workerUid = process.getuid?.();
 const isRoot = workerUid === 0;
 
 describe('who an action runs as', () => {
+  it("resolves the image's user with a helper container labelled as ours: managed, owner, deployment", async () => {
+    let labels: Record<string, string> | undefined;
+    await resolveActionUser(
+      deps({ user: 'image' }, undefined, (given) => (labels = given)),
+      image,
+    );
+    expect(labels).toEqual(helperLabels(HelperPurpose.imageUser, 'w-1', owner));
+    expect(labels).toMatchObject({
+      [Labels.managed]: 'true',
+      [Labels.helper]: HelperPurpose.imageUser,
+      [Labels.ownerPid]: '42',
+      [Labels.deploymentId]: 'd',
+    });
+  });
+
   it('by default: 65532:65532 for a root worker (configurable), the worker itself otherwise', async () => {
     expect(await resolveActionUser(deps({}), image)).toEqual(
       isRoot ? { uid: 65532, gid: 65532 } : { uid: workerUid, gid: process.getgid?.() },
