@@ -8,10 +8,14 @@ import { FileCache } from '../stages/file-cache.js';
 import type { ContainerRuntime } from '../ports/container-runtime.js';
 import { OWNER_FILE_SUFFIX } from '../stages/workspace.js';
 
-/** Who holds a container or workspace, as its labels or owner file say. */
+/**
+ * Who holds a container or workspace, as its labels or owner file say. A helper container (see
+ * helperLabels) serves no one attempt: no invocation id, and `helper` says what it is for.
+ */
 export interface Ownership extends Owner {
-  invocationId: string;
+  invocationId: string | undefined;
   attempt: number;
+  helper?: string | undefined;
 }
 
 /**
@@ -51,7 +55,8 @@ export const isLiveLocalProcess: IsLive = (owner) => {
 };
 
 export interface GcReport {
-  removedContainers: { id: string; name: string; invocationId: string }[];
+  /** An action container names its invocation; a helper container what it was for instead. */
+  removedContainers: { id: string; name: string; invocationId?: string; helper?: string }[];
   removedWorkspaces: string[];
   /** secrets.json directories on the tmpfs whose attempt is gone. */
   removedSecrets: string[];
@@ -120,7 +125,8 @@ export async function collectGarbage(options: {
     report.removedContainers.push({
       id: container.id,
       name: container.name,
-      invocationId: owner.invocationId,
+      ...(owner.invocationId === undefined ? {} : { invocationId: owner.invocationId }),
+      ...(owner.helper === undefined ? {} : { helper: owner.helper }),
     });
   }
 
@@ -196,13 +202,18 @@ function notOurs(owner: Ownership): string {
 function ownershipFromLabels(labels: Record<string, string>): Ownership | undefined {
   const pid = Number(labels[Labels.ownerPid]);
   const host = labels[Labels.ownerHost];
-  const invocationId = labels[Labels.invocationId];
-  if (!host || !Number.isInteger(pid) || !invocationId) return undefined;
+  const invocationId = labels[Labels.invocationId] || undefined;
+  const helper = labels[Labels.helper] || undefined;
+  // Either an attempt's container or a helper, marked as one: anything else is not ours to judge.
+  if (!host || !Number.isInteger(pid) || (invocationId === undefined) === (helper === undefined)) {
+    return undefined;
+  }
   return {
     host,
     pid,
     workerId: labels[Labels.workerId] ?? '',
     invocationId,
+    helper,
     attempt: Number(labels[Labels.attempt] ?? 0),
     pidNamespace: labels[Labels.ownerPidNamespace] || undefined,
     deployment: deploymentFromLabels(labels),

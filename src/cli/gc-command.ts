@@ -28,7 +28,11 @@ export function registerGcCommand(program: Command): void {
       }
       const verb = options.dryRun ? 'would remove' : 'removed';
       for (const container of report.removedContainers) {
-        console.log(`${verb} container ${container.name} (invocation ${container.invocationId})`);
+        const of =
+          container.invocationId === undefined
+            ? `helper ${container.helper ?? ''}`
+            : `invocation ${container.invocationId}`;
+        console.log(`${verb} container ${container.name} (${of})`);
       }
       for (const workspace of report.removedWorkspaces) console.log(`${verb} workspace ${workspace}`);
       for (const secrets of report.removedSecrets) console.log(`${verb} secrets ${secrets}`);

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { collectGarbage, temporaryDirsOf } from '../../src/app/garbage-collector.js';
-import type { ContainerRuntime } from '../../src/ports/container-runtime.js';
+import { HelperPurpose, Labels, helperLabels } from '../../src/domain/container-labels.js';
+import type { ContainerRuntime, LabelledContainer } from '../../src/ports/container-runtime.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
 const noContainers = { listLabelledContainers: () => Promise.resolve([]) } as unknown as ContainerRuntime;
@@ -79,5 +80,53 @@ describe('the sweep of what a crash leaves', () => {
     });
     expect(report.removedSecrets).toEqual([path.join(dir, 'iv_dead-1')]);
     expect((await readdir(dir)).sort()).toEqual(['iv_live-1', 'iv_live-1.owner.json']);
+  });
+
+  it('judges a helper container by its owner, and only one marked as a helper (no invocation, no mark: kept)', async () => {
+    const owner = (pid: number) => ({ host: os.hostname(), pid, workerId: 'w' });
+    const containers: LabelledContainer[] = [
+      {
+        id: 'h-dead',
+        name: 'h-dead',
+        labels: helperLabels(HelperPurpose.imageUser, 'w', owner(1)),
+        isRunning: false,
+      },
+      {
+        id: 'h-live',
+        name: 'h-live',
+        labels: helperLabels(HelperPurpose.imageUser, 'w', owner(2)),
+        isRunning: false,
+      },
+      // Managed, with owner marks, but neither an attempt's container nor a helper: not provably ours.
+      {
+        id: 'unmarked',
+        name: 'unmarked',
+        labels: { [Labels.managed]: 'true', [Labels.ownerHost]: os.hostname(), [Labels.ownerPid]: '1' },
+        isRunning: false,
+      },
+    ];
+    const removed: string[] = [];
+    const runtime = {
+      listLabelledContainers: () => Promise.resolve(containers),
+      removeContainer: (id: string) => {
+        removed.push(id);
+        return Promise.resolve();
+      },
+    } as unknown as ContainerRuntime;
+    const report = await collectGarbage({
+      runtime,
+      workspaceDir: path.join(await tempDir('gc-helpers'), 'ws'),
+      isLive: (o) => Promise.resolve(o.pid === 2),
+    });
+    expect(removed).toEqual(['h-dead']);
+    expect(report.removedContainers).toEqual([
+      { id: 'h-dead', name: 'h-dead', helper: HelperPurpose.imageUser },
+    ]);
+    expect(report.kept).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ what: 'container h-live' }),
+        { what: 'container unmarked', why: 'it carries no owner labels', foreign: true },
+      ]),
+    );
   });
 });
