@@ -10,10 +10,10 @@ import { OWNER_FILE_SUFFIX } from '../stages/workspace.js';
 
 /**
  * Who holds a container or workspace, as its labels or owner file say. A helper container (see
- * helperLabels) serves no one attempt: no invocation id, and `helper` says what it is for.
+ * helperLabels) carries its attempt's labels, and `helper` says what it is for.
  */
 export interface Ownership extends Owner {
-  invocationId: string | undefined;
+  invocationId: string;
   attempt: number;
   helper?: string | undefined;
 }
@@ -55,8 +55,8 @@ export const isLiveLocalProcess: IsLive = (owner) => {
 };
 
 export interface GcReport {
-  /** An action container names its invocation; a helper container what it was for instead. */
-  removedContainers: { id: string; name: string; invocationId?: string; helper?: string }[];
+  /** `helper`: what a helper container (not the action's own) was for. */
+  removedContainers: { id: string; name: string; invocationId: string; helper?: string }[];
   removedWorkspaces: string[];
   /** secrets.json directories on the tmpfs whose attempt is gone. */
   removedSecrets: string[];
@@ -125,7 +125,7 @@ export async function collectGarbage(options: {
     report.removedContainers.push({
       id: container.id,
       name: container.name,
-      ...(owner.invocationId === undefined ? {} : { invocationId: owner.invocationId }),
+      invocationId: owner.invocationId,
       ...(owner.helper === undefined ? {} : { helper: owner.helper }),
     });
   }
@@ -202,18 +202,14 @@ function notOurs(owner: Ownership): string {
 function ownershipFromLabels(labels: Record<string, string>): Ownership | undefined {
   const pid = Number(labels[Labels.ownerPid]);
   const host = labels[Labels.ownerHost];
-  const invocationId = labels[Labels.invocationId] || undefined;
-  const helper = labels[Labels.helper] || undefined;
-  // Either an attempt's container or a helper, marked as one: anything else is not ours to judge.
-  if (!host || !Number.isInteger(pid) || (invocationId === undefined) === (helper === undefined)) {
-    return undefined;
-  }
+  const invocationId = labels[Labels.invocationId];
+  if (!host || !Number.isInteger(pid) || !invocationId) return undefined;
   return {
     host,
     pid,
     workerId: labels[Labels.workerId] ?? '',
     invocationId,
-    helper,
+    helper: labels[Labels.helper] || undefined,
     attempt: Number(labels[Labels.attempt] ?? 0),
     pidNamespace: labels[Labels.ownerPidNamespace] || undefined,
     deployment: deploymentFromLabels(labels),

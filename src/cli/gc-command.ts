@@ -28,11 +28,7 @@ export function registerGcCommand(program: Command): void {
       }
       const verb = options.dryRun ? 'would remove' : 'removed';
       for (const container of report.removedContainers) {
-        const of =
-          container.invocationId === undefined
-            ? `helper ${container.helper ?? ''}`
-            : `invocation ${container.invocationId}`;
-        console.log(`${verb} container ${container.name} (${of})`);
+        console.log(`${verb} container ${container.name} (invocation ${container.invocationId})`);
       }
       for (const workspace of report.removedWorkspaces) console.log(`${verb} workspace ${workspace}`);
       for (const secrets of report.removedSecrets) console.log(`${verb} secrets ${secrets}`);

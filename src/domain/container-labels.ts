@@ -9,8 +9,8 @@ export const Labels = {
   attempt: `${LABEL_PREFIX}.attempt`,
   actionName: `${LABEL_PREFIX}.action`,
   /**
-   * On a helper container (one the worker creates for itself, e.g. to read the image's /etc/passwd): what
-   * it is for. A helper serves no one attempt, so it carries no invocation id; it is swept by its owner.
+   * On a helper container (one the worker creates for an attempt besides the action's, e.g. to read the
+   * image's /etc/passwd): what it is for. It carries the attempt's labels too, so it is swept like one.
    */
   helper: `${LABEL_PREFIX}.helper`,
   /** The host and process that own the container: a local run's leftovers are those whose process is gone. */
@@ -106,16 +106,16 @@ export const HelperPurpose = {
 export type HelperPurpose = (typeof HelperPurpose)[keyof typeof HelperPurpose];
 
 /**
- * Labels of a helper container: managed, the worker, what it is for and its owner (process and, for a
- * daemon, deployment), so a crash before its removal leaves something the sweep can judge and remove.
+ * Labels of a helper container: those of the attempt it serves (managed, worker, invocation, attempt,
+ * action), what it is for, and its owner (process and, for a daemon, deployment), so a crash before its
+ * removal leaves something the sweep can judge, exactly as it judges the attempt's own container.
  */
-export function helperLabels(purpose: HelperPurpose, workerId: string, owner: Owner): Record<string, string> {
-  return {
-    [Labels.managed]: 'true',
-    [Labels.workerId]: workerId,
-    [Labels.helper]: purpose,
-    ...ownerLabels(owner),
-  };
+export function helperLabels(
+  purpose: HelperPurpose,
+  identity: ContainerIdentity,
+  owner: Owner,
+): Record<string, string> {
+  return { ...containerLabels(identity), [Labels.helper]: purpose, ...ownerLabels(owner) };
 }
 
 /** Deterministic per invocation and attempt, so a second create for the same attempt conflicts. */

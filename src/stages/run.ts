@@ -126,7 +126,12 @@ function refuseRoot(how: string): never {
  * resolved inside the image; `root` root; or a number. Root only by name (`root`, `0`, `0:0`): `worker`
  * or `image` that turn out to be root are refused.
  */
-export async function resolveActionUser(deps: PipelineDeps, image: ImageInfo): Promise<ActionUser> {
+export async function resolveActionUser(
+  deps: PipelineDeps,
+  image: ImageInfo,
+  /** The attempt, whose labels any helper container carries. */
+  plan: { invocationId: string; attempt: number; action: { name: string } },
+): Promise<ActionUser> {
   const workerUid = process.getuid?.();
   const workerGid = process.getgid?.();
   const { user: setting, unprivilegedUser } = deps.settings.container;
@@ -148,7 +153,16 @@ export async function resolveActionUser(deps: PipelineDeps, image: ImageInfo): P
       const target = await deps.runtime.resolveImageUser(
         image.id,
         image.user,
-        helperLabels(HelperPurpose.imageUser, deps.settings.workerId, deps.settings.owner),
+        helperLabels(
+          HelperPurpose.imageUser,
+          {
+            workerId: deps.settings.workerId,
+            invocationId: plan.invocationId,
+            attempt: plan.attempt,
+            actionName: plan.action.name,
+          },
+          deps.settings.owner,
+        ),
       );
       if (target.uid === 0) refuseRoot(`container.user "image": the USER of ${image.reference}`);
       return target;

@@ -9,6 +9,7 @@ import type { RedisInvocationStore } from '../../src/adapters/redis/redis-invoca
 import { Reconciler } from '../../src/app/daemon/reconciler.js';
 import { collectGarbage, currentPidNamespace, isLiveLocalProcess } from '../../src/app/garbage-collector.js';
 import { type Deployment, HelperPurpose, Labels, helperLabels } from '../../src/domain/container-labels.js';
+import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { docker, removeTempDirs, tempDir } from '../support/harness.js';
 import { BASE_IMAGE } from '../support/paths.js';
 
@@ -22,8 +23,16 @@ async function deadPid(): Promise<number> {
 const TEST_LABEL = 'dev.action-worker.test.helper-gc';
 const testRun = `${process.pid}-${Date.now()}`;
 
-function ownerOf(pid: number, workerId: string, deployment?: Deployment) {
-  return { host: os.hostname(), pid, workerId, pidNamespace: currentPidNamespace(), deployment };
+/** A helper's labels, as the pipeline gives them, for attempt 1 of `invocationId` run by `owner`. */
+function labelsFor(
+  invocationId: string,
+  owner: { pid: number; workerId: string; pidNamespace?: string; deployment?: Deployment },
+): Record<string, string> {
+  return helperLabels(
+    HelperPurpose.imageUser,
+    { workerId: owner.workerId, invocationId, attempt: 1, actionName: 'helper-gc' },
+    { host: os.hostname(), pidNamespace: currentPidNamespace(), ...owner },
+  );
 }
 
 /**
@@ -76,15 +85,16 @@ describe("the helper container that resolves the image's user", () => {
 
   it('carries the labels, and gc removes a leftover whose owner is dead and keeps one whose owner lives', async () => {
     const dead = await crashDuringResolve(
-      helperLabels(HelperPurpose.imageUser, 'local-test', ownerOf(await deadPid(), 'local-test')),
+      labelsFor(`iv_hgcdead${testRun}`, { pid: await deadPid(), workerId: 'local-test' }),
     );
     const live = await crashDuringResolve(
-      helperLabels(HelperPurpose.imageUser, 'local-test', ownerOf(process.pid, 'local-test')),
+      labelsFor(`iv_hgclive${testRun}`, { pid: process.pid, workerId: 'local-test' }),
     );
     const labels = (await docker.getContainer(dead).inspect()).Config.Labels;
     expect(labels).toMatchObject({
       [Labels.managed]: 'true',
       [Labels.helper]: HelperPurpose.imageUser,
+      [Labels.invocationId]: `iv_hgcdead${testRun}`,
       [Labels.ownerHost]: os.hostname(),
     });
 
@@ -95,7 +105,11 @@ describe("the helper container that resolves the image's user", () => {
     });
 
     expect(report.removedContainers).toContainEqual(
-      expect.objectContaining({ id: dead, helper: HelperPurpose.imageUser }),
+      expect.objectContaining({
+        id: dead,
+        invocationId: `iv_hgcdead${testRun}`,
+        helper: HelperPurpose.imageUser,
+      }),
     );
     expect(report.removedContainers.map((container) => container.id)).not.toContain(live);
     expect(await exists(dead)).toBe(false);
@@ -106,41 +120,73 @@ describe("the helper container that resolves the image's user", () => {
     const ours: Deployment = { id: `dep-${testRun}`, keyPrefix: 'aw-test', queue: 'helper-gc' };
     const theirs: Deployment = { ...ours, id: `other-${testRun}` };
     const workerId = `daemon-${testRun}`;
-    // An earlier daemon (another worker id) whose process is gone, one that still runs, another deployment.
-    const dead = await crashDuringResolve(
-      helperLabels(HelperPurpose.imageUser, 'earlier', ownerOf(await deadPid(), 'earlier', ours)),
-    );
-    const live = await crashDuringResolve(
-      helperLabels(HelperPurpose.imageUser, 'sibling', ownerOf(process.ppid, 'sibling', ours)),
-    );
-    const foreign = await crashDuringResolve(
-      helperLabels(HelperPurpose.imageUser, 'earlier', ownerOf(await deadPid(), 'earlier', theirs)),
-    );
-    // This daemon's own helper: it may be reading the image right now.
-    const mine = await crashDuringResolve(
-      helperLabels(HelperPurpose.imageUser, workerId, ownerOf(process.pid, workerId, ours)),
-    );
-    const fail = (): never => {
-      throw new Error('a helper has no invocation: neither the store nor the queue is asked about it');
+    const otherNamespace = 'pid:[1]';
+    const iv = (name: string) => `iv_h${name}${testRun}`;
+    const helpers = {
+      // An earlier daemon on this host (another worker id) whose process is gone.
+      dead: labelsFor(iv('dead'), { pid: await deadPid(), workerId: 'earlier', deployment: ours }),
+      // Another daemon on this host that still runs.
+      live: labelsFor(iv('live'), { pid: process.ppid, workerId: 'sibling', deployment: ours }),
+      // Another deployment's, dead or not: never ours to judge.
+      foreign: labelsFor(iv('foreign'), { pid: await deadPid(), workerId: 'earlier', deployment: theirs }),
+      // This daemon's own, for an attempt it runs (it may be reading the image right now), and for one it
+      // no longer runs.
+      mine: labelsFor(iv('mine'), { pid: process.pid, workerId, deployment: ours }),
+      mineDone: labelsFor(iv('minedone'), { pid: process.pid, workerId, deployment: ours }),
+      // A daemon in a pid namespace we cannot see (a restarted container): judged by its job's lock.
+      hiddenCurrent: labelsFor(iv('hiddencur'), {
+        pid: 7,
+        workerId: 'hidden',
+        pidNamespace: otherNamespace,
+        deployment: ours,
+      }),
+      hiddenGone: labelsFor(iv('hiddengone'), {
+        pid: 7,
+        workerId: 'hidden',
+        pidNamespace: otherNamespace,
+        deployment: ours,
+      }),
     };
+    const ids: Record<string, string> = {};
+    for (const [name, labels] of Object.entries(helpers)) ids[name] = await crashDuringResolve(labels);
+
+    const settled: string[] = [];
     const reconciler = new Reconciler({
       runtime: new DockerContainerRuntime(),
-      store: { get: fail, transition: fail } as unknown as RedisInvocationStore,
-      queue: { isAttemptCurrent: fail, queue: { getJob: fail } } as unknown as InvocationQueue,
+      // Each removed helper's invocation: still Processing, its job gone, so it is failed, not left hanging.
+      store: {
+        get: () => Promise.resolve({ is_finished: false, last_status: InvocationStatus.Processing }),
+        transition: (invocationId: string) => {
+          settled.push(invocationId);
+          return Promise.resolve();
+        },
+      } as unknown as RedisInvocationStore,
+      queue: {
+        isAttemptCurrent: (invocationId: string) => Promise.resolve(invocationId === iv('hiddencur')),
+        queue: { getJob: () => Promise.resolve(undefined) },
+      } as unknown as InvocationQueue,
       workspaceDir: await tempDir('helper-reconcile-ws'),
       secretsDir: await tempDir('helper-reconcile-secrets'),
       temporaryDirs: [],
       logger: pino({ level: 'silent' }),
       workerId,
       deployment: ours,
-      isRunningHere: () => false,
+      isRunningHere: (invocationId) => invocationId === iv('mine'),
     });
 
     await reconciler.run('startup');
 
-    expect(await exists(dead)).toBe(false);
-    expect(await exists(live)).toBe(true);
-    expect(await exists(foreign)).toBe(true);
-    expect(await exists(mine)).toBe(true);
+    const left: Record<string, boolean> = {};
+    for (const [name, id] of Object.entries(ids)) left[name] = await exists(id);
+    expect(left).toEqual({
+      dead: false,
+      live: true,
+      foreign: true,
+      mine: true,
+      mineDone: false,
+      hiddenCurrent: true,
+      hiddenGone: false,
+    });
+    expect(settled.sort()).toEqual([iv('dead'), iv('hiddengone'), iv('minedone')].sort());
   });
 });

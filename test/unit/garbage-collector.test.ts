@@ -82,22 +82,22 @@ describe('the sweep of what a crash leaves', () => {
     expect((await readdir(dir)).sort()).toEqual(['iv_live-1', 'iv_live-1.owner.json']);
   });
 
-  it('judges a helper container by its owner, and only one marked as a helper (no invocation, no mark: kept)', async () => {
+  it('judges a helper container by its attempt and owner, like the action container, and says it is a helper', async () => {
     const owner = (pid: number) => ({ host: os.hostname(), pid, workerId: 'w' });
+    const helper = (invocationId: string, pid: number): LabelledContainer => ({
+      id: invocationId,
+      name: invocationId,
+      labels: helperLabels(
+        HelperPurpose.imageUser,
+        { workerId: 'w', invocationId, attempt: 1, actionName: 'a' },
+        owner(pid),
+      ),
+      isRunning: false,
+    });
     const containers: LabelledContainer[] = [
-      {
-        id: 'h-dead',
-        name: 'h-dead',
-        labels: helperLabels(HelperPurpose.imageUser, 'w', owner(1)),
-        isRunning: false,
-      },
-      {
-        id: 'h-live',
-        name: 'h-live',
-        labels: helperLabels(HelperPurpose.imageUser, 'w', owner(2)),
-        isRunning: false,
-      },
-      // Managed, with owner marks, but neither an attempt's container nor a helper: not provably ours.
+      helper('iv_dead', 1),
+      helper('iv_live', 2),
+      // Managed, with owner marks, but no attempt: not provably anyone's, so kept.
       {
         id: 'unmarked',
         name: 'unmarked',
@@ -118,13 +118,13 @@ describe('the sweep of what a crash leaves', () => {
       workspaceDir: path.join(await tempDir('gc-helpers'), 'ws'),
       isLive: (o) => Promise.resolve(o.pid === 2),
     });
-    expect(removed).toEqual(['h-dead']);
+    expect(removed).toEqual(['iv_dead']);
     expect(report.removedContainers).toEqual([
-      { id: 'h-dead', name: 'h-dead', helper: HelperPurpose.imageUser },
+      { id: 'iv_dead', name: 'iv_dead', invocationId: 'iv_dead', helper: HelperPurpose.imageUser },
     ]);
     expect(report.kept).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ what: 'container h-live' }),
+        expect.objectContaining({ what: 'container iv_live' }),
         { what: 'container unmarked', why: 'it carries no owner labels', foreign: true },
       ]),
     );

@@ -103,8 +103,6 @@ export class Reconciler {
     this.lastForeign = fingerprint;
 
     for (const { invocationId } of report.removedContainers) {
-      // A helper container serves no one invocation: nothing to settle.
-      if (invocationId === undefined) continue;
       const record = await store.get(invocationId);
       if (record === undefined || record.is_finished) continue;
       if (record.last_status !== InvocationStatus.Scheduled && !isRunning(record.last_status)) continue;
@@ -125,19 +123,17 @@ export class Reconciler {
   /**
    * Alive (for a leftover of our deployment): this daemon runs it; another process on this host that we
    * can see is alive; else (another host, another pid namespace) its job is locked and its attempt is
-   * still the current one. A helper container (no invocation) is judged by its owner process alone: this
-   * daemon's own may be in use right now, and one of a process we cannot see cannot be proven dead.
+   * still the current one.
    */
   private readonly isLive: IsLive = async (owner: Ownership) => {
     if (owner.workerId === this.deps.workerId) {
-      return owner.invocationId === undefined || this.deps.isRunningHere(owner.invocationId, owner.attempt);
+      return this.deps.isRunningHere(owner.invocationId, owner.attempt);
     }
     if (isVisibleProcess(owner)) {
       // Same pid but another worker id: an earlier run of this process's container (pid 1 again).
       if (owner.pid === process.pid) return false;
       return await isLiveLocalProcess(owner);
     }
-    if (owner.invocationId === undefined) return true;
     return await this.deps.queue.isAttemptCurrent(owner.invocationId, owner.attempt);
   };
 }
