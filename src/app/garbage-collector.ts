@@ -8,10 +8,14 @@ import { FileCache } from '../stages/file-cache.js';
 import type { ContainerRuntime } from '../ports/container-runtime.js';
 import { OWNER_FILE_SUFFIX } from '../stages/workspace.js';
 
-/** Who holds a container or workspace, as its labels or owner file say. */
+/**
+ * Who holds a container or workspace, as its labels or owner file say. A helper container (see
+ * helperLabels) carries its attempt's labels, and `helper` says what it is for.
+ */
 export interface Ownership extends Owner {
   invocationId: string;
   attempt: number;
+  helper?: string | undefined;
 }
 
 /**
@@ -51,7 +55,8 @@ export const isLiveLocalProcess: IsLive = (owner) => {
 };
 
 export interface GcReport {
-  removedContainers: { id: string; name: string; invocationId: string }[];
+  /** `helper`: what a helper container (not the action's own) was for. */
+  removedContainers: { id: string; name: string; invocationId: string; helper?: string }[];
   removedWorkspaces: string[];
   /** secrets.json directories on the tmpfs whose attempt is gone. */
   removedSecrets: string[];
@@ -121,6 +126,7 @@ export async function collectGarbage(options: {
       id: container.id,
       name: container.name,
       invocationId: owner.invocationId,
+      ...(owner.helper === undefined ? {} : { helper: owner.helper }),
     });
   }
 
@@ -203,6 +209,7 @@ function ownershipFromLabels(labels: Record<string, string>): Ownership | undefi
     pid,
     workerId: labels[Labels.workerId] ?? '',
     invocationId,
+    helper: labels[Labels.helper] || undefined,
     attempt: Number(labels[Labels.attempt] ?? 0),
     pidNamespace: labels[Labels.ownerPidNamespace] || undefined,
     deployment: deploymentFromLabels(labels),

@@ -8,6 +8,11 @@ export const Labels = {
   invocationId: `${LABEL_PREFIX}.invocation-id`,
   attempt: `${LABEL_PREFIX}.attempt`,
   actionName: `${LABEL_PREFIX}.action`,
+  /**
+   * On a helper container (one the worker creates for an attempt besides the action's, e.g. to read the
+   * image's /etc/passwd): what it is for. It carries the attempt's labels too, so it is swept like one.
+   */
+  helper: `${LABEL_PREFIX}.helper`,
   /** The host and process that own the container: a local run's leftovers are those whose process is gone. */
   ownerHost: `${LABEL_PREFIX}.owner-host`,
   ownerPid: `${LABEL_PREFIX}.owner-pid`,
@@ -91,6 +96,26 @@ export function containerLabels(identity: ContainerIdentity): Record<string, str
     [Labels.attempt]: String(identity.attempt),
     [Labels.actionName]: identity.actionName,
   };
+}
+
+/** What a helper container is for (the value of its {@link Labels.helper} label). */
+export const HelperPurpose = {
+  /** Reads the image's /etc/passwd and /etc/group to resolve its USER. */
+  imageUser: 'image-user',
+} as const;
+export type HelperPurpose = (typeof HelperPurpose)[keyof typeof HelperPurpose];
+
+/**
+ * Labels of a helper container: those of the attempt it serves (managed, worker, invocation, attempt,
+ * action), what it is for, and its owner (process and, for a daemon, deployment), so a crash before its
+ * removal leaves something the sweep can judge, exactly as it judges the attempt's own container.
+ */
+export function helperLabels(
+  purpose: HelperPurpose,
+  identity: ContainerIdentity,
+  owner: Owner,
+): Record<string, string> {
+  return { ...containerLabels(identity), [Labels.helper]: purpose, ...ownerLabels(owner) };
 }
 
 /** Deterministic per invocation and attempt, so a second create for the same attempt conflicts. */

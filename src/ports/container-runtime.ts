@@ -121,8 +121,15 @@ export interface ContainerRuntime {
   inspectImage(reference: string): Promise<ImageInfo | undefined>;
   buildImage(request: BuildImageRequest): Promise<ImageInfo>;
   pullImage(request: PullImageRequest): Promise<ImageInfo>;
-  /** The numeric uid:gid a user of the image (a name, a uid, or "" for its default) resolves to. */
-  resolveImageUser(imageId: string, user: string): Promise<{ uid: number; gid: number }>;
+  /**
+   * The numeric uid:gid a user of the image (a name, a uid, or "" for its default) resolves to. Any
+   * container it creates to read the image carries `labels` (see helperLabels), so a leftover is swept.
+   */
+  resolveImageUser(
+    imageId: string,
+    user: string,
+    labels: Record<string, string>,
+  ): Promise<{ uid: number; gid: number }>;
   /** Creates, starts, streams, waits for and always removes one container. */
   runContainer(spec: ContainerSpec, options: RunContainerOptions): Promise<ContainerExit>;
   listLabelledContainers(label: string): Promise<LabelledContainer[]>;

@@ -121,7 +121,7 @@ export async function executeInvocation(
     const reference = plan.image.kind === 'build' ? plan.image.tag : plan.image.reference;
     outcome.image = { reference, id: image.id, digest: image.repoDigests[0] ?? null };
     // Who runs the action decides how its inputs are staged, so it is known before they are.
-    const user = await resolveActionUser(runDeps, image);
+    const user = await resolveActionUser(runDeps, image, plan);
 
     stage = 'setup';
     const staging = inputStagingFor(user, process.getuid?.(), deps.settings.container.capAdd);

@@ -3,7 +3,13 @@ import {
   NON_ROOT_CAPABILITIES,
   ROOT_ONLY_CAPABILITIES,
 } from '../config/worker-settings.js';
-import { containerLabels, containerName, ownerLabels } from '../domain/container-labels.js';
+import {
+  HelperPurpose,
+  containerLabels,
+  containerName,
+  helperLabels,
+  ownerLabels,
+} from '../domain/container-labels.js';
 import { UsageError } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import {
@@ -120,7 +126,12 @@ function refuseRoot(how: string): never {
  * resolved inside the image; `root` root; or a number. Root only by name (`root`, `0`, `0:0`): `worker`
  * or `image` that turn out to be root are refused.
  */
-export async function resolveActionUser(deps: PipelineDeps, image: ImageInfo): Promise<ActionUser> {
+export async function resolveActionUser(
+  deps: PipelineDeps,
+  image: ImageInfo,
+  /** The attempt, whose labels any helper container carries. */
+  plan: { invocationId: string; attempt: number; action: { name: string } },
+): Promise<ActionUser> {
   const workerUid = process.getuid?.();
   const workerGid = process.getgid?.();
   const { user: setting, unprivilegedUser } = deps.settings.container;
@@ -139,7 +150,20 @@ export async function resolveActionUser(deps: PipelineDeps, image: ImageInfo): P
       if (workerUid === 0) refuseRoot('container.user "worker": this worker');
       return { uid: workerUid, gid: workerGid ?? workerUid };
     case 'image': {
-      const target = await deps.runtime.resolveImageUser(image.id, image.user);
+      const target = await deps.runtime.resolveImageUser(
+        image.id,
+        image.user,
+        helperLabels(
+          HelperPurpose.imageUser,
+          {
+            workerId: deps.settings.workerId,
+            invocationId: plan.invocationId,
+            attempt: plan.attempt,
+            actionName: plan.action.name,
+          },
+          deps.settings.owner,
+        ),
+      );
       if (target.uid === 0) refuseRoot(`container.user "image": the USER of ${image.reference}`);
       return target;
     }

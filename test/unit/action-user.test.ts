@@ -5,6 +5,7 @@ import {
   WorkerSettings,
   type WorkerSettingsInput,
 } from '../../src/config/worker-settings.js';
+import { HelperPurpose, Labels, helperLabels } from '../../src/domain/container-labels.js';
 import type { ImageInfo } from '../../src/ports/container-runtime.js';
 import type { PipelineDeps } from '../../src/stages/invocation-plan.js';
 import { capabilitiesFor, inputStagingFor, resolveActionUser } from '../../src/stages/run.js';
@@ -17,10 +18,22 @@ const image: ImageInfo = {
   stopSignal: null,
 };
 
-function deps(container: WorkerSettingsInput['container'], imageUser = { uid: 1000, gid: 1000 }) {
+const owner = { host: 'h', pid: 42, workerId: 'w-1', deployment: { id: 'd', keyPrefix: 'k', queue: 'q' } };
+const attempt = { invocationId: 'iv_1', attempt: 2, action: { name: 'act' } };
+
+function deps(
+  container: WorkerSettingsInput['container'],
+  imageUser = { uid: 1000, gid: 1000 },
+  onResolve: (labels: Record<string, string>) => void = () => undefined,
+) {
   return {
-    settings: { container: WorkerSettings.parse({ container }).container },
-    runtime: { resolveImageUser: () => Promise.resolve(imageUser) },
+    settings: { container: WorkerSettings.parse({ container }).container, workerId: 'w-1', owner },
+    runtime: {
+      resolveImageUser: (_id: string, _user: string, labels: Record<string, string>) => {
+        onResolve(labels);
+        return Promise.resolve(imageUser);
+      },
+    },
   } as unknown as PipelineDeps;
 }
 
@@ -28,12 +41,36 @@ const workerUid = process.getuid?.();
 const isRoot = workerUid === 0;
 
 describe('who an action runs as', () => {
+  it("resolves the image's user with a helper container labelled as ours: attempt, owner, deployment", async () => {
+    let labels: Record<string, string> | undefined;
+    await resolveActionUser(
+      deps({ user: 'image' }, undefined, (given) => (labels = given)),
+      image,
+      attempt,
+    );
+    expect(labels).toEqual(
+      helperLabels(
+        HelperPurpose.imageUser,
+        { workerId: 'w-1', invocationId: 'iv_1', attempt: 2, actionName: 'act' },
+        owner,
+      ),
+    );
+    expect(labels).toMatchObject({
+      [Labels.managed]: 'true',
+      [Labels.invocationId]: 'iv_1',
+      [Labels.attempt]: '2',
+      [Labels.helper]: HelperPurpose.imageUser,
+      [Labels.ownerPid]: '42',
+      [Labels.deploymentId]: 'd',
+    });
+  });
+
   it('by default: 65532:65532 for a root worker (configurable), the worker itself otherwise', async () => {
-    expect(await resolveActionUser(deps({}), image)).toEqual(
+    expect(await resolveActionUser(deps({}), image, attempt)).toEqual(
       isRoot ? { uid: 65532, gid: 65532 } : { uid: workerUid, gid: process.getgid?.() },
     );
     if (isRoot) {
-      expect(await resolveActionUser(deps({ unprivilegedUser: '2000:3000' }), image)).toEqual({
+      expect(await resolveActionUser(deps({ unprivilegedUser: '2000:3000' }), image, attempt)).toEqual({
         uid: 2000,
         gid: 3000,
       });
@@ -41,13 +78,15 @@ describe('who an action runs as', () => {
   });
 
   it('as root only by name', async () => {
-    expect(await resolveActionUser(deps({ user: 'root' }), image)).toEqual({ uid: 0, gid: 0 });
-    expect(await resolveActionUser(deps({ user: '0:0' }), image)).toEqual({ uid: 0, gid: 0 });
-    await expect(resolveActionUser(deps({ user: 'image' }, { uid: 0, gid: 0 }), image)).rejects.toThrow(
+    expect(await resolveActionUser(deps({ user: 'root' }), image, attempt)).toEqual({ uid: 0, gid: 0 });
+    expect(await resolveActionUser(deps({ user: '0:0' }), image, attempt)).toEqual({ uid: 0, gid: 0 });
+    await expect(
+      resolveActionUser(deps({ user: 'image' }, { uid: 0, gid: 0 }), image, attempt),
+    ).rejects.toThrow(
       /container.user "image": the USER of some\/image:1 is root, and actions run as root only when asked for by name/,
     );
     if (isRoot) {
-      await expect(resolveActionUser(deps({ user: 'worker' }), image)).rejects.toThrow(
+      await expect(resolveActionUser(deps({ user: 'worker' }), image, attempt)).rejects.toThrow(
         /container.user "worker": this worker is root/,
       );
     }

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { collectGarbage, temporaryDirsOf } from '../../src/app/garbage-collector.js';
-import type { ContainerRuntime } from '../../src/ports/container-runtime.js';
+import { HelperPurpose, Labels, helperLabels } from '../../src/domain/container-labels.js';
+import type { ContainerRuntime, LabelledContainer } from '../../src/ports/container-runtime.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
 const noContainers = { listLabelledContainers: () => Promise.resolve([]) } as unknown as ContainerRuntime;
@@ -79,5 +80,53 @@ describe('the sweep of what a crash leaves', () => {
     });
     expect(report.removedSecrets).toEqual([path.join(dir, 'iv_dead-1')]);
     expect((await readdir(dir)).sort()).toEqual(['iv_live-1', 'iv_live-1.owner.json']);
+  });
+
+  it('judges a helper container by its attempt and owner, like the action container, and says it is a helper', async () => {
+    const owner = (pid: number) => ({ host: os.hostname(), pid, workerId: 'w' });
+    const helper = (invocationId: string, pid: number): LabelledContainer => ({
+      id: invocationId,
+      name: invocationId,
+      labels: helperLabels(
+        HelperPurpose.imageUser,
+        { workerId: 'w', invocationId, attempt: 1, actionName: 'a' },
+        owner(pid),
+      ),
+      isRunning: false,
+    });
+    const containers: LabelledContainer[] = [
+      helper('iv_dead', 1),
+      helper('iv_live', 2),
+      // Managed, with owner marks, but no attempt: not provably anyone's, so kept.
+      {
+        id: 'unmarked',
+        name: 'unmarked',
+        labels: { [Labels.managed]: 'true', [Labels.ownerHost]: os.hostname(), [Labels.ownerPid]: '1' },
+        isRunning: false,
+      },
+    ];
+    const removed: string[] = [];
+    const runtime = {
+      listLabelledContainers: () => Promise.resolve(containers),
+      removeContainer: (id: string) => {
+        removed.push(id);
+        return Promise.resolve();
+      },
+    } as unknown as ContainerRuntime;
+    const report = await collectGarbage({
+      runtime,
+      workspaceDir: path.join(await tempDir('gc-helpers'), 'ws'),
+      isLive: (o) => Promise.resolve(o.pid === 2),
+    });
+    expect(removed).toEqual(['iv_dead']);
+    expect(report.removedContainers).toEqual([
+      { id: 'iv_dead', name: 'iv_dead', invocationId: 'iv_dead', helper: HelperPurpose.imageUser },
+    ]);
+    expect(report.kept).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ what: 'container iv_live' }),
+        { what: 'container unmarked', why: 'it carries no owner labels', foreign: true },
+      ]),
+    );
   });
 });

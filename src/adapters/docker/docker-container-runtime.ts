@@ -180,9 +180,13 @@ export class DockerContainerRuntime implements ContainerRuntime {
     return info;
   }
 
-  async resolveImageUser(imageId: string, user: string): Promise<{ uid: number; gid: number }> {
+  async resolveImageUser(
+    imageId: string,
+    user: string,
+    labels: Record<string, string>,
+  ): Promise<{ uid: number; gid: number }> {
     try {
-      return await resolveImageUser(this.docker, imageId, user);
+      return await resolveImageUser(this.docker, imageId, user, labels);
     } catch (error) {
       throw engineError(`resolve user "${user}" of ${imageId}`, error);
     }

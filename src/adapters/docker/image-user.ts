@@ -28,9 +28,30 @@ async function readFromTar(stream: NodeJS.ReadableStream, name: string): Promise
   return content;
 }
 
-async function readImageFile(docker: Docker, imageId: string, file: string): Promise<string | undefined> {
-  // A created (never started) container is enough to read the image's files.
-  const container = await docker.createContainer({ Image: imageId, Entrypoint: ['/nonexistent'], Cmd: [] });
+/**
+ * The helper container that reads the image's files: created, never started. It carries `labels` (managed,
+ * owner, helper purpose) so that when the worker dies before removing it, the leftover sweep can.
+ */
+export async function createReaderContainer(
+  docker: Docker,
+  imageId: string,
+  labels: Record<string, string>,
+): Promise<Docker.Container> {
+  return await docker.createContainer({
+    Image: imageId,
+    Entrypoint: ['/nonexistent'],
+    Cmd: [],
+    Labels: labels,
+  });
+}
+
+async function readImageFile(
+  docker: Docker,
+  imageId: string,
+  file: string,
+  labels: Record<string, string>,
+): Promise<string | undefined> {
+  const container = await createReaderContainer(docker, imageId, labels);
   try {
     const archive = await container.getArchive({ path: file });
     return await readFromTar(archive, file.split('/').pop() ?? file);
@@ -58,12 +79,14 @@ export async function resolveImageUser(
   docker: Docker,
   imageId: string,
   user: string,
+  /** The helper container's labels (see helperLabels). */
+  labels: Record<string, string>,
 ): Promise<{ uid: number; gid: number }> {
   if (user === '' || user === 'root') return { uid: 0, gid: 0 };
   const [userPart = '', groupPart] = user.split(':');
   const isNumeric = (value: string): boolean => /^\d+$/.test(value);
   const needsPasswd = !isNumeric(userPart) || groupPart === undefined;
-  const passwd = needsPasswd ? await readImageFile(docker, imageId, '/etc/passwd') : undefined;
+  const passwd = needsPasswd ? await readImageFile(docker, imageId, '/etc/passwd', labels) : undefined;
   const entry = lookup(passwd, userPart, !isNumeric(userPart));
   if (!isNumeric(userPart) && entry === undefined) {
     throw new UsageError(
@@ -76,7 +99,7 @@ export async function resolveImageUser(
   if (groupPart !== undefined) {
     if (isNumeric(groupPart)) gid = Number(groupPart);
     else {
-      const group = lookup(await readImageFile(docker, imageId, '/etc/group'), groupPart, true);
+      const group = lookup(await readImageFile(docker, imageId, '/etc/group', labels), groupPart, true);
       if (group === undefined)
         throw new UsageError(
           `the image's group "${groupPart}" is not in its /etc/group`,
