@@ -143,7 +143,8 @@ export class Daemon {
 
   private async startUp(): Promise<void> {
     const { daemon } = this.deps.settings;
-    await this.waitForDocker();
+    // Stopped while waiting for the engine: nothing was started, so there is nothing to undo.
+    if (!(await this.waitForDocker())) return;
     this.unsubscribeCancel = await this.deps.store.onCancelRequested((invocationId) => {
       this.cancelLocal(invocationId, 'cancel requested');
     });
@@ -298,15 +299,17 @@ export class Daemon {
     this.timers.push(timer);
   }
 
-  private async waitForDocker(): Promise<void> {
+  /** Until the engine answers (true), or the daemon is stopped meanwhile (false): a stop is no failure. */
+  private async waitForDocker(): Promise<boolean> {
     for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
       try {
         await this.deps.runtime.ping();
-        return;
+        return true;
       } catch (error) {
-        if (this.isStopping()) throw error;
+        if (this.isStopping()) return false;
         this.logger.warn({ err: error, retryInMs: delay }, 'docker.unreachable');
         await sleep(delay, undefined, { signal: this.stopController.signal }).catch(() => undefined);
+        if (this.isStopping()) return false;
       }
     }
   }
