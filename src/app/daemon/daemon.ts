@@ -145,10 +145,21 @@ export class Daemon {
     const { daemon } = this.deps.settings;
     // Stopped while waiting for the engine: nothing was started, so there is nothing to undo.
     if (!(await this.waitForDocker())) return;
-    this.unsubscribeCancel = await this.deps.store.onCancelRequested((invocationId) => {
-      this.cancelLocal(invocationId, 'cancel requested');
-    });
-    const deployment = await this.deps.queue.deployment();
+    const stop = [this.stopController.signal];
+    let deployment: Deployment;
+    try {
+      // Both wait for Redis while it is away: a stop meanwhile ends the start-up as a stop, not a failure.
+      this.unsubscribeCancel = await untilAborted(
+        this.deps.store.onCancelRequested((invocationId) => {
+          this.cancelLocal(invocationId, 'cancel requested');
+        }),
+        stop,
+      );
+      deployment = await untilAborted(this.deps.queue.deployment(), stop);
+    } catch (error) {
+      if (this.isStopping()) return;
+      throw error;
+    }
     this.deployment = deployment;
     this.reconciler = new Reconciler({
       ...this.deps,
