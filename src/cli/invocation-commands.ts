@@ -276,6 +276,11 @@ export function registerInvocationsCommand(program: Command): void {
             options.follow && !finished ? 2_000 : 0,
           );
           cursor = read.cursor;
+          if (finished && attempt === undefined && read.entries.length === 0) {
+            // Nothing live left of a finished invocation (its stream expired): its stored log is the output.
+            process.stdout.write(await plane.store.getLog(invocationId));
+            return;
+          }
           for (const entry of read.entries) {
             if (attempt !== undefined && entry.attempt !== attempt)
               process.stdout.write(`\n--- attempt ${entry.attempt} ---\n`);

@@ -140,11 +140,23 @@ export class Daemon {
 
   private async startUp(): Promise<void> {
     const { daemon } = this.deps.settings;
-    await this.waitForDocker();
-    this.unsubscribeCancel = await this.deps.store.onCancelRequested((invocationId) => {
-      this.cancelLocal(invocationId, 'cancel requested');
-    });
-    const deployment = await this.deps.queue.deployment();
+    // Stopped while waiting for the engine: nothing was started, so there is nothing to undo.
+    if (!(await this.waitForDocker())) return;
+    const stop = [this.stopController.signal];
+    let deployment: Deployment;
+    try {
+      // Both wait for Redis while it is away: a stop meanwhile ends the start-up as a stop, not a failure.
+      this.unsubscribeCancel = await untilAborted(
+        this.deps.store.onCancelRequested((invocationId) => {
+          this.cancelLocal(invocationId, 'cancel requested');
+        }),
+        stop,
+      );
+      deployment = await untilAborted(this.deps.queue.deployment(), stop);
+    } catch (error) {
+      if (this.isStopping()) return;
+      throw error;
+    }
     this.deployment = deployment;
     this.reconciler = new Reconciler({
       ...this.deps,
@@ -295,15 +307,17 @@ export class Daemon {
     this.timers.push(timer);
   }
 
-  private async waitForDocker(): Promise<void> {
+  /** Until the engine answers (true), or the daemon is stopped meanwhile (false): a stop is no failure. */
+  private async waitForDocker(): Promise<boolean> {
     for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
       try {
         await this.deps.runtime.ping();
-        return;
+        return true;
       } catch (error) {
-        if (this.isStopping()) throw error;
+        if (this.isStopping()) return false;
         this.logger.warn({ err: error, retryInMs: delay }, 'docker.unreachable');
         await sleep(delay, undefined, { signal: this.stopController.signal }).catch(() => undefined);
+        if (this.isStopping()) return false;
       }
     }
   }
