@@ -1,11 +1,10 @@
 import { writeFile } from 'node:fs/promises';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from '../support/harness.js';
 import { TestQueue } from '../support/daemon-harness.js';
 import { BASE_IMAGE } from '../support/paths.js';
+import { type TrapServer, startTrapServer } from '../support/trap-server.js';
 import { removeTempDirs } from '../support/temp-dirs.js';
 
 /**
@@ -13,27 +12,16 @@ import { removeTempDirs } from '../support/temp-dirs.js';
  * input (exit 64, one message naming it) before any engine call, and the process ends normally.
  */
 describe('the CLI refuses bad references and names before any engine call', () => {
-  let trap: Server;
-  let trapPort: number;
-  const trapHits: string[] = [];
+  let trap: TrapServer;
   let queue: TestQueue;
 
   beforeAll(async () => {
-    trap = createServer((request) => {
-      trapHits.push(`${request.method ?? ''} ${request.url ?? ''}`);
-      request.socket.destroy();
-    });
-    await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', resolve));
-    trapPort = (trap.address() as AddressInfo).port;
+    trap = await startTrapServer();
     queue = await TestQueue.create();
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => {
-      trap.close(() => {
-        resolve();
-      });
-    });
+    await trap.close();
     await queue.cleanup();
     await removeTempDirs();
   });
@@ -58,20 +46,20 @@ describe('the CLI refuses bad references and names before any engine call', () =
   });
 
   it('run --image pointing the engine at another address exits 64, and nothing reaches that address', async () => {
-    const cli = await runCli(['run', '--image', `../../127.0.0.1:${trapPort}/admin/x`]);
-    expectRefused(cli, `--image "../../127.0.0.1:${trapPort}/admin/x" is not a valid image reference`);
-    expect(trapHits).toEqual([]);
+    const cli = await runCli(['run', '--image', `../../127.0.0.1:${trap.port}/admin/x`]);
+    expectRefused(cli, `--image "../../127.0.0.1:${trap.port}/admin/x" is not a valid image reference`);
+    expect(trap.hits).toEqual([]);
   });
 
   it('run refuses an action.json whose image_uri is not a reference, naming the field', async () => {
-    const dir = await actionDir({ name: 'act', image_uri: `../../127.0.0.1:${trapPort}/admin/x` });
+    const dir = await actionDir({ name: 'act', image_uri: `../../127.0.0.1:${trap.port}/admin/x` });
     const cli = await runCli(['run', dir]);
     expectRefused(cli, 'image_uri: "../../127.0.0.1:');
-    expect(trapHits).toEqual([]);
+    expect(trap.hits).toEqual([]);
   });
 
   it('invoke --image refuses the reference before anything is queued', async () => {
-    const cli = await queue.cli(['invoke', '--image', `../../127.0.0.1:${trapPort}/admin/x`]);
+    const cli = await queue.cli(['invoke', '--image', `../../127.0.0.1:${trap.port}/admin/x`]);
     expectRefused(cli, 'is not a valid image reference');
     expect(await queue.queue().depth()).toMatchObject({ waiting: 0 });
   });

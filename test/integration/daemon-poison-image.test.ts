@@ -1,10 +1,9 @@
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
 import type { InvocationRequest } from '../../src/domain/invocation-request.js';
 import { type DaemonProcess, shellAction, useTestQueue } from '../support/daemon-harness.js';
 import { BASE_IMAGE } from '../support/paths.js';
+import { type TrapServer, startTrapServer } from '../support/trap-server.js';
 
 const names = (record: { status: { status: InvocationStatus }[] }): string[] =>
   record.status.map((entry) => statusName(entry.status));
@@ -22,28 +21,17 @@ describe('a poison image reference next to a healthy invocation', () => {
     ACTION_WORKER_MAX_ATTEMPTS: '3',
     ACTION_WORKER_NETWORK: 'none',
   });
-  let trap: Server;
-  const trapHits: string[] = [];
-  let trapPort: number;
+  let trap: TrapServer;
   let daemon: DaemonProcess;
 
   beforeAll(async () => {
-    trap = createServer((request) => {
-      trapHits.push(`${request.method ?? ''} ${request.url ?? ''}`);
-      request.socket.destroy();
-    });
-    await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', resolve));
-    trapPort = (trap.address() as AddressInfo).port;
+    trap = await startTrapServer();
     daemon = queue().startDaemon();
     await daemon.waitForLog('daemon.started');
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => {
-      trap.close(() => {
-        resolve();
-      });
-    });
+    await trap.close();
   });
 
   /** Writes a request into Redis as it is, bypassing invoke's checks, and queues its job. */
@@ -76,7 +64,7 @@ describe('a poison image reference next to a healthy invocation', () => {
     ]);
     await queue().waitStatus(healthy, InvocationStatus.Processing, 90_000);
 
-    const poisonReference = `../../127.0.0.1:${trapPort}/admin/x`;
+    const poisonReference = `../../127.0.0.1:${trap.port}/admin/x`;
     const store = queue().store();
     const record = await enqueueRaw({ action: { image: poisonReference, config: { name: 'poison' } } });
 
@@ -97,7 +85,7 @@ describe('a poison image reference next to a healthy invocation', () => {
     expect(daemon.child.exitCode).toBeNull();
     expect(daemon.lines.filter((line) => line.msg === 'daemon.started')).toHaveLength(1);
     // No request ever reached the address the reference pointed at.
-    expect(trapHits).toEqual([]);
+    expect(trap.hits).toEqual([]);
   });
 
   it.each([
