@@ -3,11 +3,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
-import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
-import { ActionConfig } from '../../src/domain/action-config.js';
-import { DEFAULT_COMPUTE_REQUIREMENTS } from '../../src/domain/compute-requirements.js';
-import { EMPTY_CONTAINER_PARAMETERS } from '../../src/domain/container-parameters.js';
+import { outputFixture } from '../support/output-fixture.js';
+import { removeTempDirs } from '../support/temp-dirs.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   foldFileChangeset,
@@ -16,13 +13,10 @@ import {
   parseDatasetChangesetInSlices,
 } from '../../src/domain/file-changeset.js';
 import { type MetadataChangeset, combineChangesets } from '../../src/domain/metadata-changeset.js';
-import { UNSPECIFIED_DATA_SOURCE } from '../../src/domain/records.js';
 import { textMasker } from '../../src/domain/secret-masker.js';
-import type { InvocationPlan } from '../../src/stages/invocation-plan.js';
 import { type OutputOptions, applyOutputs } from '../../src/stages/output.js';
 import { StorageExceededError } from '../../src/stages/storage-guard.js';
 import { StoreOutputTarget } from '../../src/stages/store-output-target.js';
-import { createWorkspace } from '../../src/stages/workspace.js';
 
 const signal = new AbortController().signal;
 const SECRET = 'tök3n-hunter2-päss';
@@ -42,30 +36,7 @@ function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown
 }
 
 async function setUp(uploadTo: 'dataset' | 'none' = 'dataset') {
-  const dir = await tempDir('output-limits');
-  const layout = await createWorkspace(path.join(dir, 'ws'), 'iv_limits', 1, {
-    host: 'h',
-    pid: 1,
-    workerId: 'w',
-  });
-  const store = new LocalDataStore(path.join(dir, 'store'));
-  const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
-  const plan: InvocationPlan = {
-    invocationId: 'iv_limits',
-    attempt: 1,
-    orgId: 'og_1',
-    action: ActionConfig.parse({ name: 'a' }),
-    image: { kind: 'reference', reference: 'x' },
-    parameterValues: {},
-    input: null,
-    dataSourceId: uploadTo === 'dataset' ? datasetId : UNSPECIFIED_DATA_SOURCE,
-    uploadDestinationId: uploadTo === 'dataset' ? datasetId : null,
-    computeRequirements: DEFAULT_COMPUTE_REQUIREMENTS,
-    containerParameters: EMPTY_CONTAINER_PARAMETERS,
-    timeoutMs: 60_000,
-    isDryRun: false,
-    logLevel: 'INFO',
-  };
+  const { layout, store, datasetId, plan } = await outputFixture('iv_limits', uploadTo);
   const { logger, lines } = capturingLogger();
   const collect = (options: OutputOptions = {}, attempt = 1) =>
     applyOutputs(

@@ -1,11 +1,9 @@
 import { mkdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { outputFixture } from '../support/output-fixture.js';
+import { removeTempDirs } from '../support/temp-dirs.js';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
-import { ActionConfig } from '../../src/domain/action-config.js';
-import { DEFAULT_COMPUTE_REQUIREMENTS } from '../../src/domain/compute-requirements.js';
-import { EMPTY_CONTAINER_PARAMETERS } from '../../src/domain/container-parameters.js';
 import type { WorkspaceLayout } from '../../src/domain/workspace-layout.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { InvocationPlan } from '../../src/stages/invocation-plan.js';
@@ -13,44 +11,11 @@ import { applyOutputs } from '../../src/stages/output.js';
 import { placeInputs } from '../../src/stages/setup.js';
 import { FileCache } from '../../src/stages/file-cache.js';
 import { StoreOutputTarget } from '../../src/stages/store-output-target.js';
-import { createWorkspace } from '../../src/stages/workspace.js';
 
 const signal = new AbortController().signal;
 const logger = createLogger('error', { pretty: false });
 
-async function setUp(): Promise<{
-  layout: WorkspaceLayout;
-  store: LocalDataStore;
-  datasetId: string;
-  plan: InvocationPlan;
-  dir: string;
-}> {
-  const dir = await tempDir('output-stage');
-  const layout = await createWorkspace(path.join(dir, 'ws'), 'iv_test', 1, {
-    host: 'h',
-    pid: 1,
-    workerId: 'w',
-  });
-  const store = new LocalDataStore(path.join(dir, 'store'));
-  const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
-  const plan: InvocationPlan = {
-    invocationId: 'iv_test',
-    attempt: 1,
-    orgId: 'og_1',
-    action: ActionConfig.parse({ name: 'a' }),
-    image: { kind: 'reference', reference: 'x' },
-    parameterValues: {},
-    input: null,
-    dataSourceId: datasetId,
-    uploadDestinationId: datasetId,
-    computeRequirements: DEFAULT_COMPUTE_REQUIREMENTS,
-    containerParameters: EMPTY_CONTAINER_PARAMETERS,
-    timeoutMs: 60_000,
-    isDryRun: false,
-    logLevel: 'INFO',
-  };
-  return { layout, store, datasetId, plan, dir };
-}
+const setUp = () => outputFixture('iv_test');
 
 /** The output stage into the store, for an invocation without inputs. */
 const collect = ({
