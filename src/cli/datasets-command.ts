@@ -70,14 +70,12 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--dataset <ID>', 'into this dataset (default: the one that belongs to the folder)')
     .option('--org-id <ID>', 'owning org of a new dataset', 'og_local')
     .action(async (dir, options) => {
-      const progress = transferProgress(process.stderr);
+      const progress = transferProgress(process.stderr, undefined, () => 'import');
       const imported = await importFolder(store(), dir, {
         ...(options.dataset === undefined ? {} : { datasetId: options.dataset }),
         orgId: options.orgId,
         signal: new AbortController().signal,
-        onProgress: (bytes, total) => {
-          progress.onTransfer('import', bytes, total);
-        },
+        transfers: progress,
       });
       progress.finish();
       console.error(

@@ -128,9 +128,7 @@ export function registerRunCommand(program: Command): void {
               process.stderr.write(`action-worker: ${statusName(status)}${detail ? ` (${detail})` : ''}\n`);
             },
             forceSignal: force.signal,
-            onTransfer: (phase, bytes, total) => {
-              progress.onTransfer(phase, bytes, total);
-            },
+            transfers: progress,
           },
           controller.signal,
         );
