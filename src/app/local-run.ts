@@ -43,7 +43,9 @@ export interface LocalRunIo {
   onStatus: (status: InvocationStatus, detail: string | null) => void;
   /** Aborted by a second Ctrl-C: skip the rest of the stop's grace period. */
   forceSignal?: AbortSignal;
-  /** Told about the bytes of the input folder imported and outputs stored (`upload`), inputs staged (`download`). */
+  /** Told about the input folder's import into the store (an `upload`). */
+  importTransfers?: TransferObserver;
+  /** Told about the inputs staged for the action (`download`) and the outputs stored (`upload`). */
   transfers?: TransferObserver;
 }
 
@@ -123,7 +125,7 @@ export async function runLocal(
       ...(request.datasetId === undefined ? {} : { datasetId: request.datasetId }),
       orgId,
       signal,
-      transfers: io.transfers,
+      transfers: io.importTransfers,
     });
     deps.logger.info(
       { datasetId: imported.dataset.dataset_id, files: imported.files.length, isNew: imported.isNew },

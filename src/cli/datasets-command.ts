@@ -70,12 +70,12 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--dataset <ID>', 'into this dataset (default: the one that belongs to the folder)')
     .option('--org-id <ID>', 'owning org of a new dataset', 'og_local')
     .action(async (dir, options) => {
-      const progress = transferProgress(process.stderr, undefined, () => 'import');
+      const progress = transferProgress(process.stderr);
       const imported = await importFolder(store(), dir, {
         ...(options.dataset === undefined ? {} : { datasetId: options.dataset }),
         orgId: options.orgId,
         signal: new AbortController().signal,
-        transfers: progress,
+        transfers: progress.labelled('import'),
       });
       progress.finish();
       console.error(

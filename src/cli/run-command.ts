@@ -128,6 +128,7 @@ export function registerRunCommand(program: Command): void {
               process.stderr.write(`action-worker: ${statusName(status)}${detail ? ` (${detail})` : ''}\n`);
             },
             forceSignal: force.signal,
+            importTransfers: progress.labelled('import'),
             transfers: progress,
           },
           controller.signal,

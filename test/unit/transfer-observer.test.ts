@@ -118,12 +118,11 @@ describe('transfers reported from the store through the pipeline: bytes added, p
       isTTY: false,
       write: (text: string) => written.push(text) > 0,
     } as unknown as NodeJS.WriteStream;
-    const progress = transferProgress(stream, MIB, (direction) =>
-      direction === 'upload' ? 'import' : direction,
-    );
-    progress.planned('upload', 2 * MIB);
+    const progress = transferProgress(stream, MIB);
+    const importing = progress.labelled('import');
+    importing.planned?.('upload', 2 * MIB);
     progress.moved('download', MIB);
-    progress.moved('upload', MIB);
+    importing.moved('upload', MIB);
     progress.moved('upload', MIB);
     progress.planned('download', 3 * MIB);
     progress.moved('download', 3 * MIB);
