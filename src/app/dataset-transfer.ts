@@ -7,6 +7,7 @@ import type { JsonObject } from '../domain/metadata-changeset.js';
 import type { FileRecord } from '../domain/records.js';
 import { OUTPUT_METADATA_DIR } from '../domain/workspace-layout.js';
 import type { DataStore, DatasetRecord } from '../ports/data-store.js';
+import type { TransferObserver } from '../ports/transfer-observer.js';
 import { writeJsonAtomic } from '../adapters/local/atomic-file.js';
 
 /** A stable dataset id for a folder, so the same folder is the same dataset import after import. */
@@ -43,7 +44,8 @@ export async function importFolder(
     datasetId?: string;
     orgId: string;
     signal: AbortSignal;
-    onProgress?: (bytes: number, totalBytes: number) => void;
+    /** Told the import's total, then every increment of bytes stored (an import is an `upload`). */
+    transfers?: TransferObserver;
   },
 ): Promise<{ dataset: DatasetRecord; files: FileRecord[]; isNew: boolean }> {
   if (!(await stat(folder).catch(() => undefined))?.isDirectory()) {
@@ -59,20 +61,18 @@ export async function importFolder(
   const relativePaths = (
     await glob('**/*', { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: false })
   ).sort();
-  const sources: { relativePath: string; sourcePath: string; size: number }[] = [];
+  const sources: { relativePath: string; sourcePath: string }[] = [];
   for (const relativePath of relativePaths) {
     const sourcePath = path.join(root, relativePath);
-    const stats = await stat(sourcePath);
-    if (stats.isFile()) sources.push({ relativePath, sourcePath, size: stats.size });
+    if ((await stat(sourcePath)).isFile()) sources.push({ relativePath, sourcePath });
   }
-  const totalBytes = sources.reduce((sum, source) => sum + source.size, 0);
   const files = await store.putFiles(datasetId, sources, {
     // Each import is its own write: a changed file gets a new version, an unchanged one is left alone.
     writeKey: { invocationId: randomId('import'), attempt: 0 },
     origination: `action-worker import of ${root}`,
     skipUnchanged: true,
     signal: options.signal,
-    onProgress: (bytes) => options.onProgress?.(bytes, totalBytes),
+    transfers: options.transfers,
   });
   return { dataset, files, isNew };
 }

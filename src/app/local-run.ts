@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { StaticSecretStore } from '../adapters/local/static-secret-store.js';
 import type { DataStore } from '../ports/data-store.js';
+import type { TransferObserver } from '../ports/transfer-observer.js';
 import { StoreInputResolver } from '../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../stages/store-output-target.js';
 import { parseQuery } from '../domain/roboql.js';
@@ -42,8 +43,10 @@ export interface LocalRunIo {
   onStatus: (status: InvocationStatus, detail: string | null) => void;
   /** Aborted by a second Ctrl-C: skip the rest of the stop's grace period. */
   forceSignal?: AbortSignal;
-  /** Bytes imported, staged for the action or stored from it, for progress. */
-  onTransfer?: (phase: 'import' | 'download' | 'upload', bytes: number, totalBytes: number) => void;
+  /** Told about the input folder's import into the store (an `upload`). */
+  importTransfers?: TransferObserver;
+  /** Told about the inputs staged for the action (`download`) and the outputs stored (`upload`). */
+  transfers?: TransferObserver;
 }
 
 /** The full action log, beside the outputs (output/.metadata/ is never collected, so it never collides). */
@@ -122,9 +125,7 @@ export async function runLocal(
       ...(request.datasetId === undefined ? {} : { datasetId: request.datasetId }),
       orgId,
       signal,
-      ...(io.onTransfer
-        ? { onProgress: (bytes: number, total: number) => io.onTransfer?.('import', bytes, total) }
-        : {}),
+      transfers: io.importTransfers,
     });
     deps.logger.info(
       { datasetId: imported.dataset.dataset_id, files: imported.files.length, isNew: imported.isNew },
@@ -177,7 +178,6 @@ export async function runLocal(
         deps.store,
         { invocationId, attempt: 1 },
         `action-worker run of ${action.name}`,
-        io.onTransfer ? (bytes, total) => io.onTransfer?.('upload', bytes, total) : undefined,
       ),
       secrets: new StaticSecretStore(secrets),
       status: {
@@ -209,7 +209,7 @@ export async function runLocal(
       },
       onOutput: io.writeOutput,
       ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
-      ...(io.onTransfer ? { onTransfer: io.onTransfer } : {}),
+      transfers: io.transfers,
     },
     signal,
   );

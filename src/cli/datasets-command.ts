@@ -75,9 +75,7 @@ export function registerDatasetsCommand(program: Command): void {
         ...(options.dataset === undefined ? {} : { datasetId: options.dataset }),
         orgId: options.orgId,
         signal: new AbortController().signal,
-        onProgress: (bytes, total) => {
-          progress.onTransfer('import', bytes, total);
-        },
+        transfers: progress.labelled('import'),
       });
       progress.finish();
       console.error(

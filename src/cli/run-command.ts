@@ -128,9 +128,8 @@ export function registerRunCommand(program: Command): void {
               process.stderr.write(`action-worker: ${statusName(status)}${detail ? ` (${detail})` : ''}\n`);
             },
             forceSignal: force.signal,
-            onTransfer: (phase, bytes, total) => {
-              progress.onTransfer(phase, bytes, total);
-            },
+            importTransfers: progress.labelled('import'),
+            transfers: progress,
           },
           controller.signal,
         );

@@ -1,5 +1,6 @@
 import type { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { FileRecord, TopicRecord } from '../domain/records.js';
+import type { TransferObserver } from './transfer-observer.js';
 
 /** A dataset as the store keeps it. */
 export interface DatasetRecord {
@@ -48,8 +49,8 @@ export interface PutFilesOptions {
   /** Leave a path alone when its content is unchanged, whoever wrote it (an import of a folder again). */
   skipUnchanged?: boolean;
   signal: AbortSignal;
-  /** Bytes stored so far, for progress. */
-  onProgress?: (bytes: number) => void;
+  /** Told the write's total before it starts, then every increment of bytes stored, as `upload`. */
+  transfers?: TransferObserver;
 }
 
 export interface NewTopic {

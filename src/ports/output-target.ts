@@ -1,5 +1,6 @@
 import type { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { FileRecord } from '../domain/records.js';
+import type { TransferObserver } from './transfer-observer.js';
 
 export interface OutputFile {
   /** Path relative to the output directory, forward slashes; also the dataset path. */
@@ -22,10 +23,20 @@ export interface OutputDataset {
   description: string;
 }
 
+export interface UploadOptions {
+  signal: AbortSignal;
+  /** Told the upload's total, then every increment of bytes stored. */
+  transfers?: TransferObserver;
+}
+
 /** Where an invocation's outputs go and where their metadata is applied (spec §13 step 5). */
 export interface OutputTarget {
   /** Stores the output files in the dataset; returns their records (ids used for the file changeset). */
-  upload(datasetId: string | null, files: readonly OutputFile[], signal: AbortSignal): Promise<FileRecord[]>;
+  upload(
+    datasetId: string | null,
+    files: readonly OutputFile[],
+    options: UploadOptions,
+  ): Promise<FileRecord[]>;
   /** Creates the dataset unless it exists (an earlier attempt of the same invocation may have made it). */
   ensureDataset(dataset: OutputDataset): Promise<void>;
   updateFile(fileId: string, update: FileUpdateRequest): Promise<void>;

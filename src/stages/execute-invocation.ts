@@ -135,7 +135,7 @@ export async function executeInvocation(
       cache,
       staging,
       signal,
-      (bytes, total) => deps.onTransfer?.('download', bytes, total),
+      deps.transfers,
     );
     loggers.setup.info(
       {
@@ -231,6 +231,7 @@ export async function executeInvocation(
       mask,
       storageLimitBytes:
         deps.settings.container.storageQuota === 'auto' ? plan.computeRequirements.storage * 1024 ** 3 : null,
+      transfers: deps.transfers,
     });
     outcome.uploaded = result.uploaded;
     outcome.refused = result.refused;

@@ -10,6 +10,7 @@ import type { InputResolver } from '../ports/input-resolver.js';
 import type { OutputTarget } from '../ports/output-target.js';
 import type { SecretStore } from '../ports/secret-store.js';
 import type { StatusRecorder } from '../ports/status-recorder.js';
+import type { TransferObserver } from '../ports/transfer-observer.js';
 import type { WorkspaceOwner } from './workspace.js';
 
 /** Where the image comes from: an existing reference, or a build of an action directory. */
@@ -70,6 +71,6 @@ export interface PipelineDeps {
   onOutput: (stream: OutputStream, chunk: Buffer) => Promise<void>;
   /** Aborting skips what is left of a stop's grace period (a second Ctrl-C). */
   forceSignal?: AbortSignal;
-  /** Bytes moved while staging inputs or storing outputs, for progress. */
-  onTransfer?: (phase: 'download' | 'upload', bytes: number, totalBytes: number) => void;
+  /** Told about the bytes of inputs staged (`download`) and of outputs stored (`upload`). */
+  transfers?: TransferObserver;
 }

@@ -10,6 +10,7 @@ import { UNSPECIFIED_DATA_SOURCE, type FileRecord } from '../domain/records.js';
 import { OUTPUT_METADATA_DIR, type WorkspaceLayout } from '../domain/workspace-layout.js';
 import type { ResolvedInput } from '../ports/input-resolver.js';
 import type { OutputFile, OutputTarget } from '../ports/output-target.js';
+import type { TransferObserver } from '../ports/transfer-observer.js';
 import type { InvocationPlan } from './invocation-plan.js';
 import { StorageExceededError } from './storage-guard.js';
 import { readWorkspaceFile } from './workspace.js';
@@ -93,6 +94,8 @@ export interface OutputOptions {
   mask?: (text: string) => string;
   /** The invocation's storage: outputs whose apparent sizes add up to more are refused. null: no limit. */
   storageLimitBytes?: number | null;
+  /** Told the upload's total, then every increment of bytes stored. */
+  transfers?: TransferObserver;
 }
 
 /** Paths named in a per-invocation summary log line, at most; the count says how many there were. */
@@ -140,7 +143,10 @@ export async function applyOutputs(
     isNewDataset = true;
     logger.info({ datasetId: uploadDatasetId }, 'output.dataset_created');
   }
-  const uploaded = await target.upload(uploadDatasetId, collected.files, signal);
+  const uploaded = await target.upload(uploadDatasetId, collected.files, {
+    signal,
+    transfers: options.transfers,
+  });
   logger.info({ count: uploaded.length, datasetId: uploadDatasetId }, 'output.uploaded');
 
   let fileChangesetApplied = false;

@@ -14,6 +14,7 @@ import type { ActionInputRecord, FileRecord } from '../domain/records.js';
 import type { WorkspaceLayout } from '../domain/workspace-layout.js';
 import type { ResolvedFile, ResolvedInput } from '../ports/input-resolver.js';
 import type { SecretStore } from '../ports/secret-store.js';
+import type { TransferObserver } from '../ports/transfer-observer.js';
 import type { FileCache } from './file-cache.js';
 import type { InvocationPlan } from './invocation-plan.js';
 import { writeSecretsFile } from './secrets-file.js';
@@ -92,9 +93,19 @@ export async function placeInputs(
   cache: FileCache,
   staging: InputStaging,
   signal: AbortSignal,
-  onBytes?: (bytes: number, totalBytes: number) => void,
+  transfers?: TransferObserver,
 ): Promise<ActionInputRecord> {
-  const totalBytes = downloadInputs ? resolved.files.reduce((sum, file) => sum + file.record.size, 0) : 0;
+  if (downloadInputs) {
+    transfers?.planned?.(
+      'download',
+      resolved.files.reduce((sum, file) => sum + file.record.size, 0),
+    );
+  }
+  const onBytes = transfers
+    ? (bytes: number) => {
+        transfers.moved('download', bytes);
+      }
+    : undefined;
   const datasets = new Set(resolved.files.map((file) => file.record.association_id));
   const isMultiDataset = datasets.size > 1;
   const manifestName = path.posix.relative(containerLayout.inputDir, containerLayout.inputsManifest);
@@ -124,7 +135,7 @@ export async function placeInputs(
     }
     placed.add(relative);
     const target = path.join(hostLayout.inputDir, ...relative.split('/'));
-    await stageFile(cache, file, target, staging, signal, (bytes) => onBytes?.(bytes, totalBytes));
+    await stageFile(cache, file, target, staging, signal, onBytes);
     files.push([file.record, path.posix.join(containerLayout.inputDir, relative)]);
   }
   if (downloadInputs && resolved.files.length > 0) await cache.evict();
@@ -146,7 +157,7 @@ async function stageFile(
   target: string,
   staging: InputStaging,
   signal: AbortSignal,
-  onBytes: (bytes: number) => void,
+  onBytes?: (bytes: number) => void,
 ): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
     try {

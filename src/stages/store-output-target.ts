@@ -2,7 +2,13 @@ import type { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { FileRecord } from '../domain/records.js';
 import type { DataStore } from '../ports/data-store.js';
 import { UsageError } from '../domain/errors.js';
-import type { FileUpdateRequest, OutputDataset, OutputFile, OutputTarget } from '../ports/output-target.js';
+import type {
+  FileUpdateRequest,
+  OutputDataset,
+  OutputFile,
+  OutputTarget,
+  UploadOptions,
+} from '../ports/output-target.js';
 
 /**
  * Outputs into a DataStore dataset, keyed by invocation and attempt so that a retried attempt leaves no
@@ -13,16 +19,14 @@ export class StoreOutputTarget implements OutputTarget {
     private readonly store: DataStore,
     private readonly writeKey: { invocationId: string; attempt: number },
     private readonly origination: string,
-    private readonly onBytes?: (bytes: number, totalBytes: number) => void,
   ) {}
 
   async upload(
     datasetId: string | null,
     files: readonly OutputFile[],
-    signal: AbortSignal,
+    { signal, transfers }: UploadOptions,
   ): Promise<FileRecord[]> {
     if (datasetId === null || files.length === 0) return [];
-    const totalBytes = files.reduce((sum, file) => sum + file.sizeBytes, 0);
     return this.store.putFiles(
       datasetId,
       files.map((file) => ({ relativePath: file.relativePath, sourcePath: file.hostPath })),
@@ -30,7 +34,7 @@ export class StoreOutputTarget implements OutputTarget {
         writeKey: this.writeKey,
         origination: this.origination,
         signal,
-        onProgress: (bytes) => this.onBytes?.(bytes, totalBytes),
+        transfers,
       },
     );
   }

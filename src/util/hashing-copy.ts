@@ -17,6 +17,7 @@ export async function copyHashing(
   source: string,
   temporary: string,
   signal: AbortSignal,
+  /** Told each chunk's bytes as it is copied: an increment, never a running total. */
   onBytes?: (bytes: number) => void,
   /** Flush to disk before returning: for the system of record, not for a disposable cache. */
   isDurable = true,

@@ -110,6 +110,31 @@ export function describeDataStoreContract(name: string, fixture: () => Promise<D
       expect(again?.version).toBe(1);
     });
 
+    it('reports a write as an upload: its total first, then increments adding up to exactly it', async () => {
+      const { store, scratch } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      // Bigger than a copy chunk of the local store, and not a multiple of one.
+      const bigBytes = 9 * 1024 * 1024 + 7;
+      const files = [
+        { relativePath: 'small.txt', sourcePath: await source(scratch, 'small', 'hello\n') },
+        { relativePath: 'big.bin', sourcePath: await source(scratch, 'big', 'x'.repeat(bigBytes)) },
+      ];
+      const planned: [string, number][] = [];
+      const moved: [string, number][] = [];
+      await store.putFiles(datasetId, files, {
+        writeKey: key('iv_transfers'),
+        origination: 'test',
+        signal,
+        transfers: {
+          planned: (direction, totalBytes) => planned.push([direction, totalBytes]),
+          moved: (direction, bytes) => moved.push([direction, bytes]),
+        },
+      });
+      expect(planned).toEqual([['upload', bigBytes + 6]]);
+      expect(moved.every(([direction]) => direction === 'upload')).toBe(true);
+      expect(moved.reduce((sum, [, bytes]) => sum + bytes, 0)).toBe(bigBytes + 6);
+    });
+
     it('refuses paths that leave the dataset and unknown datasets', async () => {
       const { store, scratch } = await fixture();
       const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });

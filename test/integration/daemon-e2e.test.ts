@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,12 +8,19 @@ import { DaemonProcess, TestQueue, shellAction, useTestQueue } from '../support/
 import { docker, eventually, managedContainers, removeTempDirs, tempDir } from '../support/harness.js';
 import { Labels } from '../../src/domain/container-labels.js';
 
+/** Inputs and outputs bigger than one copy chunk (4 MiB), in sizes no chunking divides evenly. */
+const BIG_INPUT_BYTES = 9 * 1024 * 1024 + 12_345;
+const NOISE_OUTPUT_BYTES = 5 * 1024 * 1024 + 13;
+/** "hello robots", in a.txt and (upper-cased) in upper.txt. */
+const GREETING_BYTES = 12;
+
 const PROCESS = [
   'set -e',
   'echo "processing $(cat "$ROBOTO_INPUT_DIR/a.txt") with greeting=$ROBOTO_PARAM_GREETING token=$ROBOTO_PARAM_TOKEN"',
   'tr a-z A-Z < "$ROBOTO_INPUT_DIR/a.txt" > "$ROBOTO_OUTPUT_DIR/upper.txt"',
   `printf '%s\\n' '{"relative_path":"upper.txt","update":{"metadata_changeset":{"put_fields":{"case":"upper"}}}}' > "$ROBOTO_FILE_METADATA_CHANGESET_FILE"`,
   `echo '{"put_tags":["processed"]}' > "$ROBOTO_DATASET_METADATA_CHANGESET_FILE"`,
+  `head -c ${NOISE_OUTPUT_BYTES} /dev/urandom > "$ROBOTO_OUTPUT_DIR/noise.bin"`,
 ].join('\n');
 
 const names = (record: { status: { status: InvocationStatus }[] }): string[] =>
@@ -30,6 +38,7 @@ describe('the daemon, end to end on a real redis-server and dockerd', () => {
     const folder = await tempDir('input');
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, 'a.txt'), 'hello robots');
+    await writeFile(path.join(folder, 'big.bin'), randomBytes(BIG_INPUT_BYTES));
     const imported = await queue.cli(['datasets', 'import', folder]);
     expect(imported.exitCode, imported.stderr).toBe(0);
     datasetId = imported.stdout.trim().split('\n').pop() ?? '';
@@ -115,7 +124,13 @@ describe('the daemon, end to end on a real redis-server and dockerd', () => {
     expect(metrics).toMatch(/action_worker_invocations_total\{status="Completed",reason=""\} [1-9]/);
     expect(metrics).toMatch(/action_worker_stage_duration_seconds_count\{stage="run"\} [1-9]/);
     expect(metrics).toMatch(/action_worker_queue_to_start_seconds_count\{until="pickup"\} [1-9]/);
-    expect(metrics).toMatch(/action_worker_transfer_bytes_total\{direction="download"\} [1-9]/);
+    // Exactly the bytes of the one invocation so far: its inputs staged, its outputs stored.
+    expect(metrics).toContain(
+      `action_worker_transfer_bytes_total{direction="download"} ${GREETING_BYTES + BIG_INPUT_BYTES}\n`,
+    );
+    expect(metrics).toContain(
+      `action_worker_transfer_bytes_total{direction="upload"} ${GREETING_BYTES + NOISE_OUTPUT_BYTES}\n`,
+    );
     expect(metrics).toContain('action_worker_nodejs_eventloop_lag_seconds');
     expect(metrics).toMatch(/action_worker_queue_jobs\{state="waiting"\} 0/);
   });

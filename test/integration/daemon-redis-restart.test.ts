@@ -1,9 +1,28 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
-import { TestQueue, shellAction } from '../support/daemon-harness.js';
-import { removeTempDirs } from '../support/harness.js';
+import { type DaemonProcess, TestQueue, shellAction } from '../support/daemon-harness.js';
+import { eventually, removeTempDirs } from '../support/harness.js';
 import { PrivateRedis } from '../support/private-redis.js';
+
+/** What the daemon logs when a Redis command or connection fails. */
+const REDIS_TROUBLE = new Set([
+  'queue.worker_error',
+  'queue.fetch_failed',
+  'record.heartbeat_failed',
+  'record.write_failed',
+  'lease.renew_failed',
+]);
+
+/** Stops Redis, and returns once the daemon has met the outage (a failed command or connection). */
+async function stopRedisUnder(daemon: DaemonProcess, redis: PrivateRedis | undefined): Promise<void> {
+  const before = daemon.lines.length;
+  await redis?.stop();
+  await eventually(
+    () => Promise.resolve(daemon.lines.slice(before).find((line) => REDIS_TROUBLE.has(line.msg))),
+    20_000,
+    'the daemon to find Redis gone',
+  );
+}
 
 describe('redis-server restarted while an invocation runs', () => {
   let queue: TestQueue;
@@ -32,8 +51,7 @@ describe('redis-server restarted while an invocation runs', () => {
     const running = await queue.invoke([await shellAction('through-outage', 'sleep 5; echo survived')]);
     await queue.waitStatus(running, InvocationStatus.Processing);
 
-    await redis?.stop();
-    await sleep(3_000);
+    await stopRedisUnder(daemon, redis);
     await redis?.start();
 
     const record = await queue.waitFinished(running, 60_000);
@@ -57,8 +75,7 @@ describe('redis-server restarted while an invocation runs', () => {
   it('stops within bounds on SIGTERM while Redis is away', async () => {
     const daemon = queue.startDaemon();
     await daemon.waitForLog('daemon.started');
-    await redis?.stop();
-    await sleep(1_500);
+    await stopRedisUnder(daemon, redis);
     const signalledAt = Date.now();
     daemon.kill('SIGTERM');
     const exit = await daemon.exited;

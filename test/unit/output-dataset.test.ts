@@ -43,7 +43,7 @@ describe('the dataset made for outputs that have nowhere else to go', () => {
     const stored = await target.upload(
       datasetId,
       [{ relativePath: 'report.csv', hostPath: source, sizeBytes: 4 }],
-      signal,
+      { signal },
     );
     expect(stored.map((record) => record.relative_path)).toEqual(['report.csv']);
     // Again (a later retry): the dataset exists and is simply used.

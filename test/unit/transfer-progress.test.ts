@@ -19,14 +19,16 @@ describe('transferProgress off a terminal', () => {
   it('says nothing for small transfers', () => {
     const { stream, written } = fakeStream(false);
     const progress = transferProgress(stream);
-    progress.onTransfer('upload', MIB, MIB);
+    progress.planned('upload', MIB);
+    progress.moved('upload', MIB);
     expect(written).toEqual([]);
   });
 
   it('writes plain, throttled lines and always the last one', () => {
     const { stream, written } = fakeStream(false);
     const progress = transferProgress(stream, MIB);
-    for (let i = 0; i < 100; i += 1) progress.onTransfer('upload', MIB, 100 * MIB);
+    progress.planned('upload', 100 * MIB);
+    for (let i = 0; i < 100; i += 1) progress.moved('upload', MIB);
     // The first chunk, then nothing for a while (throttled), then completion.
     expect(written).toHaveLength(2);
     expect(written[0]).toMatch(/^action-worker: upload 1\/100 MiB \([\d.]+ MiB\/s\)\n$/);

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, readdir } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -131,6 +131,13 @@ export class LocalDataStore implements DataStore {
     options: PutFilesOptions,
   ): Promise<FileRecord[]> {
     await this.requireDataset(datasetId);
+    const { transfers } = options;
+    if (transfers?.planned) transfers.planned('upload', await totalSizeBytes(files));
+    const onBytes = transfers
+      ? (bytes: number) => {
+          transfers.moved('upload', bytes);
+        }
+      : undefined;
     // Contents first, outside the lock: the slow part, and harmless if the write never commits. A few at a
     // time, so that one file's flush to disk overlaps the next one's copy.
     const limit = pLimit(BLOB_CONCURRENCY);
@@ -141,7 +148,7 @@ export class LocalDataStore implements DataStore {
           const relativePath = safeRelativePath(file.relativePath, `file "${file.relativePath}"`);
           return {
             relativePath,
-            blob: await this.blobs.put(file.sourcePath, options.signal, options.onProgress),
+            blob: await this.blobs.put(file.sourcePath, options.signal, onBytes),
           };
         }),
       ),
@@ -340,6 +347,13 @@ export class LocalDataStore implements DataStore {
       await release().catch(() => undefined);
     }
   }
+}
+
+/** What a write will store in all: for a progress bar's total (a source that fails stat fails its copy). */
+async function totalSizeBytes(files: readonly PutFile[]): Promise<number> {
+  let total = 0;
+  for (const file of files) total += (await stat(file.sourcePath).catch(() => undefined))?.size ?? 0;
+  return total;
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {

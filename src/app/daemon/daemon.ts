@@ -614,7 +614,11 @@ export class Daemon {
               return Promise.resolve();
             },
             forceSignal: this.forceController.signal,
-            onTransfer: transferCounter(this.metrics),
+            transfers: {
+              moved: (direction, bytes) => {
+                this.metrics.bytes.inc({ direction }, bytes);
+              },
+            },
           },
           controller.signal,
         );
@@ -931,13 +935,5 @@ function fencedOutputs(target: OutputTarget, lease: Lease): OutputTarget {
       await lease.assertHeld();
       await target.updateDataset(datasetId, changeset);
     },
-  };
-}
-
-function transferCounter(metrics: DaemonMetrics): (phase: 'download' | 'upload', bytes: number) => void {
-  const last = { download: 0, upload: 0 };
-  return (phase, bytes) => {
-    if (bytes > last[phase]) metrics.bytes.inc({ direction: phase }, bytes - last[phase]);
-    last[phase] = bytes;
   };
 }
