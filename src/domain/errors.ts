@@ -81,42 +81,41 @@ export interface ErrorCodeRule {
   exitCode: CliExitCode;
 }
 
-const usage = { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage } as const;
-const actionFailed = { retryable: false, exitCode: CliExitCode.actionFailed } as const;
-const infrastructure = { retryable: true, exitCode: CliExitCode.internal } as const;
-
 /**
  * The one table of error codes: reason, retryability and exit code. Error classes take their `retryable`
  * from it, the failure taxonomy and the CLI's exit codes read it; a new code does not compile without a row.
  */
 export const ERROR_CODES = {
-  E_USAGE: usage,
-  E_INVALID_ACTION_CONFIG: usage,
-  E_INVALID_PARAMETER: usage,
-  E_INVALID_INPUT: usage,
-  E_INVALID_CHANGESET: usage,
-  E_SECRET_NOT_FOUND: usage,
-  E_INVALID_IMAGE_REFERENCE: usage,
+  E_USAGE: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  E_INVALID_ACTION_CONFIG: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  E_INVALID_PARAMETER: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  E_INVALID_INPUT: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  E_INVALID_CHANGESET: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  E_SECRET_NOT_FOUND: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  E_INVALID_IMAGE_REFERENCE: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
   E_IMAGE_NOT_FOUND: { reason: 'image_not_found', retryable: false, exitCode: CliExitCode.usage },
   E_IMAGE_UNAUTHORIZED: { reason: 'image_unauthorized', retryable: false, exitCode: CliExitCode.usage },
-  E_IMAGE_PULL: { reason: 'image_pull_failed', ...infrastructure },
-  E_IMAGE_BUILD_FAILED: usage,
-  // An action that can never fit this host: it will not fit on the next attempt either.
-  E_CAPACITY: usage,
-  E_OUTPUT_REFUSED: usage,
-  E_ACTION_EXIT: { reason: 'action_exit', ...actionFailed },
-  E_OOM: { reason: 'oom', ...actionFailed },
-  E_TIMEOUT: { reason: 'timeout', ...actionFailed },
-  E_STORAGE_EXCEEDED: { reason: 'storage_exceeded', ...actionFailed },
-  E_WORKER_SHUTDOWN: { reason: 'worker_shutdown', ...infrastructure },
-  E_LEASE_LOST: { reason: 'lease_lost', ...infrastructure },
-  E_DOCKER: { reason: 'docker_error', ...infrastructure },
+  E_IMAGE_BUILD_FAILED: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  // An action that can never fit this host will not fit on the next attempt either.
+  E_CAPACITY: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  E_OUTPUT_REFUSED: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.usage },
+  E_ACTION_EXIT: { reason: 'action_exit', retryable: false, exitCode: CliExitCode.actionFailed },
+  E_OOM: { reason: 'oom', retryable: false, exitCode: CliExitCode.actionFailed },
+  // The action's own timeout; see WaitTimeoutError for the one override.
+  E_TIMEOUT: { reason: 'timeout', retryable: false, exitCode: CliExitCode.actionFailed },
+  E_STORAGE_EXCEEDED: { reason: 'storage_exceeded', retryable: false, exitCode: CliExitCode.actionFailed },
+  // A registry that errored or stalled; not found and unauthorised have codes of their own.
+  E_IMAGE_PULL: { reason: 'image_pull_failed', retryable: true, exitCode: CliExitCode.internal },
+  E_DOCKER: { reason: 'docker_error', retryable: true, exitCode: CliExitCode.internal },
   // The engine stopping its containers as it shut down or restarted: the action did not fail.
-  E_ENGINE_RESTARTED: { reason: 'engine_restarted', ...infrastructure },
-  E_IO: { reason: 'io_error', ...infrastructure },
+  E_ENGINE_RESTARTED: { reason: 'engine_restarted', retryable: true, exitCode: CliExitCode.internal },
+  E_IO: { reason: 'io_error', retryable: true, exitCode: CliExitCode.internal },
+  E_WORKER_SHUTDOWN: { reason: 'worker_shutdown', retryable: true, exitCode: CliExitCode.internal },
+  E_LEASE_LOST: { reason: 'lease_lost', retryable: true, exitCode: CliExitCode.internal },
   // Reading the record again reads the same bytes.
   E_MALFORMED_RECORD: { reason: 'bad_input', retryable: false, exitCode: CliExitCode.malformedRecord },
   E_CANCELLED: { reason: 'cancelled', retryable: false, exitCode: CliExitCode.cancelled },
+  // Not known to be transient (a bug, most likely): another attempt would meet it again.
   E_INTERNAL: { reason: 'internal', retryable: false, exitCode: CliExitCode.internal },
 } as const satisfies Record<ErrorCode, ErrorCodeRule>;
 
