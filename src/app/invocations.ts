@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InvocationQueue } from '../adapters/bullmq/invocation-queue.js';
-import { InvalidTransitionError } from '../adapters/redis/redis-invocation-store.js';
 import { ActionConfig } from '../domain/action-config.js';
 import { parseDurationMs } from '../domain/duration.js';
-import { ActionWorkerError, UsageError, parseOrThrow } from '../domain/errors.js';
+import { ActionWorkerError, InvalidTransitionError, UsageError, parseOrThrow } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import { InvocationRequest } from '../domain/invocation-request.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
@@ -165,10 +164,13 @@ export async function activeInvocations(
   );
 }
 
+/** A wait for an invocation that ran out before it finished (`invocations wait --timeout`). */
 export class WaitTimeoutError extends ActionWorkerError {
   constructor(invocationId: string, status: string) {
     super(`invocation ${invocationId} is still ${status}: the wait ran out`, {
       code: 'E_TIMEOUT',
+      // The one override of the table: E_TIMEOUT is an action that ran out of time (another attempt would
+      // too), but here it is the caller's wait, and waiting again may well see the invocation finish.
       retryable: true,
     });
   }

@@ -1,58 +1,23 @@
-import type { ErrorCode } from './errors.js';
+import { ERROR_CODES, type ErrorCode, type FailureReason } from './errors.js';
+
+export type { FailureReason } from './errors.js';
+
+/** Each reason's retryability, read off the table: every code with the same reason agrees (unit-tested). */
+const RETRYABLE_REASONS: ReadonlySet<FailureReason> = new Set(
+  Object.values(ERROR_CODES)
+    .filter((rule) => rule.retryable)
+    .map((rule) => rule.reason),
+);
 
 /**
- * Why an attempt did not complete. The reason, not a message, is what the daemon's retry policy reads:
- * infrastructure trouble is worth another attempt; the action's own failure or bad input is not.
+ * Whether an attempt that failed for this reason is worth another: infrastructure trouble is; the action's
+ * own failure or bad input is not.
  */
-export type FailureReason =
-  | 'action_exit'
-  | 'oom'
-  | 'timeout'
-  | 'storage_exceeded'
-  | 'cancelled'
-  | 'bad_input'
-  | 'image_not_found'
-  | 'image_unauthorized'
-  | 'image_pull_failed'
-  | 'docker_error'
-  | 'engine_restarted'
-  | 'io_error'
-  | 'worker_shutdown'
-  | 'lease_lost'
-  | 'internal';
-
-const RETRYABLE: ReadonlySet<FailureReason> = new Set([
-  'image_pull_failed',
-  'docker_error',
-  // The engine stopping its containers as it shut down or restarted: the action did not fail.
-  'engine_restarted',
-  'io_error',
-  'worker_shutdown',
-  'lease_lost',
-]);
-
 export function isRetryable(reason: FailureReason): boolean {
-  return RETRYABLE.has(reason);
+  return RETRYABLE_REASONS.has(reason);
 }
 
-const BY_CODE: Partial<Record<ErrorCode, FailureReason>> = {
-  E_ACTION_EXIT: 'action_exit',
-  E_OOM: 'oom',
-  E_TIMEOUT: 'timeout',
-  E_STORAGE_EXCEEDED: 'storage_exceeded',
-  E_CANCELLED: 'cancelled',
-  E_IMAGE_NOT_FOUND: 'image_not_found',
-  E_IMAGE_UNAUTHORIZED: 'image_unauthorized',
-  E_IMAGE_PULL: 'image_pull_failed',
-  E_DOCKER: 'docker_error',
-  E_ENGINE_RESTARTED: 'engine_restarted',
-  E_IO: 'io_error',
-  E_WORKER_SHUTDOWN: 'worker_shutdown',
-  E_LEASE_LOST: 'lease_lost',
-  E_INTERNAL: 'internal',
-};
-
-/** The reason for an error code; every usage/validation code is bad input. */
+/** The reason an attempt failing with this code records; every usage/validation code is bad input. */
 export function failureReasonFor(code: ErrorCode): FailureReason {
-  return BY_CODE[code] ?? 'bad_input';
+  return ERROR_CODES[code].reason;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formatZodIssue } from './errors.js';
 import { MetadataChangeset } from './metadata-changeset.js';
 
 /**
@@ -177,12 +178,7 @@ class FileChangesetFolder {
     }
     const parsed = FilesChangesetItem.safeParse(json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.join('.') ?? '';
-      this.failure = {
-        lineNumber: this.lineNumber,
-        reason: `${where || '(line)'}: ${issue?.message ?? 'invalid'}`,
-      };
+      this.failure = { lineNumber: this.lineNumber, reason: firstIssue(parsed.error) };
       return false;
     }
     const { relative_path: path, update } = parsed.data;
@@ -241,12 +237,15 @@ function* datasetSteps(text: string): Generator<void, DatasetChangesetResult> {
       return { ok: false, reason: `document ${index + 1} is not a JSON object` };
     }
     const parsed = MetadataChangeset.safeParse(document);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return { ok: false, reason: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
-    }
+    if (!parsed.success) return { ok: false, reason: firstIssue(parsed.error) };
     combined.add(parsed.data);
     if ((index + 1) % LINES_PER_SLICE === 0) yield;
   }
   return { ok: true, changeset: combined.result() };
+}
+
+/** The first issue, naming its field: a reason of one line (the parser's input is never quoted). */
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return issue === undefined ? 'invalid' : formatZodIssue(issue);
 }

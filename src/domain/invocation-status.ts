@@ -31,13 +31,29 @@ export function parseStatus(value: unknown): InvocationStatus | undefined {
   return typeof number === 'number' && NAMES.has(number) ? (number as InvocationStatus) : undefined;
 }
 
-/** Downloading, Processing and Uploading: the invocation holds compute. */
-export function isRunning(status: InvocationStatus): boolean {
-  return (
-    status === InvocationStatus.Downloading ||
-    status === InvocationStatus.Processing ||
-    status === InvocationStatus.Uploading
-  );
+/** Completed, Cancelled, Deadly: nothing follows. (Failed is not among them: a retry may re-queue it.) */
+export const FINAL_STATUSES: ReadonlySet<InvocationStatus> = new Set([
+  InvocationStatus.Completed,
+  InvocationStatus.Cancelled,
+  InvocationStatus.Deadly,
+]);
+
+/** Whether no status can follow this one: Completed, Cancelled or Deadly. */
+export function isFinal(status: InvocationStatus): boolean {
+  return FINAL_STATUSES.has(status);
+}
+
+/** Scheduled, Downloading, Processing, Uploading: the statuses an attempt holds. */
+export const IN_PROGRESS_STATUSES: ReadonlySet<InvocationStatus> = new Set([
+  InvocationStatus.Scheduled,
+  InvocationStatus.Downloading,
+  InvocationStatus.Processing,
+  InvocationStatus.Uploading,
+]);
+
+/** Scheduled, Downloading, Processing, Uploading: an attempt holds the invocation (picked up, not ended). */
+export function isInProgress(status: InvocationStatus): boolean {
+  return IN_PROGRESS_STATUSES.has(status);
 }
 
 /** Completed, Cancelled, Failed and Deadly. Failed is terminal although a retry may re-queue it. */
@@ -45,16 +61,10 @@ export function isTerminal(status: InvocationStatus): boolean {
   return status >= InvocationStatus.Completed;
 }
 
-const FINAL: ReadonlySet<InvocationStatus> = new Set([
-  InvocationStatus.Completed,
-  InvocationStatus.Cancelled,
-  InvocationStatus.Deadly,
-]);
-
 /** `can_transition_to` of the SDK, rule for rule (spec §8.1). */
 export function canTransition(from: InvocationStatus, to: InvocationStatus): boolean {
   if (from === to) return true;
-  if (FINAL.has(from)) return false;
+  if (isFinal(from)) return false;
   if (from === InvocationStatus.Failed)
     return to === InvocationStatus.Queued || to === InvocationStatus.Deadly;
   if (to === InvocationStatus.Cancelled || to === InvocationStatus.Failed) return true;
@@ -75,10 +85,4 @@ export function currentStatus(history: readonly StatusRecord[]): InvocationStatu
     (a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp) || a.status - b.status,
   );
   return sorted[sorted.length - 1]?.status;
-}
-
-/** The third failure is Deadly: reporting Failed with two or more Failed records already in the history. */
-export function failureStatusFor(history: readonly StatusRecord[]): InvocationStatus {
-  const failures = history.filter((record) => record.status === InvocationStatus.Failed).length;
-  return failures >= 2 ? InvocationStatus.Deadly : InvocationStatus.Failed;
 }

@@ -23,18 +23,23 @@ export interface InvocationRecord {
 export interface TransitionOptions {
   /** The writing attempt; the write is refused (FencedError) when a later attempt holds the record. */
   attempt?: number;
-  /** Whether no more attempts follow; by default true for Completed, Cancelled and Deadly. */
+  /** Whether no more attempts follow; by default true for the final statuses (`isFinal`). */
   final?: boolean;
 }
 
-/** Invocation records readable from any host: the request, the status history, heartbeat, log. */
+/**
+ * Invocation records readable from any host: the request, the status history, heartbeat, log. Its errors
+ * are the domain's (domain/errors.ts): FencedError for a write by an attempt that no longer holds the
+ * record, InvalidTransitionError for a transition the matrix refuses, MalformedRecordError for a stored
+ * record that cannot be read.
+ */
 export interface InvocationStore {
   /** A new Queued invocation, or the existing one when the request's idempotency id was used before. */
   create(request: InvocationRequest): Promise<{ record: InvocationRecord; isNew: boolean }>;
   get(invocationId: string): Promise<InvocationRecord | undefined>;
   /** Newest first. */
   list(options: { status?: InvocationStatus; limit: number }): Promise<InvocationRecord[]>;
-  /** Appends a status, atomically checked against the contract's matrix; refuses a forbidden transition. */
+  /** Appends a status, atomically checked against the matrix; InvalidTransitionError when forbidden. */
   transition(
     invocationId: string,
     to: InvocationStatus,

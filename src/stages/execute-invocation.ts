@@ -1,7 +1,13 @@
 import { PLACEHOLDER_API_KEY } from '../config/worker-settings.js';
 import { formatDuration } from '../domain/duration.js';
-import { ActionWorkerError, CancelledError, type ErrorCode, InfrastructureError } from '../domain/errors.js';
-import { type FailureReason, failureReasonFor, isRetryable } from '../domain/failure.js';
+import {
+  ActionWorkerError,
+  CancelledError,
+  ERROR_CODES,
+  type ErrorCode,
+  InfrastructureError,
+} from '../domain/errors.js';
+import { type FailureReason, failureReasonFor } from '../domain/failure.js';
 import { InvocationStatus, type StatusRecord } from '../domain/invocation-status.js';
 import type { FileRecord } from '../domain/records.js';
 import { buildRuntimeEnvironment, toDockerEnv } from '../domain/runtime-environment.js';
@@ -267,6 +273,7 @@ export async function executeInvocation(
       InvocationStatus.Failed,
       `${STAGE_PREFIX[stage]}: ${mask(known.message)}`,
       known.code,
+      known.retryable,
     );
   } finally {
     if (layout !== undefined) await cleanUp(layout, deps, outcome, logger);
@@ -279,10 +286,15 @@ async function finish(
   status: InvocationOutcome['status'],
   detail: string,
   code?: ErrorCode,
+  /** The retryability of the error that ended the attempt, when one did; else the code's. */
+  retryable?: boolean,
 ): Promise<InvocationOutcome> {
   if (code !== undefined) {
-    const reason = failureReasonFor(code);
-    outcome.failure = { reason, code, retryable: isRetryable(reason) };
+    outcome.failure = {
+      reason: failureReasonFor(code),
+      code,
+      retryable: retryable ?? ERROR_CODES[code].retryable,
+    };
   }
   // Whether a Failed may be retried is recorded with it, in the same write.
   await tracker.transition(
@@ -353,7 +365,6 @@ function classify(error: unknown): ActionWorkerError {
   }
   return new ActionWorkerError(error instanceof Error ? error.message : String(error), {
     code: 'E_INTERNAL',
-    retryable: false,
     cause: error,
   });
 }

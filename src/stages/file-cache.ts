@@ -16,6 +16,7 @@ import {
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { contentAddressedPath } from '../util/content-address.js';
 import { copyHashing, publish } from '../util/hashing-copy.js';
 import { InfrastructureError } from '../domain/errors.js';
 import { ensurePrivateDir } from '../util/private-dir.js';
@@ -242,7 +243,7 @@ export class FileCache {
   }
 
   private entryPath(sha256: string): string {
-    return path.join(this.dir, sha256.slice(0, 2), sha256);
+    return contentAddressedPath(this.dir, sha256);
   }
 }
 

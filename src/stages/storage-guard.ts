@@ -25,7 +25,6 @@ export class StorageExceededError extends ActionWorkerError {
   ) {
     super(`storage exceeded: ${what} ${formatGiB(usedBytes)}, the limit is ${formatGiB(limitBytes)}`, {
       code: 'E_STORAGE_EXCEEDED',
-      retryable: false,
     });
   }
 }

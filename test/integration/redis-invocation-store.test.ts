@@ -1,10 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  FencedError,
-  InvalidTransitionError,
-  RedisInvocationStore,
-} from '../../src/adapters/redis/redis-invocation-store.js';
+import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import { FencedError, InvalidTransitionError } from '../../src/domain/errors.js';
 import { InvocationRequest } from '../../src/domain/invocation-request.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 

@@ -67,6 +67,22 @@ describe('foldFileChangeset', () => {
     expect(foldFileChangeset(`${C_LINE}\nnot json\n`)).toMatchObject({ ok: false, lineNumber: 2 });
   });
 
+  it('names the field of a malformed line as every zod message of the worker does', () => {
+    expect(foldFileChangeset('{"relative_path": 5, "update": {}}')).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^relative_path: /),
+    });
+    const nested = JSON.stringify({
+      relative_path: 'a',
+      update: { metadata_changeset: { put_tags: ['x', 5] } },
+    });
+    expect(foldFileChangeset(nested)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^update\.metadata_changeset\.put_tags\[1\]: /),
+    });
+    expect(foldFileChangeset('5')).toMatchObject({ ok: false, reason: expect.stringMatching(/^\(root\): /) });
+  });
+
   it('treats a blank line in the middle as a bad line, as Python readlines does', () => {
     expect(foldFileChangeset(`${C_LINE}\n\n${C_LINE}\n`)).toMatchObject({ ok: false, lineNumber: 2 });
   });
@@ -125,6 +141,10 @@ describe('parseDatasetChangeset', () => {
     expect(parseDatasetChangeset('{"put_tags": "a"}')).toMatchObject({
       ok: false,
       reason: expect.stringContaining('put_tags'),
+    });
+    expect(parseDatasetChangeset('{"put_fields": {"k": 1}, "remove_tags": ["a", 7]}')).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^remove_tags\[1\]: /),
     });
   });
 });

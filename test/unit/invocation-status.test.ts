@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   ALL_STATUSES,
+  FINAL_STATUSES,
   InvocationStatus,
   canTransition,
   currentStatus,
-  failureStatusFor,
-  isRunning,
+  isFinal,
+  isInProgress,
   isTerminal,
   parseStatus,
 } from '../../src/domain/invocation-status.js';
@@ -53,9 +54,18 @@ describe('status helpers', () => {
     expect(parseStatus(6)).toBeUndefined();
   });
 
-  it('classifies running and terminal statuses', () => {
-    expect(ALL_STATUSES.filter(isRunning)).toEqual([2, 3, 4]);
+  it('classifies in-progress, final and terminal statuses', () => {
+    // In progress: what an attempt holds, from pickup (Scheduled) to its end.
+    expect(ALL_STATUSES.filter(isInProgress)).toEqual([1, 2, 3, 4]);
+    expect(ALL_STATUSES.filter(isFinal)).toEqual([5, 997, 999]);
+    expect([...FINAL_STATUSES].sort((a, b) => a - b)).toEqual([5, 997, 999]);
     expect(ALL_STATUSES.filter(isTerminal)).toEqual([5, 997, 998, 999]);
+  });
+
+  it('lets a final status go nowhere else', () => {
+    for (const from of FINAL_STATUSES) {
+      expect(ALL_STATUSES.filter((to) => canTransition(from, to))).toEqual([from]);
+    }
   });
 
   it('takes the current status by (timestamp, value)', () => {
@@ -67,11 +77,5 @@ describe('status helpers', () => {
         { status: InvocationStatus.Processing, detail: null, timestamp: '2025-01-01T00:00:00Z' },
       ]),
     ).toBe(InvocationStatus.Failed);
-  });
-
-  it('makes the third failure Deadly', () => {
-    const failed = { status: InvocationStatus.Failed, detail: null, timestamp: '2025-01-01T00:00:00Z' };
-    expect(failureStatusFor([failed])).toBe(InvocationStatus.Failed);
-    expect(failureStatusFor([failed, failed])).toBe(InvocationStatus.Deadly);
   });
 });

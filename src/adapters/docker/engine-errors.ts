@@ -19,13 +19,15 @@ export function describe(error: unknown): string {
   return dockerError.json?.message ?? dockerError.message;
 }
 
+/** What connecting to the engine's socket fails with: nothing listens, no socket, not allowed to use it. */
+const UNREACHABLE: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES']);
+
 /** Wraps an engine error: anything that is not ours is infrastructure trouble, hence retryable. */
 export function engineError(what: string, error: unknown): ActionWorkerError {
   if (error instanceof ActionWorkerError) return error;
-  const code = (error as DockerError).code;
-  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES') {
+  if (isUnreachable(error)) {
     return new InfrastructureError(
-      `${what}: the Docker engine is not reachable (${code})`,
+      `${what}: the Docker engine is not reachable (${String((error as DockerError).code)})`,
       'E_DOCKER',
       error,
     );
@@ -36,7 +38,7 @@ export function engineError(what: string, error: unknown): ActionWorkerError {
 /** Whether the engine could not be reached at all (as opposed to answering with an error). */
 export function isUnreachable(error: unknown): boolean {
   const code = (error as DockerError | undefined)?.code;
-  return code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES';
+  return code !== undefined && UNREACHABLE.has(code);
 }
 
 /** One event of a build or pull progress stream. */

@@ -42,10 +42,7 @@ export function classifyPullError(
   ) {
     return new UsageError(`pulling ${reference}: image not found (${message.trim()})`, 'E_IMAGE_NOT_FOUND');
   }
-  return new ActionWorkerError(`pulling ${reference} failed: ${message.trim()}`, {
-    code: 'E_IMAGE_PULL',
-    retryable: true,
-  });
+  return new ActionWorkerError(`pulling ${reference} failed: ${message.trim()}`, { code: 'E_IMAGE_PULL' });
 }
 
 /**
@@ -89,13 +86,13 @@ export async function pullImage(docker: Docker, request: PullImageRequest): Prom
     if (deadline.stalled) {
       throw new ActionWorkerError(
         `pulling ${request.reference}: no progress for ${Math.round(request.noProgressTimeoutMs / 1000)} s`,
-        { code: 'E_IMAGE_PULL', retryable: true },
+        { code: 'E_IMAGE_PULL' },
       );
     }
     if (deadline.timedOut) {
       throw new ActionWorkerError(
         `pulling ${request.reference}: not done after ${Math.round(request.timeoutMs / 1000)} s`,
-        { code: 'E_IMAGE_PULL', retryable: true },
+        { code: 'E_IMAGE_PULL' },
       );
     }
     if (isUnreachable(error)) throw engineError(`pulling ${request.reference}`, error);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { contentAddressedPath } from '../../util/content-address.js';
 import { copyHashing } from '../../util/hashing-copy.js';
 
 export interface StoredBlob {
@@ -17,7 +18,7 @@ export class BlobStore {
   ) {}
 
   pathOf(sha256: string): string {
-    return path.join(this.root, sha256.slice(0, 2), sha256);
+    return contentAddressedPath(this.root, sha256);
   }
 
   /** Stores a copy of `source` (hashed as it is copied); storing the same content twice keeps one blob. */

@@ -1,6 +1,11 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
-import { ActionWorkerError, UsageError } from '../../domain/errors.js';
+import {
+  FencedError,
+  InvalidTransitionError,
+  MalformedRecordError,
+  UsageError,
+} from '../../domain/errors.js';
 import { randomId } from '../../domain/ids.js';
 import type { InvocationRequest } from '../../domain/invocation-request.js';
 import {
@@ -8,11 +13,14 @@ import {
   InvocationStatus,
   type StatusRecord,
   canTransition,
+  isFinal,
   parseStatus,
-  statusName,
 } from '../../domain/invocation-status.js';
 import type { InvocationRecord, InvocationStore, TransitionOptions } from '../../ports/invocation-store.js';
 import { withTimeout } from '../../util/with-timeout.js';
+
+// re-exported until the daemon split lands
+export { FencedError, MalformedRecordError } from '../../domain/errors.js';
 
 /**
  * Appends a status when the current one is among the allowed predecessors (ARGV[6..]), atomically. The
@@ -65,34 +73,10 @@ redis.call('HSET', KEYS[1], 'attempt', ARGV[1])
 return 'ok'
 `;
 
-/** A write by an attempt that no longer holds the invocation. */
-export class FencedError extends ActionWorkerError {
-  constructor(invocationId: string, attempt: number) {
-    super(`attempt ${attempt} of invocation ${invocationId} no longer holds it`, {
-      code: 'E_LEASE_LOST',
-      retryable: true,
-    });
-  }
-}
-
 /** Kept a while after the invocation finishes, for a follower that is just catching up. */
 const LIVE_LOG_TTL_SECONDS = 3600;
 /** Entries are flushes of up to 64 KiB: about 4 MiB of recent output at most. */
 const LIVE_LOG_ENTRIES = 64;
-
-/**
- * A stored record that cannot be read (a field that is not JSON, an unknown status): named, with the
- * field, and never mistaken for Redis being unreachable. Its content is not echoed.
- */
-export class MalformedRecordError extends ActionWorkerError {
-  constructor(invocationId: string, field: string, cause?: unknown) {
-    super(`invocation ${invocationId} has a malformed record: its ${field} cannot be read`, {
-      code: 'E_MALFORMED_RECORD',
-      retryable: false,
-      cause,
-    });
-  }
-}
 
 function parseField(invocationId: string, field: string, text: string): unknown {
   try {
@@ -114,21 +98,6 @@ function parseRequest(invocationId: string, text: string): InvocationRequest {
     throw new MalformedRecordError(invocationId, 'request (no action image)');
   }
   return request as InvocationRequest;
-}
-
-const FINAL_STATUSES: ReadonlySet<InvocationStatus> = new Set([
-  InvocationStatus.Completed,
-  InvocationStatus.Cancelled,
-  InvocationStatus.Deadly,
-]);
-
-export class InvalidTransitionError extends ActionWorkerError {
-  constructor(invocationId: string, from: InvocationStatus, to: InvocationStatus) {
-    super(`invocation ${invocationId} cannot go from ${statusName(from)} to ${statusName(to)}`, {
-      code: 'E_USAGE',
-      retryable: false,
-    });
-  }
 }
 
 /**
@@ -269,7 +238,7 @@ export class RedisInvocationStore implements InvocationStore {
   ): Promise<InvocationRecord> {
     const allowedFrom = ALL_STATUSES.filter((from) => canTransition(from, to)).map(String);
     const entry: StatusRecord = { status: to, detail, timestamp: new Date().toISOString() };
-    const isFinal = options.final ?? FINAL_STATUSES.has(to);
+    const finishes = options.final ?? isFinal(to);
     const result = (await this.redis.eval(
       TRANSITION,
       3,
@@ -279,7 +248,7 @@ export class RedisInvocationStore implements InvocationStore {
       JSON.stringify(entry),
       String(to),
       options.attempt === undefined ? '' : String(options.attempt),
-      isFinal ? '1' : '0',
+      finishes ? '1' : '0',
       String(LIVE_LOG_TTL_SECONDS),
       ...allowedFrom,
     )) as string;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { InvocationQueue } from '../../adapters/bullmq/invocation-queue.js';
 import type { RedisInvocationStore } from '../../adapters/redis/redis-invocation-store.js';
 import { type Deployment, isSameDeployment } from '../../domain/container-labels.js';
-import { InvocationStatus, isRunning } from '../../domain/invocation-status.js';
+import { InvocationStatus, isInProgress } from '../../domain/invocation-status.js';
 import type { ContainerRuntime } from '../../ports/container-runtime.js';
 import {
   type IsLive,
@@ -105,7 +105,7 @@ export class Reconciler {
     for (const { invocationId } of report.removedContainers) {
       const record = await store.get(invocationId);
       if (record === undefined || record.is_finished) continue;
-      if (record.last_status !== InvocationStatus.Scheduled && !isRunning(record.last_status)) continue;
+      if (!isInProgress(record.last_status)) continue;
       const job = await queue.queue.getJob(invocationId);
       const state = job === undefined ? 'missing' : await job.getState();
       if (state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown') {
