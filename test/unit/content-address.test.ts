@@ -14,6 +14,13 @@ describe('contentAddressedPath', () => {
     expect(contentAddressedPath('/store/blobs', sha256)).toBe(`/store/blobs/${sha256.slice(0, 2)}/${sha256}`);
   });
 
+  it.each(['../../etc/passwd', '..', 'ab/../../x', 'A'.repeat(64), `${'a'.repeat(64)}/x`, ''])(
+    'refuses %j, which is no sha256 digest and could name a file outside the root',
+    (digest) => {
+      expect(() => contentAddressedPath('/store/blobs', digest)).toThrow(/not a sha256 digest/);
+    },
+  );
+
   it('is where the blob store puts what it stores', async () => {
     const dir = await tempDir('content-address');
     const source = path.join(dir, 'source.txt');
