@@ -3,19 +3,12 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
-import {
-  MalformedRecordError,
-  type RedisInvocationStore,
-} from '../../adapters/redis/redis-invocation-store.js';
+import type { RedisInvocationStore } from '../../adapters/redis/redis-invocation-store.js';
 import { BullmqJobSource } from '../../adapters/bullmq/bullmq-job-source.js';
-import { type InvocationQueue, JobData } from '../../adapters/bullmq/invocation-queue.js';
+import type { InvocationQueue } from '../../adapters/bullmq/invocation-queue.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
-import { effectiveComputeRequirements } from '../../domain/compute-requirements.js';
 import type { Deployment } from '../../domain/container-labels.js';
-import { CancelledError, formatZodError } from '../../domain/errors.js';
-import { InvocationRequest } from '../../domain/invocation-request.js';
-import { InvocationStatus } from '../../domain/invocation-status.js';
-import { type StatusWrite, settleInvalidRequest, settleUnfittable } from '../../domain/settlement.js';
+import { CancelledError } from '../../domain/errors.js';
 import type { ContainerRuntime } from '../../ports/container-runtime.js';
 import type { DataStore } from '../../ports/data-store.js';
 import { FetchAbandoned, type JobSource, type LeasedJob } from '../../ports/job-source.js';
@@ -23,11 +16,13 @@ import type { SecretStore } from '../../ports/secret-store.js';
 import { untilAborted } from '../../util/until-aborted.js';
 import { withTimeout } from '../../util/with-timeout.js';
 import { temporaryDirsOf } from '../garbage-collector.js';
-import { Attempt, type Running } from './attempt.js';
+import { admit } from './admission.js';
+import { Attempt, type AttemptDeps, type Running } from './attempt.js';
 import { CapacityLedger } from './capacity.js';
 import { EngineHealth } from './engine-health.js';
 import { WorkerShutdownError } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
+import { PeriodicTasks } from './periodic-tasks.js';
 import { Reconciler } from './reconciler.js';
 
 export interface DaemonDeps {
@@ -94,7 +89,8 @@ export class Daemon {
   private readonly logger: Logger;
   private loop: Promise<void> | undefined;
   private starting: Promise<void> | undefined;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly tasks: PeriodicTasks;
+  private readonly attemptDeps: AttemptDeps;
   private unsubscribeCancel: (() => Promise<void>) | undefined;
   /** A job did not fit beside what runs: fetch again only once something finishes. */
   private waitingForRoom = false;
@@ -104,11 +100,23 @@ export class Daemon {
     this.logger = deps.logger.child({ workerId: this.workerId });
     this.capacity = new CapacityLedger(daemon.concurrency, capacity);
     this.engine = new EngineHealth(() => deps.runtime.ping(), this.logger);
+    this.tasks = new PeriodicTasks(this.logger);
     this.metrics = new DaemonMetrics({
       running: () => this.running.size,
       capacity: () => this.capacity.usage(),
       queueDepth: () => deps.queue.depth(),
     });
+    this.attemptDeps = {
+      ...deps,
+      logger: this.logger,
+      workerId: this.workerId,
+      metrics: this.metrics,
+      forceSignal: this.forceController.signal,
+      cancelLocal: (invocationId, why) => {
+        this.cancelLocal(invocationId, why);
+      },
+      fetchingEnded: () => this.loopEnded(),
+    };
     this.source = new BullmqJobSource({
       location: redis,
       lockDurationMs: daemon.lockDurationMs,
@@ -132,7 +140,7 @@ export class Daemon {
     const from = this.currentState;
     if (from === next || !NEXT_STATES[from].includes(next)) return;
     this.currentState = next;
-    this.logger.debug({ from, to: next }, 'daemon.state');
+    this.logger.info({ from, to: next }, 'daemon.state');
     if (next === 'draining') this.stopController.abort();
   }
 
@@ -155,7 +163,6 @@ export class Daemon {
       this.moveTo('failed');
       throw error;
     }
-    this.moveTo('running');
   }
 
   private async startUp(): Promise<void> {
@@ -195,10 +202,11 @@ export class Daemon {
     // Stopped while starting: nothing more is started.
     if (this.isStopping()) return;
     await this.source.start();
-    this.every(daemon.reconcileIntervalMs, () => this.reconcile('periodic'));
+    this.tasks.every(daemon.reconcileIntervalMs, () => this.reconcile('periodic'));
     // An earlier run of this worker in another pid namespace (a restarted container) cannot be proved dead
     // by its pid, only once its lease has run out: look again then rather than a full interval later.
-    this.once(daemon.lockDurationMs + 1_000, () => this.reconcile('periodic'));
+    this.tasks.once(daemon.lockDurationMs + 1_000, () => this.reconcile('periodic'));
+    this.moveTo('running');
     this.loop = this.fetchLoop();
     this.logger.info(
       {
@@ -242,7 +250,7 @@ export class Daemon {
       // The stop ladder (grace, then SIGKILL) runs, then each attempt hands its invocation back.
       await Promise.race([this.allDone(), sleep(container.stopGraceMs + 30_000, undefined, { ref: false })]);
     }
-    for (const timer of this.timers) clearInterval(timer);
+    this.tasks.stopAll();
     await this.loopEnded();
     await this.source.close();
     await this.unsubscribeCancel?.().catch(() => undefined);
@@ -259,34 +267,6 @@ export class Daemon {
 
   private allDone(): Promise<void> {
     return Promise.all([...this.running.values()].map((run) => run.done)).then(() => undefined);
-  }
-
-  private every(ms: number, task: () => Promise<void> | void): void {
-    let busy = false;
-    const timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      void Promise.resolve()
-        .then(task)
-        .catch((error: unknown) => {
-          this.logger.error({ err: error }, 'daemon.task_failed');
-        })
-        .finally(() => {
-          busy = false;
-        });
-    }, ms);
-    timer.unref();
-    this.timers.push(timer);
-  }
-
-  private once(ms: number, task: () => Promise<void>): void {
-    const timer = setTimeout(() => {
-      task().catch((error: unknown) => {
-        this.logger.error({ err: error }, 'daemon.task_failed');
-      });
-    }, ms);
-    timer.unref();
-    this.timers.push(timer);
   }
 
   /** Until the engine answers (true), or the daemon is stopped meanwhile (false): a stop is no failure. */
@@ -392,60 +372,23 @@ export class Daemon {
       });
   }
 
-  /** Admits a fetched job: a usable job whose invocation fits runs as an {@link Attempt}. */
+  /** Admits a fetched job ({@link admit}); one that fits beside what runs goes on as an {@link Attempt}. */
   private async handle(job: LeasedJob, run: Running): Promise<void> {
-    const { store } = this.deps;
     const { invocationId, attempt } = run;
     const logger = this.logger.child({ invocationId, attempt });
-    if (job.unreadable !== undefined) {
-      await this.reject(job, logger, job.unreadable);
-      return;
-    }
-    const parsed = JobData.safeParse(job.data);
-    if (!parsed.success || parsed.data.invocation_id !== invocationId) {
-      await this.reject(job, logger, 'the job must carry {"invocation_id": <its own job id>} only');
-      return;
-    }
-    const record = await store.get(invocationId).catch((error: unknown) => {
-      // A record that cannot be read will not become readable by fetching its job again.
-      if (error instanceof MalformedRecordError) return error;
-      throw error;
-    });
-    if (record instanceof MalformedRecordError) {
-      await this.reject(job, logger, record.message);
-      return;
-    }
-    if (record === undefined) {
-      await this.reject(job, logger, `no invocation record ${invocationId}`);
-      return;
-    }
-    const request = InvocationRequest.safeParse(record.request);
-    if (!request.success) {
-      // The detail names each bad field (a crafted image reference, an env var name…); one line.
-      const reason = formatZodError(request.error, `invocation ${invocationId}'s request`).replace(
-        /\n\s*/g,
-        ' ',
-      );
-      await store.startAttempt(invocationId, attempt);
-      await this.write(invocationId, attempt, settleInvalidRequest(record, reason));
-      await this.reject(job, logger, reason);
-      return;
-    }
-    this.metrics.queueToStartSeconds.observe({ until: 'pickup' }, (Date.now() - job.enqueuedAt) / 1000);
-
-    const requirements = effectiveComputeRequirements(
-      request.data.action.config.compute_requirements,
-      request.data.compute_requirement_overrides,
+    const admitted = await admit(
+      {
+        store: this.deps.store,
+        capacity: this.capacity,
+        offered: this.deps.settings.capacity,
+        metrics: this.metrics,
+      },
+      job,
+      attempt,
+      logger,
     );
-    if (!this.capacity.canEverFit(requirements)) {
-      const { capacity } = this.deps.settings;
-      const detail = `setup failed: the action needs ${requirements.vCPU / 1024} vCPU and ${requirements.memory} MiB; this worker offers ${capacity.vcpu / 1024} vCPU and ${capacity.memoryMiB} MiB`;
-      await store.startAttempt(invocationId, attempt);
-      await this.write(invocationId, attempt, settleUnfittable(record, detail));
-      await job.complete({ status: 'Failed', detail });
-      this.metrics.recordAttempt(InvocationStatus.Failed, 'bad_input', []);
-      return;
-    }
+    if (admitted === undefined) return;
+    const { request, requirements } = admitted;
     const reservation = this.capacity.tryReserve(requirements);
     if (reservation === undefined) {
       // It fits this worker, just not beside what runs now: back to the queue, where another worker may
@@ -456,40 +399,14 @@ export class Daemon {
       return;
     }
     try {
-      const attemptDeps = {
-        ...this.deps,
-        logger: this.logger,
-        workerId: this.workerId,
-        metrics: this.metrics,
-        forceSignal: this.forceController.signal,
-        cancelLocal: (id: string, why: string) => {
-          this.cancelLocal(id, why);
-        },
-        fetchingEnded: () => this.loopEnded(),
-      };
-      await new Attempt(attemptDeps, job, run, logger).execute(
-        request.data,
+      await new Attempt(this.attemptDeps, job, run, logger).execute(
+        request,
         requirements,
         this.ourDeployment(),
       );
     } finally {
       this.capacity.release(reservation);
     }
-  }
-
-  /** A status write of admission (before any attempt runs), when settling asks for one. */
-  private async write(invocationId: string, attempt: number, write: StatusWrite | undefined): Promise<void> {
-    if (write === undefined) return;
-    await this.deps.store.transition(invocationId, write.status, write.detail, {
-      attempt,
-      ...(write.final === undefined ? {} : { final: write.final }),
-    });
-  }
-
-  /** An unusable job: failed for good with the reason, and the worker goes on. */
-  private async reject(job: LeasedJob, logger: Logger, reason: string): Promise<void> {
-    logger.error({ jobId: job.id, reason }, 'queue.job_rejected');
-    await job.fail(`rejected: ${reason}`);
   }
 
   private cancelLocal(invocationId: string, why: string): void {
