@@ -119,7 +119,7 @@ describe('retrying', () => {
   it('gives up after the lock duration, with undefined', async () => {
     let tries = 0;
     const started = Date.now();
-    const result = await retrying(silent, 'queue.complete', 600, () => {
+    const result = await retrying<string>(silent, 'queue.complete', 600, () => {
       tries += 1;
       return Promise.reject(new Error('ECONNRESET'));
     });
