@@ -69,13 +69,15 @@ export interface AttemptOutcome {
 
 /**
  * The ending of an attempt that ran:
- * - `complete`: the job is done (Completed, Cancelled, or Failed for good, already written final);
+ * - `complete`: the job is done (Completed or Cancelled);
+ * - `fail-final`: Failed for good (already written final, in the same write): the job is done too;
  * - `hand-back`: back to the queue without spending an attempt, after `write`;
  * - `retry`: back to the queue after `delayMs`, after `write` (Queued, "retrying …");
  * - `deadly`: the attempts are spent; `write` (Deadly), then the job fails for good with `detail`.
  */
 export type AttemptSettlement =
   | { kind: 'complete' }
+  | { kind: 'fail-final' }
   | { kind: 'hand-back'; write: StatusWrite }
   | { kind: 'retry'; delayMs: number; nextAttempt: number; write: StatusWrite }
   | { kind: 'deadly'; detail: string; write: StatusWrite };
@@ -105,7 +107,7 @@ export function settleAttempt(input: {
   const spent = attempt - handbacks;
   const next = afterFailure(outcome.failure, spent, policy);
   // A Failed that is not retried was written final already, in the same write.
-  if (next.kind === 'final') return { kind: 'complete' };
+  if (next.kind === 'final') return { kind: 'fail-final' };
   if (next.kind === 'retry') {
     const detail = `retrying (attempt ${next.nextAttempt} of ${policy.maxAttempts}) in ${formatDuration(next.delayMs)}`;
     return {

@@ -45,14 +45,14 @@ describe('settleAttempt', () => {
       ownFailure,
       1,
       0,
-      { kind: 'complete' },
+      { kind: 'fail-final' },
     ],
     [
       'a failure without a reason is final',
       { status: Failed, detail: 'failed', isWorkerShutdown: false },
       1,
       0,
-      { kind: 'complete' },
+      { kind: 'fail-final' },
     ],
     [
       'an infrastructure failure on attempt 1 is retried after 5 s',

@@ -201,6 +201,7 @@ export class Attempt {
     };
     switch (decision.kind) {
       case 'complete':
+      case 'fail-final':
         lease.stop();
         await this.retrying('queue.complete', () => job.complete(summary));
         logger.info(summary, 'invocation.finished');
