@@ -163,7 +163,8 @@ describe("the helper container that resolves the image's user", () => {
       } as unknown as RedisInvocationStore,
       queue: {
         isAttemptCurrent: (invocationId: string) => Promise.resolve(invocationId === iv('hiddencur')),
-        queue: { getJob: () => Promise.resolve(undefined) },
+        // Its job is gone from the queue.
+        isJobGone: () => Promise.resolve(true),
       } as unknown as InvocationQueue,
       workspaceDir: await tempDir('helper-reconcile-ws'),
       secretsDir: await tempDir('helper-reconcile-secrets'),

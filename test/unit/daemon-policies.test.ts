@@ -2,8 +2,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { redisOptions } from '../../src/adapters/bullmq/invocation-queue.js';
 import { CapacityLedger } from '../../src/app/daemon/capacity.js';
-import { FetchWatchdog, Lease, LeaseLostError } from '../../src/app/daemon/lease.js';
-import { afterFailure } from '../../src/app/daemon/retry-policy.js';
+import { FetchWatchdog } from '../../src/adapters/bullmq/fetch-watchdog.js';
+import { Lease, LeaseLostError } from '../../src/app/daemon/lease.js';
+import { afterFailure } from '../../src/domain/settlement.js';
 import { ComputeRequirements } from '../../src/domain/compute-requirements.js';
 import { UsageError } from '../../src/domain/errors.js';
 
@@ -93,10 +94,10 @@ function scriptedJob(answers: (number | Error)[]) {
   const calls: number[] = [];
   return {
     calls,
-    extendLock: (_token: string, duration: number) => {
+    renewLock: (duration: number) => {
       calls.push(duration);
       const answer = answers.shift() ?? 1;
-      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer === 1);
     },
   };
 }
@@ -104,7 +105,7 @@ function scriptedJob(answers: (number | Error)[]) {
 describe('Lease', () => {
   it('holds while renewals succeed, and is lost the moment one is refused', async () => {
     const job = scriptedJob([1, 0]);
-    const lease = new Lease(job, 'tok', 30_000, silent);
+    const lease = new Lease(job, 30_000, silent);
     await lease.assertHeld();
     expect(lease.isLost).toBe(false);
     await expect(lease.assertHeld()).rejects.toBeInstanceOf(LeaseLostError);
@@ -120,7 +121,7 @@ describe('Lease', () => {
   it('rides out failed renewals for less than a lock duration, and is lost after a whole one', async () => {
     let now = 0;
     const job = scriptedJob([new Error('ECONNRESET'), new Error('ECONNRESET'), new Error('ECONNRESET')]);
-    const lease = new Lease(job, 'tok', 9_000, silent, () => now);
+    const lease = new Lease(job, 9_000, silent, () => now);
     now = 3_000;
     // Not confirmed, so not to be relied on (nothing may start on it), but not lost either.
     await expect(lease.assertHeld()).rejects.toThrow(/could not be confirmed/);
@@ -137,12 +138,12 @@ describe('Lease', () => {
     try {
       const calls: number[] = [];
       const hanging = {
-        extendLock: () => {
+        renewLock: () => {
           calls.push(1);
-          return new Promise<number>(() => undefined);
+          return new Promise<boolean>(() => undefined);
         },
       };
-      const lease = new Lease(hanging, 'tok', 900, silent);
+      const lease = new Lease(hanging, 900, silent);
       lease.start();
       await vi.advanceTimersByTimeAsync(600);
       expect(lease.isLost).toBe(false);
@@ -156,7 +157,7 @@ describe('Lease', () => {
   });
 
   it('can be given up when a write of its attempt is refused', async () => {
-    const lease = new Lease(scriptedJob([]), 'tok', 30_000, silent);
+    const lease = new Lease(scriptedJob([]), 30_000, silent);
     lease.markLost('attempt 1 was superseded');
     await expect(lease.assertHeld()).rejects.toThrow(/attempt 1 was superseded/);
   });
@@ -165,7 +166,7 @@ describe('Lease', () => {
     vi.useFakeTimers();
     try {
       const job = scriptedJob([]);
-      const lease = new Lease(job, 'tok', 900, silent);
+      const lease = new Lease(job, 900, silent);
       lease.start();
       await vi.advanceTimersByTimeAsync(900);
       expect(job.calls).toEqual([900, 900, 900]);

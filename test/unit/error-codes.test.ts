@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { afterFailure } from '../../src/app/daemon/retry-policy.js';
+import { afterFailure } from '../../src/domain/settlement.js';
 import { WaitTimeoutError } from '../../src/app/invocations.js';
 import { CliExitCode, exitCodeForError, exitCodeForOutcome } from '../../src/cli/exit-codes.js';
 import {

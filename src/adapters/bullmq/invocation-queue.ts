@@ -172,6 +172,16 @@ export class InvocationQueue {
   }
 
   /**
+   * Whether the invocation's job is gone: not in the queue, finished (completed or failed), or in a state
+   * BullMQ does not know. A job waiting, delayed or held by a worker is not.
+   */
+  async isJobGone(invocationId: string): Promise<boolean> {
+    const job = await this.queue.getJob(invocationId);
+    const state = job === undefined ? 'missing' : await job.getState();
+    return state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown';
+  }
+
+  /**
    * Whether `attempt` of the invocation is still current: some worker holds its job's lock and no later
    * attempt has started. When it cannot tell (no attempt count on the job), it says true. A job that is not
    * in this queue at all has no lock, so no attempt of it is current: asked only about leftovers of this

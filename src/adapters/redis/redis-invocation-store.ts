@@ -19,9 +19,6 @@ import {
 import type { InvocationRecord, InvocationStore, TransitionOptions } from '../../ports/invocation-store.js';
 import { withTimeout } from '../../util/with-timeout.js';
 
-// re-exported until the daemon split lands
-export { FencedError, MalformedRecordError } from '../../domain/errors.js';
-
 /**
  * Appends a status when the current one is among the allowed predecessors (ARGV[6..]), atomically. The
  * allowed list comes from the one transition matrix in TypeScript; the script only compares. ARGV[3], when

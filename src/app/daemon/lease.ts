@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ActionWorkerError, InfrastructureError } from '../../domain/errors.js';
+import type { LeasedJob } from '../../ports/job-source.js';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
 /** The lease on an invocation's job ran out or went to someone else: this attempt must write nothing more. */
@@ -19,10 +20,8 @@ export class WorkerShutdownError extends ActionWorkerError {
   }
 }
 
-/** The part of a BullMQ job the lease needs. */
-export interface LockedJob {
-  extendLock(token: string, durationMs: number): Promise<number>;
-}
+/** The part of a leased job the lease needs (see {@link LeasedJob}). */
+export type LockedJob = Pick<LeasedJob, 'renewLock'>;
 
 /**
  * The fenced lease on one job. It is renewed on its own timer every third of the lock duration, so heavy
@@ -40,7 +39,6 @@ export class Lease {
 
   constructor(
     private readonly job: LockedJob,
-    private readonly token: string,
     private readonly lockDurationMs: number,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
@@ -115,12 +113,9 @@ export class Lease {
     try {
       // Requests wait through a reconnect rather than fail: a renewal Redis does not answer in time is a
       // failed one.
-      const extended = await withTimeout(
-        this.job.extendLock(this.token, this.lockDurationMs),
-        this.renewEveryMs,
-      );
+      const extended = await withTimeout(this.job.renewLock(this.lockDurationMs), this.renewEveryMs);
       if (extended === TIMED_OUT) throw new Error(`no answer within ${this.renewEveryMs} ms`);
-      if (extended === 1) {
+      if (extended) {
         this.lastRenewedAt = this.now();
         this.renewals += 1;
         return;
@@ -141,34 +136,5 @@ export class Lease {
     this.stop();
     this.logger.error({ why }, 'lease.lost');
     this.controller.abort(new LeaseLostError(`the lease on the invocation was lost: ${why}`));
-  }
-}
-
-/**
- * Tells when fetching has stalled: a fetch that has not come back long after its blocking timeout, while
- * Redis says it is connected, is a worker that stopped fetching (bullmq#648) and must be recreated.
- */
-export class FetchWatchdog {
-  private startedAt: number | undefined;
-  lastFetchAt: number;
-
-  constructor(
-    private readonly limitMs: number,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.lastFetchAt = now();
-  }
-
-  fetchStarted(): void {
-    this.startedAt = this.now();
-  }
-
-  fetchEnded(): void {
-    this.startedAt = undefined;
-    this.lastFetchAt = this.now();
-  }
-
-  isStuck(): boolean {
-    return this.startedAt !== undefined && this.now() - this.startedAt > this.limitMs;
   }
 }

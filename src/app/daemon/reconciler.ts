@@ -106,9 +106,7 @@ export class Reconciler {
       const record = await store.get(invocationId);
       if (record === undefined || record.is_finished) continue;
       if (!isInProgress(record.last_status)) continue;
-      const job = await queue.queue.getJob(invocationId);
-      const state = job === undefined ? 'missing' : await job.getState();
-      if (state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown') {
+      if (await queue.isJobGone(invocationId)) {
         await store
           .transition(invocationId, InvocationStatus.Failed, 'its worker died and its job is gone', {
             final: true,

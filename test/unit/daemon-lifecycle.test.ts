@@ -1,0 +1,89 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { InvocationQueue } from '../../src/adapters/bullmq/invocation-queue.js';
+import type { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import { Daemon, type DaemonState } from '../../src/app/daemon/daemon.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import type { ContainerRuntime } from '../../src/ports/container-runtime.js';
+import type { DataStore } from '../../src/ports/data-store.js';
+import type { SecretStore } from '../../src/ports/secret-store.js';
+
+/** A logger keeping the state transitions it was told of. */
+function recordingLogger(): { logger: pino.Logger; transitions: string[]; events: string[] } {
+  const transitions: string[] = [];
+  const events: string[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write: (line: string) => {
+        const entry = JSON.parse(line) as { msg: string; from?: DaemonState; to?: DaemonState };
+        events.push(entry.msg);
+        if (entry.msg === 'daemon.state') transitions.push(`${String(entry.from)}→${String(entry.to)}`);
+      },
+    },
+  );
+  return { logger, transitions, events };
+}
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('Daemon lifecycle', () => {
+  it('is stopped cleanly while it waits for the engine at start-up, through one explicit state', async () => {
+    let pings = 0;
+    const runtime = {
+      ping: () => {
+        pings += 1;
+        return Promise.reject(new Error('connect ENOENT /var/run/docker.sock'));
+      },
+    } as unknown as ContainerRuntime;
+    const { logger, transitions, events } = recordingLogger();
+    const daemon = new Daemon({
+      settings: WorkerSettings.parse({}),
+      runtime,
+      // Never reached: nothing past the engine wait runs.
+      store: {} as unknown as RedisInvocationStore,
+      queue: { depth: () => Promise.resolve({}) } as unknown as InvocationQueue,
+      dataStore: {} as DataStore,
+      secrets: {} as SecretStore,
+      logger,
+    });
+    expect(daemon.state).toBe('starting');
+    expect(daemon.isStopping()).toBe(false);
+    const started = daemon.start();
+    await until(() => events.includes('docker.unreachable'));
+    expect(pings).toBeGreaterThan(0);
+
+    await daemon.shutdown();
+    await started;
+    expect(daemon.state).toBe('stopped');
+    expect(daemon.isStopping()).toBe(true);
+    expect(daemon.isFetching()).toBe(false);
+    expect(transitions).toEqual(['starting→draining', 'draining→stopping', 'stopping→stopped']);
+    expect(events).toContain('daemon.stopped');
+    expect(events).not.toContain('daemon.started');
+  });
+
+  it('fails when start-up fails for another reason than a stop', async () => {
+    const { logger } = recordingLogger();
+    const daemon = new Daemon({
+      settings: WorkerSettings.parse({}),
+      runtime: { ping: () => Promise.resolve() } as unknown as ContainerRuntime,
+      store: {
+        onCancelRequested: () => Promise.reject(new Error('NOAUTH Authentication required')),
+      } as unknown as RedisInvocationStore,
+      queue: { depth: () => Promise.resolve({}) } as unknown as InvocationQueue,
+      dataStore: {} as DataStore,
+      secrets: {} as SecretStore,
+      logger,
+    });
+    await expect(daemon.start()).rejects.toThrow(/NOAUTH/);
+    expect(daemon.state).toBe('failed');
+    expect(daemon.isStopping()).toBe(false);
+  });
+});
