@@ -98,6 +98,7 @@ export async function buildInvocationRequest(
       data_source_id: options.datasets[0] ?? UNSPECIFIED_DATA_SOURCE,
       upload_destination_id: options.uploadTo ?? null,
       timeout_minutes: timeoutMs === undefined ? null : Math.max(1, Math.ceil(timeoutMs / 60_000)),
+      timeout_ms: timeoutMs ?? null,
       org_id: options.orgId ?? (env.ROBOTO_ORG_ID || 'og_local'),
       idempotency_id: options.idempotencyId ?? null,
       dry_run: options.dryRun,

@@ -39,6 +39,15 @@ export const InvocationRequest = z
       .refine((minutes) => minutes > 0, { message: 'must be a positive number of minutes' })
       .nullable()
       .default(null),
+    /**
+     * The exact timeout, when one was given: it wins over `timeout_minutes`, which is kept beside it
+     * rounded up to whole minutes because the record's `timeout` is minutes on the wire (spec §2.2). A
+     * request written before this field existed has none and runs for its minutes.
+     */
+    timeout_ms: laxInt()
+      .refine((ms) => ms > 0, { message: 'must be a positive number of milliseconds' })
+      .nullable()
+      .default(null),
     org_id: z.string().min(1),
     idempotency_id: z.string().min(1).max(256).nullable().default(null),
     dry_run: laxBool().default(false),

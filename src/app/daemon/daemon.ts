@@ -11,9 +11,8 @@ import {
 import { type InvocationQueue, JobData, bullConnection } from '../../adapters/bullmq/invocation-queue.js';
 import { InvocationWorker, UnreadableJobData } from '../../adapters/bullmq/invocation-worker.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
-import { type ComputeRequirements, effectiveComputeRequirements } from '../../domain/compute-requirements.js';
+import { capacityShortfall } from '../../domain/compute-requirements.js';
 import type { Deployment } from '../../domain/container-labels.js';
-import { mergeContainerParameters } from '../../domain/container-parameters.js';
 import { formatDuration } from '../../domain/duration.js';
 import { ActionWorkerError, CancelledError, formatZodError } from '../../domain/errors.js';
 import { InvocationRequest } from '../../domain/invocation-request.js';
@@ -25,6 +24,7 @@ import type { OutputTarget } from '../../ports/output-target.js';
 import type { SecretStore } from '../../ports/secret-store.js';
 import { type InvocationOutcome, executeInvocation } from '../../stages/execute-invocation.js';
 import type { InvocationPlan } from '../../stages/invocation-plan.js';
+import { planFromRequest, requirementsOf } from '../../stages/plan-from-request.js';
 import { StoreInputResolver } from '../../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../stages/store-output-target.js';
 import { currentPidNamespace, temporaryDirsOf } from '../garbage-collector.js';
@@ -491,13 +491,10 @@ export class Daemon {
     }
     this.metrics.queueToStartSeconds.observe({ until: 'pickup' }, (Date.now() - job.timestamp) / 1000);
 
-    const requirements = effectiveComputeRequirements(
-      request.data.action.config.compute_requirements,
-      request.data.compute_requirement_overrides,
-    );
-    if (!this.capacity.canEverFit(requirements)) {
-      const { capacity } = this.deps.settings;
-      const detail = `setup failed: the action needs ${requirements.vCPU / 1024} vCPU and ${requirements.memory} MiB; this worker offers ${capacity.vcpu / 1024} vCPU and ${capacity.memoryMiB} MiB`;
+    const requirements = requirementsOf(request.data);
+    const shortfall = capacityShortfall(requirements, this.deps.settings.capacity);
+    if (shortfall !== undefined) {
+      const detail = `setup failed: ${shortfall}`;
       await store.startAttempt(invocationId, attempt);
       if (record.last_status === InvocationStatus.Failed && !record.is_finished) {
         await store.transition(invocationId, InvocationStatus.Deadly, detail, { attempt });
@@ -518,7 +515,7 @@ export class Daemon {
       return;
     }
     try {
-      await this.runAttempt(job, token, run, request.data, requirements, logger);
+      await this.runAttempt(job, token, run, request.data, logger);
     } finally {
       this.capacity.release(reservation);
     }
@@ -535,7 +532,6 @@ export class Daemon {
     token: string,
     run: Running,
     request: InvocationRequest,
-    requirements: ComputeRequirements,
     logger: Logger,
   ): Promise<void> {
     const { store, settings } = this.deps;
@@ -569,7 +565,7 @@ export class Daemon {
       try {
         await store.heartbeat(invocationId, attempt);
         outcome = await executeInvocation(
-          this.planFor(invocationId, attempt, request, requirements),
+          this.planFor(invocationId, attempt, request),
           {
             runtime: this.deps.runtime,
             inputs: new StoreInputResolver(this.deps.dataStore, logger),
@@ -760,33 +756,12 @@ export class Daemon {
     return record;
   }
 
-  private planFor(
-    invocationId: string,
-    attempt: number,
-    request: InvocationRequest,
-    requirements: ComputeRequirements,
-  ): InvocationPlan {
-    const action = request.action.config;
-    const minutes = request.timeout_minutes ?? action.timeout ?? this.deps.settings.defaultTimeoutMinutes;
-    return {
+  private planFor(invocationId: string, attempt: number, request: InvocationRequest): InvocationPlan {
+    return planFromRequest(request, {
       invocationId,
       attempt,
-      orgId: request.org_id,
-      action,
-      image: { kind: 'reference', reference: request.action.image },
-      parameterValues: request.parameter_values,
-      input: request.input,
-      dataSourceId: request.data_source_id,
-      uploadDestinationId: request.upload_destination_id,
-      computeRequirements: requirements,
-      containerParameters: mergeContainerParameters(
-        action.container_parameters,
-        request.container_parameter_overrides,
-      ),
-      timeoutMs: minutes * 60_000,
-      isDryRun: request.dry_run,
-      logLevel: request.log_level,
-    };
+      defaultTimeoutMinutes: this.deps.settings.defaultTimeoutMinutes,
+    });
   }
 
   /**
