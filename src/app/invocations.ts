@@ -5,7 +5,7 @@ import { ActionConfig } from '../domain/action-config.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { ActionWorkerError, UsageError, parseOrThrow } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
-import { InvocationRequest } from '../domain/invocation-request.js';
+import { InvocationRequest, requestTimeout } from '../domain/invocation-request.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
 import { ownValue } from '../domain/names.js';
 import { parseSecretUri, secretUri, validateParameters } from '../domain/parameters.js';
@@ -97,8 +97,7 @@ export async function buildInvocationRequest(
       input,
       data_source_id: options.datasets[0] ?? UNSPECIFIED_DATA_SOURCE,
       upload_destination_id: options.uploadTo ?? null,
-      timeout_minutes: timeoutMs === undefined ? null : Math.max(1, Math.ceil(timeoutMs / 60_000)),
-      timeout_ms: timeoutMs ?? null,
+      ...requestTimeout(timeoutMs),
       org_id: options.orgId ?? (env.ROBOTO_ORG_ID || 'og_local'),
       idempotency_id: options.idempotencyId ?? null,
       dry_run: options.dryRun,

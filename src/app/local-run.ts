@@ -13,7 +13,7 @@ import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain
 import { assertFitsCapacity } from '../domain/compute-requirements.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { CancelledError, UsageError, parseOrThrow } from '../domain/errors.js';
-import { InvocationRequest } from '../domain/invocation-request.js';
+import { InvocationRequest, requestTimeout } from '../domain/invocation-request.js';
 import { randomId } from '../domain/ids.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import type { InvocationInput } from '../domain/input-selectors.js';
@@ -156,8 +156,7 @@ export async function runLocal(
       input,
       data_source_id: dataSourceId,
       upload_destination_id: uploadDestinationId,
-      timeout_minutes: timeoutMs === undefined ? null : Math.max(1, Math.ceil(timeoutMs / 60_000)),
-      timeout_ms: timeoutMs ?? null,
+      ...requestTimeout(timeoutMs),
       org_id: orgId,
       dry_run: request.dryRun,
       log_level: logLevel,

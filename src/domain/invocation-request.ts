@@ -66,3 +66,14 @@ export const InvocationRequest = z
     }
   });
 export type InvocationRequest = z.output<typeof InvocationRequest>;
+
+/**
+ * A request's timeout fields for an exact duration (or none): whole minutes rounded up, the wire's unit,
+ * and the exact milliseconds beside them, which the plan uses.
+ */
+export function requestTimeout(
+  timeoutMs: number | undefined,
+): Pick<InvocationRequest, 'timeout_minutes' | 'timeout_ms'> {
+  if (timeoutMs === undefined) return { timeout_minutes: null, timeout_ms: null };
+  return { timeout_minutes: Math.max(1, Math.ceil(timeoutMs / 60_000)), timeout_ms: timeoutMs };
+}
