@@ -12,8 +12,8 @@ import type { WorkerSettings } from '../config/worker-settings.js';
 import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain/action-config.js';
 import { assertFitsCapacity } from '../domain/compute-requirements.js';
 import { parseDurationMs } from '../domain/duration.js';
-import { CancelledError, UsageError, parseOrThrow } from '../domain/errors.js';
-import { InvocationRequest, requestTimeout } from '../domain/invocation-request.js';
+import { CancelledError, UsageError } from '../domain/errors.js';
+import { newInvocationRequest, requestTimeout } from '../domain/invocation-request.js';
 import { randomId } from '../domain/ids.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import type { InvocationInput } from '../domain/input-selectors.js';
@@ -147,23 +147,18 @@ export async function runLocal(
   }
 
   // The same request `invoke` queues, so the plan is made the one way the daemon makes it too.
-  const invocation = parseOrThrow(
-    InvocationRequest,
-    {
-      action: { image: image.kind === 'build' ? image.tag : image.reference, config: action },
-      parameter_values: parameterValues,
-      secret_parameters: [...secrets.keys()],
-      input,
-      data_source_id: dataSourceId,
-      upload_destination_id: uploadDestinationId,
-      ...requestTimeout(timeoutMs),
-      org_id: orgId,
-      dry_run: request.dryRun,
-      log_level: logLevel,
-    },
-    'invocation request',
-    'E_INVALID_INPUT',
-  );
+  const invocation = newInvocationRequest({
+    action: { image: image.kind === 'build' ? image.tag : image.reference, config: action },
+    parameter_values: parameterValues,
+    secret_parameters: [...secrets.keys()],
+    input,
+    data_source_id: dataSourceId,
+    upload_destination_id: uploadDestinationId,
+    ...requestTimeout(timeoutMs),
+    org_id: orgId,
+    dry_run: request.dryRun,
+    log_level: logLevel,
+  });
   const plan = planFromRequest(invocation, {
     invocationId,
     attempt: 1,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ActionConfig } from './action-config.js';
 import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
+import { parseOrThrow } from './errors.js';
 import { ImageReferenceText } from './image-reference.js';
 import { InvocationInput } from './input-selectors.js';
 import { laxBool, laxInt } from './lax.js';
@@ -76,4 +77,12 @@ export function requestTimeout(
 ): Pick<InvocationRequest, 'timeout_minutes' | 'timeout_ms'> {
   if (timeoutMs === undefined) return { timeout_minutes: null, timeout_ms: null };
   return { timeout_minutes: Math.max(1, Math.ceil(timeoutMs / 60_000)), timeout_ms: timeoutMs };
+}
+
+/**
+ * A request made on this host, by `invoke` or `run`: parsed by the one schema both share, so a bad field
+ * is reported alike, as the caller's input.
+ */
+export function newInvocationRequest(fields: z.input<typeof InvocationRequest>): InvocationRequest {
+  return parseOrThrow(InvocationRequest, fields, 'invocation request', 'E_INVALID_INPUT');
 }
