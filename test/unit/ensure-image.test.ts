@@ -4,7 +4,13 @@ import type { ContainerRuntime, ImageInfo } from '../../src/ports/container-runt
 import { ensureImage } from '../../src/stages/run.js';
 
 const REFERENCE = 'registry.example/act:1';
-const INFO: ImageInfo = { id: 'sha256:abc', reference: REFERENCE, repoDigests: [], user: '' } as ImageInfo;
+const INFO: ImageInfo = {
+  id: 'sha256:abc',
+  reference: REFERENCE,
+  repoDigests: [],
+  user: '',
+  stopSignal: null,
+};
 
 /** Only what the image check touches: inspect and pull, counted. */
 function engine(present: boolean) {
