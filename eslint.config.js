@@ -2,6 +2,32 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * One layer's import rule: no import of ours from `folders` (relative paths only: everything of ours is
+ * imported relatively), with `why` as the message.
+ * @param {string} files
+ * @param {string[]} folders
+ * @param {{ why: string, extra?: { regex: string, message: string }[] }} rule
+ * @param {string[]} [ignores]
+ */
+function layer(files, folders, { why, extra = [] }, ignores = []) {
+  return {
+    files: [files],
+    ignores,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: `^(\\.\\./)+(${folders.join('|')})/`, message: why },
+            ...extra.map(({ regex, message }) => ({ regex, message: `${message}: ${why}` })),
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'examples/**/*.js'] },
   eslint.configs.recommended,
@@ -22,6 +48,45 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   { files: ['bench/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
+  // The layers (docs/architecture: domain ← ports ← stages ← app ← cli; adapters beside stages), as
+  // import rules: each block lists the folders of ours a layer may not import.
+  layer(
+    'src/domain/**/*.ts',
+    ['ports', 'stages', 'adapters', 'app', 'cli', 'config', 'util', 'observability'],
+    {
+      why: 'domain/ is pure: it imports nothing of ours outside domain/ (not util/ either: it does I/O and timers)',
+    },
+  ),
+  layer('src/ports/**/*.ts', ['stages', 'adapters', 'app', 'cli', 'config', 'util', 'observability'], {
+    why: 'ports/ are interfaces over domain/ types: they import domain/ only',
+  }),
+  layer('src/stages/**/*.ts', ['adapters', 'app', 'cli'], {
+    why: 'stages/ are written against ports/, never a concrete adapter, and know nothing of app/ or cli/',
+  }),
+  layer('src/adapters/**/*.ts', ['stages', 'app', 'cli', 'config', 'observability', 'adapters'], {
+    why: 'an adapter implements ports/ with domain/ (and util/) only, and never imports another adapter',
+    // From adapters/<technology>/, "../<folder>/" is another adapter's folder.
+    extra: [{ regex: '^\\.\\./(?!\\.\\./)[^/]+/', message: 'adapters never import each other' }],
+  }),
+  layer('src/app/**/*.ts', ['cli'], { why: 'app/ composes; cli/ calls app/, never the other way' }),
+  layer(
+    'src/cli/**/*.ts',
+    ['adapters', 'stages', 'util'],
+    {
+      why:
+        'cli/ parses, calls app/ and prints: it imports app/, config/, domain/, ports/ (the types app/ hands ' +
+        'back) and observability/ (the logger it configures); app/ builds the adapters',
+    },
+    // Exception: exit-codes.ts maps the pipeline's InvocationOutcome (a type) to exit codes; it is being
+    // reworked with the error table of issue 11 and keeps this type import until then.
+    ['src/cli/exit-codes.ts'],
+  ),
+  layer('src/config/**/*.ts', ['ports', 'stages', 'adapters', 'app', 'cli', 'util', 'observability'], {
+    why: 'config/ is the settings schema over domain/ only',
+  }),
+  layer('src/util/**/*.ts', ['ports', 'stages', 'adapters', 'app', 'cli', 'config', 'observability'], {
+    why: 'util/ holds small helpers that need nothing of ours but domain/ errors',
+  }),
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
   {
     files: ['bin/**/*.js', 'scripts/**/*.js'],

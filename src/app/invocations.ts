@@ -2,9 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { InvocationQueue } from '../adapters/bullmq/invocation-queue.js';
 import { ActionConfig } from '../domain/action-config.js';
 import { parseDurationMs } from '../domain/duration.js';
-import { ActionWorkerError, InvalidTransitionError, UsageError, parseOrThrow } from '../domain/errors.js';
+import { ActionWorkerError, InvalidTransitionError, UsageError } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
-import { InvocationRequest } from '../domain/invocation-request.js';
+import {
+  type InvocationRequest,
+  newInvocationRequest,
+  requestTimeout,
+} from '../domain/invocation-request.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
 import { ownValue } from '../domain/names.js';
 import { parseSecretUri, secretUri, validateParameters } from '../domain/parameters.js';
@@ -87,24 +91,19 @@ export async function buildInvocationRequest(
   if (options.query !== undefined) parseQuery(options.query);
   const input = buildInput({ ...options, topics: [] }, options.datasets);
   const timeoutMs = options.timeout === undefined ? undefined : parseDurationMs(options.timeout, '--timeout');
-  return parseOrThrow(
-    InvocationRequest,
-    {
-      action: { image, config: action },
-      parameter_values: parameterValues,
-      secret_parameters: secretParameters,
-      input,
-      data_source_id: options.datasets[0] ?? UNSPECIFIED_DATA_SOURCE,
-      upload_destination_id: options.uploadTo ?? null,
-      timeout_minutes: timeoutMs === undefined ? null : Math.max(1, Math.ceil(timeoutMs / 60_000)),
-      org_id: options.orgId ?? (env.ROBOTO_ORG_ID || 'og_local'),
-      idempotency_id: options.idempotencyId ?? null,
-      dry_run: options.dryRun,
-      log_level: options.logLevel,
-    },
-    'invocation request',
-    'E_INVALID_INPUT',
-  );
+  return newInvocationRequest({
+    action: { image, config: action },
+    parameter_values: parameterValues,
+    secret_parameters: secretParameters,
+    input,
+    data_source_id: options.datasets[0] ?? UNSPECIFIED_DATA_SOURCE,
+    upload_destination_id: options.uploadTo ?? null,
+    ...requestTimeout(timeoutMs),
+    org_id: options.orgId ?? (env.ROBOTO_ORG_ID || 'og_local'),
+    idempotency_id: options.idempotencyId ?? null,
+    dry_run: options.dryRun,
+    log_level: options.logLevel,
+  });
 }
 
 /**

@@ -11,10 +11,10 @@ import type { FileSelector } from '../domain/input-selectors.js';
 import { assertEmptyOrMissing, exportFiles, importFolder } from './dataset-transfer.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain/action-config.js';
-import { assertFitsCapacity, effectiveComputeRequirements } from '../domain/compute-requirements.js';
-import { mergeContainerParameters } from '../domain/container-parameters.js';
+import { assertFitsCapacity } from '../domain/compute-requirements.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { CancelledError, UsageError } from '../domain/errors.js';
+import { newInvocationRequest, requestTimeout } from '../domain/invocation-request.js';
 import { randomId } from '../domain/ids.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import type { InvocationInput } from '../domain/input-selectors.js';
@@ -25,7 +25,9 @@ import type { RobotoLogLevel } from '../domain/runtime-environment.js';
 import type { ContainerRuntime, OutputStream } from '../ports/container-runtime.js';
 import { currentPidNamespace } from './garbage-collector.js';
 import { type InvocationOutcome, executeInvocation } from '../stages/execute-invocation.js';
-import type { ImageSource, InvocationPlan } from '../stages/invocation-plan.js';
+import type { ImageSource } from '../stages/invocation-plan.js';
+import { planFromRequest } from '../stages/plan-from-request.js';
+import { ensureImage } from '../stages/run.js';
 import {
   type LocalRunRequest,
   collectParameterValues,
@@ -101,9 +103,7 @@ export async function runLocal(
   const secrets = await collectSecrets(request.secrets, parameterValues, deps.env);
   declareSuppliedParameters(action, parameterValues, request.actionDir !== undefined);
   validateParameters(action.parameters, parameterValues, action.name);
-  const timeoutMs = request.timeout
-    ? parseDurationMs(request.timeout, '--timeout')
-    : (action.timeout ?? deps.settings.defaultTimeoutMinutes) * 60_000;
+  const timeoutMs = request.timeout === undefined ? undefined : parseDurationMs(request.timeout, '--timeout');
 
   const orgId = request.orgId ?? nonEmpty(deps.env.ROBOTO_ORG_ID) ?? 'og_local';
   const invocationId = randomId('iv');
@@ -147,28 +147,41 @@ export async function runLocal(
     uploadDestinationId = outputs.dataset_id;
   }
 
-  const computeRequirements = effectiveComputeRequirements(action.compute_requirements, null);
-  assertFitsCapacity(computeRequirements, deps.settings.capacity);
-
-  await deps.runtime.ping();
-  if (image.kind === 'reference') await preflightImage(image.reference, deps, signal);
-
-  const plan: InvocationPlan = {
+  // The same request `invoke` queues, so the plan is made the one way the daemon makes it too.
+  const invocation = newInvocationRequest({
+    action: { image: image.kind === 'build' ? image.tag : image.reference, config: action },
+    parameter_values: parameterValues,
+    secret_parameters: [...secrets.keys()],
+    input,
+    data_source_id: dataSourceId,
+    upload_destination_id: uploadDestinationId,
+    ...requestTimeout(timeoutMs),
+    org_id: orgId,
+    dry_run: request.dryRun,
+    log_level: logLevel,
+  });
+  const plan = planFromRequest(invocation, {
     invocationId,
     attempt: 1,
-    orgId,
-    action,
-    image,
-    parameterValues,
-    input,
-    dataSourceId,
-    uploadDestinationId,
-    computeRequirements,
-    containerParameters: mergeContainerParameters(action.container_parameters, null),
-    timeoutMs,
-    isDryRun: request.dryRun,
-    logLevel,
-  };
+    defaultTimeoutMinutes: deps.settings.defaultTimeoutMinutes,
+    ...(image.kind === 'build'
+      ? { build: { contextDir: image.contextDir, dockerfile: image.dockerfile } }
+      : {}),
+  });
+  assertFitsCapacity(plan.computeRequirements, deps.settings.capacity);
+
+  await deps.runtime.ping();
+  if (image.kind === 'reference' && deps.settings.images.pullPolicy !== 'always') {
+    // A missing image is found out before anything starts: "not found" or "unauthorized" ends the run
+    // before its workspace exists. With `always` the pipeline pulls it, once.
+    try {
+      await ensureImage(image.reference, { ...deps, images: deps.settings.images }, signal);
+    } catch (error) {
+      if (signal.aborted) throw new CancelledError('cancelled while pulling the image', error);
+      throw error;
+    }
+  }
+
   const outcome = await executeInvocation(
     plan,
     {
@@ -299,37 +312,4 @@ async function resolveActionAndImage(
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
-}
-
-/**
- * A missing image is found out before anything starts: with pull policy `never` it must be present; with
- * `if-not-present` it is pulled now, so "not found" or "unauthorized" ends the run before its workspace
- * exists. With `always` the pipeline pulls it, once.
- */
-async function preflightImage(
-  reference: string,
-  deps: { runtime: ContainerRuntime; settings: WorkerSettings; logger: Logger },
-  signal: AbortSignal,
-): Promise<void> {
-  const { images } = deps.settings;
-  // With `always`, the pipeline pulls (once); a failure is then reported as the run's Failed status.
-  if (images.pullPolicy === 'always' || (await deps.runtime.inspectImage(reference)) !== undefined) return;
-  if (images.pullPolicy === 'never') {
-    throw new UsageError(
-      `image "${reference}" is not present on this Docker engine (pull policy: never)`,
-      'E_IMAGE_NOT_FOUND',
-    );
-  }
-  deps.logger.info({ reference }, 'image.pull.started');
-  try {
-    await deps.runtime.pullImage({
-      reference,
-      signal,
-      timeoutMs: images.pullTimeoutMs,
-      noProgressTimeoutMs: images.pullNoProgressTimeoutMs,
-    });
-  } catch (error) {
-    if (signal.aborted) throw new CancelledError('cancelled while pulling the image', error);
-    throw error;
-  }
 }

@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
-import { LocalDataStore } from '../adapters/local/local-data-store.js';
 import { assertEmptyOrMissing, exportFiles, importFolder } from '../app/dataset-transfer.js';
+import { openDataStore } from '../app/local-adapters.js';
 import { cliSettings } from './settings.js';
 import { UsageError } from '../domain/errors.js';
 import type { DataStore, DatasetRecord, StoredFile } from '../ports/data-store.js';
@@ -9,7 +9,7 @@ import { transferProgress } from './transfer-progress.js';
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 function store(): DataStore {
-  return new LocalDataStore(cliSettings().storeDir);
+  return openDataStore(cliSettings());
 }
 
 async function requireDataset(datasets: DataStore, id: string): Promise<DatasetRecord> {

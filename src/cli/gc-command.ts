@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
-import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
 import { collectGarbage, isLiveLocalProcess, temporaryDirsOf } from '../app/garbage-collector.js';
+import { openContainerRuntime } from '../app/local-adapters.js';
 import { cliSettings } from './settings.js';
 
 export function registerGcCommand(program: Command): void {
@@ -15,7 +15,7 @@ export function registerGcCommand(program: Command): void {
     .action(async (options) => {
       const settings = cliSettings();
       const report = await collectGarbage({
-        runtime: new DockerContainerRuntime(),
+        runtime: openContainerRuntime(),
         workspaceDir: settings.workspaceDir,
         secretsDir: settings.secretsTmpfsDir,
         temporaryDirs: temporaryDirsOf(settings),

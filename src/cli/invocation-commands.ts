@@ -10,12 +10,10 @@ import {
 } from '../app/invocations.js';
 import { cliSettings } from './settings.js';
 import { parseDurationMs } from '../domain/duration.js';
-import { ActionWorkerError, InfrastructureError, UsageError } from '../domain/errors.js';
-import { withoutCredentials } from '../adapters/bullmq/invocation-queue.js';
+import { UsageError } from '../domain/errors.js';
 import { ALL_STATUSES, InvocationStatus, statusName } from '../domain/invocation-status.js';
 import type { InvocationRecord } from '../ports/invocation-store.js';
-import { type ControlPlane, openControlPlane } from './control-plane.js';
-import { TIMED_OUT, withTimeout } from '../util/with-timeout.js';
+import { type ControlPlane, usingControlPlane } from '../app/control-plane.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -41,28 +39,9 @@ function exitCodeFor(record: InvocationRecord): number {
   }
 }
 
-/** Runs `use` against the queue and the records; a Redis that cannot be reached is one clear error. */
-async function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Promise<T> {
-  const settings = cliSettings();
-  const plane = openControlPlane(settings, { patience: 'fail' });
-  try {
-    return await use(plane);
-  } catch (error) {
-    if (error instanceof ActionWorkerError) throw error;
-    // Only a Redis that does not answer now is "cannot reach Redis": anything else is reported as itself.
-    const answers = await withTimeout(plane.queue.ping(), 5_000).then(
-      (answer) => answer !== TIMED_OUT,
-      () => false,
-    );
-    if (answers) throw error;
-    throw new InfrastructureError(
-      `cannot reach Redis at ${withoutCredentials(settings.redis.url)}: ${(error as Error).message}`,
-      'E_IO',
-      error,
-    );
-  } finally {
-    await plane.close();
-  }
+/** Runs `use` against the queue and the records the settings locate. */
+function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Promise<T> {
+  return usingControlPlane(cliSettings(), use);
 }
 
 function statusLine(record: InvocationRecord): string {

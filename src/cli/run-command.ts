@@ -1,8 +1,8 @@
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
-import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
+import { openContainerRuntime, openDataStore } from '../app/local-adapters.js';
 import { runLocal } from '../app/local-run.js';
-import { LocalDataStore } from '../adapters/local/local-data-store.js';
+import { installSignalLadder } from '../app/signal-ladder.js';
 import { cliSettings } from './settings.js';
 import { transferProgress } from './transfer-progress.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
@@ -71,25 +71,21 @@ export function registerRunCommand(program: Command): void {
       });
       const controller = new AbortController();
       const force = new AbortController();
-      let interrupts = 0;
-      // First Ctrl-C: stop gracefully (STOPSIGNAL, grace, SIGKILL). Second: SIGKILL now, still cleaning up.
-      // Third: leave at once.
-      const onInterrupt = (): void => {
-        interrupts += 1;
-        if (interrupts === 1) {
-          process.stderr.write('\naction-worker: cancelling (Ctrl-C again to force)\n');
-          controller.abort();
-        } else if (interrupts === 2) {
-          process.stderr.write('\naction-worker: forcing (Ctrl-C again to quit without cleaning up)\n');
-          force.abort();
-        } else {
-          process.exit(CliExitCode.cancelled);
-        }
-      };
       const settings = cliSettings();
       const progress = transferProgress(process.stderr);
-      process.on('SIGINT', onInterrupt);
-      process.on('SIGTERM', onInterrupt);
+      // First Ctrl-C: stop gracefully (STOPSIGNAL, grace, SIGKILL). Second: SIGKILL now, still cleaning up.
+      // Third: leave at once.
+      const uninstall = installSignalLadder(process, {
+        graceful: () => {
+          process.stderr.write('\naction-worker: cancelling (Ctrl-C again to force)\n');
+          controller.abort();
+        },
+        force: () => {
+          process.stderr.write('\naction-worker: forcing (Ctrl-C again to quit without cleaning up)\n');
+          force.abort();
+        },
+        exit: () => process.exit(CliExitCode.cancelled),
+      });
       try {
         const result = await runLocal(
           {
@@ -114,8 +110,8 @@ export function registerRunCommand(program: Command): void {
             logLevel: options.logLevel,
           },
           {
-            runtime: new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir }),
-            store: new LocalDataStore(settings.storeDir),
+            runtime: openContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir }),
+            store: openDataStore(settings),
             settings,
             logger,
             env: process.env,
@@ -156,8 +152,7 @@ export function registerRunCommand(program: Command): void {
         process.stderr.write(`action-worker: log in ${result.logFile}\n`);
         process.exitCode = exitCodeForOutcome(outcome);
       } finally {
-        process.off('SIGINT', onInterrupt);
-        process.off('SIGTERM', onInterrupt);
+        uninstall();
       }
     });
 }

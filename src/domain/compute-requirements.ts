@@ -95,8 +95,15 @@ export interface HostCapacity {
   memoryMiB: number;
 }
 
-/** Refuses an invocation whose requirements can never fit on this host, instead of starting it. */
-export function assertFitsCapacity(requirements: ComputeRequirements, capacity: HostCapacity): void {
+/**
+ * What `requirements` need beyond everything `capacity` offers, in words ("the action needs 4 vCPU (this
+ * host offers 2)"), or undefined when they fit: such an invocation can never run on this host, however
+ * idle. The one capacity check of the local run and the daemon.
+ */
+export function capacityShortfall(
+  requirements: ComputeRequirements,
+  capacity: HostCapacity,
+): string | undefined {
   const problems: string[] = [];
   if (requirements.vCPU > capacity.vcpu) {
     problems.push(`${requirements.vCPU / 1024} vCPU (this host offers ${capacity.vcpu / 1024})`);
@@ -104,10 +111,13 @@ export function assertFitsCapacity(requirements: ComputeRequirements, capacity: 
   if (requirements.memory > capacity.memoryMiB) {
     problems.push(`${requirements.memory} MiB of memory (this host offers ${capacity.memoryMiB} MiB)`);
   }
-  if (problems.length > 0) {
-    throw new UsageError(
-      `the action needs ${problems.join(' and ')}; it can never run here (host capacity is configurable)`,
-      'E_CAPACITY',
-    );
+  return problems.length > 0 ? `the action needs ${problems.join(' and ')}` : undefined;
+}
+
+/** Refuses an invocation whose requirements can never fit on this host, instead of starting it. */
+export function assertFitsCapacity(requirements: ComputeRequirements, capacity: HostCapacity): void {
+  const shortfall = capacityShortfall(requirements, capacity);
+  if (shortfall !== undefined) {
+    throw new UsageError(`${shortfall}; it can never run here (host capacity is configurable)`, 'E_CAPACITY');
   }
 }

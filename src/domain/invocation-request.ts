@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ActionConfig } from './action-config.js';
 import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
+import { parseOrThrow } from './errors.js';
 import { ImageReferenceText } from './image-reference.js';
 import { InvocationInput } from './input-selectors.js';
 import { laxBool, laxInt } from './lax.js';
@@ -39,6 +40,15 @@ export const InvocationRequest = z
       .refine((minutes) => minutes > 0, { message: 'must be a positive number of minutes' })
       .nullable()
       .default(null),
+    /**
+     * The exact timeout, when one was given: it wins over `timeout_minutes`, which is kept beside it
+     * rounded up to whole minutes because the record's `timeout` is minutes on the wire (spec §2.2). A
+     * request written before this field existed has none and runs for its minutes.
+     */
+    timeout_ms: laxInt()
+      .refine((ms) => ms > 0, { message: 'must be a positive number of milliseconds' })
+      .nullable()
+      .default(null),
     org_id: z.string().min(1),
     idempotency_id: z.string().min(1).max(256).nullable().default(null),
     dry_run: laxBool().default(false),
@@ -57,3 +67,22 @@ export const InvocationRequest = z
     }
   });
 export type InvocationRequest = z.output<typeof InvocationRequest>;
+
+/**
+ * A request's timeout fields for an exact duration (or none): whole minutes rounded up, the wire's unit,
+ * and the exact milliseconds beside them, which the plan uses.
+ */
+export function requestTimeout(
+  timeoutMs: number | undefined,
+): Pick<InvocationRequest, 'timeout_minutes' | 'timeout_ms'> {
+  if (timeoutMs === undefined) return { timeout_minutes: null, timeout_ms: null };
+  return { timeout_minutes: Math.max(1, Math.ceil(timeoutMs / 60_000)), timeout_ms: timeoutMs };
+}
+
+/**
+ * A request made on this host, by `invoke` or `run`: parsed by the one schema both share, so a bad field
+ * is reported alike, as the caller's input.
+ */
+export function newInvocationRequest(fields: z.input<typeof InvocationRequest>): InvocationRequest {
+  return parseOrThrow(InvocationRequest, fields, 'invocation request', 'E_INVALID_INPUT');
+}

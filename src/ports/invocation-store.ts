@@ -11,7 +11,6 @@ export interface InvocationRecord {
   status: StatusRecord[];
   attempt: number;
   last_heartbeat: string | null;
-  container_id: string | null;
   image: { reference: string; id: string; digest: string | null } | null;
   is_cancel_requested: boolean;
   /** No more attempts will run: Completed, Cancelled, Deadly, or Failed without a retry. */
@@ -59,10 +58,7 @@ export interface InvocationStore {
     blockMs: number,
   ): Promise<{ cursor: string; entries: { attempt: number; text: string }[] }>;
   heartbeat(invocationId: string, attempt: number): Promise<void>;
-  setRunInfo(
-    invocationId: string,
-    info: { containerId?: string; image?: InvocationRecord['image'] },
-  ): Promise<void>;
+  setRunInfo(invocationId: string, info: { image?: InvocationRecord['image'] }): Promise<void>;
   setLog(invocationId: string, text: string): Promise<void>;
   getLog(invocationId: string): Promise<string>;
   /** Marks the invocation to be cancelled and tells every subscriber at once. */

@@ -19,7 +19,7 @@ import {
 } from '../domain/workspace-layout.js';
 import type { ContainerExit, ContainerSpec, ImageInfo } from '../ports/container-runtime.js';
 import type { ActionLog } from './action-log.js';
-import type { InvocationPlan, PipelineDeps } from './invocation-plan.js';
+import type { InvocationPlan, PipelineDeps, PipelineSettings } from './invocation-plan.js';
 import { chownSecretsFile } from './secrets-file.js';
 import type { InputStaging } from './setup.js';
 import { type StorageExceededError, watchWorkspaceSize } from './storage-guard.js';
@@ -52,23 +52,36 @@ export async function prepareImage(
     deps.logger.info({ imageId: info.id, tag: image.tag }, 'image.build.finished');
     return info;
   }
+  return ensureImage(image.reference, { ...deps, images: deps.settings.images }, signal);
+}
+
+/**
+ * Applies the pull policy to a reference: `never`: it must be present; `if-not-present`: pulled when
+ * missing; `always`: pulled every time. The pipeline's image stage, and the local run's pre-flight (which
+ * skips `always`, so the image is pulled once), so a missing image is found out the same way by both.
+ */
+export async function ensureImage(
+  reference: string,
+  deps: Pick<PipelineDeps, 'runtime' | 'logger'> & { images: PipelineSettings['images'] },
+  signal: AbortSignal,
+): Promise<ImageInfo> {
   // Every entry checks it already; checked again here, before the first engine call, whatever the entry.
-  assertImageReference(image.reference, 'image');
-  const { pullPolicy } = deps.settings.images;
-  const present = pullPolicy === 'always' ? undefined : await deps.runtime.inspectImage(image.reference);
+  assertImageReference(reference, 'image');
+  const { pullPolicy } = deps.images;
+  const present = pullPolicy === 'always' ? undefined : await deps.runtime.inspectImage(reference);
   if (present !== undefined) return present;
   if (pullPolicy === 'never') {
     throw new UsageError(
-      `image "${image.reference}" is not present on this Docker engine (pull policy: never)`,
+      `image "${reference}" is not present on this Docker engine (pull policy: never)`,
       'E_IMAGE_NOT_FOUND',
     );
   }
-  deps.logger.info({ reference: image.reference, pullPolicy }, 'image.pull.started');
+  deps.logger.info({ reference, pullPolicy }, 'image.pull.started');
   const info = await deps.runtime.pullImage({
-    reference: image.reference,
+    reference,
     signal,
-    timeoutMs: deps.settings.images.pullTimeoutMs,
-    noProgressTimeoutMs: deps.settings.images.pullNoProgressTimeoutMs,
+    timeoutMs: deps.images.pullTimeoutMs,
+    noProgressTimeoutMs: deps.images.pullNoProgressTimeoutMs,
     onProgress: (status) => {
       deps.logger.debug({ status }, 'image.pull.progress');
     },

@@ -130,12 +130,13 @@ describe('RedisInvocationStore on a real redis-server', () => {
     await invocations.startAttempt(id, 2);
     await invocations.heartbeat(id, 2);
     await invocations.setRunInfo(id, {
-      containerId: 'abc',
       image: { reference: 'img:1', id: 'sha256:x', digest: null },
     });
     await invocations.setLog(id, 'line one\nline two\n');
     const stored = await invocations.get(id);
-    expect(stored).toMatchObject({ attempt: 2, container_id: 'abc', image: { id: 'sha256:x' } });
+    expect(stored).toMatchObject({ attempt: 2, image: { id: 'sha256:x' } });
+    // The API record has no container id (spec §2.2): the record carries none.
+    expect(stored).not.toHaveProperty('container_id');
     expect(Date.parse(stored!.last_heartbeat!)).toBeGreaterThan(Date.now() - 60_000);
     expect(await invocations.getLog(id)).toBe('line one\nline two\n');
   });

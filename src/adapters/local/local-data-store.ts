@@ -65,12 +65,6 @@ export class LocalDataStore implements DataStore {
     return path.join(root, 'tmp');
   }
 
-  /** The per-user default: $XDG_DATA_HOME/action-worker/store, else ~/.local/share/action-worker/store. */
-  static defaultRoot(env: NodeJS.ProcessEnv): string {
-    const dataHome = env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
-    return path.join(dataHome, 'action-worker', 'store');
-  }
-
   async createDataset(dataset: NewDataset): Promise<DatasetRecord> {
     const datasetId = checkId(dataset.datasetId ?? randomId('ds'), 'dataset');
     const dir = this.datasetDir(datasetId);

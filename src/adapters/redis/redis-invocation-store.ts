@@ -199,7 +199,6 @@ export class RedisInvocationStore implements InvocationStore {
       ),
       attempt: Number(fields.attempt ?? 0),
       last_heartbeat: fields.last_heartbeat ?? null,
-      container_id: fields.container_id ?? null,
       image: fields.image
         ? (parseField(invocationId, 'image', fields.image) as InvocationRecord['image'])
         : null,
@@ -330,12 +329,8 @@ export class RedisInvocationStore implements InvocationStore {
     if (result !== 'ok') throw new FencedError(invocationId, attempt);
   }
 
-  async setRunInfo(
-    invocationId: string,
-    info: { containerId?: string; image?: InvocationRecord['image'] },
-  ): Promise<void> {
+  async setRunInfo(invocationId: string, info: { image?: InvocationRecord['image'] }): Promise<void> {
     const fields: Record<string, string> = {};
-    if (info.containerId !== undefined) fields.container_id = info.containerId;
     if (info.image !== undefined) fields.image = JSON.stringify(info.image);
     if (Object.keys(fields).length > 0) await this.redis.hset(this.key(invocationId), fields);
   }

@@ -1,20 +1,23 @@
 import type { Logger } from 'pino';
 import { JobData } from '../../adapters/bullmq/invocation-queue.js';
-import { type ComputeRequirements, effectiveComputeRequirements } from '../../domain/compute-requirements.js';
+import {
+  type ComputeRequirements,
+  type HostCapacity,
+  capacityShortfall,
+} from '../../domain/compute-requirements.js';
+import { requirementsOf } from '../../stages/plan-from-request.js';
 import { MalformedRecordError, formatZodError } from '../../domain/errors.js';
 import { InvocationRequest } from '../../domain/invocation-request.js';
 import { InvocationStatus } from '../../domain/invocation-status.js';
 import { type StatusWrite, settleInvalidRequest, settleUnfittable } from '../../domain/settlement.js';
 import type { InvocationStore } from '../../ports/invocation-store.js';
 import type { LeasedJob } from '../../ports/job-source.js';
-import type { CapacityLedger } from './capacity.js';
 import type { DaemonMetrics } from './metrics.js';
 
 export interface AdmissionDeps {
   store: InvocationStore;
-  capacity: CapacityLedger;
-  /** What this worker offers, for the detail of an invocation that can never fit. */
-  offered: { vcpu: number; memoryMiB: number };
+  /** What this worker offers: an invocation that needs more can never run here. */
+  offered: HostCapacity;
   metrics: DaemonMetrics;
 }
 
@@ -35,7 +38,7 @@ export async function admit(
   attempt: number,
   logger: Logger,
 ): Promise<Admitted | undefined> {
-  const { store, capacity, metrics } = deps;
+  const { store, metrics } = deps;
   const invocationId = job.id;
   if (job.unreadable !== undefined) {
     await reject(job, logger, job.unreadable);
@@ -73,13 +76,10 @@ export async function admit(
   }
   metrics.queueToStartSeconds.observe({ until: 'pickup' }, (Date.now() - job.enqueuedAt) / 1000);
 
-  const requirements = effectiveComputeRequirements(
-    request.data.action.config.compute_requirements,
-    request.data.compute_requirement_overrides,
-  );
-  if (!capacity.canEverFit(requirements)) {
-    const { offered } = deps;
-    const detail = `setup failed: the action needs ${requirements.vCPU / 1024} vCPU and ${requirements.memory} MiB; this worker offers ${offered.vcpu / 1024} vCPU and ${offered.memoryMiB} MiB`;
+  const requirements = requirementsOf(request.data);
+  const shortfall = capacityShortfall(requirements, deps.offered);
+  if (shortfall !== undefined) {
+    const detail = `setup failed: ${shortfall}`;
     await store.startAttempt(invocationId, attempt);
     await write(store, invocationId, attempt, settleUnfittable(record, detail));
     await job.complete({ status: 'Failed', detail });

@@ -2,9 +2,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import { FencedError } from '../../domain/errors.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
-import type { ComputeRequirements } from '../../domain/compute-requirements.js';
 import type { Deployment } from '../../domain/container-labels.js';
-import { mergeContainerParameters } from '../../domain/container-parameters.js';
 import type { InvocationRequest } from '../../domain/invocation-request.js';
 import { InvocationStatus, statusName } from '../../domain/invocation-status.js';
 import { needsHandbacks, settleAttempt, settlePrevious } from '../../domain/settlement.js';
@@ -15,6 +13,7 @@ import type { LeasedJob } from '../../ports/job-source.js';
 import type { SecretStore } from '../../ports/secret-store.js';
 import { type InvocationOutcome, executeInvocation } from '../../stages/execute-invocation.js';
 import type { InvocationPlan } from '../../stages/invocation-plan.js';
+import { planFromRequest } from '../../stages/plan-from-request.js';
 import { StoreInputResolver } from '../../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../stages/store-output-target.js';
 import { currentPidNamespace } from '../garbage-collector.js';
@@ -72,11 +71,7 @@ export class Attempt {
     this.lockDurationMs = deps.settings.daemon.lockDurationMs;
   }
 
-  async execute(
-    request: InvocationRequest,
-    requirements: ComputeRequirements,
-    deployment: Deployment,
-  ): Promise<void> {
+  async execute(request: InvocationRequest, deployment: Deployment): Promise<void> {
     const { store, settings } = this.deps;
     const { job, logger } = this;
     const { invocationId, attempt, controller } = this.run;
@@ -109,7 +104,7 @@ export class Attempt {
       try {
         await store.heartbeat(invocationId, attempt);
         outcome = await executeInvocation(
-          this.planFor(invocationId, attempt, request, requirements),
+          this.planFor(invocationId, attempt, request),
           {
             runtime: this.deps.runtime,
             inputs: new StoreInputResolver(this.deps.dataStore, logger),
@@ -275,33 +270,12 @@ export class Attempt {
     return retrying(this.logger, what, this.lockDurationMs, write);
   }
 
-  private planFor(
-    invocationId: string,
-    attempt: number,
-    request: InvocationRequest,
-    requirements: ComputeRequirements,
-  ): InvocationPlan {
-    const action = request.action.config;
-    const minutes = request.timeout_minutes ?? action.timeout ?? this.deps.settings.defaultTimeoutMinutes;
-    return {
+  private planFor(invocationId: string, attempt: number, request: InvocationRequest): InvocationPlan {
+    return planFromRequest(request, {
       invocationId,
       attempt,
-      orgId: request.org_id,
-      action,
-      image: { kind: 'reference', reference: request.action.image },
-      parameterValues: request.parameter_values,
-      input: request.input,
-      dataSourceId: request.data_source_id,
-      uploadDestinationId: request.upload_destination_id,
-      computeRequirements: requirements,
-      containerParameters: mergeContainerParameters(
-        action.container_parameters,
-        request.container_parameter_overrides,
-      ),
-      timeoutMs: minutes * 60_000,
-      isDryRun: request.dry_run,
-      logLevel: request.log_level,
-    };
+      defaultTimeoutMinutes: this.deps.settings.defaultTimeoutMinutes,
+    });
   }
 
   /** The heartbeat, and the cancel flag polled as a backstop to the pub/sub message. */

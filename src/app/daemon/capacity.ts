@@ -1,4 +1,8 @@
-import type { ComputeRequirements, HostCapacity } from '../../domain/compute-requirements.js';
+import {
+  type ComputeRequirements,
+  type HostCapacity,
+  capacityShortfall,
+} from '../../domain/compute-requirements.js';
 
 export interface Reservation {
   readonly vcpu: number;
@@ -28,7 +32,7 @@ export class CapacityLedger {
 
   /** Whether `requirements` could ever fit on this worker. */
   canEverFit(requirements: ComputeRequirements): boolean {
-    return requirements.vCPU <= this.host.vcpu && requirements.memory <= this.host.memoryMiB;
+    return capacityShortfall(requirements, this.host) === undefined;
   }
 
   claimSlot(): void {

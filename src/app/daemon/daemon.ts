@@ -379,7 +379,6 @@ export class Daemon {
     const admitted = await admit(
       {
         store: this.deps.store,
-        capacity: this.capacity,
         offered: this.deps.settings.capacity,
         metrics: this.metrics,
       },
@@ -399,11 +398,7 @@ export class Daemon {
       return;
     }
     try {
-      await new Attempt(this.attemptDeps, job, run, logger).execute(
-        request,
-        requirements,
-        this.ourDeployment(),
-      );
+      await new Attempt(this.attemptDeps, job, run, logger).execute(request, this.ourDeployment());
     } finally {
       this.capacity.release(reservation);
     }

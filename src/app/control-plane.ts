@@ -3,9 +3,12 @@ import {
   type RedisPatience,
   recordPrefix,
   redisOptions,
+  withoutCredentials,
 } from '../adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
+import { ActionWorkerError, InfrastructureError } from '../domain/errors.js';
+import { TIMED_OUT, withTimeout } from '../util/with-timeout.js';
 
 /** The queue and the invocation records, as the settings locate them. */
 export interface ControlPlane {
@@ -34,4 +37,33 @@ export function openControlPlane(
       await Promise.allSettled([store.close(), queue.close()]);
     },
   };
+}
+
+/**
+ * Runs `use` against the queue and the records, failing fast when Redis does not answer; a Redis that
+ * cannot be reached is one clear error, and the connections are closed whatever happens.
+ */
+export async function usingControlPlane<T>(
+  settings: WorkerSettings,
+  use: (plane: ControlPlane) => Promise<T>,
+): Promise<T> {
+  const plane = openControlPlane(settings, { patience: 'fail' });
+  try {
+    return await use(plane);
+  } catch (error) {
+    if (error instanceof ActionWorkerError) throw error;
+    // Only a Redis that does not answer now is "cannot reach Redis": anything else is reported as itself.
+    const answers = await withTimeout(plane.queue.ping(), 5_000).then(
+      (answer) => answer !== TIMED_OUT,
+      () => false,
+    );
+    if (answers) throw error;
+    throw new InfrastructureError(
+      `cannot reach Redis at ${withoutCredentials(settings.redis.url)}: ${(error as Error).message}`,
+      'E_IO',
+      error,
+    );
+  } finally {
+    await plane.close();
+  }
 }

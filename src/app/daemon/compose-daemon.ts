@@ -1,0 +1,67 @@
+import { DockerContainerRuntime } from '../../adapters/docker/docker-container-runtime.js';
+import { DirectorySecretStore } from '../../adapters/local/directory-secret-store.js';
+import { LocalDataStore } from '../../adapters/local/local-data-store.js';
+import type { WorkerSettings } from '../../config/worker-settings.js';
+import type { Logger } from 'pino';
+import { openControlPlane } from '../control-plane.js';
+import { Daemon } from './daemon.js';
+import { startHttpServer } from './http-server.js';
+
+/** A daemon with everything it runs on, built from the settings; `close` lets go of what it opened. */
+export interface ComposedDaemon {
+  daemon: Daemon;
+  /** Where health, readiness and metrics are served. */
+  http: { port: number; address: string };
+  /** Stops serving HTTP and closes Redis; also when the daemon never started. */
+  close: () => Promise<void>;
+}
+
+/**
+ * The daemon's composition root: the Docker runtime, the queue and records in Redis, the local data and
+ * secret stores, and the health/readiness/metrics server, all located by the settings.
+ */
+export async function composeDaemon(settings: WorkerSettings, logger: Logger): Promise<ComposedDaemon> {
+  const runtime = new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir });
+  const plane = openControlPlane(settings, {
+    patience: 'wait',
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
+  const daemon = new Daemon({
+    settings,
+    runtime,
+    store: plane.store,
+    queue: plane.queue,
+    dataStore: new LocalDataStore(settings.storeDir),
+    secrets: new DirectorySecretStore(settings.secretsDir),
+    logger,
+  });
+  let http: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    http = await startHttpServer({
+      host: settings.daemon.httpHost,
+      port: settings.daemon.httpPort,
+      registry: daemon.metrics.registry,
+      checks: {
+        redis: () => plane.queue.ping(),
+        docker: () => runtime.ping(),
+        fetching: () => daemon.isFetching(),
+        draining: () => daemon.isStopping(),
+      },
+      logger,
+    });
+  } catch (error) {
+    await plane.close();
+    throw error;
+  }
+  logger.info({ port: http.port, host: http.address }, 'http.listening');
+  return {
+    daemon,
+    http: { port: http.port, address: http.address },
+    close: async () => {
+      await http.close();
+      await plane.close();
+    },
+  };
+}
