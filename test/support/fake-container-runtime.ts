@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { InfrastructureError, UsageError } from '../../src/domain/errors.js';
 import type {
   BuildImageRequest,
@@ -16,6 +18,8 @@ import type {
 
 /** How a scripted container behaves once started. */
 export interface FakeBehaviour {
+  /** Files it writes once started, by container path (under one of its mounts). */
+  files?: Record<string, string>;
   /** Written in order once it has started. */
   output?: { stream: OutputStream; text: string }[];
   /** Exit code when it ends by itself (default 0). */
@@ -322,6 +326,13 @@ export class FakeContainerRuntime implements ContainerRuntime {
   }
 
   private async write(container: FakeContainer): Promise<void> {
+    for (const [file, content] of Object.entries(container.behaviour.files ?? {})) {
+      const mount = container.spec.mounts.find((m) => file.startsWith(`${m.containerPath}/`));
+      if (mount === undefined) throw new Error(`${file} is under none of the container's mounts`);
+      const hostPath = path.join(mount.hostPath, path.posix.relative(mount.containerPath, file));
+      await mkdir(path.dirname(hostPath), { recursive: true });
+      await writeFile(hostPath, content);
+    }
     for (const { stream, text } of container.behaviour.output ?? []) {
       if (container.state !== 'running') return;
       for (const consumer of container.consumers) {
