@@ -186,6 +186,12 @@ export interface ContainerRuntime {
   killContainer(id: string, signal: string): Promise<void>;
   /** Its state, or undefined when there is no such container. */
   inspectContainer(id: string): Promise<ContainerState | undefined>;
+  /**
+   * What the container has written so far, per stream, from the engine's own copy (which may keep only
+   * the tail of a large output); for a container that has exited, all of it. Not to be combined with an
+   * attachment that delivered anything: the same bytes would come twice.
+   */
+  readContainerLogs(id: string, onOutput: OutputConsumer): Promise<void>;
   /** Starts following the container's events (and its engine's life). */
   watchContainer(id: string): Promise<ContainerEventWatch>;
   listLabelledContainers(label: string): Promise<LabelledContainer[]>;

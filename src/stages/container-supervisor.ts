@@ -91,7 +91,9 @@ async function supervise(
   // A consumer that fails (a full disk under the log file) must not stop the reading: the container would
   // block on a full pipe. Its error is kept and raised once the container has exited.
   let consumerError: unknown;
+  let deliveredBytes = 0;
   const onOutput: OutputConsumer = async (stream, chunk) => {
+    deliveredBytes += chunk.length;
     if (consumerError !== undefined) return;
     try {
       await options.onOutput(stream, chunk);
@@ -131,6 +133,7 @@ async function supervise(
       );
     }
     await attachment.done;
+    if (deliveredBytes === 0) await recoverOutput(runtime, id, spec, onOutput, options.logger);
     if (consumerError !== undefined) {
       throw new InfrastructureError(
         `handling the output of ${spec.name} failed: ${consumerError instanceof Error ? consumerError.message : 'unknown error'}`,
@@ -152,6 +155,37 @@ async function supervise(
   } finally {
     events?.stop();
     attachment.close();
+  }
+}
+
+/**
+ * An attachment that delivered nothing may have missed everything: an engine can answer the attach before
+ * it has connected the container's streams to it. The engine's own copy of the output (its log) has it
+ * then; read once the container has exited, and only when the attachment delivered nothing, so that no
+ * byte comes twice. Best effort: a failure to read it leaves the run's result alone.
+ */
+async function recoverOutput(
+  runtime: ContainerRuntime,
+  id: string,
+  spec: ContainerSpec,
+  onOutput: OutputConsumer,
+  logger: SupervisorOptions['logger'],
+): Promise<void> {
+  let recoveredBytes = 0;
+  try {
+    await runtime.readContainerLogs(id, (stream, chunk) => {
+      recoveredBytes += chunk.length;
+      return onOutput(stream, chunk);
+    });
+  } catch (error) {
+    logger?.warn({ err: error, containerId: id, containerName: spec.name }, 'container.logs_unreadable');
+    return;
+  }
+  if (recoveredBytes > 0) {
+    logger?.warn(
+      { containerId: id, containerName: spec.name, bytes: recoveredBytes },
+      'container.output_recovered_from_logs',
+    );
   }
 }
 

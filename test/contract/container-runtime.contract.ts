@@ -89,6 +89,11 @@ export function describeContainerRuntimeContract(
           exitCode: 3,
           oomKilled: false,
         });
+        // The engine's own copy of the output has the same, per stream.
+        const logged = collector();
+        await f.runtime.readContainerLogs(id, logged.consume);
+        expect(logged.stdout()).toBe('out one\nout two\n');
+        expect(logged.stderr()).toBe('err\n');
         // A wait on a container that has already exited answers at once.
         expect(await f.runtime.waitContainer(id)).toBe(3);
         // So does a signal to it: it is not running any more, which is not an error.

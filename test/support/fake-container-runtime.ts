@@ -32,6 +32,9 @@ export interface FakeBehaviour {
   oom?: boolean;
   /** After its output, its engine shuts down: the container is stopped (143) and the event stream ends. */
   engineStops?: boolean;
+  /** Its attachments get none of its output (an engine answering the attach before connecting the
+   * streams); its log has it all. */
+  attachMisses?: boolean;
   /** Every removal of it fails (an engine error). */
   failRemove?: boolean;
   /** Its creation fails with this error. */
@@ -40,7 +43,7 @@ export interface FakeBehaviour {
 
 export type FakeCall =
   | { method: 'create'; name: string }
-  | { method: 'attach' | 'start' | 'wait' | 'inspect' | 'watch' | 'remove'; id: string }
+  | { method: 'attach' | 'start' | 'wait' | 'inspect' | 'watch' | 'logs' | 'remove'; id: string }
   | { method: 'kill'; id: string; signal: string };
 
 const SIGNAL_NUMBERS: Record<string, number> = {
@@ -60,6 +63,8 @@ interface FakeContainer {
   state: 'created' | 'running' | 'exited';
   exitCode: number;
   oomKilled: boolean;
+  /** All it wrote, as the engine's log keeps it. */
+  log: { stream: OutputStream; text: string }[];
   consumers: { onOutput: OutputConsumer; end: () => void; fail: (error: unknown) => void }[];
   exited: Promise<void>;
   /** The output being written: attachments end once it is. */
@@ -221,6 +226,7 @@ export class FakeContainerRuntime implements ContainerRuntime {
       state: 'created',
       exitCode: 0,
       oomKilled: false,
+      log: [],
       consumers: [],
       exited,
       writing: Promise.resolve(),
@@ -253,6 +259,11 @@ export class FakeContainerRuntime implements ContainerRuntime {
         end();
       },
     });
+  }
+
+  async readContainerLogs(id: string, onOutput: OutputConsumer): Promise<void> {
+    this.calls.push({ method: 'logs', id });
+    for (const { stream, text } of this.get(id).log) await onOutput(stream, Buffer.from(text));
   }
 
   startContainer(id: string): Promise<void> {
@@ -335,6 +346,8 @@ export class FakeContainerRuntime implements ContainerRuntime {
     }
     for (const { stream, text } of container.behaviour.output ?? []) {
       if (container.state !== 'running') return;
+      container.log.push({ stream, text });
+      if (container.behaviour.attachMisses) continue;
       for (const consumer of container.consumers) {
         try {
           await consumer.onOutput(stream, Buffer.from(text));

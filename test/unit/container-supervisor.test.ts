@@ -67,6 +67,33 @@ describe('superviseContainer', () => {
     });
     expect(exit).toEqual({ kind: 'exited', exitCode: 0 });
     expect(text).toBe('abc');
+    // Delivered through the attachment: the engine's log is not read, nothing comes twice.
+    expect(runtime.methods).not.toContain('logs');
+  });
+
+  it("recovers the output from the engine's log when the attachment delivered none of it", async () => {
+    const runtime = runtimeWith({
+      output: [
+        { stream: 'stdout', text: 'out\n' },
+        { stream: 'stderr', text: 'err\n' },
+      ],
+      attachMisses: true,
+      exitCode: 0,
+    });
+    const output: string[] = [];
+    const warnings: string[] = [];
+    const exit = await superviseContainer(runtime, spec(), {
+      signal: new AbortController().signal,
+      onOutput: (stream, chunk) => {
+        output.push(`${stream}: ${chunk.toString()}`);
+        return Promise.resolve();
+      },
+      logger: { warn: (_fields: unknown, message?: string) => warnings.push(message ?? '') },
+    });
+    expect(exit).toEqual({ kind: 'exited', exitCode: 0 });
+    expect(output).toEqual(['stdout: out\n', 'stderr: err\n']);
+    expect(warnings).toEqual(['container.output_recovered_from_logs']);
+    expect(runtime.methods.indexOf('logs')).toBeLessThan(runtime.methods.indexOf('remove'));
   });
 
   it('never creates a container for a signal aborted already', async () => {

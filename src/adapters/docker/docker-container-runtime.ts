@@ -206,6 +206,16 @@ export class DockerContainerRuntime implements ContainerRuntime {
     return { done, close: () => stream.destroy?.() };
   }
 
+  async readContainerLogs(id: string, onOutput: OutputConsumer): Promise<void> {
+    try {
+      // Followed, so it comes as a stream (multiplexed like the attach): an exited container's ends at once.
+      const stream = await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: true });
+      await demuxStream(stream as AsyncIterable<Buffer>, onOutput);
+    } catch (error) {
+      throw engineError(`read the logs of container ${id}`, error);
+    }
+  }
+
   async startContainer(id: string): Promise<void> {
     try {
       await this.docker.getContainer(id).start();
