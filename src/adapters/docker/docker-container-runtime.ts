@@ -29,6 +29,7 @@ import {
 import { resolveImageUser } from './image-user.js';
 import { pullImage } from './pull-image.js';
 import { registryAuthFor } from './registry-auth.js';
+import { SharedPulls } from './shared-pulls.js';
 
 export interface DockerContainerRuntimeOptions {
   /** A dockerode instance; by default one from DOCKER_HOST or the local socket. Either way it is made to
@@ -38,18 +39,11 @@ export interface DockerContainerRuntimeOptions {
   dockerConfigDir?: string;
 }
 
-/** A pull shared by everyone asking for the same reference at once; aborted only when all have given up. */
-interface SharedPull {
-  promise: Promise<ImageInfo>;
-  controller: AbortController;
-  waiters: number;
-}
-
 /** The ContainerRuntime on a Docker engine, through dockerode. */
 export class DockerContainerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
   private readonly dockerConfigDir: string | undefined;
-  private readonly pulls = new Map<string, SharedPull>();
+  private readonly pulls = new SharedPulls<ImageInfo>();
   private storageOptSupported: boolean | undefined;
 
   constructor(options: DockerContainerRuntimeOptions = {}) {
@@ -127,40 +121,9 @@ export class DockerContainerRuntime implements ContainerRuntime {
   async pullImage(request: PullImageRequest): Promise<ImageInfo> {
     request.signal.throwIfAborted();
     assertImageReference(request.reference, 'image');
-    let shared = this.pulls.get(request.reference);
-    if (shared === undefined) {
-      const controller = new AbortController();
-      // Nothing is awaited between the lookup above and the set below: one pull per reference.
-      const promise = this.pullAndInspect(request, controller.signal).finally(() =>
-        this.pulls.delete(request.reference),
-      );
-      // Observed here too, so a pull every waiter gave up on does not reject unhandled.
-      promise.catch(() => undefined);
-      shared = { promise, controller, waiters: 0 };
-      this.pulls.set(request.reference, shared);
-    }
-    const pull = shared;
-    pull.waiters += 1;
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => {
-        pull.waiters -= 1;
-        if (pull.waiters === 0) {
-          // Nobody wants it any more: a caller arriving now starts a fresh pull instead of joining this one.
-          if (this.pulls.get(request.reference) === pull) this.pulls.delete(request.reference);
-          pull.controller.abort();
-        }
-        reject(request.signal.reason as Error);
-      };
-      request.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => undefined);
-    try {
-      return await Promise.race([pull.promise, aborted]);
-    } finally {
-      if (onAbort) request.signal.removeEventListener('abort', onAbort);
-      if (!request.signal.aborted) pull.waiters -= 1;
-    }
+    return this.pulls.join(request.reference, request.signal, (signal) =>
+      this.pullAndInspect(request, signal),
+    );
   }
 
   private async pullAndInspect(request: PullImageRequest, signal: AbortSignal): Promise<ImageInfo> {
