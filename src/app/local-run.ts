@@ -54,6 +54,9 @@ export interface LocalRunIo {
 /** The full action log, beside the outputs (output/.metadata/ is never collected, so it never collides). */
 export const ACTION_LOG_FILE = '.metadata/action.log';
 
+/** How a run ended, as the pipeline reports it (the CLI maps it to an exit code). */
+export type { InvocationOutcome };
+
 export interface LocalRunResult {
   invocationId: string;
   outcome: InvocationOutcome;

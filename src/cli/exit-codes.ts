@@ -1,6 +1,6 @@
 import { ActionWorkerError, CliExitCode, ERROR_CODES } from '../domain/errors.js';
 import { InvocationStatus } from '../domain/invocation-status.js';
-import type { InvocationOutcome } from '../stages/execute-invocation.js';
+import type { InvocationOutcome } from '../app/local-run.js';
 
 /** The exit codes of `action-worker run`, documented in the README; defined with the error-code table. */
 export { CliExitCode } from '../domain/errors.js';

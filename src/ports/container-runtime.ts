@@ -1,4 +1,8 @@
-/** The role the Docker engine plays: build, pull or find images and run one action container to its end. */
+/**
+ * The role the Docker engine plays: build, pull or find images, and the primitives of one container's life
+ * (create, attach, start, wait, kill, inspect, watch its events, remove). What to do with them — the
+ * timeout, the stop ladder, how an exit is classified — is policy: see stages/container-supervisor.ts.
+ */
 
 export interface ImageInfo {
   /** The image id (`sha256:…`). */
@@ -87,15 +91,49 @@ export interface ContainerSpec {
 
 export type OutputStream = 'stdout' | 'stderr';
 
-export interface RunContainerOptions {
-  /** Aborting stops the container with the ladder; the abort reason comes back in the result. */
-  signal: AbortSignal;
-  /** Aborting skips what is left of the grace period: SIGKILL now. */
-  forceSignal?: AbortSignal;
-  /** Called for every chunk the container writes; awaited, so a slow consumer slows the reader. */
-  onOutput: (stream: OutputStream, chunk: Buffer) => Promise<void>;
-  /** Called once the container has started. */
-  onStarted?: (containerId: string) => void;
+/** What the engine says about a container. */
+export interface ContainerState {
+  id: string;
+  /** Running or restarting. */
+  running: boolean;
+  /** Meaningful once it is not running. */
+  exitCode: number;
+  /** The engine says the kernel's OOM killer ended it (may miss a child process on cgroup v2: see events). */
+  oomKilled: boolean;
+}
+
+/** An attachment to a container's stdout and stderr. */
+export interface ContainerAttachment {
+  /**
+   * Resolves once the output has ended (the container exited) and every chunk was consumed; rejects with an
+   * InfrastructureError when reading it fails, or with the consumer's own error.
+   */
+  readonly done: Promise<void>;
+  /** Stops reading. */
+  close(): void;
+}
+
+/** Called for every chunk a container writes; awaited, so a slow consumer slows the reader. */
+export type OutputConsumer = (stream: OutputStream, chunk: Buffer) => Promise<void>;
+
+/**
+ * What the engine tells about one container while it runs (follow it from before start), and whether the
+ * engine itself is still there.
+ */
+export interface ContainerEventWatch {
+  /** An OOM kill was reported, of the container's main process or of any of its children. */
+  readonly hasSeenOom: boolean;
+  /** A kill request the worker did not send (watch only while sending none). */
+  readonly hasSeenOutsideKill: boolean;
+  /** The engine went away (shut down, crashed, restarted). */
+  readonly isEngineGone: boolean;
+  /** Aborted when the engine goes away. */
+  readonly gone: AbortSignal;
+  /** Resolves once the container's end has been reported (or the engine went away), or after `ms`. */
+  dieSeen(ms: number): Promise<void>;
+  /** Whether the engine goes away (or stops answering) within `ms`. */
+  engineGoneWithin(ms: number): Promise<boolean>;
+  stop(): void;
 }
 
 /** How the container ended. */
@@ -130,8 +168,32 @@ export interface ContainerRuntime {
     user: string,
     labels: Record<string, string>,
   ): Promise<{ uid: number; gid: number }>;
-  /** Creates, starts, streams, waits for and always removes one container. */
-  runContainer(spec: ContainerSpec, options: RunContainerOptions): Promise<ContainerExit>;
+  /**
+   * Creates (does not start) the container; its id. A dead leftover of the same name is replaced, a live
+   * one refused (InfrastructureError); an image that is not present is a UsageError E_IMAGE_NOT_FOUND, a
+   * configuration the engine refuses a UsageError E_INVALID_INPUT.
+   */
+  createContainer(spec: ContainerSpec): Promise<string>;
+  /** Attaches to its output; attach before start, so nothing is lost. Resolves once attached. */
+  attachContainer(id: string, onOutput: OutputConsumer): Promise<ContainerAttachment>;
+  startContainer(id: string): Promise<void>;
+  /**
+   * Its exit code once it has exited (at once when it already has). Rejects when the connection to the
+   * engine breaks, or `signal` aborts: that does not mean the container ended (inspect it).
+   */
+  waitContainer(id: string, signal?: AbortSignal): Promise<number>;
+  /** Sends a signal (`SIGTERM`, `SIGKILL`…); a container that is not running or missing is not an error. */
+  killContainer(id: string, signal: string): Promise<void>;
+  /** Its state, or undefined when there is no such container. */
+  inspectContainer(id: string): Promise<ContainerState | undefined>;
+  /**
+   * What the container has written so far, per stream, from the engine's own copy (which may keep only
+   * the tail of a large output); for a container that has exited, all of it. Not to be combined with an
+   * attachment that delivered anything: the same bytes would come twice.
+   */
+  readContainerLogs(id: string, onOutput: OutputConsumer): Promise<void>;
+  /** Starts following the container's events (and its engine's life). */
+  watchContainer(id: string): Promise<ContainerEventWatch>;
   listLabelledContainers(label: string): Promise<LabelledContainer[]>;
   /** Stops (SIGKILL) and removes a container; a missing one is not an error. */
   removeContainer(id: string): Promise<void>;

@@ -19,6 +19,7 @@ import {
 } from '../domain/workspace-layout.js';
 import type { ContainerExit, ContainerSpec, ImageInfo } from '../ports/container-runtime.js';
 import type { ActionLog } from './action-log.js';
+import { superviseContainer } from './container-supervisor.js';
 import type { InvocationPlan, PipelineDeps, PipelineSettings } from './invocation-plan.js';
 import { chownSecretsFile } from './secrets-file.js';
 import type { InputStaging } from './setup.js';
@@ -294,13 +295,14 @@ export async function runContainer(
           },
         );
   try {
-    return await deps.runtime.runContainer(spec, {
+    return await superviseContainer(deps.runtime, spec, {
       signal: AbortSignal.any([signal, guard.signal]),
       ...(deps.forceSignal ? { forceSignal: deps.forceSignal } : {}),
       onOutput: (stream, chunk) => log.write(stream, chunk),
       onStarted: (containerId) => {
         deps.logger.info({ containerId, containerName: spec.name }, 'container.started');
       },
+      logger: deps.logger,
     });
   } finally {
     stopWatching();

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DockerContainerRuntime } from '../../src/adapters/docker/docker-container-runtime.js';
 import { ActionWorkerError } from '../../src/domain/errors.js';
 import type { ContainerSpec } from '../../src/ports/container-runtime.js';
+import { superviseContainer } from '../../src/stages/container-supervisor.js';
 import { BASE_IMAGE } from '../support/paths.js';
 import { PrivateEngine } from '../support/private-engine.js';
 
@@ -32,7 +33,7 @@ async function runThroughRestart(engine: PrivateEngine, script: string): Promise
     started = resolve;
   });
   const output: string[] = [];
-  const run = runtime.runContainer(spec('run', script), {
+  const run = superviseContainer(runtime, spec('run', script), {
     signal: new AbortController().signal,
     onOutput: (_, chunk) => {
       output.push(chunk.toString('utf8'));

@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DockerContainerRuntime } from '../../src/adapters/docker/docker-container-runtime.js';
 import { InfrastructureError } from '../../src/domain/errors.js';
 import type { ContainerSpec } from '../../src/ports/container-runtime.js';
+import { superviseContainer } from '../../src/stages/container-supervisor.js';
 import { docker, removeTempDirs, tempDir } from '../support/harness.js';
 import { BASE_IMAGE } from '../support/paths.js';
 
@@ -55,7 +56,7 @@ describe('container name conflicts', () => {
     await docker.createContainer({ name, Image: BASE_IMAGE, Cmd: ['true'] });
     const containerSpec = await spec(name);
     const output = await collect((onOutput) =>
-      runtime.runContainer(containerSpec, { signal: new AbortController().signal, onOutput }),
+      superviseContainer(runtime, containerSpec, { signal: new AbortController().signal, onOutput }),
     );
     expect(output).toBe('fresh attempt\n');
   });
@@ -65,7 +66,7 @@ describe('container name conflicts', () => {
     const live = await docker.createContainer({ name, Image: BASE_IMAGE, Cmd: ['sleep', '60'] });
     await live.start();
     const containerSpec = await spec(name);
-    const attempt = runtime.runContainer(containerSpec, {
+    const attempt = superviseContainer(runtime, containerSpec, {
       signal: new AbortController().signal,
       onOutput: () => Promise.resolve(),
     });

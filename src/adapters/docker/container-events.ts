@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import type { ContainerEventWatch } from '../../ports/container-runtime.js';
 
 /** One line of the engine's event stream (the fields used here). */
 interface EngineEvent {
@@ -16,7 +17,7 @@ interface EngineEvent {
  * - the stream ending or breaking: the engine went away (shut down, crashed, restarted). A shutdown closes it
  *   once the engine has stopped every container; a killed engine breaks it at once.
  */
-export class ContainerEvents {
+export class ContainerEvents implements ContainerEventWatch {
   private oom = false;
   private outsideKill = false;
   private engineGone = false;
@@ -25,9 +26,18 @@ export class ContainerEvents {
   private readonly diedSignal = new AbortController();
   private readonly goneSignal = new AbortController();
 
-  /** Subscribes to the container's events; without them (an engine refusing), every question answers no. */
-  static async watch(docker: Docker, containerId: string): Promise<ContainerEvents> {
-    const events = new ContainerEvents();
+  private constructor(private readonly isUnreachable: () => Promise<boolean>) {}
+
+  /**
+   * Subscribes to the container's events; without them (an engine refusing), every question answers no.
+   * `isUnreachable`: whether the engine has stopped answering (asked by `engineGoneWithin`).
+   */
+  static async watch(
+    docker: Docker,
+    containerId: string,
+    isUnreachable: () => Promise<boolean> = () => Promise.resolve(false),
+  ): Promise<ContainerEvents> {
+    const events = new ContainerEvents(isUnreachable);
     try {
       const stream = (await docker.getEvents({
         filters: { type: ['container'], event: ['oom', 'kill', 'die'], container: [containerId] },
@@ -104,6 +114,11 @@ export class ContainerEvents {
       await firstOf([this.goneSignal.signal], Math.min(500, deadline - Date.now()));
     }
     return this.engineGone;
+  }
+
+  /** Whether the engine goes away within `ms`, or stops answering. */
+  async engineGoneWithin(ms: number): Promise<boolean> {
+    return this.goneWithin(ms, this.isUnreachable);
   }
 
   stop(): void {

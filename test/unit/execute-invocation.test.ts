@@ -1,0 +1,293 @@
+import { Writable } from 'node:stream';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
+import { StaticSecretStore } from '../../src/adapters/local/static-secret-store.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { ActionConfig } from '../../src/domain/action-config.js';
+import { DEFAULT_COMPUTE_REQUIREMENTS } from '../../src/domain/compute-requirements.js';
+import { EMPTY_CONTAINER_PARAMETERS } from '../../src/domain/container-parameters.js';
+import { InfrastructureError } from '../../src/domain/errors.js';
+import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
+import type { OutputTarget } from '../../src/ports/output-target.js';
+import { executeInvocation } from '../../src/stages/execute-invocation.js';
+import type { InvocationPlan, PipelineDeps } from '../../src/stages/invocation-plan.js';
+import { StoreInputResolver } from '../../src/stages/store-input-resolver.js';
+import { StoreOutputTarget } from '../../src/stages/store-output-target.js';
+import { type FakeBehaviour, FakeContainerRuntime } from '../support/fake-container-runtime.js';
+import { removeTempDirs, tempDir, tmpfsTempDir } from '../support/temp-dirs.js';
+
+afterAll(removeTempDirs);
+
+const IMAGE = 'fake/action:1';
+const OUTPUT_FILE = '/roboto/ws/output/result.txt';
+
+interface Pipeline {
+  runtime: FakeContainerRuntime;
+  deps: PipelineDeps;
+  plan: InvocationPlan;
+  controller: AbortController;
+  force: AbortController;
+  store: LocalDataStore;
+  datasetId: string;
+  /** The logger's lines, parsed. */
+  logs: { msg: string; level: number }[];
+}
+
+/**
+ * The whole pipeline of one attempt over the fake runtime and a local store in a temp dir: no Docker, no
+ * Redis. `cancelAt`: the status whose recording aborts the attempt's signal.
+ */
+async function pipeline(
+  behaviour: FakeBehaviour,
+  options: {
+    cancelAt?: InvocationStatus;
+    timeoutMs?: number;
+    outputs?: (target: OutputTarget) => OutputTarget;
+  } = {},
+): Promise<Pipeline> {
+  const dir = await tempDir('execute');
+  const settings = WorkerSettings.parse({
+    storeDir: path.join(dir, 'store'),
+    cache: { dir: path.join(dir, 'cache') },
+    secretsTmpfsDir: await tmpfsTempDir('execute-secrets'),
+    logs: { dir: path.join(dir, 'logs') },
+    workspaceDir: path.join(dir, 'ws'),
+    container: { stopGraceMs: 300 },
+  });
+  const store = new LocalDataStore(settings.storeDir);
+  const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+  const runtime = new FakeContainerRuntime([IMAGE]);
+  runtime.scriptNext(behaviour);
+  const controller = new AbortController();
+  const force = new AbortController();
+  const logs: Pipeline['logs'] = [];
+  const logger = pino(
+    { level: 'warn' },
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        for (const line of chunk.toString('utf8').split('\n'))
+          if (line) logs.push(JSON.parse(line) as Pipeline['logs'][number]);
+        callback();
+      },
+    }),
+  );
+  const plan: InvocationPlan = {
+    invocationId: `iv_${Math.random().toString(36).slice(2, 10)}`,
+    attempt: 1,
+    orgId: 'og_1',
+    action: ActionConfig.parse({ name: 'fake-action' }),
+    image: { kind: 'reference', reference: IMAGE },
+    parameterValues: {},
+    input: null,
+    dataSourceId: datasetId,
+    uploadDestinationId: datasetId,
+    computeRequirements: DEFAULT_COMPUTE_REQUIREMENTS,
+    containerParameters: EMPTY_CONTAINER_PARAMETERS,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    isDryRun: false,
+    logLevel: 'INFO',
+  };
+  const target = new StoreOutputTarget(store, { invocationId: plan.invocationId, attempt: 1 }, 'test');
+  const deps: PipelineDeps = {
+    runtime,
+    inputs: new StoreInputResolver(store, logger),
+    outputs: options.outputs ? options.outputs(target) : target,
+    secrets: new StaticSecretStore(new Map()),
+    status: {
+      record: (status) => {
+        if (status === options.cancelAt) controller.abort();
+        return Promise.resolve();
+      },
+    },
+    logger,
+    settings: {
+      workerId: 'w_test',
+      owner: { host: 'h', pid: process.pid, workerId: 'w_test' },
+      workspaceParentDir: settings.workspaceDir,
+      keepWorkspace: false,
+      apiKey: settings.roboto.apiKey,
+      serviceEndpoint: settings.roboto.serviceEndpoint,
+      environmentLabel: 'TEST',
+      container: settings.container,
+      images: settings.images,
+      logs: settings.logs,
+      logFile: null,
+      cache: settings.cache,
+      secretsTmpfsDir: settings.secretsTmpfsDir,
+    },
+    onOutput: () => Promise.resolve(),
+    forceSignal: force.signal,
+  };
+  return { runtime, deps, plan, controller, force, store, datasetId, logs };
+}
+
+function statuses(history: readonly { status: InvocationStatus; detail: string | null }[]): string[] {
+  return history.map(({ status, detail }) =>
+    detail ? `${statusName(status)}: ${detail}` : statusName(status),
+  );
+}
+
+const writesOutput: FakeBehaviour = {
+  files: { [OUTPUT_FILE]: 'done\n' },
+  output: [{ stream: 'stdout', text: 'working\n' }],
+};
+
+describe('executeInvocation over a fake container runtime', () => {
+  it('runs an action to Completed, its output uploaded, its log kept and its container removed', async () => {
+    const p = await pipeline(writesOutput);
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(statuses(outcome.history)).toEqual([
+      'Scheduled',
+      'Downloading',
+      `Processing: running ${IMAGE}`,
+      'Uploading',
+      'Completed: 1 output file(s) uploaded',
+    ]);
+    expect(outcome.exit).toEqual({ kind: 'exited', exitCode: 0 });
+    expect(outcome.log).toMatch(/ stdout +working\n$/);
+    expect(outcome.uploaded.map((file) => file.relative_path)).toEqual(['result.txt']);
+    expect(p.runtime.methods).toEqual(['create', 'attach', 'watch', 'start', 'wait', 'inspect', 'remove']);
+    expect(p.runtime.liveContainers).toEqual([]);
+  });
+
+  it('cancelled while downloading: Cancelled, and no container is ever created', async () => {
+    const p = await pipeline(writesOutput, { cancelAt: InvocationStatus.Downloading });
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(statuses(outcome.history)).toEqual(['Scheduled', 'Downloading', 'Cancelled: cancelled']);
+    expect(outcome.failure).toEqual({ reason: 'cancelled', code: 'E_CANCELLED', retryable: false });
+    expect(p.runtime.calls).toEqual([]);
+  });
+
+  it('cancelled as processing begins: Cancelled, and the container is never started', async () => {
+    const p = await pipeline(writesOutput, { cancelAt: InvocationStatus.Processing });
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(statuses(outcome.history)).toEqual([
+      'Scheduled',
+      'Downloading',
+      `Processing: running ${IMAGE}`,
+      'Cancelled: cancelled',
+    ]);
+    expect(p.runtime.methods).not.toContain('start');
+    expect(p.runtime.liveContainers).toEqual([]);
+  });
+
+  it('cancelled while the action runs: STOPSIGNAL, Cancelled, no outputs, the container removed', async () => {
+    const p = await pipeline({ ...writesOutput, runMs: Infinity });
+    const running = executeInvocation(p.plan, p.deps, p.controller.signal);
+    await p.runtime.started();
+    p.controller.abort();
+    const outcome = await running;
+    expect(statuses(outcome.history)).toEqual([
+      'Scheduled',
+      'Downloading',
+      `Processing: running ${IMAGE}`,
+      'Cancelled: cancelled',
+    ]);
+    expect(outcome.exit).toMatchObject({ kind: 'stopped', exitCode: 143 });
+    expect(outcome.uploaded).toEqual([]);
+    expect(p.runtime.methods.filter((method) => method.startsWith('kill'))).toEqual(['kill SIGTERM']);
+    expect(p.runtime.methods.at(-1)).toBe('remove');
+    expect(p.runtime.liveContainers).toEqual([]);
+  });
+
+  it('cancelled while the action ignores SIGTERM: SIGKILL after the grace period', async () => {
+    const p = await pipeline({ runMs: Infinity, ignores: ['SIGTERM'] });
+    const running = executeInvocation(p.plan, p.deps, p.controller.signal);
+    await p.runtime.started();
+    p.controller.abort();
+    const outcome = await running;
+    expect(outcome.status).toBe(InvocationStatus.Cancelled);
+    expect(outcome.exit).toMatchObject({ kind: 'stopped', exitCode: 137 });
+    expect(p.runtime.methods.filter((method) => method.startsWith('kill'))).toEqual([
+      'kill SIGTERM',
+      'kill SIGKILL',
+    ]);
+  });
+
+  it('cancelled and forced: SIGKILL at once, without the grace period', async () => {
+    const p = await pipeline({ runMs: Infinity, ignores: ['SIGTERM'] });
+    const running = executeInvocation(p.plan, p.deps, p.controller.signal);
+    await p.runtime.started();
+    p.force.abort();
+    p.controller.abort();
+    const outcome = await running;
+    expect(outcome.status).toBe(InvocationStatus.Cancelled);
+    expect(p.runtime.methods.filter((method) => method.startsWith('kill'))).toEqual(['kill SIGKILL']);
+  });
+
+  it('cancelled while the outputs upload: Cancelled, nothing stored', async () => {
+    const p = await pipeline(writesOutput, {
+      outputs: (target) => ({
+        ensureDataset: (...args) => target.ensureDataset(...args),
+        updateFile: (...args) => target.updateFile(...args),
+        updateDataset: (...args) => target.updateDataset(...args),
+        upload: (datasetId, files, signal) => {
+          p.controller.abort();
+          return target.upload(datasetId, files, signal);
+        },
+      }),
+    });
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(statuses(outcome.history)).toEqual([
+      'Scheduled',
+      'Downloading',
+      `Processing: running ${IMAGE}`,
+      'Uploading',
+      'Cancelled: cancelled',
+    ]);
+    expect(outcome.uploaded).toEqual([]);
+    expect(await p.store.listFiles(p.datasetId)).toEqual([]);
+    expect(p.runtime.liveContainers).toEqual([]);
+  });
+
+  it('times out: the stop ladder runs, Failed with E_TIMEOUT, not retryable', async () => {
+    const p = await pipeline({ runMs: Infinity }, { timeoutMs: 1_000 });
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(statuses(outcome.history).at(-1)).toBe('Failed: timed out after 1 s');
+    expect(outcome.exit).toEqual({ kind: 'timed-out', timeoutMs: 1_000, exitCode: 143 });
+    expect(outcome.failure).toEqual({ reason: 'timeout', code: 'E_TIMEOUT', retryable: false });
+    expect(p.runtime.liveContainers).toEqual([]);
+  });
+
+  it('killed by the OOM killer: Failed with E_OOM and the limit, not retryable', async () => {
+    const p = await pipeline({ output: [{ stream: 'stdout', text: 'filling memory\n' }], oom: true });
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(statuses(outcome.history).at(-1)).toBe(
+      `Failed: out of memory (limit ${DEFAULT_COMPUTE_REQUIREMENTS.memory} MiB)`,
+    );
+    expect(outcome.exit).toMatchObject({ kind: 'oom', exitCode: 137 });
+    expect(outcome.failure).toEqual({ reason: 'oom', code: 'E_OOM', retryable: false });
+  });
+
+  it('an engine that stops under the action: Failed with E_ENGINE_RESTARTED, retryable', async () => {
+    const p = await pipeline({ output: [{ stream: 'stdout', text: 'begin\n' }], engineStops: true });
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(outcome.status).toBe(InvocationStatus.Failed);
+    expect(outcome.failure).toEqual({
+      reason: 'engine_restarted',
+      code: 'E_ENGINE_RESTARTED',
+      retryable: true,
+    });
+  });
+
+  it('a container whose removal fails: the run keeps its result, the failure is logged', async () => {
+    const p = await pipeline({ ...writesOutput, failRemove: true });
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(outcome.status).toBe(InvocationStatus.Completed);
+    expect(outcome.uploaded).toHaveLength(1);
+    expect(p.runtime.liveContainers).toHaveLength(1);
+    expect(p.logs.map((line) => line.msg)).toContain('container.remove_failed');
+  });
+
+  it('an engine error creating the container: Failed, retryable, nothing left behind', async () => {
+    const p = await pipeline({
+      createError: new InfrastructureError('create container: engine exploded', 'E_DOCKER'),
+    });
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(statuses(outcome.history).at(-1)).toBe('Failed: action failed: create container: engine exploded');
+    expect(outcome.failure?.retryable).toBe(true);
+    expect(p.runtime.liveContainers).toEqual([]);
+  });
+});
