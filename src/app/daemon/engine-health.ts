@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
@@ -60,15 +60,24 @@ export class EngineHealth {
    * it as many times as it takes. Rejects with the signal's reason when the signal is aborted first.
    */
   async untilAnswering(signal: AbortSignal): Promise<void> {
-    for (let delayMs = this.firstRetryDelayMs; ; delayMs = Math.min(delayMs * 2, this.maxRetryDelayMs)) {
-      signal.throwIfAborted();
-      if (this.now() - this.lastAnsweredAt < this.freshForMs) return;
-      const error = await this.probe();
-      if (error === undefined) return;
-      this.markAway(error);
-      // Cut short by the signal, whose reason the next turn throws.
-      await sleep(delayMs, undefined, { signal }).catch(() => undefined);
-    }
+    signal.throwIfAborted();
+    await pRetry(
+      async () => {
+        if (this.now() - this.lastAnsweredAt < this.freshForMs) return;
+        const error = await this.probe();
+        if (error === undefined) return;
+        this.markAway(error);
+        throw error instanceof Error ? error : new Error('the engine did not answer', { cause: error });
+      },
+      {
+        forever: true,
+        factor: 2,
+        minTimeout: this.firstRetryDelayMs,
+        maxTimeout: this.maxRetryDelayMs,
+        randomize: false,
+        signal,
+      },
+    );
   }
 
   /** Whether the engine answers a ping now (not taken from an earlier one). */
