@@ -1,4 +1,5 @@
 import { FakeContainerRuntime } from '../support/fake-container-runtime.js';
+import { testContainerSpec } from '../support/container-spec.js';
 import { describeContainerRuntimeContract } from './container-runtime.contract.js';
 
 const IMAGE = 'fake/contract:1';
@@ -34,22 +35,7 @@ describeContainerRuntimeContract('FakeContainerRuntime', () => {
           runtime.script(name, { output: [{ stream: 'stdout', text: 'filling memory\n' }], oom: true });
           break;
       }
-      return Promise.resolve({
-        name,
-        image: IMAGE,
-        env: [],
-        entrypoint: null,
-        command: null,
-        workdir: null,
-        user: null,
-        labels: {},
-        mounts: [],
-        limits: { nanoCpus: 1e9, memoryBytes: 64 * 1024 * 1024, pidsLimit: 64, storageBytes: null },
-        security: { capAdd: [], readOnlyRootfs: false, tmpfs: {}, networkMode: 'none' },
-        timeoutMs: 60_000,
-        stopGraceMs: 1_000,
-        stopSignal: 'SIGTERM',
-      });
+      return Promise.resolve(testContainerSpec(name, IMAGE));
     },
   });
 });

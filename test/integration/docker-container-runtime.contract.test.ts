@@ -6,6 +6,7 @@ import {
   describeContainerRuntimeContract,
 } from '../contract/container-runtime.contract.js';
 import { docker } from '../support/harness.js';
+import { shellCommand, testContainerSpec } from '../support/container-spec.js';
 import { BASE_IMAGE } from '../support/paths.js';
 
 const MIB = 1024 * 1024;
@@ -51,22 +52,14 @@ describeContainerRuntimeContract('DockerContainerRuntime', () =>
       const name = `action-worker-contract-${process.pid}-${names.length}-${Date.now()}`;
       names.push(name);
       const { script: command, env, memoryBytes } = script(program);
-      return Promise.resolve({
-        name,
-        image: BASE_IMAGE,
-        env,
-        entrypoint: ['/bin/sh', '-c'],
-        command: [command],
-        workdir: null,
-        user: null,
-        labels: { 'dev.action-worker.test': 'container-runtime-contract' },
-        mounts: [],
-        limits: { nanoCpus: 500_000_000, memoryBytes, pidsLimit: 64, storageBytes: null },
-        security: { capAdd: [], readOnlyRootfs: false, tmpfs: {}, networkMode: 'none' },
-        timeoutMs: 60_000,
-        stopGraceMs: 1_000,
-        stopSignal: 'SIGTERM',
-      });
+      return Promise.resolve(
+        testContainerSpec(name, BASE_IMAGE, {
+          ...shellCommand(command),
+          env,
+          labels: { 'dev.action-worker.test': 'container-runtime-contract' },
+          limits: { memoryBytes },
+        }),
+      );
     },
   }),
 );

@@ -3,26 +3,18 @@ import { DockerContainerRuntime } from '../../src/adapters/docker/docker-contain
 import { ActionWorkerError } from '../../src/domain/errors.js';
 import type { ContainerSpec } from '../../src/ports/container-runtime.js';
 import { superviseContainer } from '../../src/stages/container-supervisor.js';
+import { testContainerSpec } from '../support/container-spec.js';
 import { BASE_IMAGE } from '../support/paths.js';
 import { PrivateEngine } from '../support/private-engine.js';
 
 function spec(name: string, script: string): ContainerSpec {
-  return {
-    name: `aw-engine-restart-${name}-${Date.now()}`,
-    image: BASE_IMAGE,
-    env: [],
+  return testContainerSpec(`aw-engine-restart-${name}-${Date.now()}`, BASE_IMAGE, {
     entrypoint: ['sh', '-c'],
     command: [script],
-    workdir: null,
-    user: null,
-    labels: {},
-    mounts: [],
-    limits: { nanoCpus: 500_000_000, memoryBytes: 256 * 1024 * 1024, pidsLimit: 128, storageBytes: null },
-    security: { capAdd: [], readOnlyRootfs: false, tmpfs: {}, networkMode: 'none' },
+    limits: { memoryBytes: 256 * 1024 * 1024, pidsLimit: 128 },
     timeoutMs: 120_000,
     stopGraceMs: 2_000,
-    stopSignal: 'SIGTERM',
-  };
+  });
 }
 
 /** Runs the container, restarting the engine (SIGTERM, then start) once it has started. */

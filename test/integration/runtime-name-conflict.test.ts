@@ -4,6 +4,7 @@ import { InfrastructureError } from '../../src/domain/errors.js';
 import type { ContainerSpec } from '../../src/ports/container-runtime.js';
 import { superviseContainer } from '../../src/stages/container-supervisor.js';
 import { docker, removeTempDirs, tempDir } from '../support/harness.js';
+import { shellCommand, testContainerSpec } from '../support/container-spec.js';
 import { BASE_IMAGE } from '../support/paths.js';
 
 const runtime = new DockerContainerRuntime();
@@ -12,22 +13,13 @@ const names: string[] = [];
 async function spec(name: string): Promise<ContainerSpec> {
   names.push(name);
   const image = await runtime.inspectImage(BASE_IMAGE);
-  return {
-    name,
-    image: image!.id,
-    env: [],
-    entrypoint: ['/bin/sh', '-c'],
-    command: ['echo fresh attempt'],
-    workdir: null,
-    user: null,
+  return testContainerSpec(name, image!.id, {
+    ...shellCommand('echo fresh attempt'),
     labels: { 'dev.action-worker.test': name },
     mounts: [{ hostPath: await tempDir('conflict-ws'), containerPath: '/roboto/ws', readOnly: false }],
-    limits: { nanoCpus: 1e9, memoryBytes: 256 * 1024 * 1024, pidsLimit: 64, storageBytes: null },
-    security: { capAdd: [], readOnlyRootfs: false, tmpfs: {}, networkMode: 'none' },
+    limits: { nanoCpus: 1e9, memoryBytes: 256 * 1024 * 1024 },
     timeoutMs: 30_000,
-    stopGraceMs: 1_000,
-    stopSignal: 'SIGTERM',
-  };
+  });
 }
 
 async function collect(

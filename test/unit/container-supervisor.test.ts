@@ -2,28 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { ActionWorkerError } from '../../src/domain/errors.js';
 import type { ContainerSpec } from '../../src/ports/container-runtime.js';
 import { superviseContainer } from '../../src/stages/container-supervisor.js';
+import { type ContainerSpecOverrides, testContainerSpec } from '../support/container-spec.js';
 import { type FakeBehaviour, FakeContainerRuntime } from '../support/fake-container-runtime.js';
 
 const IMAGE = 'fake/action:1';
 
-function spec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
-  return {
-    name: 'action-worker-iv_test-1',
-    image: IMAGE,
-    env: [],
-    entrypoint: null,
-    command: null,
-    workdir: null,
-    user: null,
-    labels: {},
-    mounts: [],
-    limits: { nanoCpus: 1e9, memoryBytes: 64 * 1024 * 1024, pidsLimit: 64, storageBytes: null },
-    security: { capAdd: [], readOnlyRootfs: false, tmpfs: {}, networkMode: 'none' },
-    timeoutMs: 60_000,
-    stopGraceMs: 200,
-    stopSignal: 'SIGTERM',
-    ...overrides,
-  };
+function spec(overrides: ContainerSpecOverrides = {}): ContainerSpec {
+  return testContainerSpec('action-worker-iv_test-1', IMAGE, { stopGraceMs: 200, ...overrides });
 }
 
 function runtimeWith(behaviour: FakeBehaviour): FakeContainerRuntime {
