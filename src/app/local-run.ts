@@ -25,7 +25,7 @@ import type { RobotoLogLevel } from '../domain/runtime-environment.js';
 import type { ContainerRuntime, OutputStream } from '../ports/container-runtime.js';
 import { currentPidNamespace } from './garbage-collector.js';
 import { type InvocationOutcome, executeInvocation } from '../stages/execute-invocation.js';
-import type { ImageSource } from '../stages/invocation-plan.js';
+import { type ImageSource, pipelineSettings } from '../stages/invocation-plan.js';
 import { planFromRequest } from '../stages/plan-from-request.js';
 import { ensureImage } from '../stages/run.js';
 import {
@@ -203,7 +203,7 @@ export async function runLocal(
         },
       },
       logger: deps.logger,
-      settings: {
+      settings: pipelineSettings(deps.settings, {
         workerId: `local-${os.hostname()}`,
         owner: {
           host: os.hostname(),
@@ -211,18 +211,10 @@ export async function runLocal(
           workerId: `local-${os.hostname()}`,
           pidNamespace: currentPidNamespace(),
         },
-        workspaceParentDir: deps.settings.workspaceDir,
-        keepWorkspace: request.keepWorkspace,
-        apiKey: deps.settings.roboto.apiKey,
-        serviceEndpoint: deps.settings.roboto.serviceEndpoint,
         environmentLabel: `LOCAL (${os.hostname()})`,
-        container: deps.settings.container,
-        images: deps.settings.images,
-        logs: deps.settings.logs,
+        keepWorkspace: request.keepWorkspace,
         logFile,
-        cache: deps.settings.cache,
-        secretsTmpfsDir: deps.settings.secretsTmpfsDir,
-      },
+      }),
       onOutput: io.writeOutput,
       ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
       transfers: io.transfers,

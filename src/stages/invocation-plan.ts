@@ -59,6 +59,31 @@ export interface PipelineSettings {
   secretsTmpfsDir: string;
 }
 
+/** Who runs an attempt and where its log goes: what the pipeline settings add to the worker's settings. */
+export interface AttemptRunner {
+  workerId: string;
+  owner: WorkspaceOwner;
+  /** `ROBOTO_ENV`. */
+  environmentLabel: string;
+  keepWorkspace: boolean;
+  logFile: string | null;
+}
+
+/** The pipeline's settings: the worker's, as the daemon and the local run both pass them on. */
+export function pipelineSettings(settings: WorkerSettings, runner: AttemptRunner): PipelineSettings {
+  return {
+    ...runner,
+    workspaceParentDir: settings.workspaceDir,
+    apiKey: settings.roboto.apiKey,
+    serviceEndpoint: settings.roboto.serviceEndpoint,
+    container: settings.container,
+    images: settings.images,
+    logs: settings.logs,
+    cache: settings.cache,
+    secretsTmpfsDir: settings.secretsTmpfsDir,
+  };
+}
+
 export interface PipelineDeps {
   runtime: ContainerRuntime;
   inputs: InputResolver;

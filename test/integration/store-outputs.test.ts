@@ -11,7 +11,11 @@ import { mergeContainerParameters } from '../../src/domain/container-parameters.
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { executeInvocation } from '../../src/stages/execute-invocation.js';
-import type { InvocationPlan, PipelineDeps } from '../../src/stages/invocation-plan.js';
+import {
+  type InvocationPlan,
+  type PipelineDeps,
+  pipelineSettings,
+} from '../../src/stages/invocation-plan.js';
 import { StoreInputResolver } from '../../src/stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../src/stages/store-output-target.js';
 import { removeTempDirs, tempDir } from '../support/harness.js';
@@ -66,21 +70,13 @@ async function attempt(
     secrets: new StaticSecretStore(new Map()),
     status: { record: () => Promise.resolve() },
     logger,
-    settings: {
+    settings: pipelineSettings(settings, {
       workerId: 'test',
       owner: { host: os.hostname(), pid: process.pid, workerId: 'test' },
-      workspaceParentDir: settings.workspaceDir,
-      keepWorkspace: false,
-      apiKey: settings.roboto.apiKey,
-      serviceEndpoint: settings.roboto.serviceEndpoint,
       environmentLabel: 'test',
-      container: settings.container,
-      images: settings.images,
-      logs: settings.logs,
+      keepWorkspace: false,
       logFile: null,
-      cache: settings.cache,
-      secretsTmpfsDir: settings.secretsTmpfsDir,
-    },
+    }),
     onOutput: () => Promise.resolve(),
   };
   return executeInvocation(plan, deps, new AbortController().signal);

@@ -12,7 +12,11 @@ import { InfrastructureError } from '../../src/domain/errors.js';
 import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
 import type { OutputTarget } from '../../src/ports/output-target.js';
 import { executeInvocation } from '../../src/stages/execute-invocation.js';
-import type { InvocationPlan, PipelineDeps } from '../../src/stages/invocation-plan.js';
+import {
+  type InvocationPlan,
+  type PipelineDeps,
+  pipelineSettings,
+} from '../../src/stages/invocation-plan.js';
 import { StoreInputResolver } from '../../src/stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../src/stages/store-output-target.js';
 import { type FakeBehaviour, FakeContainerRuntime } from '../support/fake-container-runtime.js';
@@ -102,21 +106,13 @@ async function pipeline(
       },
     },
     logger,
-    settings: {
+    settings: pipelineSettings(settings, {
       workerId: 'w_test',
       owner: { host: 'h', pid: process.pid, workerId: 'w_test' },
-      workspaceParentDir: settings.workspaceDir,
-      keepWorkspace: false,
-      apiKey: settings.roboto.apiKey,
-      serviceEndpoint: settings.roboto.serviceEndpoint,
       environmentLabel: 'TEST',
-      container: settings.container,
-      images: settings.images,
-      logs: settings.logs,
+      keepWorkspace: false,
       logFile: null,
-      cache: settings.cache,
-      secretsTmpfsDir: settings.secretsTmpfsDir,
-    },
+    }),
     onOutput: () => Promise.resolve(),
     forceSignal: force.signal,
   };

@@ -12,7 +12,7 @@ import type { InvocationRecord, InvocationStore } from '../../ports/invocation-s
 import type { LeasedJob } from '../../ports/job-source.js';
 import type { SecretStore } from '../../ports/secret-store.js';
 import { type InvocationOutcome, executeInvocation } from '../../stages/execute-invocation.js';
-import type { InvocationPlan } from '../../stages/invocation-plan.js';
+import { type InvocationPlan, pipelineSettings } from '../../stages/invocation-plan.js';
 import { planFromRequest } from '../../stages/plan-from-request.js';
 import { StoreInputResolver } from '../../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../../stages/store-output-target.js';
@@ -123,7 +123,7 @@ export class Attempt {
             },
             // The pipeline adds the invocation id and attempt itself.
             logger: this.deps.logger,
-            settings: {
+            settings: pipelineSettings(settings, {
               workerId: this.deps.workerId,
               owner: {
                 host: os.hostname(),
@@ -132,18 +132,10 @@ export class Attempt {
                 pidNamespace: currentPidNamespace(),
                 deployment,
               },
-              workspaceParentDir: settings.workspaceDir,
-              keepWorkspace: false,
-              apiKey: settings.roboto.apiKey,
-              serviceEndpoint: settings.roboto.serviceEndpoint,
               environmentLabel: `action-worker (${os.hostname()})`,
-              container: settings.container,
-              images: settings.images,
-              logs: settings.logs,
+              keepWorkspace: false,
               logFile: null,
-              cache: settings.cache,
-              secretsTmpfsDir: settings.secretsTmpfsDir,
-            },
+            }),
             onOutput: (stream: OutputStream, chunk: Buffer) => {
               if (!lease.isLost) live.write(stream, chunk);
               return Promise.resolve();
