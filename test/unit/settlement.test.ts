@@ -296,7 +296,7 @@ describe('settlePrevious', () => {
 });
 
 describe('settleUnfittable', () => {
-  const detail = 'setup failed: the action needs 8 vCPU and 4096 MiB; this worker offers 2 vCPU and 4096 MiB';
+  const detail = 'setup failed: the action needs 8 vCPU (this host offers 2)';
 
   it.each([
     [

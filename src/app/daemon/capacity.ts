@@ -1,8 +1,4 @@
-import {
-  type ComputeRequirements,
-  type HostCapacity,
-  capacityShortfall,
-} from '../../domain/compute-requirements.js';
+import type { ComputeRequirements, HostCapacity } from '../../domain/compute-requirements.js';
 
 export interface Reservation {
   readonly vcpu: number;
@@ -28,11 +24,6 @@ export class CapacityLedger {
 
   hasFreeSlot(): boolean {
     return this.slotsUsed < this.slots;
-  }
-
-  /** Whether `requirements` could ever fit on this worker. */
-  canEverFit(requirements: ComputeRequirements): boolean {
-    return capacityShortfall(requirements, this.host) === undefined;
   }
 
   claimSlot(): void {
