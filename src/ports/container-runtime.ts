@@ -189,9 +189,10 @@ export interface ContainerRuntime {
   /**
    * What the container has written so far, per stream, from the engine's own copy (which may keep only
    * the tail of a large output); for a container that has exited, all of it. Not to be combined with an
-   * attachment that delivered anything: the same bytes would come twice.
+   * attachment that delivered anything: the same bytes would come twice. Rejects once `signal` is
+   * aborted, whatever the engine does: a stream it never ends must not hold the attempt.
    */
-  readContainerLogs(id: string, onOutput: OutputConsumer): Promise<void>;
+  readContainerLogs(id: string, onOutput: OutputConsumer, signal: AbortSignal): Promise<void>;
   /** Starts following the container's events (and its engine's life). */
   watchContainer(id: string): Promise<ContainerEventWatch>;
   listLabelledContainers(label: string): Promise<LabelledContainer[]>;

@@ -38,6 +38,8 @@ export interface SupervisorTimings {
   engineShutdownMs: number;
   /** How often a container is inspected while its wait cannot be trusted (the engine went away). */
   inspectIntervalMs: number;
+  /** How long reading an exited container's log (see `recoverOutput`) may take before it is given up. */
+  logsRecoveryMs: number;
 }
 
 export const DEFAULT_SUPERVISOR_TIMINGS: SupervisorTimings = {
@@ -46,6 +48,7 @@ export const DEFAULT_SUPERVISOR_TIMINGS: SupervisorTimings = {
   dieEventWaitMs: 5_000,
   engineShutdownMs: 20_000,
   inspectIntervalMs: 1_000,
+  logsRecoveryMs: 15_000,
 };
 
 /** What the engine did while a container ran: see `waitUntilExited`. */
@@ -133,7 +136,9 @@ async function supervise(
       );
     }
     await attachment.done;
-    if (deliveredBytes === 0) await recoverOutput(runtime, id, spec, onOutput, options.logger);
+    if (deliveredBytes === 0) {
+      await recoverOutput(runtime, id, spec, onOutput, options, timings.logsRecoveryMs);
+    }
     if (consumerError !== undefined) {
       throw new InfrastructureError(
         `handling the output of ${spec.name} failed: ${consumerError instanceof Error ? consumerError.message : 'unknown error'}`,
@@ -162,21 +167,29 @@ async function supervise(
  * An attachment that delivered nothing may have missed everything: an engine can answer the attach before
  * it has connected the container's streams to it. The engine's own copy of the output (its log) has it
  * then; read once the container has exited, and only when the attachment delivered nothing, so that no
- * byte comes twice. Best effort: a failure to read it leaves the run's result alone.
+ * byte comes twice. Best effort: a failure to read it leaves the run's result alone, and so does a read
+ * that takes longer than `limitMs` or is forced (a half-alive engine must not hold the attempt's slot).
  */
 async function recoverOutput(
   runtime: ContainerRuntime,
   id: string,
   spec: ContainerSpec,
   onOutput: OutputConsumer,
-  logger: SupervisorOptions['logger'],
+  { logger, forceSignal }: SupervisorOptions,
+  limitMs: number,
 ): Promise<void> {
+  const limit = AbortSignal.timeout(limitMs);
+  const signal = forceSignal === undefined ? limit : AbortSignal.any([limit, forceSignal]);
   let recoveredBytes = 0;
   try {
-    await runtime.readContainerLogs(id, (stream, chunk) => {
-      recoveredBytes += chunk.length;
-      return onOutput(stream, chunk);
-    });
+    await runtime.readContainerLogs(
+      id,
+      (stream, chunk) => {
+        recoveredBytes += chunk.length;
+        return onOutput(stream, chunk);
+      },
+      signal,
+    );
   } catch (error) {
     logger?.warn({ err: error, containerId: id, containerName: spec.name }, 'container.logs_unreadable');
     return;

@@ -91,7 +91,7 @@ export function describeContainerRuntimeContract(
         });
         // The engine's own copy of the output has the same, per stream.
         const logged = collector();
-        await f.runtime.readContainerLogs(id, logged.consume);
+        await f.runtime.readContainerLogs(id, logged.consume, AbortSignal.timeout(f.patienceMs));
         expect(logged.stdout()).toBe('out one\nout two\n');
         expect(logged.stderr()).toBe('err\n');
         // A wait on a container that has already exited answers at once.

@@ -35,6 +35,8 @@ export interface FakeBehaviour {
   /** Its attachments get none of its output (an engine answering the attach before connecting the
    * streams); its log has it all. */
   attachMisses?: boolean;
+  /** Reading its log never ends by itself (a half-alive engine): only the reader's signal ends it. */
+  logsHang?: boolean;
   /** Every removal of it fails (an engine error). */
   failRemove?: boolean;
   /** Its creation fails with this error. */
@@ -261,9 +263,19 @@ export class FakeContainerRuntime implements ContainerRuntime {
     });
   }
 
-  async readContainerLogs(id: string, onOutput: OutputConsumer): Promise<void> {
+  async readContainerLogs(id: string, onOutput: OutputConsumer, signal: AbortSignal): Promise<void> {
     this.calls.push({ method: 'logs', id });
-    for (const { stream, text } of this.get(id).log) await onOutput(stream, Buffer.from(text));
+    const container = this.get(id);
+    for (const { stream, text } of container.log) await onOutput(stream, Buffer.from(text));
+    if (container.behaviour.logsHang === true) {
+      await new Promise<never>((_resolve, reject) => {
+        const abandon = (): void => {
+          reject(new InfrastructureError(`reading the logs of container ${id} was abandoned`, 'E_DOCKER'));
+        };
+        if (signal.aborted) abandon();
+        else signal.addEventListener('abort', abandon, { once: true });
+      });
+    }
   }
 
   startContainer(id: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ActionWorkerError } from '../../src/domain/errors.js';
 import type { ContainerSpec } from '../../src/ports/container-runtime.js';
 import { superviseContainer } from '../../src/stages/container-supervisor.js';
@@ -79,6 +79,48 @@ describe('superviseContainer', () => {
     expect(output).toEqual(['stdout: out\n', 'stderr: err\n']);
     expect(warnings).toEqual(['container.output_recovered_from_logs']);
     expect(runtime.methods.indexOf('logs')).toBeLessThan(runtime.methods.indexOf('remove'));
+  });
+
+  it('gives the log up when the engine never ends it, and still reports the exit and removes the container', async () => {
+    const runtime = runtimeWith({
+      output: [{ stream: 'stdout', text: 'out\n' }],
+      attachMisses: true,
+      logsHang: true,
+      exitCode: 3,
+    });
+    const warnings: string[] = [];
+    const exit = await superviseContainer(runtime, spec(), {
+      signal: new AbortController().signal,
+      onOutput: () => Promise.resolve(),
+      logger: { warn: (_fields: unknown, message?: string) => warnings.push(message ?? '') },
+      timings: { logsRecoveryMs: 50 },
+    });
+    expect(exit).toEqual({ kind: 'exited', exitCode: 3 });
+    expect(warnings).toEqual(['container.logs_unreadable']);
+    expect(runtime.methods.indexOf('logs')).toBeLessThan(runtime.methods.indexOf('remove'));
+  });
+
+  it('gives the log up at once when forced', async () => {
+    const runtime = runtimeWith({ attachMisses: true, logsHang: true });
+    const force = new AbortController();
+    const warnings: string[] = [];
+    const exit = superviseContainer(runtime, spec(), {
+      signal: new AbortController().signal,
+      forceSignal: force.signal,
+      onOutput: () => Promise.resolve(),
+      logger: {
+        warn: (_fields: unknown, message?: string) => {
+          warnings.push(message ?? '');
+        },
+      },
+    });
+    await vi.waitFor(() => {
+      expect(runtime.methods).toContain('logs');
+    });
+    force.abort();
+    // The default limit is 15 s: settling well before it is the force at work.
+    await expect(exit).resolves.toEqual({ kind: 'exited', exitCode: 0 });
+    expect(warnings).toEqual(['container.logs_unreadable']);
   });
 
   it('never creates a container for a signal aborted already', async () => {

@@ -49,6 +49,8 @@ async function pipeline(
     cancelAt?: InvocationStatus;
     timeoutMs?: number;
     outputs?: (target: OutputTarget) => OutputTarget;
+    /** The API key the worker hands the action, masked like a secret. */
+    apiKey?: string;
   } = {},
 ): Promise<Pipeline> {
   const dir = await tempDir('execute');
@@ -59,6 +61,7 @@ async function pipeline(
     logs: { dir: path.join(dir, 'logs') },
     workspaceDir: path.join(dir, 'ws'),
     container: { stopGraceMs: 300 },
+    ...(options.apiKey === undefined ? {} : { roboto: { apiKey: options.apiKey } }),
   });
   const store = new LocalDataStore(settings.storeDir);
   const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
@@ -146,6 +149,19 @@ describe('executeInvocation over a fake container runtime', () => {
     expect(outcome.uploaded.map((file) => file.relative_path)).toEqual(['result.txt']);
     expect(p.runtime.methods).toEqual(['create', 'attach', 'watch', 'start', 'wait', 'inspect', 'remove']);
     expect(p.runtime.liveContainers).toEqual([]);
+  });
+
+  it("masks output recovered from the engine's log like output delivered through the attachment", async () => {
+    const apiKey = 'rk_recovered_0123456789abcdef';
+    const p = await pipeline(
+      { ...writesOutput, output: [{ stream: 'stdout', text: `key=${apiKey}\n` }], attachMisses: true },
+      { apiKey },
+    );
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(outcome.status).toBe(InvocationStatus.Completed);
+    expect(p.runtime.methods).toContain('logs');
+    expect(outcome.log).toMatch(/ stdout +key=\S+\n$/);
+    expect(outcome.log).not.toContain(apiKey);
   });
 
   it('cancelled while downloading: Cancelled, and no container is ever created', async () => {

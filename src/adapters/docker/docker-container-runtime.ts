@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import { assertImageReference } from '../../domain/image-reference.js';
@@ -169,13 +170,24 @@ export class DockerContainerRuntime implements ContainerRuntime {
     return { done, close: () => stream.destroy?.() };
   }
 
-  async readContainerLogs(id: string, onOutput: OutputConsumer): Promise<void> {
+  async readContainerLogs(id: string, onOutput: OutputConsumer, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    let stream: Readable | undefined;
+    const onAbort = (): void => {
+      stream?.destroy(new Error(`reading the logs of container ${id} was abandoned`));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       // Followed, so it comes as a stream (multiplexed like the attach): an exited container's ends at once.
-      const stream = await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: true });
-      await demuxStream(stream as AsyncIterable<Buffer>, onOutput);
+      stream = (await this.docker
+        .getContainer(id)
+        .logs({ stdout: true, stderr: true, follow: true, abortSignal: signal })) as unknown as Readable;
+      signal.throwIfAborted();
+      await demuxStream(stream, onOutput);
     } catch (error) {
       throw engineError(`read the logs of container ${id}`, error);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
