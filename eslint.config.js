@@ -2,14 +2,18 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The client libraries of the technologies adapters/ wrap: no other layer imports them. */
+const TECHNOLOGIES = ['bullmq', 'ioredis', 'dockerode', 'docker-modem', 'tar-fs'];
+
 /**
  * One layer's import rule: no import of ours from `folders` (relative paths only: everything of ours is
- * imported relatively), with `why` as the message.
+ * imported relatively), with `why` as the message; and, unless `technologies` is false, none of the
+ * client libraries only adapters/ may use.
  * @param {string} files
  * @param {string[]} folders
- * @param {{ why: string, extra?: { regex: string, message: string }[] }} rule
+ * @param {{ why: string, extra?: { regex: string, message: string }[], technologies?: boolean }} rule
  */
-function layer(files, folders, { why, extra = [] }) {
+function layer(files, folders, { why, extra = [], technologies = true }) {
   return {
     files: [files],
     rules: {
@@ -19,6 +23,14 @@ function layer(files, folders, { why, extra = [] }) {
           patterns: [
             { regex: `^(\\.\\./)+(${folders.join('|')})/`, message: why },
             ...extra.map(({ regex, message }) => ({ regex, message: `${message}: ${why}` })),
+            ...(technologies
+              ? [
+                  {
+                    regex: `^(${TECHNOLOGIES.join('|')})(/|$)`,
+                    message: 'only adapters/ use the Redis, queue and Docker client libraries, behind ports/',
+                  },
+                ]
+              : []),
           ],
         },
       ],
@@ -63,6 +75,7 @@ export default tseslint.config(
   }),
   layer('src/adapters/**/*.ts', ['stages', 'app', 'cli', 'config', 'observability', 'adapters'], {
     why: 'an adapter implements ports/ with domain/ (and util/) only, and never imports another adapter',
+    technologies: false,
     // From adapters/<technology>/, "../<folder>/" is another adapter's folder.
     extra: [{ regex: '^\\.\\./(?!\\.\\./)[^/]+/', message: 'adapters never import each other' }],
   }),
@@ -77,6 +90,9 @@ export default tseslint.config(
   }),
   layer('src/util/**/*.ts', ['ports', 'stages', 'adapters', 'app', 'cli', 'config', 'observability'], {
     why: 'util/ holds small helpers that need nothing of ours but domain/ errors',
+  }),
+  layer('src/observability/**/*.ts', ['ports', 'stages', 'adapters', 'app', 'cli', 'config', 'util'], {
+    why: 'observability/ sets up logging: it needs nothing of ours but domain/',
   }),
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
   {
