@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { FencedError } from '../../src/domain/errors.js';
-import { retrying, writeStatus } from '../../src/app/daemon/fenced-writes.js';
+import { backoffDelay, retrying, writeStatus } from '../../src/app/daemon/fenced-writes.js';
 import { Lease } from '../../src/app/daemon/lease.js';
 import { UsageError } from '../../src/domain/errors.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
@@ -105,6 +105,15 @@ describe('writeStatus', () => {
   });
 });
 
+describe('backoffDelay', () => {
+  it('is the wait p-retry makes after each failed try: doubling from the first, capped', () => {
+    const backoff = { factor: 2, minTimeout: 250, maxTimeout: 5_000, randomize: false } as const;
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(backoff, n))).toEqual([
+      250, 500, 1_000, 2_000, 4_000, 5_000, 5_000,
+    ]);
+  });
+});
+
 describe('retrying', () => {
   it('retries a failing write until it succeeds', async () => {
     let tries = 0;
@@ -125,6 +134,8 @@ describe('retrying', () => {
     });
     expect(result).toBeUndefined();
     expect(tries).toBeGreaterThanOrEqual(2);
+    // Tries at 0 and 250 ms; the next wait (500 ms) would end past the lock duration, so none is started.
+    expect(tries).toBe(2);
     // It waited no longer than the lock duration and one capped wait.
     expect(Date.now() - started).toBeLessThan(600 + 5_000);
   });

@@ -21,6 +21,7 @@ import { Attempt, type AttemptDeps, type Running } from './attempt.js';
 import { CapacityLedger } from './capacity.js';
 import { EngineHealth } from './engine-health.js';
 import { WorkerShutdownError } from './lease.js';
+import { type Backoff, backoffDelay } from './fenced-writes.js';
 import { DaemonMetrics } from './metrics.js';
 import { PeriodicTasks } from './periodic-tasks.js';
 import { Reconciler } from './reconciler.js';
@@ -57,7 +58,7 @@ const NEXT_STATES: Readonly<Record<DaemonState, readonly DaemonState[]>> = {
 };
 
 /** Waits between pings of an engine that does not answer at start-up: from 500 ms, doubling, to 10 s. */
-const DOCKER_BACKOFF = { factor: 2, minTimeout: 500, maxTimeout: 10_000, randomize: false } as const;
+const DOCKER_BACKOFF: Backoff = { factor: 2, minTimeout: 500, maxTimeout: 10_000, randomize: false };
 
 /**
  * `action-worker daemon`: takes invocations from the queue while it has room (slots, vCPU, memory), runs
@@ -280,10 +281,7 @@ export class Daemon {
         signal: this.stopController.signal,
         onFailedAttempt: (error) => {
           if (this.isStopping()) return;
-          const retryInMs = Math.min(
-            DOCKER_BACKOFF.minTimeout * DOCKER_BACKOFF.factor ** (error.attemptNumber - 1),
-            DOCKER_BACKOFF.maxTimeout,
-          );
+          const retryInMs = backoffDelay(DOCKER_BACKOFF, error.attemptNumber);
           this.logger.warn({ err: error, retryInMs }, 'docker.unreachable');
         },
       });

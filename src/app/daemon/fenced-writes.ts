@@ -6,8 +6,21 @@ import type { InvocationStore } from '../../ports/invocation-store.js';
 import type { OutputTarget } from '../../ports/output-target.js';
 import type { Lease } from './lease.js';
 
+/** A backoff as p-retry takes it: the first wait, the factor it grows by, and its cap. */
+export interface Backoff {
+  readonly factor: number;
+  readonly minTimeout: number;
+  readonly maxTimeout: number;
+  readonly randomize: false;
+}
+
 /** Waits between tries of a write through Redis trouble: from 250 ms, doubling, to at most 5 s. */
-const WRITE_BACKOFF = { factor: 2, minTimeout: 250, maxTimeout: 5_000, randomize: false } as const;
+const WRITE_BACKOFF: Backoff = { factor: 2, minTimeout: 250, maxTimeout: 5_000, randomize: false };
+
+/** The wait p-retry makes after failed try number `attemptNumber` (1-based). */
+export function backoffDelay(backoff: Backoff, attemptNumber: number): number {
+  return Math.min(backoff.minTimeout * backoff.factor ** (attemptNumber - 1), backoff.maxTimeout);
+}
 
 /**
  * Enough tries that the capped wait is reached long before they run out; `forever` then starts them
@@ -63,19 +76,24 @@ export async function writeStatus(
   }
 }
 
-/** Retries a write through Redis trouble for up to `lockDurationMs`; then gives up loudly (undefined). */
+/**
+ * Retries a write through Redis trouble for up to `lockDurationMs`: no wait is started that would end past
+ * it. Then it gives up loudly (undefined).
+ */
 export async function retrying<T>(
   logger: Logger,
   what: string,
   lockDurationMs: number,
   write: () => Promise<T>,
 ): Promise<T | undefined> {
+  const deadline = Date.now() + lockDurationMs;
   try {
     return await pRetry(write, {
       ...WRITE_BACKOFF,
       ...FOREVER,
-      maxRetryTime: lockDurationMs,
       onFailedAttempt: (error) => {
+        // Thrown from here, the error ends the retries.
+        if (Date.now() + backoffDelay(WRITE_BACKOFF, error.attemptNumber) > deadline) throw error;
         logger.warn({ err: error, what }, 'record.write_failed');
       },
     });
