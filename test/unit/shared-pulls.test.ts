@@ -63,4 +63,28 @@ describe('SharedPulls', () => {
     pull.finish('image');
     expect(await next).toBe('image');
   });
+
+  it('keeps the fresh pull shared when an abandoned one settles only after it started', async () => {
+    const pulls = new SharedPulls<string>();
+    const started: { signal: AbortSignal; finish: (value: string) => void }[] = [];
+    // A pull that ignores its abort and ends only when finished by hand (an engine slow to let go).
+    const start = (signal: AbortSignal): Promise<string> =>
+      new Promise<string>((resolve) => {
+        started.push({ signal, finish: resolve });
+      });
+    const leaving = new AbortController();
+    const abandoned = pulls.join('ref', leaving.signal, start);
+    leaving.abort(new Error('cancelled'));
+    await expect(abandoned).rejects.toThrow('cancelled');
+    const second = pulls.join('ref', new AbortController().signal, start);
+    expect(started).toHaveLength(2);
+    started[0]!.finish('late');
+    await Promise.resolve();
+    await Promise.resolve();
+    // The abandoned pull settling must not take the fresh one out of the map: a third caller joins it.
+    const third = pulls.join('ref', new AbortController().signal, start);
+    expect(started).toHaveLength(2);
+    started[1]!.finish('image');
+    expect(await Promise.all([second, third])).toEqual(['image', 'image']);
+  });
 });

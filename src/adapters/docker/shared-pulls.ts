@@ -17,11 +17,15 @@ export class SharedPulls<T> {
     if (shared === undefined) {
       const controller = new AbortController();
       // Nothing is awaited between the lookup above and the set below: one pull per key.
-      const promise = start(controller.signal).finally(() => this.pulls.delete(key));
+      const entry: Shared<T> = { promise: start(controller.signal), controller, waiters: 0 };
+      // Only its own entry: a pull every waiter gave up on may settle after a fresh one took its place.
+      entry.promise = entry.promise.finally(() => {
+        if (this.pulls.get(key) === entry) this.pulls.delete(key);
+      });
       // Observed here too, so a pull every waiter gave up on does not reject unhandled.
-      promise.catch(() => undefined);
-      shared = { promise, controller, waiters: 0 };
-      this.pulls.set(key, shared);
+      entry.promise.catch(() => undefined);
+      this.pulls.set(key, entry);
+      shared = entry;
     }
     const pull = shared;
     pull.waiters += 1;
