@@ -235,9 +235,9 @@ describe('executeInvocation over a fake container runtime', () => {
         ensureDataset: (...args) => target.ensureDataset(...args),
         updateFile: (...args) => target.updateFile(...args),
         updateDataset: (...args) => target.updateDataset(...args),
-        upload: (datasetId, files, signal) => {
+        upload: (datasetId, files, options) => {
           p.controller.abort();
-          return target.upload(datasetId, files, signal);
+          return target.upload(datasetId, files, options);
         },
       }),
     });
