@@ -25,6 +25,9 @@ export interface EngineHealthOptions {
   maxRetryDelayMs?: number;
 }
 
+/** Waits between pings of an engine that does not answer at start-up: from 500 ms, doubling, to 10 s. */
+const START_UP_BACKOFF = { factor: 2, minTimeout: 500, maxTimeout: 10_000, randomize: false } as const;
+
 /**
  * Whether the container engine answers, asked before every fetch: a worker whose engine is away (restarting,
  * crashed, its socket gone) takes nothing, so no attempt is spent on an engine that cannot run it. It logs
@@ -78,6 +81,29 @@ export class EngineHealth {
         signal,
       },
     );
+  }
+
+  /**
+   * At start-up: resolves once the engine answers a ping, however long that takes (each failed ping is
+   * logged as `docker.unreachable` with the wait before the next); rejects with the signal's reason when
+   * the signal is aborted first. No probe timeout: a slow first answer is still an answer.
+   */
+  async untilFirstAnswer(signal: AbortSignal): Promise<void> {
+    await pRetry(() => this.ping(), {
+      ...START_UP_BACKOFF,
+      // Enough tries to reach the capped wait long before they run out; then they start over.
+      forever: true,
+      retries: 2_000,
+      signal,
+      onFailedAttempt: (error) => {
+        if (signal.aborted) return;
+        const retryInMs = Math.min(
+          START_UP_BACKOFF.minTimeout * START_UP_BACKOFF.factor ** (error.attemptNumber - 1),
+          START_UP_BACKOFF.maxTimeout,
+        );
+        this.logger.warn({ err: error, retryInMs }, 'docker.unreachable');
+      },
+    });
   }
 
   /** Whether the engine answers a ping now (not taken from an earlier one). */
