@@ -94,6 +94,17 @@ export default tseslint.config(
   layer('src/observability/**/*.ts', ['ports', 'stages', 'adapters', 'app', 'cli', 'config', 'util'], {
     why: 'observability/ sets up logging: it needs nothing of ours but domain/',
   }),
+  // The daemon is written against ports: its composition root is the one file of app/daemon/ that imports
+  // adapters. The rest of app/ is not held to this yet (control-plane.ts, local-adapters.ts and local-run.ts
+  // build adapters; garbage-collector.ts, invocations.ts and dataset-transfer.ts still use some directly).
+  {
+    ...layer('src/app/daemon/**/*.ts', ['adapters', 'cli'], {
+      why:
+        'app/daemon/ runs on ports (JobSource, JobQueue, InvocationStore…): only its composition root, ' +
+        'compose-daemon.ts, builds adapters',
+    }),
+    ignores: ['src/app/daemon/compose-daemon.ts'],
+  },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
   {
     files: ['bin/**/*.js', 'scripts/**/*.js'],

@@ -9,9 +9,15 @@ export interface LeasedJob {
   readonly attempt: number;
   /** When the job was enqueued (ms since the epoch). */
   readonly enqueuedAt: number;
-  /** What the job carries, as stored; to be checked by the caller. Undefined when `unreadable` is set. */
-  readonly data: unknown;
-  /** Why the stored data could not be read at all (not JSON), when it could not; the data stays out of it. */
+  /**
+   * The invocation the job runs, as its data names it, checked to be the job's own id. Undefined exactly
+   * when `unreadable` is set.
+   */
+  readonly invocationId: string | undefined;
+  /**
+   * Why the job cannot be run, when its data is not the invocation's id alone (not readable, or naming
+   * another invocation); the data itself stays out of it. Such a job is failed for good.
+   */
   readonly unreadable: string | undefined;
 
   /** Extends the lease by `durationMs`: true when it was still ours, false when it is gone or taken over. */
@@ -31,10 +37,21 @@ export interface LeasedJob {
   release(): void;
 }
 
+/** What a job source tells its user of, once started. */
+export interface JobSourceListener {
+  /**
+   * A job that arrived after its fetch was given up (stopped, or abandoned as stuck): to be handed back
+   * unspent.
+   */
+  onLateJob(job: LeasedJob): Promise<void>;
+  /** A stuck fetch was given up and fetching goes on afresh (the watchdog replaced what fetched). */
+  onFetchRestarted(): void;
+}
+
 /** Where the daemon takes its jobs from, one at a time, whenever it has room. */
 export interface JobSource {
-  /** Starts fetching (and whatever keeps the fetching alive). */
-  start(): Promise<void>;
+  /** Starts fetching (and whatever keeps the fetching alive), telling `listener` of what it must know. */
+  start(listener: JobSourceListener): Promise<void>;
   /**
    * The next job, waiting a bounded time for one: undefined when none came within that time. Rejects with
    * the signal's reason when aborted (a job that arrives meanwhile is given to `onLateJob`), and with

@@ -1,12 +1,12 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { InvocationQueue } from '../../src/adapters/bullmq/invocation-queue.js';
-import type { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
 import { Daemon, type DaemonState } from '../../src/app/daemon/daemon.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import type { ContainerRuntime } from '../../src/ports/container-runtime.js';
 import type { DataStore } from '../../src/ports/data-store.js';
+import type { InvocationStore } from '../../src/ports/invocation-store.js';
 import type { SecretStore } from '../../src/ports/secret-store.js';
+import { FakeJobQueue, FakeJobSource } from '../support/fake-job-source.js';
 
 /** A logger keeping the state transitions it was told of. */
 function recordingLogger(): { logger: pino.Logger; transitions: string[]; events: string[] } {
@@ -45,10 +45,12 @@ describe('Daemon lifecycle', () => {
     const { logger, transitions, events } = recordingLogger();
     const daemon = new Daemon({
       settings: WorkerSettings.parse({}),
+      workerId: 'w_lifecycle',
       runtime,
       // Never reached: nothing past the engine wait runs.
-      store: {} as unknown as RedisInvocationStore,
-      queue: { depth: () => Promise.resolve({}) } as unknown as InvocationQueue,
+      store: {} as unknown as InvocationStore,
+      queue: new FakeJobQueue(),
+      source: new FakeJobSource(),
       dataStore: {} as DataStore,
       secrets: {} as SecretStore,
       logger,
@@ -73,11 +75,13 @@ describe('Daemon lifecycle', () => {
     const { logger } = recordingLogger();
     const daemon = new Daemon({
       settings: WorkerSettings.parse({}),
+      workerId: 'w_lifecycle',
       runtime: { ping: () => Promise.resolve() } as unknown as ContainerRuntime,
       store: {
         onCancelRequested: () => Promise.reject(new Error('NOAUTH Authentication required')),
-      } as unknown as RedisInvocationStore,
-      queue: { depth: () => Promise.resolve({}) } as unknown as InvocationQueue,
+      } as unknown as InvocationStore,
+      queue: new FakeJobQueue(),
+      source: new FakeJobSource(),
       dataStore: {} as DataStore,
       secrets: {} as SecretStore,
       logger,

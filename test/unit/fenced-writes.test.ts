@@ -1,7 +1,8 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { FencedError } from '../../src/domain/errors.js';
-import { backoffDelay, retrying, writeStatus } from '../../src/app/daemon/fenced-writes.js';
+import { retrying, writeStatus } from '../../src/app/daemon/fenced-writes.js';
+import { backoffDelay } from '../../src/util/backoff.js';
 import { Lease } from '../../src/app/daemon/lease.js';
 import { UsageError } from '../../src/domain/errors.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';

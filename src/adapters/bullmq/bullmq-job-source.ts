@@ -2,11 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, UnrecoverableError, type Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { FetchAbandoned, type JobSource, type LeasedJob } from '../../ports/job-source.js';
+import {
+  FetchAbandoned,
+  type JobSource,
+  type JobSourceListener,
+  type LeasedJob,
+} from '../../ports/job-source.js';
 import { untilAborted } from '../../util/until-aborted.js';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 import { FetchWatchdog, fetchStallLimitMs } from './fetch-watchdog.js';
-import { type QueueLocation, bullConnection } from './invocation-queue.js';
+import { JobData, type QueueLocation, bullConnection } from './invocation-queue.js';
 import { InvocationWorker, UnreadableJobData } from './invocation-worker.js';
 
 export interface BullmqJobSourceOptions {
@@ -22,14 +27,10 @@ export interface BullmqJobSourceOptions {
   logger: Logger;
   /** Answers when Redis does: a fetch is called stuck only while Redis answers. */
   ping: () => Promise<void>;
-  /**
-   * A job that arrived after its fetch was given up (stopped, or abandoned as stuck): the caller hands it
-   * back unspent.
-   */
-  onLateJob: (job: LeasedJob) => Promise<void>;
-  /** The watchdog replaced a stuck worker. */
-  onWorkerReplaced?: () => void;
 }
+
+/** Why a job whose data is readable but not the invocation's id alone is failed. */
+const NOT_ITS_OWN_ID = 'the job must carry {"invocation_id": <its own job id>} only';
 
 /**
  * The daemon's jobs from a BullMQ queue. It owns the BullMQ `Worker` (fetching by hand, one blocking fetch
@@ -49,12 +50,15 @@ export class BullmqJobSource implements JobSource {
   private isClosing = false;
   /** The signal of the latest fetch: once aborted, the watchdog stands down. */
   private stopSignal: AbortSignal | undefined;
+  /** Set by `start`. */
+  private listener: JobSourceListener | undefined;
 
   constructor(private readonly options: BullmqJobSourceOptions) {
     this.watchdog = new FetchWatchdog(fetchStallLimitMs(options.fetchBlockMs));
   }
 
-  async start(): Promise<void> {
+  async start(listener: JobSourceListener): Promise<void> {
+    this.listener = listener;
     this.worker = this.createWorker();
     await this.worker.startStalledCheckTimer();
     let isBusy = false;
@@ -101,13 +105,13 @@ export class BullmqJobSource implements JobSource {
         // The fetch in flight may still bring a job (at most one block from now): it goes back before
         // this returns, so what is handed back afterwards can no longer be fetched here again.
         const late = await withTimeout(fetch, this.options.fetchBlockMs + 5_000).catch(() => undefined);
-        if (late && late !== TIMED_OUT) await this.options.onLateJob(this.lease(late, token));
+        if (late && late !== TIMED_OUT) await this.listener?.onLateJob(this.lease(late, token));
         throw error;
       }
       if (error instanceof FetchAbandoned) {
         // A fetch abandoned by the watchdog may still bring a job: it goes straight back.
         fetch.then(
-          (late) => (late ? this.options.onLateJob(this.lease(late, token)) : undefined),
+          (late) => (late ? this.listener?.onLateJob(this.lease(late, token)) : undefined),
           () => undefined,
         );
       }
@@ -184,7 +188,7 @@ export class BullmqJobSource implements JobSource {
     );
     if (!redisAnswers || this.isStopping() || !this.watchdog.isStuck()) return;
     this.options.logger.error('queue.fetch_stuck');
-    this.options.onWorkerReplaced?.();
+    this.listener?.onFetchRestarted();
     const old = this.worker;
     this.worker = this.createWorker();
     void this.worker.startStalledCheckTimer();
@@ -197,12 +201,15 @@ export class BullmqJobSource implements JobSource {
   }
 }
 
-/** A BullMQ job held under its fetch's lock token. */
+/**
+ * A BullMQ job held under its fetch's lock token. Its data is checked here: a job carries
+ * `{"invocation_id": <its own job id>}` and nothing else, or it is unreadable.
+ */
 class BullmqLeasedJob implements LeasedJob {
   readonly id: string;
   readonly attempt: number;
   readonly enqueuedAt: number;
-  readonly data: unknown;
+  readonly invocationId: string | undefined;
   readonly unreadable: string | undefined;
   private isReleased = false;
 
@@ -215,8 +222,13 @@ class BullmqLeasedJob implements LeasedJob {
     this.attempt = job.attemptsStarted;
     this.enqueuedAt = job.timestamp;
     const data: unknown = job.data;
-    this.unreadable = data instanceof UnreadableJobData ? data.reason : undefined;
-    this.data = data instanceof UnreadableJobData ? undefined : data;
+    if (data instanceof UnreadableJobData) {
+      this.unreadable = data.reason;
+      return;
+    }
+    const parsed = JobData.safeParse(data);
+    if (parsed.success && parsed.data.invocation_id === this.id) this.invocationId = this.id;
+    else this.unreadable = NOT_ITS_OWN_ID;
   }
 
   async renewLock(durationMs: number): Promise<boolean> {

@@ -4,6 +4,7 @@ import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import type { Deployment } from '../../domain/container-labels.js';
 import { UsageError } from '../../domain/errors.js';
+import type { JobQueue } from '../../ports/job-queue.js';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
 /** What a job carries: only the invocation's id. The request, and every secret reference, stay in the record. */
@@ -126,8 +127,11 @@ export function recordPrefix(location: QueueLocation): string {
 
 export type RemoveResult = 'removed' | 'running' | 'finished' | 'missing';
 
-/** The producer's side of the queue: one job per invocation, its id the invocation id. */
-export class InvocationQueue {
+/**
+ * The producer's side of the queue (one job per invocation, its id the invocation id), and the queue as
+ * the daemon asks about it ({@link JobQueue}).
+ */
+export class InvocationQueue implements JobQueue {
   readonly queue: Queue;
 
   constructor(

@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { JobData } from '../../adapters/bullmq/invocation-queue.js';
 import {
   type ComputeRequirements,
   type HostCapacity,
@@ -39,14 +38,10 @@ export async function admit(
   logger: Logger,
 ): Promise<Admitted | undefined> {
   const { store, metrics } = deps;
-  const invocationId = job.id;
-  if (job.unreadable !== undefined) {
-    await reject(job, logger, job.unreadable);
-    return undefined;
-  }
-  const parsed = JobData.safeParse(job.data);
-  if (!parsed.success || parsed.data.invocation_id !== invocationId) {
-    await reject(job, logger, 'the job must carry {"invocation_id": <its own job id>} only');
+  // The job source checked its data: an unreadable job names no invocation it could run.
+  const { invocationId, unreadable } = job;
+  if (invocationId === undefined || unreadable !== undefined) {
+    await reject(job, logger, unreadable ?? 'the job names no invocation');
     return undefined;
   }
   const record = await store.get(invocationId).catch((error: unknown) => {

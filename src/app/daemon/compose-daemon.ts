@@ -1,3 +1,4 @@
+import { BullmqJobSource } from '../../adapters/bullmq/bullmq-job-source.js';
 import { DockerContainerRuntime } from '../../adapters/docker/docker-container-runtime.js';
 import { DirectorySecretStore } from '../../adapters/local/directory-secret-store.js';
 import { LocalDataStore } from '../../adapters/local/local-data-store.js';
@@ -5,6 +6,7 @@ import type { WorkerSettings } from '../../config/worker-settings.js';
 import type { Logger } from 'pino';
 import { openControlPlane } from '../control-plane.js';
 import { Daemon } from './daemon.js';
+import { newWorkerId } from './daemon-state.js';
 import { startHttpServer } from './http-server.js';
 
 /** A daemon with everything it runs on, built from the settings; `close` lets go of what it opened. */
@@ -17,8 +19,9 @@ export interface ComposedDaemon {
 }
 
 /**
- * The daemon's composition root: the Docker runtime, the queue and records in Redis, the local data and
- * secret stores, and the health/readiness/metrics server, all located by the settings.
+ * The daemon's composition root, the one file of app/daemon/ that builds adapters: the Docker runtime, the
+ * queue, its job source (BullMQ) and the records (Redis), the local data and secret stores, and the
+ * health/readiness/metrics server, all located by the settings.
  */
 export async function composeDaemon(settings: WorkerSettings, logger: Logger): Promise<ComposedDaemon> {
   const runtime = new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir });
@@ -28,11 +31,24 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  const workerId = newWorkerId();
+  const { daemon: options, redis } = settings;
+  const source = new BullmqJobSource({
+    location: redis,
+    lockDurationMs: options.lockDurationMs,
+    stalledIntervalMs: options.stalledIntervalMs,
+    fetchBlockMs: options.fetchBlockMs,
+    workerName: workerId,
+    logger: logger.child({ workerId }),
+    ping: () => plane.queue.ping(),
+  });
   const daemon = new Daemon({
     settings,
+    workerId,
     runtime,
     store: plane.store,
     queue: plane.queue,
+    source,
     dataStore: new LocalDataStore(settings.storeDir),
     secrets: new DirectorySecretStore(settings.secretsDir),
     logger,

@@ -1,16 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pRetry from 'p-retry';
 import type { Logger } from 'pino';
-import type { RedisInvocationStore } from '../../adapters/redis/redis-invocation-store.js';
-import { BullmqJobSource } from '../../adapters/bullmq/bullmq-job-source.js';
-import type { InvocationQueue } from '../../adapters/bullmq/invocation-queue.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
 import type { Deployment } from '../../domain/container-labels.js';
 import { CancelledError } from '../../domain/errors.js';
 import type { ContainerRuntime } from '../../ports/container-runtime.js';
 import type { DataStore } from '../../ports/data-store.js';
+import type { InvocationStore } from '../../ports/invocation-store.js';
+import type { JobQueue } from '../../ports/job-queue.js';
 import { FetchAbandoned, type JobSource, type LeasedJob } from '../../ports/job-source.js';
 import type { SecretStore } from '../../ports/secret-store.js';
 import { untilAborted } from '../../util/until-aborted.js';
@@ -19,46 +16,29 @@ import { temporaryDirsOf } from '../garbage-collector.js';
 import { admit } from './admission.js';
 import { Attempt, type AttemptDeps, type Running } from './attempt.js';
 import { CapacityLedger } from './capacity.js';
+import { type DaemonState, canMoveTo } from './daemon-state.js';
 import { EngineHealth } from './engine-health.js';
 import { WorkerShutdownError } from './lease.js';
-import { type Backoff, backoffDelay } from './fenced-writes.js';
 import { DaemonMetrics } from './metrics.js';
 import { PeriodicTasks } from './periodic-tasks.js';
 import { Reconciler } from './reconciler.js';
 
+export type { DaemonState } from './daemon-state.js';
+
+/** What the daemon runs on, built by its composition root (compose-daemon.ts) or by a test. */
 export interface DaemonDeps {
   settings: WorkerSettings;
+  /** This daemon's id among the queue's workers (`newWorkerId`); its job source fetches under it. */
+  workerId: string;
   runtime: ContainerRuntime;
-  store: RedisInvocationStore;
-  queue: InvocationQueue;
+  store: InvocationStore;
+  queue: JobQueue;
+  /** Started by the daemon once it has reconciled; closed by its shutdown. */
+  source: JobSource;
   dataStore: DataStore;
   secrets: SecretStore;
   logger: Logger;
 }
-
-/**
- * The daemon's lifecycle, one state at a time:
- * - `starting`: waiting for Docker and Redis, sweeping leftovers; nothing is fetched yet;
- * - `running`: fetching whenever there is room;
- * - `draining`: stopped fetching; running invocations get the drain window to finish;
- * - `stopping`: what still runs is stopped and handed back (drain window over, or forced); closing;
- * - `stopped`: everything closed;
- * - `failed`: start-up failed.
- */
-export type DaemonState = 'starting' | 'running' | 'draining' | 'stopping' | 'stopped' | 'failed';
-
-/** Where each state may go. */
-const NEXT_STATES: Readonly<Record<DaemonState, readonly DaemonState[]>> = {
-  starting: ['running', 'draining', 'failed'],
-  running: ['draining'],
-  draining: ['stopping'],
-  stopping: ['stopped'],
-  stopped: [],
-  failed: ['draining'],
-};
-
-/** Waits between pings of an engine that does not answer at start-up: from 500 ms, doubling, to 10 s. */
-const DOCKER_BACKOFF: Backoff = { factor: 2, minTimeout: 500, maxTimeout: 10_000, randomize: false };
 
 /**
  * `action-worker daemon`: takes invocations from the queue while it has room (slots, vCPU, memory), runs
@@ -67,7 +47,7 @@ const DOCKER_BACKOFF: Backoff = { factor: 2, minTimeout: 500, maxTimeout: 10_000
  * run of itself ({@link Reconciler}).
  */
 export class Daemon {
-  readonly workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  readonly workerId: string;
   readonly metrics: DaemonMetrics;
   private currentState: DaemonState = 'starting';
   /** Made at start-up, once the deployment is known. */
@@ -97,7 +77,9 @@ export class Daemon {
   private waitingForRoom = false;
 
   constructor(private readonly deps: DaemonDeps) {
-    const { daemon, capacity, redis } = deps.settings;
+    const { daemon, capacity } = deps.settings;
+    this.workerId = deps.workerId;
+    this.source = deps.source;
     this.logger = deps.logger.child({ workerId: this.workerId });
     this.capacity = new CapacityLedger(daemon.concurrency, capacity);
     this.engine = new EngineHealth(() => deps.runtime.ping(), this.logger);
@@ -118,19 +100,6 @@ export class Daemon {
       },
       fetchingEnded: () => this.loopEnded(),
     };
-    this.source = new BullmqJobSource({
-      location: redis,
-      lockDurationMs: daemon.lockDurationMs,
-      stalledIntervalMs: daemon.stalledIntervalMs,
-      fetchBlockMs: daemon.fetchBlockMs,
-      workerName: this.workerId,
-      logger: this.logger,
-      ping: () => deps.queue.ping(),
-      onLateJob: (job) => this.handBackUntouched(job),
-      onWorkerReplaced: () => {
-        this.metrics.watchdogRestarts.inc();
-      },
-    });
   }
 
   get state(): DaemonState {
@@ -139,7 +108,7 @@ export class Daemon {
 
   private moveTo(next: DaemonState): void {
     const from = this.currentState;
-    if (from === next || !NEXT_STATES[from].includes(next)) return;
+    if (!canMoveTo(from, next)) return;
     this.currentState = next;
     this.logger.info({ from, to: next }, 'daemon.state');
     if (next === 'draining') this.stopController.abort();
@@ -202,7 +171,12 @@ export class Daemon {
     await this.reconcile('startup');
     // Stopped while starting: nothing more is started.
     if (this.isStopping()) return;
-    await this.source.start();
+    await this.source.start({
+      onLateJob: (job) => this.handBackUntouched(job),
+      onFetchRestarted: () => {
+        this.metrics.watchdogRestarts.inc();
+      },
+    });
     this.tasks.every(daemon.reconcileIntervalMs, () => this.reconcile('periodic'));
     // An earlier run of this worker in another pid namespace (a restarted container) cannot be proved dead
     // by its pid, only once its lease has run out: look again then rather than a full interval later.
@@ -273,18 +247,7 @@ export class Daemon {
   /** Until the engine answers (true), or the daemon is stopped meanwhile (false): a stop is no failure. */
   private async waitForDocker(): Promise<boolean> {
     try {
-      await pRetry(() => this.deps.runtime.ping(), {
-        ...DOCKER_BACKOFF,
-        // Enough tries to reach the capped wait long before they run out; then they start over.
-        forever: true,
-        retries: 2_000,
-        signal: this.stopController.signal,
-        onFailedAttempt: (error) => {
-          if (this.isStopping()) return;
-          const retryInMs = backoffDelay(DOCKER_BACKOFF, error.attemptNumber);
-          this.logger.warn({ err: error, retryInMs }, 'docker.unreachable');
-        },
-      });
+      await this.engine.untilFirstAnswer(this.stopController.signal);
       return !this.isStopping();
     } catch (error) {
       if (this.isStopping()) return false;

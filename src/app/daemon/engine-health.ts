@@ -1,5 +1,6 @@
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
+import { type Backoff, backoffDelay } from '../../util/backoff.js';
 import { TIMED_OUT, withTimeout } from '../../util/with-timeout.js';
 
 export interface EngineHealthOptions {
@@ -24,6 +25,9 @@ export interface EngineHealthOptions {
    */
   maxRetryDelayMs?: number;
 }
+
+/** Waits between pings of an engine that does not answer at start-up: from 500 ms, doubling, to 10 s. */
+const START_UP_BACKOFF: Backoff = { factor: 2, minTimeout: 500, maxTimeout: 10_000, randomize: false };
 
 /**
  * Whether the container engine answers, asked before every fetch: a worker whose engine is away (restarting,
@@ -78,6 +82,26 @@ export class EngineHealth {
         signal,
       },
     );
+  }
+
+  /**
+   * At start-up: resolves once the engine answers a ping, however long that takes (each failed ping is
+   * logged as `docker.unreachable` with the wait before the next); rejects with the signal's reason when
+   * the signal is aborted first. No probe timeout: a slow first answer is still an answer.
+   */
+  async untilFirstAnswer(signal: AbortSignal): Promise<void> {
+    await pRetry(() => this.ping(), {
+      ...START_UP_BACKOFF,
+      // Enough tries to reach the capped wait long before they run out; then they start over.
+      forever: true,
+      retries: 2_000,
+      signal,
+      onFailedAttempt: (error) => {
+        if (signal.aborted) return;
+        const retryInMs = backoffDelay(START_UP_BACKOFF, error.attemptNumber);
+        this.logger.warn({ err: error, retryInMs }, 'docker.unreachable');
+      },
+    });
   }
 
   /** Whether the engine answers a ping now (not taken from an earlier one). */

@@ -4,23 +4,11 @@ import { ActionWorkerError, FencedError } from '../../domain/errors.js';
 import { InvocationStatus, statusName } from '../../domain/invocation-status.js';
 import type { InvocationStore } from '../../ports/invocation-store.js';
 import type { OutputTarget } from '../../ports/output-target.js';
+import { type Backoff, backoffDelay } from '../../util/backoff.js';
 import type { Lease } from './lease.js';
-
-/** A backoff as p-retry takes it: the first wait, the factor it grows by, and its cap. */
-export interface Backoff {
-  readonly factor: number;
-  readonly minTimeout: number;
-  readonly maxTimeout: number;
-  readonly randomize: false;
-}
 
 /** Waits between tries of a write through Redis trouble: from 250 ms, doubling, to at most 5 s. */
 const WRITE_BACKOFF: Backoff = { factor: 2, minTimeout: 250, maxTimeout: 5_000, randomize: false };
-
-/** The wait p-retry makes after failed try number `attemptNumber` (1-based). */
-export function backoffDelay(backoff: Backoff, attemptNumber: number): number {
-  return Math.min(backoff.minTimeout * backoff.factor ** (attemptNumber - 1), backoff.maxTimeout);
-}
 
 /**
  * Enough tries that the capped wait is reached long before they run out; `forever` then starts them

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { InvocationQueue } from '../../adapters/bullmq/invocation-queue.js';
-import type { RedisInvocationStore } from '../../adapters/redis/redis-invocation-store.js';
 import { type Deployment, isSameDeployment } from '../../domain/container-labels.js';
 import { InvocationStatus, isInProgress } from '../../domain/invocation-status.js';
 import type { ContainerRuntime } from '../../ports/container-runtime.js';
+import type { InvocationStore } from '../../ports/invocation-store.js';
+import type { JobQueue } from '../../ports/job-queue.js';
 import {
   type IsLive,
   type Ownership,
@@ -17,8 +17,8 @@ const FOREIGN_LISTED = 50;
 
 export interface ReconcilerDeps {
   runtime: ContainerRuntime;
-  store: RedisInvocationStore;
-  queue: InvocationQueue;
+  store: InvocationStore;
+  queue: JobQueue;
   workspaceDir: string;
   /** The secrets tmpfs directory (secretsTmpfsDir): attempts' secrets.json, swept like workspaces. */
   secretsDir: string;
