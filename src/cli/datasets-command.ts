@@ -57,7 +57,9 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--tag <TAG>', 'a tag (repeatable)', collect, [])
     .option('--org-id <ID>', 'owning org', 'og_local')
     .action(async (options) => {
-      const dataset = await (await store()).createDataset({
+      const dataset = await (
+        await store()
+      ).createDataset({
         orgId: options.orgId,
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.description === undefined ? {} : { description: options.description }),
@@ -175,7 +177,9 @@ export function registerDatasetsCommand(program: Command): void {
         if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number`);
         return Number(value);
       };
-      const topic = await (await store()).addTopic(fileId, {
+      const topic = await (
+        await store()
+      ).addTopic(fileId, {
         topicName,
         schemaName: options.schema ?? null,
         messageCount: whole(options.messageCount, '--message-count'),

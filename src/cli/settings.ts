@@ -9,7 +9,9 @@ export function useConfigFile(file: string | undefined): void {
 }
 
 /** The settings schema and YAML parser, loaded by the commands that read settings (not `--help`). */
-async function loadSettings(...args: Parameters<typeof LoadSettings>): Promise<ReturnType<typeof LoadSettings>> {
+async function loadSettings(
+  ...args: Parameters<typeof LoadSettings>
+): Promise<ReturnType<typeof LoadSettings>> {
   const settings = await import('../config/load-settings.js');
   return settings.loadSettings(...args);
 }
