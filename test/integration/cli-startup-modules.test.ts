@@ -87,5 +87,7 @@ describe('action-worker start-up', () => {
     expect(result.exitCode, result.all).toBe(0);
     expect(loaded).toContain('dockerode');
     for (const client of QUEUE_AND_REDIS) expect(loaded, `run loaded ${client}`).not.toContain(client);
+    // With no configuration file, the YAML parser is not needed either.
+    expect(loaded, 'run loaded yaml').not.toContain('yaml');
   });
 });
