@@ -1,6 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { stringify } from 'yaml';
-import { redactSettings } from '../config/load-settings.js';
 import { cliSettingsWithSource } from './settings.js';
 
 export function registerConfigCommand(program: Command): void {
@@ -10,8 +8,12 @@ export function registerConfigCommand(program: Command): void {
     .description(
       'Validate the configuration (defaults < --config FILE < environment) and print the effective settings, secrets redacted.',
     )
-    .action(() => {
-      const { settings, configFile } = cliSettingsWithSource();
+    .action(async () => {
+      const [{ settings, configFile }, { redactSettings }, { stringify }] = await Promise.all([
+        cliSettingsWithSource(),
+        import('../config/load-settings.js'),
+        import('yaml'),
+      ]);
       process.stdout.write(
         `# action-worker configuration: defaults < ${configFile ?? '(no file)'} < environment\n${stringify(redactSettings(settings))}`,
       );

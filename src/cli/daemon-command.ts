@@ -1,10 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
-import { composeDaemon } from '../app/daemon/compose-daemon.js';
-import { installSignalLadder } from '../app/signal-ladder.js';
 import { cliSettings } from './settings.js';
 import { UsageError } from '../domain/errors.js';
-import { createLogger } from '../observability/logger.js';
 import { CliExitCode } from './exit-codes.js';
 
 export function registerDaemonCommand(program: Command): void {
@@ -28,7 +25,13 @@ export function registerDaemonCommand(program: Command): void {
         }
         flags = { daemon: { concurrency } };
       }
-      const settings = cliSettings(flags);
+      const settings = await cliSettings(flags);
+      // The queue, Redis and Docker clients are loaded only when the daemon starts.
+      const [{ composeDaemon }, { installSignalLadder }, { createLogger }] = await Promise.all([
+        import('../app/daemon/compose-daemon.js'),
+        import('../app/signal-ladder.js'),
+        import('../observability/logger.js'),
+      ]);
       const logger = createLogger(options.logLevel);
       const { daemon, close } = await composeDaemon(settings, logger);
 

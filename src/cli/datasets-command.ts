@@ -1,16 +1,21 @@
 import type { Command } from '@commander-js/extra-typings';
-import { assertEmptyOrMissing, exportFiles, importFolder } from '../app/dataset-transfer.js';
-import { openDataStore } from '../app/local-adapters.js';
 import { cliSettings } from './settings.js';
 import { UsageError } from '../domain/errors.js';
 import type { DataStore, DatasetRecord, StoredFile } from '../ports/data-store.js';
-import { transferProgress } from './transfer-progress.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-function store(): DataStore {
-  return openDataStore(cliSettings());
+/** The store the settings locate; its modules are loaded only by the commands that use it. */
+async function store(): Promise<DataStore> {
+  const [{ openDataStore }, settings] = await Promise.all([
+    import('../app/local-adapters.js'),
+    cliSettings(),
+  ]);
+  return openDataStore(settings);
 }
+
+/** Copying folders in and out of the store, loaded by `import` and `export` only. */
+const transfers = () => import('../app/dataset-transfer.js');
 
 async function requireDataset(datasets: DataStore, id: string): Promise<DatasetRecord> {
   const dataset = await datasets.getDataset(id);
@@ -52,7 +57,9 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--tag <TAG>', 'a tag (repeatable)', collect, [])
     .option('--org-id <ID>', 'owning org', 'og_local')
     .action(async (options) => {
-      const dataset = await store().createDataset({
+      const dataset = await (
+        await store()
+      ).createDataset({
         orgId: options.orgId,
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.description === undefined ? {} : { description: options.description }),
@@ -70,8 +77,13 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--dataset <ID>', 'into this dataset (default: the one that belongs to the folder)')
     .option('--org-id <ID>', 'owning org of a new dataset', 'og_local')
     .action(async (dir, options) => {
+      const [{ importFolder }, { transferProgress }, datasetStore] = await Promise.all([
+        transfers(),
+        import('./transfer-progress.js'),
+        store(),
+      ]);
       const progress = transferProgress(process.stderr);
-      const imported = await importFolder(store(), dir, {
+      const imported = await importFolder(datasetStore, dir, {
         ...(options.dataset === undefined ? {} : { datasetId: options.dataset }),
         orgId: options.orgId,
         signal: new AbortController().signal,
@@ -89,7 +101,7 @@ export function registerDatasetsCommand(program: Command): void {
     .description('List the datasets.')
     .option('--json', 'print JSON', false)
     .action(async (options) => {
-      const all = await store().listDatasets();
+      const all = await (await store()).listDatasets();
       if (options.json) console.log(JSON.stringify(all, null, 2));
       else
         for (const dataset of all)
@@ -104,7 +116,7 @@ export function registerDatasetsCommand(program: Command): void {
     .argument('<ID>')
     .option('--json', 'print JSON', false)
     .action(async (id, options) => {
-      const datasetStore = store();
+      const datasetStore = await store();
       const dataset = await requireDataset(datasetStore, id);
       const files = await datasetStore.listFiles(id);
       if (options.json) console.log(JSON.stringify({ ...dataset, file_count: files.length }, null, 2));
@@ -117,7 +129,7 @@ export function registerDatasetsCommand(program: Command): void {
     .argument('<ID>')
     .option('--json', 'print the file records as JSON', false)
     .action(async (id, options) => {
-      const files = await store().listFiles(id);
+      const files = await (await store()).listFiles(id);
       if (options.json)
         console.log(
           JSON.stringify(
@@ -137,7 +149,7 @@ export function registerDatasetsCommand(program: Command): void {
     .argument('<ID>')
     .argument('<DIR>')
     .action(async (id, dir) => {
-      const datasetStore = store();
+      const [{ assertEmptyOrMissing, exportFiles }, datasetStore] = await Promise.all([transfers(), store()]);
       await requireDataset(datasetStore, id);
       await assertEmptyOrMissing(dir, 'DIR');
       const files = await datasetStore.listFiles(id);
@@ -165,7 +177,9 @@ export function registerDatasetsCommand(program: Command): void {
         if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number`);
         return Number(value);
       };
-      const topic = await store().addTopic(fileId, {
+      const topic = await (
+        await store()
+      ).addTopic(fileId, {
         topicName,
         schemaName: options.schema ?? null,
         messageCount: whole(options.messageCount, '--message-count'),

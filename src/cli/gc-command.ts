@@ -1,6 +1,4 @@
 import type { Command } from '@commander-js/extra-typings';
-import { collectGarbage, isLiveLocalProcess, temporaryDirsOf } from '../app/garbage-collector.js';
-import { openContainerRuntime } from '../app/local-adapters.js';
 import { cliSettings } from './settings.js';
 
 export function registerGcCommand(program: Command): void {
@@ -13,7 +11,12 @@ export function registerGcCommand(program: Command): void {
     .option('--dry-run', 'only report what would be removed', false)
     .option('--json', 'print the report as JSON', false)
     .action(async (options) => {
-      const settings = cliSettings();
+      const [settings, { collectGarbage, isLiveLocalProcess, temporaryDirsOf }, { openContainerRuntime }] =
+        await Promise.all([
+          cliSettings(),
+          import('../app/garbage-collector.js'),
+          import('../app/local-adapters.js'),
+        ]);
       const report = await collectGarbage({
         runtime: openContainerRuntime(),
         workspaceDir: settings.workspaceDir,

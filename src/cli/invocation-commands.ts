@@ -1,19 +1,11 @@
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
-import {
-  WaitTimeoutError,
-  activeInvocations,
-  buildInvocationRequest,
-  cancelInvocation,
-  submitInvocation,
-  waitForInvocation,
-} from '../app/invocations.js';
 import { cliSettings } from './settings.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { UsageError } from '../domain/errors.js';
 import { ALL_STATUSES, InvocationStatus, statusName } from '../domain/invocation-status.js';
 import type { InvocationRecord } from '../ports/invocation-store.js';
-import { type ControlPlane, usingControlPlane } from '../app/control-plane.js';
+import type { ControlPlane } from '../app/control-plane.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -39,9 +31,16 @@ function exitCodeFor(record: InvocationRecord): number {
   }
 }
 
-/** Runs `use` against the queue and the records the settings locate. */
-function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Promise<T> {
-  return usingControlPlane(cliSettings(), use);
+/** The invocation use cases; loaded when a command runs, as they bring the pipeline's modules along. */
+const invocationsApp = () => import('../app/invocations.js');
+
+/** Runs `use` against the queue and the records the settings locate; the Redis clients load only now. */
+async function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Promise<T> {
+  const [{ usingControlPlane }, settings] = await Promise.all([
+    import('../app/control-plane.js'),
+    cliSettings(),
+  ]);
+  return usingControlPlane(settings, use);
 }
 
 function statusLine(record: InvocationRecord): string {
@@ -56,6 +55,7 @@ async function follow(
   invocationId: string,
   timeoutMs: number | undefined,
 ): Promise<void> {
+  const { WaitTimeoutError, waitForInvocation } = await invocationsApp();
   try {
     const record = await waitForInvocation(plane.store, invocationId, {
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
@@ -113,6 +113,7 @@ export function registerInvokeCommand(program: Command): void {
     .option('--wait', 'follow the invocation to its end; exit 0 only when it Completed', false)
     .option('--json', 'print the invocation record as JSON', false)
     .action(async (actionDir, options) => {
+      const { buildInvocationRequest, submitInvocation } = await invocationsApp();
       const request = await buildInvocationRequest(
         {
           ...(actionDir === undefined ? {} : { actionDir }),
@@ -283,6 +284,7 @@ export function registerInvocationsCommand(program: Command): void {
       }
       const createdBefore =
         options.createdBefore === undefined ? undefined : parseCreatedBefore(options.createdBefore);
+      const { activeInvocations, cancelInvocation } = await invocationsApp();
       await withControlPlane(async (plane) => {
         const ids =
           invocationId === undefined

@@ -1,12 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
-import { openContainerRuntime, openDataStore } from '../app/local-adapters.js';
-import { runLocal } from '../app/local-run.js';
-import { installSignalLadder } from '../app/signal-ladder.js';
 import { cliSettings } from './settings.js';
-import { transferProgress } from './transfer-progress.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
-import { createLogger } from '../observability/logger.js';
 import { CliExitCode, exitCodeForOutcome } from './exit-codes.js';
 import { writeWithBackpressure } from './terminal.js';
 
@@ -65,13 +60,28 @@ export function registerRunCommand(program: Command): void {
         .default('info' as const),
     )
     .action(async (actionDir, options) => {
+      // What does the work is loaded only now, so that `--help` and the other commands do not pay for it.
+      const [
+        { openContainerRuntime, openDataStore },
+        { runLocal },
+        { installSignalLadder },
+        { transferProgress },
+        { createLogger },
+        settings,
+      ] = await Promise.all([
+        import('../app/local-adapters.js'),
+        import('../app/local-run.js'),
+        import('../app/signal-ladder.js'),
+        import('./transfer-progress.js'),
+        import('../observability/logger.js'),
+        cliSettings(),
+      ]);
       // A person reads the local run's log: always the readable form.
       const logger = createLogger(options.logLevel === 'warning' ? 'warn' : options.logLevel, {
         pretty: true,
       });
       const controller = new AbortController();
       const force = new AbortController();
-      const settings = cliSettings();
       const progress = transferProgress(process.stderr);
       // First Ctrl-C: stop gracefully (STOPSIGNAL, grace, SIGKILL). Second: SIGKILL now, still cleaning up.
       // Third: leave at once.

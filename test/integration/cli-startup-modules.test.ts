@@ -1,0 +1,93 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeTempDirs, runCli, tempDir } from '../support/harness.js';
+import { BASE_IMAGE } from '../support/paths.js';
+
+/**
+ * Loaded in the hooks thread: records every module an `import` resolves to, ESM or CommonJS.
+ */
+const RESOLVE_HOOKS = `
+import { appendFileSync } from 'node:fs';
+let traceFile;
+export function initialize(data) { traceFile = data.traceFile; }
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  appendFileSync(traceFile, resolved.url + '\\n');
+  return resolved;
+}
+`;
+
+/**
+ * Given to node with --import: registers the hooks above and, at exit, adds every file `require` loaded
+ * (a CommonJS package's own requires do not pass through the resolve hook on Node 20).
+ */
+const TRACER = `
+import { appendFileSync } from 'node:fs';
+import { createRequire, register } from 'node:module';
+const traceFile = process.env.MODULE_TRACE_FILE;
+register(new URL('./resolve-hooks.mjs', import.meta.url), { data: { traceFile } });
+const Module = createRequire(import.meta.url)('node:module');
+process.on('exit', () => {
+  appendFileSync(traceFile, Object.keys(Module._cache).join('\\n') + '\\n');
+});
+`;
+
+/** The client libraries a command must not load unless it talks to that technology. */
+const QUEUE_AND_REDIS = ['bullmq', 'ioredis'];
+const ALL_CLIENTS = [...QUEUE_AND_REDIS, 'dockerode', 'docker-modem'];
+
+function packagesIn(trace: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of trace.matchAll(/\/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)) names.add(match[1]!);
+  return names;
+}
+
+describe('action-worker start-up', () => {
+  let tracer: string;
+  let dir: string;
+  let traces = 0;
+
+  beforeAll(async () => {
+    dir = await tempDir('module-trace');
+    await writeFile(path.join(dir, 'resolve-hooks.mjs'), RESOLVE_HOOKS);
+    tracer = path.join(dir, 'tracer.mjs');
+    await writeFile(tracer, TRACER);
+  });
+  afterAll(removeTempDirs);
+
+  /** Runs the CLI with the tracer; returns its result and the packages it loaded. */
+  async function traced(args: string[]) {
+    const traceFile = path.join(dir, `trace-${traces++}.txt`);
+    await writeFile(traceFile, '');
+    const result = await runCli(args, {
+      env: {
+        NODE_OPTIONS: `--import=${pathToFileURL(tracer).href}`,
+        MODULE_TRACE_FILE: traceFile,
+        ACTION_WORKER_PULL_POLICY: 'never',
+      },
+    });
+    return { result, loaded: packagesIn(await readFile(traceFile, 'utf8')) };
+  }
+
+  it.each(['--version', '--help', 'run --help', 'daemon --help', 'invocations list --help', 'config check'])(
+    'loads no queue, Redis or Docker client for %s',
+    async (command) => {
+      const { result, loaded } = await traced(command.split(' '));
+      expect(result.exitCode, result.all).toBe(0);
+      // The tracer sees the packages the CLI does load.
+      expect(loaded).toContain('commander');
+      for (const client of ALL_CLIENTS) expect(loaded, `${command} loaded ${client}`).not.toContain(client);
+    },
+  );
+
+  it('loads the Docker client but neither the queue nor Redis for run', async () => {
+    const { result, loaded } = await traced(['run', '--image', BASE_IMAGE]);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(loaded).toContain('dockerode');
+    for (const client of QUEUE_AND_REDIS) expect(loaded, `run loaded ${client}`).not.toContain(client);
+    // With no configuration file, the YAML parser is not needed either.
+    expect(loaded, 'run loaded yaml').not.toContain('yaml');
+  });
+});
