@@ -2,18 +2,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirectorySecretStore } from '../../src/adapters/local/directory-secret-store.js';
-import { type InvokeOptions, buildInvocationRequest } from '../../src/app/invocations.js';
+import { buildInvocationRequest } from '../../src/app/invocations.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { invokeOptions } from '../support/invoke-options.js';
 
-const base: InvokeOptions = {
-  datasets: [],
-  files: [],
-  fileIds: [],
-  params: [],
-  secrets: [],
-  dryRun: false,
-  logLevel: 'INFO',
-};
+const base = invokeOptions();
 
 async function actionDir(config: Record<string, unknown>): Promise<string> {
   const dir = await tempDir('invoke-action');

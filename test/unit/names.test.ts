@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type InvokeOptions, buildInvocationRequest } from '../../src/app/invocations.js';
+import { buildInvocationRequest } from '../../src/app/invocations.js';
 import { collectParameterValues, collectSecrets } from '../../src/app/local-run-options.js';
 import { ActionParameter, parseActionConfigJson } from '../../src/domain/action-config.js';
 import { ContainerParameters } from '../../src/domain/container-parameters.js';
@@ -11,6 +11,7 @@ import { InvocationRequest } from '../../src/domain/invocation-request.js';
 import { envVarNameProblem } from '../../src/domain/names.js';
 import { validateParameters } from '../../src/domain/parameters.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { invokeOptions } from '../support/invoke-options.js';
 
 afterAll(removeTempDirs);
 
@@ -105,16 +106,7 @@ describe('reserved parameter names (__proto__, constructor, prototype)', () => {
   );
 
   it.each(['__proto__', 'constructor'])('refuses invoke --param and --secret %s', async (name) => {
-    const base: InvokeOptions = {
-      image: 'img:1',
-      datasets: [],
-      files: [],
-      fileIds: [],
-      params: [],
-      secrets: [],
-      dryRun: false,
-      logLevel: 'INFO',
-    };
+    const base = invokeOptions({ image: 'img:1' });
     await expect(buildInvocationRequest({ ...base, params: [`${name}=x`] }, {})).rejects.toThrow(
       'cannot be a parameter name',
     );

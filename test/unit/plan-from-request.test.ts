@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type InvokeOptions, buildInvocationRequest } from '../../src/app/invocations.js';
+import { buildInvocationRequest } from '../../src/app/invocations.js';
 import { capacityShortfall } from '../../src/domain/compute-requirements.js';
 import { InvocationRequest } from '../../src/domain/invocation-request.js';
 import { planFromRequest } from '../../src/stages/plan-from-request.js';
+import { invokeOptions } from '../support/invoke-options.js';
 
-const invoke: InvokeOptions = {
-  image: 'registry.example/act:1',
-  datasets: [],
-  files: [],
-  fileIds: [],
-  params: [],
-  secrets: [],
-  dryRun: false,
-  logLevel: 'INFO',
-};
+const invoke = invokeOptions({ image: 'registry.example/act:1' });
 
 const context = { invocationId: 'iv_1', attempt: 2, defaultTimeoutMinutes: 720 };
 
