@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../support/poll.js';
 import { ActionWorkerError, InfrastructureError } from '../../src/domain/errors.js';
 import type { ContainerRuntime, ContainerSpec, OutputConsumer } from '../../src/ports/container-runtime.js';
 
@@ -32,14 +33,6 @@ function collector(): { consume: OutputConsumer; stdout: () => string; stderr: (
     stdout: () => Buffer.concat(chunks.stdout).toString('utf8'),
     stderr: () => Buffer.concat(chunks.stderr).toString('utf8'),
   };
-}
-
-async function eventually(probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /**
@@ -110,7 +103,12 @@ export function describeContainerRuntimeContract(
         f,
         { kind: 'runs-until-signalled', ready: 'ready\n', ignoresTerm: false },
         async (id, output) => {
-          await eventually(() => output.stdout() === 'ready\n', f.patienceMs);
+          await eventually(
+            () => output.stdout() === 'ready\n' || undefined,
+            f.patienceMs,
+            'its ready line',
+            20,
+          );
           expect(await f.runtime.inspectContainer(id)).toMatchObject({ running: true });
           await f.runtime.killContainer(id, 'SIGTERM');
           expect(await f.runtime.waitContainer(id)).toBe(143);
@@ -124,7 +122,12 @@ export function describeContainerRuntimeContract(
         f,
         { kind: 'runs-until-signalled', ready: 'ready\n', ignoresTerm: true },
         async (id, output) => {
-          await eventually(() => output.stdout() === 'ready\n', f.patienceMs);
+          await eventually(
+            () => output.stdout() === 'ready\n' || undefined,
+            f.patienceMs,
+            'its ready line',
+            20,
+          );
           await f.runtime.killContainer(id, 'SIGTERM');
           // Watched for a while: it keeps running.
           const until = Date.now() + 1_000;
@@ -149,7 +152,12 @@ export function describeContainerRuntimeContract(
         f,
         { kind: 'runs-until-signalled', ready: 'ready\n', ignoresTerm: false },
         async (id, output) => {
-          await eventually(() => output.stdout() === 'ready\n', f.patienceMs);
+          await eventually(
+            () => output.stdout() === 'ready\n' || undefined,
+            f.patienceMs,
+            'its ready line',
+            20,
+          );
           const abandon = new AbortController();
           const waited = f.runtime.waitContainer(id, abandon.signal);
           abandon.abort();
@@ -169,7 +177,12 @@ export function describeContainerRuntimeContract(
         async (id, output) => {
           const watch = await f.runtime.watchContainer(id);
           try {
-            await eventually(() => output.stdout() === 'ready\n', f.patienceMs);
+            await eventually(
+              () => output.stdout() === 'ready\n' || undefined,
+              f.patienceMs,
+              'its ready line',
+              20,
+            );
             await f.runtime.killContainer(id, 'SIGKILL');
             await f.runtime.waitContainer(id);
             await watch.dieSeen(f.patienceMs);

@@ -11,7 +11,10 @@ import { Labels } from '../../src/domain/container-labels.js';
 import { type InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { cliPath, projectRoot } from './paths.js';
+import { eventually } from './poll.js';
 import { removeTempDirs, tempDir, tmpfsTempDir } from './temp-dirs.js';
+
+export { eventually };
 
 export const docker = new Docker();
 
@@ -137,19 +140,6 @@ export async function makeAction(
 }
 
 /** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
-export async function eventually<T>(
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** The running container this process started, once there is one. */
 export async function ownRunningContainer(): Promise<Docker.ContainerInspectInfo> {

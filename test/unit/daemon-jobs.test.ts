@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../support/poll.js';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { StaticSecretStore } from '../../src/adapters/local/static-secret-store.js';
 import { Daemon } from '../../src/app/daemon/daemon.js';
@@ -82,22 +83,17 @@ async function rig(settings: WorkerSettingsInput = {}): Promise<Rig> {
 }
 
 /** Polls until `value` gives something other than undefined, with a deadline. */
-async function until<T>(what: string, value: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = value();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** The `index`-th job fetched for the invocation, once it has ended. */
 function ended(source: FakeJobSource, invocationId: string, index = 0): Promise<FakeLeasedJob> {
-  return until(`job ${invocationId} #${index + 1} ended`, () => {
-    const job = source.leasesOf(invocationId)[index];
-    return job?.ending === undefined ? undefined : job;
-  });
+  return eventually(
+    () => {
+      const job = source.leasesOf(invocationId)[index];
+      return job?.ending === undefined ? undefined : job;
+    },
+    15_000,
+    `job ${invocationId} #${index + 1} ended`,
+    10,
+  );
 }
 
 async function statusesOf(store: MemoryInvocationStore, invocationId: string): Promise<string[]> {
@@ -154,7 +150,7 @@ describe('Daemon over a fake job source, store and container runtime', { timeout
     await runtime.started();
 
     const draining = daemon.shutdown();
-    await until('draining', () => (daemon.state === 'draining' ? true : undefined));
+    await eventually(() => daemon.state === 'draining' || undefined, 15_000, 'draining', 10);
     await daemon.shutdown();
     await draining;
 

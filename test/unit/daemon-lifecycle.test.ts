@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../support/poll.js';
 import { Daemon, type DaemonState } from '../../src/app/daemon/daemon.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import type { ContainerRuntime } from '../../src/ports/container-runtime.js';
@@ -23,14 +24,6 @@ function recordingLogger(): { logger: pino.Logger; transitions: string[]; events
     },
   );
   return { logger, transitions, events };
-}
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 describe('Daemon lifecycle', () => {
@@ -58,7 +51,12 @@ describe('Daemon lifecycle', () => {
     expect(daemon.state).toBe('starting');
     expect(daemon.isStopping()).toBe(false);
     const started = daemon.start();
-    await until(() => events.includes('docker.unreachable'));
+    await eventually(
+      () => events.includes('docker.unreachable') || undefined,
+      5_000,
+      'docker.unreachable',
+      1,
+    );
     expect(pings).toBeGreaterThan(0);
 
     await daemon.shutdown();
