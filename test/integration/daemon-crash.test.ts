@@ -53,7 +53,9 @@ describe('a daemon killed with SIGKILL while its container runs', () => {
     expect(names).toEqual(RETRIED_AFTER_A_LOST_ATTEMPT);
     expect(record.status[4]?.detail).toBe('attempt 1 was lost: its worker stopped holding the invocation');
     expect(record.attempt).toBe(2);
-    expect(await queue().store().getLog(invocationId)).toContain('done');
+    // A rare failure here (an empty stored log although attempt 2 completed) is not explained yet: the
+    // second daemon's lines say whether the attachment or the engine's log delivered anything.
+    expect(await queue().store().getLog(invocationId), second.dump()).toContain('done');
     // Nothing of either attempt is left, and nothing stays Processing.
     expect(await docker.listContainers(byLabel)).toEqual([]);
     expect(await queue().store().list({ status: InvocationStatus.Processing, limit: 10 })).toEqual([]);
