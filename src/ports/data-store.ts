@@ -1,4 +1,5 @@
 import type { MetadataChangeset } from '../domain/metadata-changeset.js';
+import type { Condition, ConditionGroup } from '../domain/query-condition.js';
 import type { FileRecord, TopicRecord } from '../domain/records.js';
 import type { TransferObserver } from './transfer-observer.js';
 
@@ -60,6 +61,38 @@ export interface NewTopic {
   startTime?: number | null;
   endTime?: number | null;
   metadata?: Record<string, unknown>;
+}
+
+/**
+ * A query of datasets, files or topics. At most one of `roboql` and `condition`; neither matches everything.
+ * Adapters push it down to their database where they can (the SQL store compiles it to SQL); whatever they
+ * do, the result is what the reference evaluators (`evaluateQuery`, `matchesCondition`) would select.
+ */
+export interface StoreQuery {
+  /** A RoboQL query (spec §6.2), e.g. `path LIKE "%.bag" AND metadata.robot = "r2"`. */
+  roboql?: string;
+  /** A QuerySpecification's condition tree (spec §2.11), fields qualified or not. */
+  condition?: Condition | ConditionGroup | null;
+  /** Only records of this org. */
+  orgId?: string;
+  /** Only files or topics of this dataset. */
+  datasetId?: string;
+  /** A field of the record, dotted paths allowed (`metadata.k`); by default `created`. */
+  sortBy?: string;
+  /** By default `DESC`. */
+  sortDirection?: 'ASC' | 'DESC';
+  /** The page size: 1 to 1000, by default 1000. */
+  limit?: number;
+  /** The `nextToken` of the page before; absent for the first page. */
+  after?: string | null;
+}
+
+/** One page of a query's results, with how many records match in all. */
+export interface Page<T> {
+  items: T[];
+  total: number;
+  /** The token of the next page; null when this is the last (never a token for an empty tail). */
+  nextToken: string | null;
 }
 
 /**
