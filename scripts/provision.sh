@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a Docker engine and a Redis server available on a fresh Debian machine, and builds the local base
 # image the tests and examples use. Idempotent: when everything already runs, it takes a few seconds.
-#   - installs Debian's docker.io, redis-server and busybox-static when missing (needs root);
+#   - installs Debian's docker.io, redis-server, busybox-static and postgresql (server binaries for the SQL
+#     store's tests, which start clusters of their own) when missing (needs root);
 #   - starts dockerd and redis-server (maxmemory-policy noeviction, as BullMQ requires) when not running;
 #   - waits until each answers;
 #   - installs the npm dependencies when node_modules is missing or older than package-lock.json;
@@ -44,6 +45,10 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v redis-server >/dev/null || missing+=(redis-server)
 # The base image needs a statically linked busybox (Debian's busybox-static puts it at /bin/busybox).
 if ! { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }; then missing+=(busybox-static); fi
+# The SQL store's PostgreSQL tests start clusters of their own with Debian's server binaries; the package's
+# own cluster is not used.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then missing+=(postgresql); fi
+command -v psql >/dev/null || missing+=(postgresql-client)
 if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 as_root mkdir -p "$log_dir"
