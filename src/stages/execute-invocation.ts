@@ -296,6 +296,10 @@ async function finish(
       retryable: retryable ?? ERROR_CODES[code].retryable,
     };
   }
+  await tracker.storeResult({
+    log: outcome.log,
+    ...(outcome.image === undefined ? {} : { image: outcome.image }),
+  });
   // Whether a Failed may be retried is recorded with it, in the same write.
   await tracker.transition(
     status,

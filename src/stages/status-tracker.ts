@@ -4,7 +4,7 @@ import {
   statusName,
   type StatusRecord,
 } from '../domain/invocation-status.js';
-import type { StatusRecorder } from '../ports/status-recorder.js';
+import type { AttemptResult, StatusRecorder } from '../ports/status-recorder.js';
 
 /** Keeps an attempt's status history and refuses any transition the contract's matrix forbids. */
 export class StatusTracker {
@@ -22,6 +22,11 @@ export class StatusTracker {
 
   get records(): readonly StatusRecord[] {
     return this.history;
+  }
+
+  /** Hands the attempt's result to the recorder, before the final status. */
+  async storeResult(result: AttemptResult): Promise<void> {
+    await this.recorder.storeResult?.(result);
   }
 
   async transition(

@@ -137,6 +137,32 @@ describe('Daemon over a fake job source, store and container runtime', { timeout
     expect(source.isClosed).toBe(true);
   });
 
+  it('stores the log and the image before the final status: whoever sees Completed finds them', async () => {
+    const { daemon, runtime, store, source, enqueue } = await rig();
+    runtime.scriptNext({ output: [{ stream: 'stdout', text: 'before-the-end\n' }] });
+    // What a client polling the record would read at the moment the final status lands.
+    const seenAtFinal: { log: string; image: unknown }[] = [];
+    const transition = store.transition.bind(store);
+    store.transition = async (invocationId, to, detail, options) => {
+      if (to === InvocationStatus.Completed) {
+        seenAtFinal.push({
+          log: await store.getLog(invocationId),
+          image: (await store.get(invocationId))?.image,
+        });
+      }
+      return transition(invocationId, to, detail, options);
+    };
+    const invocationId = await enqueue();
+    await daemon.start();
+    await ended(source, invocationId);
+    expect(seenAtFinal).toEqual([
+      {
+        log: expect.stringContaining('before-the-end') as string,
+        image: expect.objectContaining({ reference: IMAGE }),
+      },
+    ]);
+  });
+
   it('is forced by a second shutdown: the running container is killed at once and its job handed back', async () => {
     // A container that ignores SIGTERM, with a grace no test would wait for, and a long drain window: only
     // the second shutdown can end it in time.

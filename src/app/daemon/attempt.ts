@@ -120,6 +120,13 @@ export class Attempt {
             status: {
               record: (status, detail, failure) =>
                 writeStatus(this.deps, invocationId, attempt, status, detail, lease, failure),
+              // Before the final status, so a client that sees it finds the log (and image) already stored.
+              storeResult: async ({ log, image }) => {
+                if (lease.isLost) return;
+                await this.retrying('record.log', () => store.setLog(invocationId, log));
+                if (image)
+                  await this.retrying('record.run_info', () => store.setRunInfo(invocationId, { image }));
+              },
             },
             // The pipeline adds the invocation id and attempt itself.
             logger: this.deps.logger,
@@ -165,11 +172,6 @@ export class Attempt {
         logger.warn({ status: statusName(outcome.status) }, 'invocation.fenced');
         this.deps.metrics.recordAttempt(outcome.status, 'lease_lost', outcome.history);
         return;
-      }
-      await this.retrying('record.log', () => store.setLog(invocationId, outcome.log));
-      if (outcome.image) {
-        const image = outcome.image;
-        await this.retrying('record.run_info', () => store.setRunInfo(invocationId, { image }));
       }
       this.deps.metrics.recordAttempt(outcome.status, outcome.failure?.reason, outcome.history);
       await this.conclude(outcome, lease);
