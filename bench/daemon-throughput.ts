@@ -1,7 +1,7 @@
 // No-op invocations through the daemon, side by side in one run with a plain `docker run --rm` loop of the
 // same image (the physical limit on this host), at concurrency 1, 2 and 4; and the pickup latency of an
 // idle worker. Usage: node --import tsx bench/daemon-throughput.ts [invocations per level] [idle samples]
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -51,7 +51,19 @@ async function dockerRunLoop(count: number, concurrency: number): Promise<number
 interface Daemon {
   store: RedisInvocationStore;
   queue: InvocationQueue;
+  /** CPU seconds (user + system) the daemon process has used so far. */
+  cpuSeconds: () => Promise<number>;
   stop: () => Promise<void>;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = Number((await execa('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+
+/** utime + stime of a process, from /proc/PID/stat (fields 14 and 15, after the command's parentheses). */
+async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 async function startDaemon(concurrency: number, dir: string): Promise<Daemon> {
@@ -77,9 +89,12 @@ async function startDaemon(concurrency: number, dir: string): Promise<Daemon> {
   const queue = new InvocationQueue(location);
   // Ready once a first invocation has gone through (the daemon is up and fetching).
   await runBatch(store, queue, 1);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('the daemon did not start');
   return {
     store,
     queue,
+    cpuSeconds: () => processCpuSeconds(pid),
     stop: async () => {
       child.kill('SIGTERM');
       await child;
@@ -125,14 +140,20 @@ async function main(): Promise<void> {
       const daemon = await startDaemon(concurrency, dir);
       try {
         // Alternate the two, so drift in the machine's speed lands on both.
+        // The daemon's own CPU is counted over its batches only (it idles in a blocking fetch meanwhile).
         const dockerSeconds = (await dockerRunLoop(perLevel / 2, concurrency)) + 0;
+        const cpuBeforeFirst = await daemon.cpuSeconds();
         const daemonFirst = await runBatch(daemon.store, daemon.queue, perLevel / 2);
+        const cpuFirst = (await daemon.cpuSeconds()) - cpuBeforeFirst;
         const dockerSecond = await dockerRunLoop(perLevel / 2, concurrency);
+        const cpuBeforeSecond = await daemon.cpuSeconds();
         const daemonSecond = await runBatch(daemon.store, daemon.queue, perLevel / 2);
+        const cpuSecond = (await daemon.cpuSeconds()) - cpuBeforeSecond;
         const plain = (dockerSeconds + dockerSecond) / perLevel;
         const ours = (daemonFirst + daemonSecond) / perLevel;
+        const cpuMs = ((cpuFirst + cpuSecond) / perLevel) * 1000;
         rows.push(
-          `| ${concurrency} | ${plain.toFixed(3)} | ${(60 / plain).toFixed(0)} | ${ours.toFixed(3)} | ${(60 / ours).toFixed(0)} | ${(ours / plain).toFixed(2)} |`,
+          `| ${concurrency} | ${plain.toFixed(3)} | ${(60 / plain).toFixed(0)} | ${ours.toFixed(3)} | ${(60 / ours).toFixed(0)} | ${(ours / plain).toFixed(2)} | ${cpuMs.toFixed(0)} |`,
         );
         console.error(rows[rows.length - 1]);
       } finally {
@@ -159,8 +180,12 @@ async function main(): Promise<void> {
       await daemon.stop();
     }
     console.log(`\n${perLevel} no-op invocations per level; seconds are wall time per invocation\n`);
-    console.log('| concurrency | docker run --rm s | per min | daemon s | per min | × docker run |');
-    console.log('| ----------- | ----------------- | ------- | -------- | ------- | ------------ |');
+    console.log(
+      '| concurrency | docker run --rm s | per min | daemon s | per min | × docker run | daemon CPU ms/invocation |',
+    );
+    console.log(
+      '| ----------- | ----------------- | ------- | -------- | ------- | ------------ | ------------------------ |',
+    );
     for (const row of rows) console.log(row);
     console.log(
       `\nidle pickup (enqueue → job active), ${idleSamples} samples: median ${median(pickup)} ms, p95 ${percentile(pickup, 0.95)} ms`,
