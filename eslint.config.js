@@ -3,7 +3,16 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** The client libraries of the technologies adapters/ wrap: no other layer imports them. */
-const TECHNOLOGIES = ['bullmq', 'ioredis', 'dockerode', 'docker-modem', 'tar-fs'];
+const TECHNOLOGIES = [
+  'bullmq',
+  'ioredis',
+  'dockerode',
+  'docker-modem',
+  'tar-fs',
+  'kysely',
+  'better-sqlite3',
+  'pg',
+];
 
 /**
  * One layer's import rule: no import of ours from `folders` (relative paths only: everything of ours is
@@ -21,7 +30,7 @@ function layer(files, folders, { why, extra = [], technologies = true }) {
       ? [
           {
             regex: `^(${TECHNOLOGIES.join('|')})(/|$)`,
-            message: 'only adapters/ use the Redis, queue and Docker client libraries, behind ports/',
+            message: 'only adapters/ use the Redis, queue, Docker and SQL client libraries, behind ports/',
           },
         ]
       : []),
