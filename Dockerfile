@@ -19,10 +19,17 @@
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
+# better-sqlite3 (the embedded metadata store) is a native addon: `npm ci` downloads its prebuilt binary
+# for this Node.js and platform from the package's release host, or compiles it (python3, make, g++ and
+# Node's headers) when that fails. Where the release host is not reachable, serve the prebuilt tarball
+# yourself and name the server here (prebuild-install's mirror setting), e.g. http://127.0.0.1:8000 with
+# --network host; the tarball is <server>/v<version>/better-sqlite3-v<version>-node-v<abi>-linux-x64.tar.gz.
+ARG BETTER_SQLITE3_BINARY_HOST=
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm_config_better_sqlite3_binary_host="$BETTER_SQLITE3_BINARY_HOST" npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle.js ./scripts/bundle.js
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 

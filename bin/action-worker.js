@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+// The bundle `npm run build` makes (scripts/bundle.js): an entry and chunks loaded as commands need them.
+import { main } from '../dist/bundle/main.js';
 
 await main(process.argv);

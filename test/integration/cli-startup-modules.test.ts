@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeTempDirs, runCli, tempDir } from '../support/harness.js';
-import { BASE_IMAGE } from '../support/paths.js';
+import { BASE_IMAGE, projectRoot } from '../support/paths.js';
 
 /**
  * Loaded in the hooks thread: records every module an `import` resolves to, ESM or CommonJS.
@@ -38,9 +38,23 @@ process.on('exit', () => {
 const QUEUE_AND_REDIS = ['bullmq', 'ioredis'];
 const ALL_CLIENTS = [...QUEUE_AND_REDIS, 'dockerode', 'docker-modem'];
 
-function packagesIn(trace: string): Set<string> {
+/** What scripts/bundle.js writes beside the chunks: the packages bundled into each. */
+const BUNDLE_DIR = path.join(projectRoot, 'dist', 'bundle');
+const bundleMeta = async () =>
+  JSON.parse(await readFile(path.join(BUNDLE_DIR, 'meta.json'), 'utf8')) as {
+    packages: Record<string, string[]>;
+  };
+
+/** The packages a trace shows loaded: from node_modules directly, or inside a chunk of the bundle. */
+async function packagesIn(trace: string): Promise<Set<string>> {
   const names = new Set<string>();
   for (const match of trace.matchAll(/\/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)) names.add(match[1]!);
+  const { packages } = await bundleMeta();
+  const bundleUrl = pathToFileURL(BUNDLE_DIR).href;
+  for (const line of trace.split('\n')) {
+    if (!line.startsWith(`${bundleUrl}/`)) continue;
+    for (const name of packages[line.slice(bundleUrl.length + 1)] ?? []) names.add(name);
+  }
   return names;
 }
 
@@ -68,7 +82,7 @@ describe('action-worker start-up', () => {
         ACTION_WORKER_PULL_POLICY: 'never',
       },
     });
-    return { result, loaded: packagesIn(await readFile(traceFile, 'utf8')) };
+    return { result, loaded: await packagesIn(await readFile(traceFile, 'utf8')) };
   }
 
   it.each(['--version', '--help', 'run --help', 'daemon --help', 'invocations list --help', 'config check'])(
