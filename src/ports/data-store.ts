@@ -38,6 +38,14 @@ export interface PutFile {
   relativePath: string;
   /** A readable local file holding the bytes. */
   sourcePath: string;
+  /**
+   * What the source file looks like, for an import of the same folder again: `${size}:${mtimeNs}:${ino}:${ctimeNs}`
+   * from `stat(sourcePath, { bigint: true })` (`sourceStatOf` in app/dataset-transfer.ts). With `skipUnchanged`, a store may leave
+   * a path alone without reading the file when the stat it recorded for the path's last import is the same
+   * (size, modification and change times to the nanosecond, inode): any write to the file changes its
+   * ctime. Absent for writes that are not imports (outputs). Stores may ignore it.
+   */
+  sourceStat?: string;
 }
 
 export interface PutFilesOptions {
@@ -121,4 +129,7 @@ export interface DataStore {
   addTopic(fileId: string, topic: NewTopic): Promise<TopicRecord>;
   listTopics(datasetId: string): Promise<TopicRecord[]>;
   getTopic(topicId: string): Promise<TopicRecord | undefined>;
+
+  /** Lets go of what the store holds open (database connections); whoever opens a store closes it. */
+  close(): Promise<void>;
 }
