@@ -104,9 +104,10 @@ export interface Page<T> {
 }
 
 /**
- * Datasets of files with tags, metadata and descriptions, and topics registered on files. The embedded
- * default is a directory tree on this host; an S3 or Roboto-API adapter implements the same port and passes
- * the same contract suite (test/contract/data-store.contract.ts).
+ * Datasets of files with tags, metadata and descriptions, and topics registered on files. The default keeps
+ * metadata in SQL (SQLite on this host, or PostgreSQL) and contents as blobs on the filesystem; the older
+ * folder store is kept as a migration source. An S3 or Roboto-API adapter implements the same port and
+ * passes the same contract suite (test/contract/data-store.contract.ts).
  */
 export interface DataStore {
   createDataset(dataset: NewDataset): Promise<DatasetRecord>;
