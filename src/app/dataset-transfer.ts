@@ -1,4 +1,5 @@
 import { chmod, copyFile, mkdir, readdir, realpath, rename, stat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { glob } from 'tinyglobby';
 import { UsageError } from '../domain/errors.js';
@@ -6,9 +7,14 @@ import { randomId, stableId } from '../domain/ids.js';
 import type { JsonObject } from '../domain/metadata-changeset.js';
 import type { FileRecord } from '../domain/records.js';
 import { OUTPUT_METADATA_DIR } from '../domain/workspace-layout.js';
-import type { DataStore, DatasetRecord } from '../ports/data-store.js';
+import type { DataStore, DatasetRecord, PutFile } from '../ports/data-store.js';
 import type { TransferObserver } from '../ports/transfer-observer.js';
 import { writeJsonAtomic } from '../adapters/local/atomic-file.js';
+
+/** A file's `PutFile.sourceStat`: `${size}:${mtimeNs}:${ino}:${ctimeNs}`, from `stat(…, { bigint: true })`. */
+export function sourceStatOf(stats: BigIntStats): string {
+  return `${stats.size}:${stats.mtimeNs}:${stats.ino}:${stats.ctimeNs}`;
+}
 
 /** A stable dataset id for a folder, so the same folder is the same dataset import after import. */
 export async function datasetIdForFolder(folder: string): Promise<string> {
@@ -61,10 +67,13 @@ export async function importFolder(
   const relativePaths = (
     await glob('**/*', { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: false })
   ).sort();
-  const sources: { relativePath: string; sourcePath: string }[] = [];
+  // One stat per file, kept as the file's source stat: the store recognises an unchanged file by it without
+  // reading it, and takes its size from it instead of a stat of its own.
+  const sources: PutFile[] = [];
   for (const relativePath of relativePaths) {
     const sourcePath = path.join(root, relativePath);
-    if ((await stat(sourcePath)).isFile()) sources.push({ relativePath, sourcePath });
+    const stats = await stat(sourcePath, { bigint: true });
+    if (stats.isFile()) sources.push({ relativePath, sourcePath, sourceStat: sourceStatOf(stats) });
   }
   const files = await store.putFiles(datasetId, sources, {
     // Each import is its own write: a changed file gets a new version, an unchanged one is left alone.

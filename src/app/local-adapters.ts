@@ -1,12 +1,20 @@
+import path from 'node:path';
 import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
+import { BlobStore } from '../adapters/local/blob-store.js';
 import { LocalDataStore } from '../adapters/local/local-data-store.js';
+import {
+  type DatabaseLocation,
+  openSqlDatabase,
+  parseDatabaseLocation,
+} from '../adapters/sql/open-database.js';
+import { SqlDataStore, type SqlDataStoreOptions } from '../adapters/sql/sql-data-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { ContainerRuntime } from '../ports/container-runtime.js';
 import type { DataStore } from '../ports/data-store.js';
 
 /**
  * The adapters a command on this host runs on, built here so the CLI constructs none (app/ is the only
- * composition root): the Docker engine and the folder data store.
+ * composition root): the Docker engine and the data store.
  */
 export function openContainerRuntime(options: { dockerConfigDir?: string } = {}): ContainerRuntime {
   return new DockerContainerRuntime(
@@ -14,7 +22,39 @@ export function openContainerRuntime(options: { dockerConfigDir?: string } = {})
   );
 }
 
-/** The data store in `settings.storeDir`. */
-export function openDataStore(settings: Pick<WorkerSettings, 'storeDir'>): DataStore {
-  return new LocalDataStore(settings.storeDir);
+/** The file of the embedded (SQLite) metadata database when `store.database` is not set. */
+export const DEFAULT_DATABASE_FILE = 'metadata.sqlite3';
+
+/** Where the store's metadata lives: `store.database`, else `<storeDir>/metadata.sqlite3`. */
+export function databaseLocation(settings: Pick<WorkerSettings, 'storeDir' | 'store'>): DatabaseLocation {
+  const configured = settings.store.database;
+  return configured === null
+    ? { dialect: 'sqlite', file: path.join(settings.storeDir, DEFAULT_DATABASE_FILE) }
+    : parseDatabaseLocation(configured);
+}
+
+/**
+ * A SQL data store: its metadata in the database at `location` (opened, its schema brought up to date),
+ * file contents in `<storeDir>/blobs` (copied through `<storeDir>/tmp`, as the folder store does).
+ */
+export async function openSqlDataStore(
+  location: DatabaseLocation,
+  storeDir: string,
+  options: SqlDataStoreOptions = {},
+): Promise<SqlDataStore> {
+  const database = await openSqlDatabase(location);
+  const blobs = new BlobStore(path.join(storeDir, 'blobs'), LocalDataStore.temporaryDir(storeDir));
+  return new SqlDataStore(database, blobs, options);
+}
+
+/** The data store the settings locate (close it when done). */
+export async function openDataStore(
+  settings: Pick<WorkerSettings, 'storeDir' | 'store'>,
+): Promise<DataStore> {
+  const store = await openSqlDataStore(databaseLocation(settings), settings.storeDir);
+  // ── Migration of an existing folder store (issue 14) belongs HERE, once: the database is open, nothing
+  // has used the store yet. When `settings.storeDir` holds a JSON-folder store (a `datasets/` directory)
+  // not yet migrated, move it into `store.database` (src/adapters/sql/folder-store-migration.ts), closing
+  // the store if that fails. ──
+  return store;
 }

@@ -5,13 +5,21 @@ import type { DataStore, DatasetRecord, StoredFile } from '../ports/data-store.j
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-/** The store the settings locate; its modules are loaded only by the commands that use it. */
-async function store(): Promise<DataStore> {
+/**
+ * Runs `work` on the store the settings locate, closed afterwards; its modules are loaded only by the
+ * commands that use it.
+ */
+async function withStore<T>(work: (store: DataStore) => Promise<T>): Promise<T> {
   const [{ openDataStore }, settings] = await Promise.all([
     import('../app/local-adapters.js'),
     cliSettings(),
   ]);
-  return openDataStore(settings);
+  const opened = await openDataStore(settings);
+  try {
+    return await work(opened);
+  } finally {
+    await opened.close();
+  }
 }
 
 /** Copying folders in and out of the store, loaded by `import` and `export` only. */
@@ -57,14 +65,14 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--tag <TAG>', 'a tag (repeatable)', collect, [])
     .option('--org-id <ID>', 'owning org', 'og_local')
     .action(async (options) => {
-      const dataset = await (
-        await store()
-      ).createDataset({
-        orgId: options.orgId,
-        ...(options.name === undefined ? {} : { name: options.name }),
-        ...(options.description === undefined ? {} : { description: options.description }),
-        tags: options.tag,
-      });
+      const dataset = await withStore((datasetStore) =>
+        datasetStore.createDataset({
+          orgId: options.orgId,
+          ...(options.name === undefined ? {} : { name: options.name }),
+          ...(options.description === undefined ? {} : { description: options.description }),
+          tags: options.tag,
+        }),
+      );
       console.log(dataset.dataset_id);
     });
 
@@ -77,18 +85,19 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--dataset <ID>', 'into this dataset (default: the one that belongs to the folder)')
     .option('--org-id <ID>', 'owning org of a new dataset', 'og_local')
     .action(async (dir, options) => {
-      const [{ importFolder }, { transferProgress }, datasetStore] = await Promise.all([
+      const [{ importFolder }, { transferProgress }] = await Promise.all([
         transfers(),
         import('./transfer-progress.js'),
-        store(),
       ]);
       const progress = transferProgress(process.stderr);
-      const imported = await importFolder(datasetStore, dir, {
-        ...(options.dataset === undefined ? {} : { datasetId: options.dataset }),
-        orgId: options.orgId,
-        signal: new AbortController().signal,
-        transfers: progress.labelled('import'),
-      });
+      const imported = await withStore((datasetStore) =>
+        importFolder(datasetStore, dir, {
+          ...(options.dataset === undefined ? {} : { datasetId: options.dataset }),
+          orgId: options.orgId,
+          signal: new AbortController().signal,
+          transfers: progress.labelled('import'),
+        }),
+      );
       progress.finish();
       console.error(
         `imported ${imported.files.length} file(s) into ${imported.isNew ? 'new ' : ''}dataset ${imported.dataset.dataset_id}`,
@@ -101,7 +110,7 @@ export function registerDatasetsCommand(program: Command): void {
     .description('List the datasets.')
     .option('--json', 'print JSON', false)
     .action(async (options) => {
-      const all = await (await store()).listDatasets();
+      const all = await withStore((datasetStore) => datasetStore.listDatasets());
       if (options.json) console.log(JSON.stringify(all, null, 2));
       else
         for (const dataset of all)
@@ -116,9 +125,10 @@ export function registerDatasetsCommand(program: Command): void {
     .argument('<ID>')
     .option('--json', 'print JSON', false)
     .action(async (id, options) => {
-      const datasetStore = await store();
-      const dataset = await requireDataset(datasetStore, id);
-      const files = await datasetStore.listFiles(id);
+      const { dataset, files } = await withStore(async (datasetStore) => ({
+        dataset: await requireDataset(datasetStore, id),
+        files: await datasetStore.listFiles(id),
+      }));
       if (options.json) console.log(JSON.stringify({ ...dataset, file_count: files.length }, null, 2));
       else printDataset(dataset, files.length);
     });
@@ -129,7 +139,7 @@ export function registerDatasetsCommand(program: Command): void {
     .argument('<ID>')
     .option('--json', 'print the file records as JSON', false)
     .action(async (id, options) => {
-      const files = await (await store()).listFiles(id);
+      const files = await withStore((datasetStore) => datasetStore.listFiles(id));
       if (options.json)
         console.log(
           JSON.stringify(
@@ -149,16 +159,21 @@ export function registerDatasetsCommand(program: Command): void {
     .argument('<ID>')
     .argument('<DIR>')
     .action(async (id, dir) => {
-      const [{ assertEmptyOrMissing, exportFiles }, datasetStore] = await Promise.all([transfers(), store()]);
-      await requireDataset(datasetStore, id);
-      await assertEmptyOrMissing(dir, 'DIR');
-      const files = await datasetStore.listFiles(id);
-      const summary = await exportFiles(
-        datasetStore,
-        files.map((file) => file.record.file_id),
-        id,
-        dir,
-      );
+      const { assertEmptyOrMissing, exportFiles } = await transfers();
+      const { files, summary } = await withStore(async (datasetStore) => {
+        await requireDataset(datasetStore, id);
+        await assertEmptyOrMissing(dir, 'DIR');
+        const all = await datasetStore.listFiles(id);
+        return {
+          files: all,
+          summary: await exportFiles(
+            datasetStore,
+            all.map((file) => file.record.file_id),
+            id,
+            dir,
+          ),
+        };
+      });
       console.error(`exported ${files.length} file(s); metadata in ${summary}`);
     });
 
@@ -177,15 +192,14 @@ export function registerDatasetsCommand(program: Command): void {
         if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number`);
         return Number(value);
       };
-      const topic = await (
-        await store()
-      ).addTopic(fileId, {
+      const topic = {
         topicName,
         schemaName: options.schema ?? null,
         messageCount: whole(options.messageCount, '--message-count'),
         startTime: whole(options.startTime, '--start-time'),
         endTime: whole(options.endTime, '--end-time'),
-      });
-      console.log(topic.topic_id);
+      };
+      const added = await withStore((datasetStore) => datasetStore.addTopic(fileId, topic));
+      console.log(added.topic_id);
     });
 }

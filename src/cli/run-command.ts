@@ -96,7 +96,9 @@ export function registerRunCommand(program: Command): void {
         },
         exit: () => process.exit(CliExitCode.cancelled),
       });
+      let store: Awaited<ReturnType<typeof openDataStore>> | undefined;
       try {
+        store = await openDataStore(settings);
         const result = await runLocal(
           {
             ...(actionDir === undefined ? {} : { actionDir }),
@@ -121,7 +123,7 @@ export function registerRunCommand(program: Command): void {
           },
           {
             runtime: openContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir }),
-            store: openDataStore(settings),
+            store,
             settings,
             logger,
             env: process.env,
@@ -163,6 +165,7 @@ export function registerRunCommand(program: Command): void {
         process.exitCode = exitCodeForOutcome(outcome);
       } finally {
         uninstall();
+        await store?.close();
       }
     });
 }

@@ -160,12 +160,32 @@ const REDACTED = '***';
 
 const DEFAULTS = WorkerSettings.parse({}) as unknown as Record<string, unknown>;
 
-/** The settings with every secret replaced: the API key and the Redis URL's password. */
+/** A URL with its password replaced; a value that is no URL (a file path) unchanged. */
+function redactUrlPassword(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return value;
+  }
+  if (url.password === '') return value;
+  url.password = REDACTED;
+  return url.toString();
+}
+
+/**
+ * The settings with every secret replaced: the API key, and the passwords of the Redis URL and of the
+ * store's database URL.
+ */
 export function redactSettings(settings: WorkerSettings): WorkerSettings {
   const redisUrl = new URL(settings.redis.url);
   if (redisUrl.password !== '') redisUrl.password = REDACTED;
   return {
     ...settings,
+    store: {
+      ...settings.store,
+      database: settings.store.database === null ? null : redactUrlPassword(settings.store.database),
+    },
     roboto: {
       ...settings.roboto,
       apiKey: settings.roboto.apiKey === PLACEHOLDER_API_KEY ? settings.roboto.apiKey : REDACTED,

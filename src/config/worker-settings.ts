@@ -175,6 +175,25 @@ export const WorkerSettings = z.object({
         'store',
       ),
     ),
+  store: z
+    .object({
+      /**
+       * Where the store's metadata (datasets, files, versions, topics) lives: `sqlite:PATH` or a file path
+       * (SQLite, for the processes of one host), or `postgres://…` (PostgreSQL, for many hosts; it may hold
+       * a password, masked wherever settings are shown). Null: `<storeDir>/metadata.sqlite3`. File contents
+       * stay in `storeDir` either way.
+       */
+      database: z
+        .string()
+        .min(1)
+        .refine(
+          (value) => /^postgres(ql)?:\/\//.test(value) || value !== 'sqlite:',
+          'must be postgres://…, sqlite:PATH or a file path',
+        )
+        .nullable()
+        .default(null),
+    })
+    .prefault({}),
   /**
    * Verified copies of input files, content-addressed, hard-linked into workspaces: keep it on the
    * workspaces' filesystem. Least recently used entries go first when it outgrows its budget.
@@ -302,6 +321,7 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_CAPACITY_MEMORY_MIB'], 'capacity.memoryMiB', integer],
   [['ACTION_WORKER_WORKSPACE_DIR'], 'workspaceDir', text],
   [['ACTION_WORKER_STORE_DIR'], 'storeDir', text],
+  [['ACTION_WORKER_STORE_DATABASE'], 'store.database', text],
   [['ACTION_WORKER_CACHE_DIR'], 'cache.dir', text],
   [['ACTION_WORKER_CACHE_BYTES'], 'cache.budgetBytes', integer],
   [['ACTION_WORKER_SECRETS_TMPFS_DIR'], 'secretsTmpfsDir', text],

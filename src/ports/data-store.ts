@@ -38,6 +38,14 @@ export interface PutFile {
   relativePath: string;
   /** A readable local file holding the bytes. */
   sourcePath: string;
+  /**
+   * What the source file looks like, for an import of the same folder again: `${size}:${mtimeNs}:${ino}:${ctimeNs}`
+   * from `stat(sourcePath, { bigint: true })` (`sourceStatOf` in app/dataset-transfer.ts). With `skipUnchanged`, a store may leave
+   * a path alone without reading the file when the stat it recorded for the path's last import is the same
+   * (size, modification and change times to the nanosecond, inode): any write to the file changes its
+   * ctime. Absent for writes that are not imports (outputs). Stores may ignore it.
+   */
+  sourceStat?: string;
 }
 
 export interface PutFilesOptions {
@@ -96,9 +104,10 @@ export interface Page<T> {
 }
 
 /**
- * Datasets of files with tags, metadata and descriptions, and topics registered on files. The embedded
- * default is a directory tree on this host; an S3 or Roboto-API adapter implements the same port and passes
- * the same contract suite (test/contract/data-store.contract.ts).
+ * Datasets of files with tags, metadata and descriptions, and topics registered on files. The default keeps
+ * metadata in SQL (SQLite on this host, or PostgreSQL) and contents as blobs on the filesystem; the older
+ * folder store is kept as a migration source. An S3 or Roboto-API adapter implements the same port and
+ * passes the same contract suite (test/contract/data-store.contract.ts).
  */
 export interface DataStore {
   createDataset(dataset: NewDataset): Promise<DatasetRecord>;
@@ -121,4 +130,7 @@ export interface DataStore {
   addTopic(fileId: string, topic: NewTopic): Promise<TopicRecord>;
   listTopics(datasetId: string): Promise<TopicRecord[]>;
   getTopic(topicId: string): Promise<TopicRecord | undefined>;
+
+  /** Lets go of what the store holds open (database connections); whoever opens a store closes it. */
+  close(): Promise<void>;
 }

@@ -8,6 +8,8 @@ export interface DataStoreFixture {
   store: DataStore;
   /** A directory for source files. */
   scratch: string;
+  /** Another store over the same data, as another process would open it (its own connection, say). */
+  open: () => Promise<DataStore>;
 }
 
 const signal = new AbortController().signal;
@@ -179,6 +181,92 @@ export function describeDataStoreContract(name: string, fixture: () => Promise<D
       );
       expect(dataset.tags).toEqual(['new']);
       expect((await store.getDataset(datasetId))?.tags).toEqual(['new']);
+    });
+
+    it('keeps every version when two stores write the same paths of a dataset at once', async () => {
+      const { store, scratch, open } = await fixture();
+      const other = await open();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const paths = ['a.txt', 'b/c.txt', 'd.txt'];
+      const rounds = 6;
+      const writer = async (writing: DataStore, name: string) => {
+        for (let round = 0; round < rounds; round += 1) {
+          const files = await Promise.all(
+            paths.map(async (relativePath) => ({
+              relativePath,
+              sourcePath: await source(scratch, `${name}-${round}-${relativePath}`, `${name} ${round}`),
+            })),
+          );
+          await writing.putFiles(datasetId, files, {
+            writeKey: key(`iv_${name}_${round}`),
+            origination: name,
+            signal,
+          });
+        }
+      };
+      await Promise.all([writer(store, 'alpha'), writer(other, 'beta')]);
+      const files = await store.listFiles(datasetId);
+      expect(files.map((file) => [file.record.relative_path, file.record.version])).toEqual(
+        paths.map((relativePath) => [relativePath, 2 * rounds]),
+      );
+    });
+
+    it('lets exactly one of several racing creators of a dataset id win', async () => {
+      const { store, open } = await fixture();
+      const stores = [store, await open(), await open()];
+      const results = await Promise.allSettled(
+        stores.map((creating, i) =>
+          creating.createDataset({ orgId: 'og_1', datasetId: 'ds_raced', name: `${i}` }),
+        ),
+      );
+      const won = results.filter((result) => result.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const result of results) {
+        if (result.status === 'rejected') expect(String(result.reason)).toMatch(/already exists/);
+      }
+      expect((await store.getDataset('ds_raced'))?.name).toBe(won[0]?.value.name);
+    });
+
+    it('loses no update when two stores change one dataset and one file at once', async () => {
+      const { store, scratch, open } = await fixture();
+      const other = await open();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const [file] = await store.putFiles(
+        datasetId,
+        [{ relativePath: 'f', sourcePath: await source(scratch, 'f', 'f') }],
+        { writeKey: key('iv'), origination: 't', signal },
+      );
+      const count = 8;
+      const tagger = async (writing: DataStore, name: string) => {
+        for (let i = 0; i < count; i += 1) {
+          await writing.updateDataset(datasetId, MetadataChangeset.parse({ put_tags: [`${name}-${i}`] }));
+          await writing.updateFile(file!.file_id, {
+            metadataChangeset: MetadataChangeset.parse({ put_tags: [`${name}-${i}`] }),
+          });
+        }
+      };
+      await Promise.all([tagger(store, 'alpha'), tagger(other, 'beta')]);
+      const expected = ['alpha', 'beta'].flatMap((name) =>
+        Array.from({ length: count }, (_, i) => `${name}-${i}`),
+      );
+      expect(new Set((await store.getDataset(datasetId))?.tags)).toEqual(new Set(expected));
+      expect(new Set((await store.getFile(file!.file_id))?.record.tags)).toEqual(new Set(expected));
+    });
+
+    it('refuses bad ids with a clear error and finds nothing under them', async () => {
+      const { store } = await fixture();
+      await expect(store.createDataset({ orgId: 'og_1', datasetId: '../escape' })).rejects.toThrow(
+        /"\.\.\/escape" is not a valid dataset id/,
+      );
+      await expect(
+        store.updateDataset('ds_nope', MetadataChangeset.parse({ put_tags: ['x'] })),
+      ).rejects.toThrow(/unknown dataset "ds_nope"/);
+      await expect(store.updateFile('fl_nope', { description: 'x' })).rejects.toThrow(
+        /no file with id fl_nope/,
+      );
+      await expect(store.listFiles('ds_nope')).rejects.toThrow(/unknown dataset "ds_nope"/);
+      expect(await store.getFile('../escape')).toBeUndefined();
+      expect(await store.getTopic('../escape')).toBeUndefined();
     });
 
     it('registers topics on files and finds them by dataset and id', async () => {

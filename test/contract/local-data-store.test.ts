@@ -8,5 +8,10 @@ afterAll(removeTempDirs);
 
 describeDataStoreContract('LocalDataStore', async () => {
   const root = await tempDir('store');
-  return { store: new LocalDataStore(path.join(root, 'store')), scratch: root };
+  const storeDir = path.join(root, 'store');
+  return {
+    store: new LocalDataStore(storeDir),
+    scratch: root,
+    open: () => Promise.resolve(new LocalDataStore(storeDir)),
+  };
 });

@@ -14,20 +14,25 @@ describe('action-worker config check', () => {
       'roboto:\n  apiKey: sk-live-secret\nredis:\n  url: redis://:hunter2@redis.internal:6379\ndaemon:\n  concurrency: 3\n',
     );
     const result = await runCli(['config', 'check', '--config', file], {
-      env: { ACTION_WORKER_DRAIN_WINDOW: '90s' },
+      env: {
+        ACTION_WORKER_DRAIN_WINDOW: '90s',
+        ACTION_WORKER_STORE_DATABASE: 'postgres://worker:pg-secret@db.internal/aw',
+      },
     });
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stdout).not.toMatch(/sk-live-secret|hunter2/);
+    expect(result.stdout).not.toMatch(/sk-live-secret|hunter2|pg-secret/);
     expect(result.stdout.split('\n')[0]).toBe(
       `# action-worker configuration: defaults < ${file} < environment`,
     );
     const printed = parse(result.stdout) as {
       roboto: { apiKey: string };
       redis: { url: string };
+      store: { database: string };
       daemon: { concurrency: number; drainWindowMs: number };
     };
     expect(printed.roboto.apiKey).toBe('***');
     expect(printed.redis.url).toBe('redis://:***@redis.internal:6379');
+    expect(printed.store.database).toBe('postgres://worker:***@db.internal/aw');
     expect(printed.daemon).toMatchObject({ concurrency: 3, drainWindowMs: 90_000 });
   });
 

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
 import { DaemonProcess, TestQueue, shellAction, useTestQueue } from '../support/daemon-harness.js';
 import { docker, eventually, managedContainers, removeTempDirs, tempDir } from '../support/harness.js';
 import { Labels } from '../../src/domain/container-labels.js';
+import { openDataStore } from '../../src/app/local-adapters.js';
 
 /** Inputs and outputs bigger than one copy chunk (4 MiB), in sizes no chunking divides evenly. */
 const BIG_INPUT_BYTES = 9 * 1024 * 1024 + 12_345;
@@ -89,7 +89,12 @@ describe('the daemon, end to end on a real redis-server and dockerd', () => {
     expect(log).not.toContain('s3cr3t-t0ken-value');
     expect(JSON.stringify(record)).not.toContain('s3cr3t-t0ken-value');
 
-    const store = new LocalDataStore(queue.env.ACTION_WORKER_STORE_DIR ?? '');
+    // The store the daemon writes, in its directory.
+    const store = await openDataStore({
+      storeDir: queue.env.ACTION_WORKER_STORE_DIR ?? '',
+      store: { database: null },
+    });
+    onTestFinished(() => store.close());
     const files = await store.listFiles(datasetId);
     const upper = files.find((file) => file.record.relative_path === 'upper.txt')?.record;
     expect(upper?.metadata).toEqual({ case: 'upper' });

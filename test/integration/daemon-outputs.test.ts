@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { type DaemonProcess, shellAction, useTestQueue } from '../support/daemon-harness.js';
 import { tempDir } from '../support/harness.js';
+import { openDataStore } from '../../src/app/local-adapters.js';
 
 const SECRET = 'd\u00e6mon-t\u00f6ken/\u00fc+x';
 
@@ -43,7 +43,12 @@ describe('the daemon, with what an action prints and writes', () => {
     const detail = record.status.at(-1)?.detail ?? '';
     const datasetId = /uploaded to a new dataset, (ds_\w+)$/.exec(detail)?.[1];
     expect(detail).toMatch(/^1 output file\(s\) uploaded to a new dataset, ds_\w+$/);
-    const store = new LocalDataStore(queue().env.ACTION_WORKER_STORE_DIR ?? '');
+    // The store the daemon writes, in its directory.
+    const store = await openDataStore({
+      storeDir: queue().env.ACTION_WORKER_STORE_DIR ?? '',
+      store: { database: null },
+    });
+    onTestFinished(() => store.close());
     const files = await store.listFiles(datasetId ?? '');
     expect(files.map((file) => file.record.relative_path)).toEqual(['report.txt']);
 

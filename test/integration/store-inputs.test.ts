@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { importFolder } from '../../src/app/dataset-transfer.js';
+import { openDataStore } from '../../src/app/local-adapters.js';
 import { ActionInputRecord } from '../../src/domain/records.js';
 import { makeAction, removeTempDirs, runCli, runInProcess, tempDir } from '../support/harness.js';
 
@@ -128,11 +129,12 @@ describe('inputs from the dataset store', () => {
 
   it('refuses a selector that matches nothing, an unknown dataset and a malformed query, before any container', async () => {
     const storeDir = await tempDir('store');
-    const store = new LocalDataStore(storeDir);
+    // The store the CLI opens in that directory.
+    const store = await openDataStore({ storeDir, store: { database: null } });
     const { dataset } = await importFolder(store, await folder('e', { 'a.txt': 'a' }), {
       orgId: 'og_1',
       signal,
-    });
+    }).finally(() => store.close());
     const actionDir = await makeAction('nothing', {}, ['ENTRYPOINT ["/bin/true"]']);
     const env = { ACTION_WORKER_STORE_DIR: storeDir };
 

@@ -115,4 +115,30 @@ describe('redactSettings', () => {
     expect(JSON.stringify(redacted)).not.toMatch(/sk-live-123|hunter2/);
     expect(redacted.daemon).toEqual(settings.daemon);
   });
+
+  it("hides the password of the store's PostgreSQL URL, and leaves a SQLite path as it is", () => {
+    const postgres = redactSettings(
+      WorkerSettings.parse({ store: { database: 'postgres://worker:s3cr%40t@db.internal:5432/aw' } }),
+    );
+    expect(postgres.store.database).toBe('postgres://worker:***@db.internal:5432/aw');
+    expect(JSON.stringify(postgres)).not.toMatch(/s3cr/);
+    const sqlite = WorkerSettings.parse({ store: { database: 'sqlite:/var/lib/aw/meta.sqlite3' } });
+    expect(redactSettings(sqlite).store.database).toBe('sqlite:/var/lib/aw/meta.sqlite3');
+    expect(redactSettings(WorkerSettings.parse({})).store.database).toBeNull();
+  });
+});
+
+describe('store.database', () => {
+  it('defaults to a SQLite file in the store directory, and is set by the environment or the file', async () => {
+    const { databaseLocation } = await import('../../src/app/local-adapters.js');
+    const defaults = loadSettings({ env: { ACTION_WORKER_STORE_DIR: '/srv/store' } }).settings;
+    expect(databaseLocation(defaults)).toEqual({ dialect: 'sqlite', file: '/srv/store/metadata.sqlite3' });
+    const fromEnv = loadSettings({
+      env: { ACTION_WORKER_STORE_DATABASE: 'postgres://aw@127.0.0.1/aw' },
+    }).settings;
+    expect(databaseLocation(fromEnv)).toEqual({ dialect: 'postgres', url: 'postgres://aw@127.0.0.1/aw' });
+    const file = await configFile('store:\n  database: sqlite:/srv/meta.db\n');
+    const fromFile = loadSettings({ configFile: file, env: {} }).settings;
+    expect(databaseLocation(fromFile)).toEqual({ dialect: 'sqlite', file: '/srv/meta.db' });
+  });
 });

@@ -1,10 +1,10 @@
 import { BullmqJobSource } from '../../adapters/bullmq/bullmq-job-source.js';
 import { DockerContainerRuntime } from '../../adapters/docker/docker-container-runtime.js';
 import { DirectorySecretStore } from '../../adapters/local/directory-secret-store.js';
-import { LocalDataStore } from '../../adapters/local/local-data-store.js';
 import type { WorkerSettings } from '../../config/worker-settings.js';
 import type { Logger } from 'pino';
 import { openControlPlane } from '../control-plane.js';
+import { openDataStore } from '../local-adapters.js';
 import { Daemon } from './daemon.js';
 import { newWorkerId } from './daemon-state.js';
 import { startHttpServer } from './http-server.js';
@@ -14,17 +14,18 @@ export interface ComposedDaemon {
   daemon: Daemon;
   /** Where health, readiness and metrics are served. */
   http: { port: number; address: string };
-  /** Stops serving HTTP and closes Redis; also when the daemon never started. */
+  /** Stops serving HTTP, closes Redis and the data store; also when the daemon never started. */
   close: () => Promise<void>;
 }
 
 /**
  * The daemon's composition root, the one file of app/daemon/ that builds adapters: the Docker runtime, the
- * queue, its job source (BullMQ) and the records (Redis), the local data and secret stores, and the
+ * queue, its job source (BullMQ) and the records (Redis), the data store (its metadata database), the local secret store, and the
  * health/readiness/metrics server, all located by the settings.
  */
 export async function composeDaemon(settings: WorkerSettings, logger: Logger): Promise<ComposedDaemon> {
   const runtime = new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir });
+  const dataStore = await openDataStore(settings);
   const plane = openControlPlane(settings, {
     patience: 'wait',
     onError: (error) => {
@@ -49,7 +50,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     store: plane.store,
     queue: plane.queue,
     source,
-    dataStore: new LocalDataStore(settings.storeDir),
+    dataStore,
     secrets: new DirectorySecretStore(settings.secretsDir),
     logger,
   });
@@ -69,6 +70,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     });
   } catch (error) {
     await plane.close();
+    await dataStore.close();
     throw error;
   }
   logger.info({ port: http.port, host: http.address }, 'http.listening');
@@ -78,6 +80,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     close: async () => {
       await http.close();
       await plane.close();
+      await dataStore.close();
     },
   };
 }

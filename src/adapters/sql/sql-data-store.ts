@@ -1,0 +1,646 @@
+import { stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import pLimit from 'p-limit';
+import { UsageError } from '../../domain/errors.js';
+import { randomId, stableId } from '../../domain/ids.js';
+import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
+import type { FileRecord, TopicRecord } from '../../domain/records.js';
+import { safeRelativePath } from '../../domain/relative-path.js';
+import type {
+  DataStore,
+  DatasetRecord,
+  NewDataset,
+  NewTopic,
+  PutFile,
+  PutFilesOptions,
+  StoredFile,
+} from '../../ports/data-store.js';
+import type { Database, FilesTable, SqlDatabase } from './database.js';
+import { datasetFromRow, datasetRow, fileFromRow, fileRow, topicFromRow, topicRow } from './rows.js';
+
+const ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Files copied into the blob store at once. */
+const BLOB_CONCURRENCY = 4;
+
+/** File records written per transaction, at most, by default. */
+const RECORD_BATCH = 1000;
+
+export interface SqlDataStoreOptions {
+  /** File records written per transaction, at most (by default 1000). */
+  recordBatch?: number;
+}
+
+/** Rows per INSERT statement: well below both dialects' limits on bound parameters (27 columns a row). */
+const ROWS_PER_STATEMENT = 500;
+
+function checkId(id: string, kind: string): string {
+  if (!ID.test(id)) throw new UsageError(`"${id}" is not a valid ${kind} id`, 'E_INVALID_INPUT');
+  return id;
+}
+
+function unknownDataset(datasetId: string): UsageError {
+  return new UsageError(`unknown dataset "${datasetId}"`, 'E_INVALID_INPUT');
+}
+
+type FileRow = Selectable<FilesTable>;
+
+/** A file's content as stored. */
+export interface StoredBlob {
+  sha256: string;
+  sizeBytes: number;
+  /** A local path holding it. */
+  path: string;
+}
+
+/**
+ * Where file contents go: the content-addressed blob store on this host's filesystem (BlobStore, built by
+ * the composition root) today, an S3-compatible one later. Adapters do not import each other, so the
+ * store is given one.
+ */
+export interface BlobContents {
+  /** Stores a copy of `source`, hashed as it is copied; storing the same content twice keeps one blob. */
+  put(source: string, signal: AbortSignal, onBytes?: (bytes: number) => void): Promise<StoredBlob>;
+  /** Where the content with this hash is. */
+  pathOf(sha256: string): string;
+}
+
+/** One file of a write, as it goes through the stages of `putFiles`. */
+interface Pending {
+  /** Its place in the caller's list, where its record goes. */
+  index: number;
+  relativePath: string;
+  file: PutFile;
+  /** Its content, once stored; absent while the file may still be recognised unchanged by its stat. */
+  blob?: StoredBlob;
+}
+
+/**
+ * Serialises this process's SQLite write transactions per database file. better-sqlite3 waits for another
+ * connection's write lock synchronously (its busy timeout), which would block the event loop that the
+ * holder, if it is another connection of this same process, needs to finish: so writers of one process
+ * queue here, and only writers of other processes are waited for by SQLite itself.
+ */
+const sqliteWriters = new Map<string, Promise<unknown>>();
+
+async function queued<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const before = sqliteWriters.get(key) ?? Promise.resolve();
+  const mine = before.then(work, work);
+  const tail = mine.catch(() => undefined);
+  sqliteWriters.set(key, tail);
+  try {
+    return await mine;
+  } finally {
+    if (sqliteWriters.get(key) === tail) sqliteWriters.delete(key);
+  }
+}
+
+/**
+ * The data store with its metadata in SQL (SQLite embedded, or PostgreSQL shared by many hosts) and file
+ * contents in a content-addressed blob store (on this host: `<storeDir>/blobs`, temporaries in
+ * `<storeDir>/tmp`, as the folder store lays them out, so a migrated folder store keeps its blobs).
+ *
+ * Every change happens in one transaction, serialised with other writers of the same dataset (SQLite:
+ * `BEGIN IMMEDIATE`, the database's write lock; PostgreSQL: the dataset's row locked `FOR UPDATE`), so
+ * several processes, on one host or many, can write one dataset without losing a version or an update.
+ */
+export class SqlDataStore implements DataStore {
+  private readonly db: Kysely<Database>;
+  private readonly user = os.userInfo().username;
+  private sqliteFile: Promise<string> | undefined;
+  private readonly recordBatch: number;
+
+  constructor(
+    readonly database: SqlDatabase,
+    private readonly blobs: BlobContents,
+    options: SqlDataStoreOptions = {},
+  ) {
+    this.db = database.db;
+    this.recordBatch = options.recordBatch ?? RECORD_BATCH;
+  }
+
+  close(): Promise<void> {
+    return this.database.close();
+  }
+
+  async createDataset(dataset: NewDataset): Promise<DatasetRecord> {
+    const datasetId = checkId(dataset.datasetId ?? randomId('ds'), 'dataset');
+    const now = new Date().toISOString();
+    const record: DatasetRecord = {
+      dataset_id: datasetId,
+      org_id: dataset.orgId,
+      name: dataset.name ?? null,
+      description: dataset.description ?? null,
+      tags: dataset.tags ?? [],
+      metadata: dataset.metadata ?? {},
+      created: now,
+      created_by: this.user,
+      modified: now,
+      modified_by: this.user,
+    };
+    // The primary key settles a race: of several creators exactly one inserts, the others insert nothing.
+    const result = await this.write(null, (db) =>
+      db
+        .insertInto('datasets')
+        .values(datasetRow(record))
+        .onConflict((conflict) => conflict.column('dataset_id').doNothing())
+        .executeTakeFirst(),
+    );
+    if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) {
+      throw new UsageError(`dataset ${datasetId} already exists`, 'E_USAGE');
+    }
+    return record;
+  }
+
+  async getDataset(datasetId: string): Promise<DatasetRecord | undefined> {
+    if (!ID.test(datasetId)) return undefined;
+    const row = await this.db
+      .selectFrom('datasets')
+      .selectAll()
+      .where('dataset_id', '=', datasetId)
+      .executeTakeFirst();
+    return row && datasetFromRow(row);
+  }
+
+  async listDatasets(): Promise<DatasetRecord[]> {
+    const rows = await this.db.selectFrom('datasets').selectAll().execute();
+    // Ordered here, not by the database's collation: the same order as the folder store's on both dialects.
+    return rows.map(datasetFromRow).sort((a, b) => compare(a.dataset_id, b.dataset_id));
+  }
+
+  async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<DatasetRecord> {
+    checkId(datasetId, 'dataset');
+    return this.write(datasetId, async (db) => {
+      const row = await db
+        .selectFrom('datasets')
+        .selectAll()
+        .where('dataset_id', '=', datasetId)
+        .executeTakeFirst();
+      if (row === undefined) throw unknownDataset(datasetId);
+      const record = datasetFromRow(row);
+      const applied = applyChangeset(record, changeset);
+      const updated = { ...record, ...applied, modified: new Date().toISOString(), modified_by: this.user };
+      const columns = datasetRow(updated);
+      await db
+        .updateTable('datasets')
+        .set({
+          tags: columns.tags,
+          metadata: columns.metadata,
+          modified: columns.modified,
+          modified_by: columns.modified_by,
+        })
+        .where('dataset_id', '=', datasetId)
+        .execute();
+      return updated;
+    });
+  }
+
+  async putFiles(
+    datasetId: string,
+    files: readonly PutFile[],
+    options: PutFilesOptions,
+  ): Promise<FileRecord[]> {
+    const dataset = await this.getDataset(datasetId);
+    if (dataset === undefined) throw unknownDataset(datasetId);
+    // Every path is checked before anything is copied.
+    let pending: Pending[] = files.map((file, index) => ({
+      index,
+      relativePath: safeRelativePath(file.relativePath, `file "${file.relativePath}"`),
+      file,
+    }));
+    const records: FileRecord[] = new Array<FileRecord>(files.length);
+    const { transfers } = options;
+    const onBytes = transfers
+      ? (bytes: number) => {
+          transfers.moved('upload', bytes);
+        }
+      : undefined;
+    // A file whose stat is the one recorded at its path's last import is left alone without being read.
+    const recognised = options.skipUnchanged ? await this.unchangedByStat(datasetId, pending) : new Set();
+    let planned = false;
+    while (pending.length > 0) {
+      const toCopy = pending.filter((item) => item.blob === undefined && !recognised.has(item.relativePath));
+      if (!planned && transfers?.planned) transfers.planned('upload', await totalSizeBytes(toCopy));
+      planned = true;
+      // Contents first, outside any transaction: the slow part, and harmless if the write never commits.
+      const blobs = await this.storeBlobs(
+        toCopy.map((item) => item.file),
+        options.signal,
+        onBytes,
+      );
+      toCopy.forEach((item, i) => {
+        item.blob = blobs[i];
+      });
+      // Then the records, one transaction per batch. A file recognised by its stat whose path was written
+      // by someone else meanwhile is read after all, in another round.
+      const missed: Pending[] = [];
+      for (let start = 0; start < pending.length; start += this.recordBatch) {
+        options.signal.throwIfAborted();
+        const batch = pending.slice(start, start + this.recordBatch);
+        missed.push(...(await this.writeBatch(dataset, batch, options, records)));
+      }
+      for (const item of missed) recognised.delete(item.relativePath);
+      pending = missed;
+    }
+    return records;
+  }
+
+  /** Copies the files' contents into the blob store, a few at a time, in the order given. */
+  private async storeBlobs(
+    files: readonly PutFile[],
+    signal: AbortSignal,
+    onBytes: ((bytes: number) => void) | undefined,
+  ): Promise<StoredBlob[]> {
+    // A few at a time, so that one file's flush to disk overlaps the next one's copy.
+    const limit = pLimit(BLOB_CONCURRENCY);
+    return Promise.all(
+      files.map((file) =>
+        limit(async () => {
+          signal.throwIfAborted();
+          return this.blobs.put(file.sourcePath, signal, onBytes);
+        }),
+      ),
+    );
+  }
+
+  /** The paths (of files given a source stat) whose stored source stat is the same. */
+  private async unchangedByStat(datasetId: string, items: readonly Pending[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const withStat = items.filter((item) => item.file.sourceStat !== undefined);
+    for (let start = 0; start < withStat.length; start += RECORD_BATCH) {
+      const batch = withStat.slice(start, start + RECORD_BATCH);
+      const rows = await this.db
+        .selectFrom('files')
+        .select(['relative_path', 'source_stat'])
+        .where('dataset_id', '=', datasetId)
+        .where(
+          'relative_path',
+          'in',
+          batch.map((item) => item.relativePath),
+        )
+        .execute();
+      const stored = new Map(rows.map((row) => [row.relative_path, row.source_stat]));
+      for (const item of batch) {
+        if (stored.get(item.relativePath) === item.file.sourceStat) found.add(item.relativePath);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Writes one batch's records in one transaction; returns the files recognised by their stat whose path
+   * no longer has that stat (their content must be read).
+   */
+  private async writeBatch(
+    dataset: DatasetRecord,
+    batch: readonly Pending[],
+    options: PutFilesOptions,
+    records: FileRecord[],
+  ): Promise<Pending[]> {
+    const datasetId = dataset.dataset_id;
+    const { writeKey } = options;
+    return this.write(datasetId, async (db) => {
+      const existingRows = await db
+        .selectFrom('files')
+        .selectAll()
+        .where('dataset_id', '=', datasetId)
+        .where(
+          'relative_path',
+          'in',
+          batch.map((item) => item.relativePath),
+        )
+        .execute();
+      const existingByPath = new Map<string, FileRow>(existingRows.map((row) => [row.relative_path, row]));
+      const now = new Date().toISOString();
+      const missed: Pending[] = [];
+      const fileRows: ReturnType<typeof fileRow>[] = [];
+      const versionRows: Parameters<typeof versionRow>[0][] = [];
+      const statUpdates: { fileId: string; sourceStat: string }[] = [];
+      // A path given twice in one batch: the later one wins, as if written one after the other.
+      const written = new Map<string, { record: FileRecord; sha256: string; writtenBy: string }>();
+      for (const item of batch) {
+        const row = existingByPath.get(item.relativePath);
+        const sourceStat = item.file.sourceStat ?? null;
+        const { blob } = item;
+        if (blob === undefined) {
+          // Recognised by its stat before the transaction: still so?
+          if (row !== undefined && row.source_stat === sourceStat && !written.has(item.relativePath)) {
+            records[item.index] = fileFromRow(row).record;
+          } else missed.push(item);
+          continue;
+        }
+        const earlier = written.get(item.relativePath);
+        const existing = earlier ?? (row && { ...fileFromRow(row), writtenBy: row.written_by_invocation });
+        const isSameWrite = existing?.writtenBy === writeKey.invocationId;
+        if (existing && existing.sha256 === blob.sha256 && (isSameWrite || options.skipUnchanged)) {
+          records[item.index] = existing.record;
+          // Remember what the file looks like now, so that the next import needs no reading.
+          if (
+            sourceStat !== null &&
+            row !== undefined &&
+            earlier === undefined &&
+            row.source_stat !== sourceStat
+          )
+            statUpdates.push({ fileId: row.file_id, sourceStat });
+          continue;
+        }
+        // A retried attempt replaces what an earlier attempt of the same invocation wrote, in the same version.
+        const version =
+          existing === undefined ? 1 : isSameWrite ? existing.record.version : existing.record.version + 1;
+        const record: FileRecord = {
+          association_id: datasetId,
+          created: existing?.record.created ?? now,
+          created_by: existing?.record.created_by ?? this.user,
+          description: existing?.record.description ?? null,
+          device_id: null,
+          file_id: stableId('fl', datasetId, item.relativePath),
+          fs_type: 'file',
+          ingestion_status: 'not_ingested',
+          metadata: existing?.record.metadata ?? {},
+          modified: now,
+          modified_by: this.user,
+          name: path.posix.basename(item.relativePath),
+          org_id: dataset.org_id,
+          origination: options.origination,
+          parent_id: null,
+          relative_path: item.relativePath,
+          size: blob.sizeBytes,
+          status: 'available',
+          storage_type: 'uploaded',
+          tags: existing?.record.tags ?? [],
+          upload_id: `${writeKey.invocationId}-${writeKey.attempt}`,
+          uri: `file://${blob.path}`,
+          version,
+        };
+        written.set(item.relativePath, { record, sha256: blob.sha256, writtenBy: writeKey.invocationId });
+        records[item.index] = record;
+        fileRows.push(fileRow(record, blob.sha256, writeKey, sourceStat));
+        versionRows.push({ record, sha256: blob.sha256 });
+      }
+      // The last write of each path (a path given twice in a batch is one row).
+      const lastRows = [...new Map(fileRows.map((row) => [row.relative_path, row])).values()];
+      const lastVersions = [
+        ...new Map(
+          versionRows.map((entry) => [`${entry.record.file_id}:${entry.record.version}`, entry]),
+        ).values(),
+      ];
+      for (let start = 0; start < lastRows.length; start += ROWS_PER_STATEMENT) {
+        await db
+          .insertInto('files')
+          .values(lastRows.slice(start, start + ROWS_PER_STATEMENT))
+          .onConflict((conflict) =>
+            conflict.columns(['dataset_id', 'relative_path']).doUpdateSet((eb) => ({
+              version: eb.ref('excluded.version'),
+              size: eb.ref('excluded.size'),
+              sha256: eb.ref('excluded.sha256'),
+              modified: eb.ref('excluded.modified'),
+              modified_by: eb.ref('excluded.modified_by'),
+              origination: eb.ref('excluded.origination'),
+              upload_id: eb.ref('excluded.upload_id'),
+              ingestion_status: eb.ref('excluded.ingestion_status'),
+              status: eb.ref('excluded.status'),
+              storage_type: eb.ref('excluded.storage_type'),
+              fs_type: eb.ref('excluded.fs_type'),
+              uri: eb.ref('excluded.uri'),
+              written_by_invocation: eb.ref('excluded.written_by_invocation'),
+              written_by_attempt: eb.ref('excluded.written_by_attempt'),
+              source_stat: eb.ref('excluded.source_stat'),
+            })),
+          )
+          .execute();
+      }
+      for (let start = 0; start < lastVersions.length; start += ROWS_PER_STATEMENT) {
+        await db
+          .insertInto('file_versions')
+          .values(lastVersions.slice(start, start + ROWS_PER_STATEMENT).map(versionRow))
+          .onConflict((conflict) =>
+            conflict.columns(['file_id', 'version']).doUpdateSet((eb) => ({
+              sha256: eb.ref('excluded.sha256'),
+              size: eb.ref('excluded.size'),
+              upload_id: eb.ref('excluded.upload_id'),
+              origination: eb.ref('excluded.origination'),
+              created: eb.ref('excluded.created'),
+              created_by: eb.ref('excluded.created_by'),
+            })),
+          )
+          .execute();
+      }
+      for (const { fileId, sourceStat } of statUpdates) {
+        await db
+          .updateTable('files')
+          .set({ source_stat: sourceStat })
+          .where('file_id', '=', fileId)
+          .execute();
+      }
+      return missed;
+    });
+  }
+
+  async listFiles(datasetId: string): Promise<StoredFile[]> {
+    if ((await this.getDataset(datasetId)) === undefined) throw unknownDataset(datasetId);
+    const rows = await this.db.selectFrom('files').selectAll().where('dataset_id', '=', datasetId).execute();
+    return rows
+      .map((row) => storedFile(row))
+      .sort((a, b) => compare(a.record.relative_path, b.record.relative_path));
+  }
+
+  async getFile(fileId: string): Promise<StoredFile | undefined> {
+    if (!ID.test(fileId)) return undefined;
+    const row = await this.db
+      .selectFrom('files')
+      .selectAll()
+      .where('file_id', '=', fileId)
+      .executeTakeFirst();
+    return row && storedFile(row);
+  }
+
+  async updateFile(
+    fileId: string,
+    update: { description?: string | null; metadataChangeset?: MetadataChangeset },
+  ): Promise<FileRecord> {
+    const noFile = () => new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
+    const found = await this.getFile(fileId);
+    if (found === undefined) throw noFile();
+    return this.write(found.record.association_id, async (db) => {
+      const row = await db.selectFrom('files').selectAll().where('file_id', '=', fileId).executeTakeFirst();
+      if (row === undefined) throw noFile();
+      const record = {
+        ...fileFromRow(row).record,
+        modified: new Date().toISOString(),
+        modified_by: this.user,
+      };
+      if (update.description !== undefined) record.description = update.description;
+      if (update.metadataChangeset) Object.assign(record, applyChangeset(record, update.metadataChangeset));
+      await db
+        .updateTable('files')
+        .set({
+          description: record.description,
+          tags: JSON.stringify(record.tags),
+          metadata: JSON.stringify(record.metadata),
+          modified: record.modified,
+          modified_by: record.modified_by,
+        })
+        .where('file_id', '=', fileId)
+        .execute();
+      return record;
+    });
+  }
+
+  contentPath(file: StoredFile): Promise<string> {
+    return Promise.resolve(this.blobs.pathOf(file.sha256));
+  }
+
+  async addTopic(fileId: string, topic: NewTopic): Promise<TopicRecord> {
+    const file = await this.getFile(fileId);
+    if (file === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
+    const datasetId = file.record.association_id;
+    const topicId = stableId('tp', fileId, topic.topicName);
+    const now = new Date().toISOString();
+    const record: TopicRecord = {
+      association: {
+        association_id: fileId,
+        association_type: 'file',
+        association_version: file.record.version,
+        parent: null,
+      },
+      created: now,
+      created_by: this.user,
+      default_representation: null,
+      end_time: topic.endTime ?? null,
+      message_count: topic.messageCount ?? null,
+      message_paths: [],
+      metadata: topic.metadata ?? {},
+      modified: now,
+      modified_by: this.user,
+      org_id: file.record.org_id,
+      schema_checksum: null,
+      schema_id: null,
+      schema_name: topic.schemaName ?? null,
+      start_time: topic.startTime ?? null,
+      topic_id: topicId,
+      topic_name: topic.topicName,
+    };
+    await this.write(datasetId, (db) =>
+      db
+        .insertInto('topics')
+        .values(topicRow(record, datasetId))
+        .onConflict((conflict) =>
+          conflict.column('topic_id').doUpdateSet((eb) => ({
+            schema_name: eb.ref('excluded.schema_name'),
+            message_count: eb.ref('excluded.message_count'),
+            start_time: eb.ref('excluded.start_time'),
+            end_time: eb.ref('excluded.end_time'),
+            metadata: eb.ref('excluded.metadata'),
+            created: eb.ref('excluded.created'),
+            modified: eb.ref('excluded.modified'),
+            record: eb.ref('excluded.record'),
+          })),
+        )
+        .execute(),
+    );
+    return record;
+  }
+
+  async listTopics(datasetId: string): Promise<TopicRecord[]> {
+    if ((await this.getDataset(datasetId)) === undefined) throw unknownDataset(datasetId);
+    const rows = await this.db.selectFrom('topics').selectAll().where('dataset_id', '=', datasetId).execute();
+    return rows.map(topicFromRow).sort((a, b) => compare(a.topic_name, b.topic_name));
+  }
+
+  async getTopic(topicId: string): Promise<TopicRecord | undefined> {
+    if (!ID.test(topicId)) return undefined;
+    const row = await this.db
+      .selectFrom('topics')
+      .selectAll()
+      .where('topic_id', '=', topicId)
+      .executeTakeFirst();
+    return row && topicFromRow(row);
+  }
+
+  /**
+   * Runs `work` in a write transaction, serialised with every other writer of the dataset (or, without
+   * one, of the database). SQLite: `BEGIN IMMEDIATE` takes the database's write lock at once (a deferred
+   * transaction that reads first could fail with SQLITE_BUSY on its first write instead of waiting).
+   * PostgreSQL: the dataset's row is locked `FOR UPDATE` before anything else; a dataset that does not
+   * exist fails the transaction.
+   */
+  private async write<T>(datasetId: string | null, work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (this.database.dialect === 'postgres') {
+      return this.db.transaction().execute(async (trx) => {
+        if (datasetId !== null) {
+          const locked = await trx
+            .selectFrom('datasets')
+            .select('dataset_id')
+            .where('dataset_id', '=', datasetId)
+            .forUpdate()
+            .executeTakeFirst();
+          if (locked === undefined) throw unknownDataset(datasetId);
+        }
+        return work(trx);
+      });
+    }
+    this.sqliteFile ??= sql<{ file: string }>`SELECT file FROM pragma_database_list WHERE name = 'main'`
+      .execute(this.db)
+      .then((result) => result.rows[0]?.file ?? '');
+    const file = await this.sqliteFile;
+    return queued(file, () =>
+      this.db.connection().execute(async (connection) => {
+        await sql`BEGIN IMMEDIATE`.execute(connection);
+        try {
+          if (datasetId !== null) {
+            const found = await connection
+              .selectFrom('datasets')
+              .select('dataset_id')
+              .where('dataset_id', '=', datasetId)
+              .executeTakeFirst();
+            if (found === undefined) throw unknownDataset(datasetId);
+          }
+          const result = await work(connection);
+          await sql`COMMIT`.execute(connection);
+          return result;
+        } catch (error) {
+          await sql`ROLLBACK`.execute(connection).catch(() => undefined);
+          throw error;
+        }
+      }),
+    );
+  }
+}
+
+function storedFile(row: FileRow): StoredFile {
+  const { record, sha256 } = fileFromRow(row);
+  return { record, sha256 };
+}
+
+function versionRow({ record, sha256 }: { record: FileRecord; sha256: string }) {
+  return {
+    file_id: record.file_id,
+    version: record.version,
+    sha256,
+    size: record.size,
+    upload_id: record.upload_id,
+    origination: record.origination,
+    created: record.modified,
+    created_by: record.modified_by,
+  };
+}
+
+/** Code-unit order, as JavaScript sorts strings (and the folder store lists). */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * What a write will store in all: for a progress bar's total. A file's stat taken for the import is used
+ * as it is (its size is the first field); a source that fails stat fails its copy.
+ */
+async function totalSizeBytes(items: readonly Pending[]): Promise<number> {
+  let total = 0;
+  for (const { file } of items) {
+    const known = file.sourceStat === undefined ? undefined : Number(file.sourceStat.split(':')[0]);
+    total += known ?? (await stat(file.sourcePath).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}

@@ -1,0 +1,75 @@
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { SqlDataStore, SqlDataStoreOptions } from '../../src/adapters/sql/sql-data-store.js';
+import { openSqlDataStore } from '../../src/app/local-adapters.js';
+import { projectRoot } from '../support/paths.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { describeDataStoreContract } from './data-store.contract.js';
+import { describeSqlDataStore } from './sql-data-store.suite.js';
+
+const opened: SqlDataStore[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+afterAll(removeTempDirs);
+
+/** A store on a new SQLite file in a temporary directory, and a way to open it again (a second connection). */
+async function sqliteFixture() {
+  const scratch = await tempDir('sql-store');
+  const storeDir = path.join(scratch, 'store');
+  const file = path.join(storeDir, 'metadata.sqlite3');
+  const open = async (options?: SqlDataStoreOptions) => {
+    const store = await openSqlDataStore({ dialect: 'sqlite', file }, storeDir, options);
+    opened.push(store);
+    return store;
+  };
+  const store = await open();
+  return { store, scratch, storeDir, file, open, database: store.database };
+}
+
+describeDataStoreContract('SqlDataStore on SQLite', sqliteFixture);
+describeSqlDataStore('SQLite', sqliteFixture);
+
+describe('SqlDataStore on SQLite with several processes', () => {
+  it(
+    'keeps versions 1..N of every path when two processes write the same paths at once',
+    { timeout: 120_000 },
+    async () => {
+      const { store, file, storeDir } = await sqliteFixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const rounds = 10;
+      const writer = (name: string) =>
+        execa(
+          'node',
+          [
+            '--import',
+            'tsx',
+            path.join(projectRoot, 'test', 'support', 'sql-store-writer.ts'),
+            file,
+            storeDir,
+            datasetId,
+            name,
+            String(rounds),
+          ],
+          { cwd: projectRoot },
+        );
+      await Promise.all([writer('alpha'), writer('beta')]);
+      const files = await store.listFiles(datasetId);
+      expect(files.map((stored) => stored.record.version)).toEqual([2 * rounds, 2 * rounds, 2 * rounds]);
+      for (const stored of files) {
+        const versions = await store.database.db
+          .selectFrom('file_versions')
+          .select('version')
+          .where('file_id', '=', stored.record.file_id)
+          .orderBy('version')
+          .execute();
+        expect(versions.map((row) => row.version)).toEqual(
+          Array.from({ length: 2 * rounds }, (_, i) => i + 1),
+        );
+      }
+      const dataset = await store.getDataset(datasetId);
+      expect(dataset?.metadata).toEqual({ counts: { alpha: rounds, beta: rounds } });
+    },
+  );
+});
