@@ -155,7 +155,7 @@ export function folderStoreMigrationContract(
       child.kill('SIGKILL');
       expect((await child).signal).toBe('SIGKILL');
 
-      // Two datasets committed; the third's rows, written but not committed, are gone.
+      // Two datasets committed; the third's rows and progress, written but not committed, are gone.
       const partial = await sqlStoreContents(database);
       expect(partial.datasets.map((dataset) => dataset.dataset_id)).toEqual(FIXTURE_DATASETS.slice(0, 2));
       expect(partial.files.every((file) => file.record.association_id !== FIXTURE_DATASETS[2])).toBe(true);
@@ -232,7 +232,13 @@ export function folderStoreMigrationContract(
       const error = await migrateFolderStore(database, storeDir, options()).catch(
         (caught: unknown) => caught,
       );
+      expect(error).toMatchObject({ code: 'E_USAGE' });
+      expect((error as Error).message).toContain('the SQL store already holds different content');
       expect((error as Error).message).toMatch(/dataset ds_b_versions: (name|org_id)/);
+      // Refused as it was copied: nothing of that dataset went in, and the migration stopped there.
+      const partial = await sqlStoreContents(database);
+      expect(partial.files.filter((file) => file.record.association_id === 'ds_b_versions')).toEqual([]);
+      expect(partial.datasets.map((dataset) => dataset.dataset_id)).toEqual(['ds_a_plain', 'ds_b_versions']);
       expect(
         await database.db
           .selectFrom('datasets')
