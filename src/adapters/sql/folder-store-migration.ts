@@ -652,8 +652,11 @@ function versionRow(file: SourceFile): Insertable<FileVersionsTable> {
 function refuseDifferent(mismatches: Mismatch[]): void {
   if (mismatches.length === 0) return;
   throw new UsageError(
-    `the SQL store already holds different content for records of the folder store (written there after ` +
-      `a partial migration?); nothing is overwritten:\n  ${mismatches.map((m) => `${m.what}: ${m.field}`).join('\n  ')}`,
+    `the SQL store already holds different content for records of the folder store; nothing is ` +
+      `overwritten:\n  ${mismatches.map((m) => `${m.what}: ${m.field}`).join('\n  ')}\n` +
+      'Either the SQL store was written to after a partial migration, or the folder store was written to ' +
+      'after these records were copied (a worker of the previous version still running?): stop every ' +
+      'writer, and either repair the record or start the migration over with an empty database.',
     'E_USAGE',
   );
 }
