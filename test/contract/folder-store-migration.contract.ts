@@ -38,7 +38,8 @@ export function folderStoreMigrationContract(
   name: string,
   freshDatabase: () => Promise<FreshDatabase>,
 ): void {
-  describe(`migrating a folder store into ${name}`, () => {
+  // A child process of its own (tsx) and a few stores built file by file: slow on a loaded 2-core machine.
+  describe(`migrating a folder store into ${name}`, { timeout: 60_000 }, () => {
     const opened: SqlDatabase[] = [];
     const open = async (location: string) => {
       const database = await openSqlDatabase(parseDatabaseLocation(location));
