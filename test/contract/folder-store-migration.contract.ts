@@ -169,6 +169,21 @@ export function folderStoreMigrationContract(
       expect(await folderStoreState(database, storeDir)).toBe('verified');
     });
 
+    it('gives one copy when two processes migrate the same store at once', async () => {
+      const { store, storeDir, location, database } = await setUp({ extraDatasets: 4 });
+      const other = await open(location);
+      const results = await Promise.all([
+        migrateFolderStore(database, storeDir, { ...options(), batchSize: 3 }),
+        migrateFolderStore(other, storeDir, options()),
+      ]);
+      expect(results.map((result) => result.datasets)).toEqual([
+        FIXTURE_DATASETS.length + 4,
+        FIXTURE_DATASETS.length + 4,
+      ]);
+      await expectSameContents(store, database);
+      expect(await folderStoreState(other, storeDir)).toBe('verified');
+    });
+
     it('names a corrupt record, writes nothing of its dataset, keeps the ones before, and is not verified', async () => {
       const { store, storeDir, database } = await setUp();
       const files = path.join(storeDir, 'datasets', 'ds_c_retried', 'files');
