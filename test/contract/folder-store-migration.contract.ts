@@ -221,6 +221,71 @@ export function folderStoreMigrationContract(
       await expectSameContents(store, database);
     });
 
+    it('skips a dataset a crash left without a record, and refuses records that contradict where they are', async () => {
+      const { store, storeDir, database } = await setUp();
+      const datasets = path.join(storeDir, 'datasets');
+      // A crash between mkdir and dataset.json: the folder store ignores that directory, and so does the migration.
+      await mkdir(path.join(datasets, 'ds_0_crashed'));
+      const { files, topics } = await folderStoreContents(store);
+      const bag = files.find((file) => file.record.relative_path === 'run.mcap')!;
+      const imu = topics.find((topic) => topic.topic_name === '/imu')!;
+      const fileJson = path.join(datasets, 'ds_d_topics', 'files', `${bag.record.file_id}.json`);
+      const topicJson = path.join(datasets, 'ds_d_topics', 'topics', `${imu.topic_id}.json`);
+      const goodFile = await readFile(fileJson, 'utf8');
+      const goodTopic = await readFile(topicJson, 'utf8');
+      const cases: [string, () => Promise<void>, RegExp][] = [
+        [
+          fileJson,
+          () =>
+            writeFile(
+              fileJson,
+              goodFile.replace(`"file_id": "${bag.record.file_id}"`, '"file_id": "fl_other"'),
+            ),
+          /holds file "fl_other", not the one its name says/,
+        ],
+        [
+          fileJson,
+          () =>
+            writeFile(
+              fileJson,
+              goodFile.replace('"association_id": "ds_d_topics"', '"association_id": "ds_a_plain"'),
+            ),
+          /belongs to dataset "ds_a_plain", not "ds_d_topics"/,
+        ],
+        [
+          topicJson,
+          () =>
+            writeFile(
+              topicJson,
+              goodTopic.replace(`"association_id": "${bag.record.file_id}"`, '"association_id": "fl_gone"'),
+            ),
+          /is on file "fl_gone", which dataset ds_d_topics does not have/,
+        ],
+      ];
+      for (const [file, corrupt, why] of cases) {
+        await corrupt();
+        const error = await migrateFolderStore(database, storeDir, options()).catch(
+          (caught: unknown) => caught,
+        );
+        expect((error as Error).message).toContain(`folder store record ${file}`);
+        expect((error as Error).message).toMatch(why);
+        await writeFile(fileJson, goodFile);
+        await writeFile(topicJson, goodTopic);
+      }
+      // Files without their dataset's record.
+      await mkdir(path.join(datasets, 'ds_0_orphan', 'files'), { recursive: true });
+      await writeFile(path.join(datasets, 'ds_0_orphan', 'files', 'fl_x.json'), goodFile);
+      await expect(migrateFolderStore(database, storeDir, options())).rejects.toThrow(
+        `folder store record ${path.join(datasets, 'ds_0_orphan', 'dataset.json')} is missing, but the dataset has files or topics`,
+      );
+      await rm(path.join(datasets, 'ds_0_orphan'), { recursive: true });
+
+      expect(await migrateFolderStore(database, storeDir, options())).toMatchObject({
+        datasets: FIXTURE_DATASETS.length,
+      });
+      await expectSameContents(store, database);
+    });
+
     it('names a record the SQL store already holds with different content, and overwrites nothing', async () => {
       const { storeDir, database } = await setUp();
       const controller = new AbortController();
