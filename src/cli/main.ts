@@ -4,6 +4,7 @@ import { ActionWorkerError } from '../domain/errors.js';
 import { CliExitCode, exitCodeForError } from './exit-codes.js';
 import { registerDatasetsCommand } from './datasets-command.js';
 import { registerGcCommand } from './gc-command.js';
+import { registerStoreCommand } from './store-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerConfigCommand } from './config-command.js';
 import { useConfigFile } from './settings.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerGcCommand(program);
   registerDatasetsCommand(program);
+  registerStoreCommand(program);
   registerInvokeCommand(program);
   registerInvocationsCommand(program);
   registerDaemonCommand(program);
