@@ -11,29 +11,14 @@ import {
   migrateFolderStore,
 } from '../adapters/sql/folder-store-migration.js';
 import type { SqlDatabase } from '../adapters/sql/database.js';
-import {
-  type DatabaseLocation,
-  openSqlDatabase,
-  parseDatabaseLocation,
-} from '../adapters/sql/open-database.js';
+import { type DatabaseLocation, openSqlDatabase } from '../adapters/sql/open-database.js';
+import { redactUrlPassword } from '../config/load-settings.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
-
-/** Where the store's metadata database is: by default `metadata.sqlite3` in the store directory. */
-export function storeDatabaseLocation(settings: Pick<WorkerSettings, 'storeDir'>): DatabaseLocation {
-  // lead: use settings.store.database (ACTION_WORKER_STORE_DATABASE) once the SQL store's setting is in.
-  return parseDatabaseLocation(path.join(settings.storeDir, 'metadata.sqlite3'));
-}
+import { databaseLocation } from './local-adapters.js';
 
 /** The database, for a person to read: a SQLite file, or a PostgreSQL URL without its password. */
 export function describeDatabase(location: DatabaseLocation): string {
-  if (location.dialect === 'sqlite') return location.file;
-  try {
-    const url = new URL(location.url);
-    if (url.password !== '') url.password = '***';
-    return url.toString();
-  } catch {
-    return 'a PostgreSQL database';
-  }
+  return location.dialect === 'sqlite' ? location.file : redactUrlPassword(location.url);
 }
 
 /** Where the folder store in a store directory stands, for `store status` and `store migrate`. */
@@ -51,10 +36,10 @@ export interface FolderStoreReport {
 }
 
 async function withDatabase<T>(
-  settings: Pick<WorkerSettings, 'storeDir'>,
+  settings: Pick<WorkerSettings, 'storeDir' | 'store'>,
   work: (database: SqlDatabase, location: DatabaseLocation) => Promise<T>,
 ): Promise<T> {
-  const location = storeDatabaseLocation(settings);
+  const location = databaseLocation(settings);
   const database = await openSqlDatabase(location);
   try {
     return await work(database, location);
@@ -78,7 +63,7 @@ async function report(
 }
 
 export async function folderStoreStatus(
-  settings: Pick<WorkerSettings, 'storeDir'>,
+  settings: Pick<WorkerSettings, 'storeDir' | 'store'>,
 ): Promise<FolderStoreReport> {
   return withDatabase(settings, (database, location) => report(database, location, settings.storeDir));
 }
@@ -88,7 +73,7 @@ export async function folderStoreStatus(
  * stopped; nothing when it is verified already), then, with `confirm`, moves the folder store's files aside.
  */
 export async function upgradeFolderStore(
-  settings: Pick<WorkerSettings, 'storeDir'>,
+  settings: Pick<WorkerSettings, 'storeDir' | 'store'>,
   options: { logger: Logger; signal: AbortSignal; confirm: boolean },
 ): Promise<FolderStoreReport> {
   return withDatabase(settings, async (database, location) => {

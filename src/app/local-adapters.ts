@@ -1,7 +1,9 @@
 import path from 'node:path';
+import { type Logger, pino } from 'pino';
 import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
 import { BlobStore } from '../adapters/local/blob-store.js';
 import { LocalDataStore } from '../adapters/local/local-data-store.js';
+import { folderStoreState, migrateFolderStore } from '../adapters/sql/folder-store-migration.js';
 import {
   type DatabaseLocation,
   openSqlDatabase,
@@ -47,14 +49,30 @@ export async function openSqlDataStore(
   return new SqlDataStore(database, blobs, options);
 }
 
-/** The data store the settings locate (close it when done). */
+/**
+ * The data store the settings locate (close it when done). A JSON-folder store from before the SQL store
+ * found in `storeDir` is migrated into the database first (once, verified record by record; its files
+ * stay until `action-worker store migrate --confirm`): so the first start after an upgrade sees every
+ * dataset it saw before, or fails saying which record it could not carry over.
+ */
 export async function openDataStore(
   settings: Pick<WorkerSettings, 'storeDir' | 'store'>,
+  options: { logger?: Logger; signal?: AbortSignal } = {},
 ): Promise<DataStore> {
   const store = await openSqlDataStore(databaseLocation(settings), settings.storeDir);
-  // ── Migration of an existing folder store (issue 14) belongs HERE, once: the database is open, nothing
-  // has used the store yet. When `settings.storeDir` holds a JSON-folder store (a `datasets/` directory)
-  // not yet migrated, move it into `store.database` (src/adapters/sql/folder-store-migration.ts), closing
-  // the store if that fails. ──
+  try {
+    if ((await folderStoreState(store.database, settings.storeDir)) === 'pending') {
+      const logger = options.logger ?? pino({ level: 'silent' });
+      logger.info({ storeDir: settings.storeDir }, 'store.folder_store.migrating');
+      const result = await migrateFolderStore(store.database, settings.storeDir, {
+        logger,
+        signal: options.signal ?? new AbortController().signal,
+      });
+      logger.info({ ...result }, 'store.folder_store.migrated');
+    }
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   return store;
 }

@@ -98,7 +98,7 @@ export function registerRunCommand(program: Command): void {
       });
       let store: Awaited<ReturnType<typeof openDataStore>> | undefined;
       try {
-        store = await openDataStore(settings);
+        store = await openDataStore(settings, { logger, signal: controller.signal });
         const result = await runLocal(
           {
             ...(actionDir === undefined ? {} : { actionDir }),

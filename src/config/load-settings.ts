@@ -161,7 +161,7 @@ const REDACTED = '***';
 const DEFAULTS = WorkerSettings.parse({}) as unknown as Record<string, unknown>;
 
 /** A URL with its password replaced; a value that is no URL (a file path) unchanged. */
-function redactUrlPassword(value: string): string {
+export function redactUrlPassword(value: string): string {
   let url: URL;
   try {
     url = new URL(value);
@@ -178,8 +178,6 @@ function redactUrlPassword(value: string): string {
  * store's database URL.
  */
 export function redactSettings(settings: WorkerSettings): WorkerSettings {
-  const redisUrl = new URL(settings.redis.url);
-  if (redisUrl.password !== '') redisUrl.password = REDACTED;
   return {
     ...settings,
     store: {
@@ -190,6 +188,6 @@ export function redactSettings(settings: WorkerSettings): WorkerSettings {
       ...settings.roboto,
       apiKey: settings.roboto.apiKey === PLACEHOLDER_API_KEY ? settings.roboto.apiKey : REDACTED,
     },
-    redis: { ...settings.redis, url: redisUrl.toString() },
+    redis: { ...settings.redis, url: redactUrlPassword(settings.redis.url) },
   };
 }

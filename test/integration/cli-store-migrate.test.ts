@@ -21,6 +21,30 @@ async function folderStore() {
 describe('action-worker store migrate / status', () => {
   afterAll(removeTempDirs);
 
+  it('migrates automatically on the first command that opens the store after an upgrade', async () => {
+    const { store, storeDir, env } = await folderStore();
+    const { files } = await folderStoreContents(store);
+
+    // Any command that opens the store: here `datasets list`, which sees every dataset it saw before.
+    const listed = await runCli(['datasets', 'list'], { env });
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    for (const datasetId of FIXTURE_DATASETS) expect(listed.stdout).toContain(datasetId);
+    const database = await openSqlDatabase({
+      dialect: 'sqlite',
+      file: path.join(storeDir, 'metadata.sqlite3'),
+    });
+    try {
+      await expectSameContents(store, database);
+    } finally {
+      await database.close();
+    }
+    const status = await runCli(['store', 'status'], { env });
+    expect(status.stdout).toMatch(/folder store: migrated and verified \d{4}-\d\d-\d\dT/);
+    expect(status.stdout).toContain(`${FIXTURE_DATASETS.length} dataset(s), ${files.length} file(s)`);
+    // Kept until confirmed.
+    expect((await readdir(storeDir)).sort()).toEqual(expect.arrayContaining(['datasets', 'index']));
+  });
+
   it('migrates, says what is kept and what is next, and confirms', async () => {
     const { store, storeDir, env } = await folderStore();
     const { files, topics } = await folderStoreContents(store);

@@ -25,7 +25,7 @@ export interface ComposedDaemon {
  */
 export async function composeDaemon(settings: WorkerSettings, logger: Logger): Promise<ComposedDaemon> {
   const runtime = new DockerContainerRuntime({ dockerConfigDir: settings.images.dockerConfigDir });
-  const dataStore = await openDataStore(settings);
+  const dataStore = await openDataStore(settings, { logger });
   const plane = openControlPlane(settings, {
     patience: 'wait',
     onError: (error) => {
