@@ -34,7 +34,9 @@ function byteCounter(): TransferObserver & { uploaded: number } {
  * `file_versions`, and the unchanged-file shortcut of an import.
  */
 export function describeSqlDataStore(name: string, fixture: () => Promise<SqlDataStoreFixture>): void {
-  describe(`SqlDataStore: ${name}`, () => {
+  // Real databases, several connections and processes at once on a loaded 2-core machine: a margin, not a
+  // performance bound.
+  describe(`SqlDataStore: ${name}`, { timeout: 60_000 }, () => {
     async function versionsOf(database: SqlDatabase, fileId: string) {
       const rows = await database.db
         .selectFrom('file_versions')
