@@ -137,6 +137,24 @@ export function describeDataStoreContract(name: string, fixture: () => Promise<D
       expect(moved.reduce((sum, [, bytes]) => sum + bytes, 0)).toBe(bigBytes + 6);
     });
 
+    it('reports an empty write as an upload of nothing, and stores nothing', async () => {
+      const { store } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const planned: [string, number][] = [];
+      const records = await store.putFiles(datasetId, [], {
+        writeKey: key('iv_empty'),
+        origination: 'test',
+        signal,
+        transfers: {
+          planned: (direction, totalBytes) => planned.push([direction, totalBytes]),
+          moved: () => undefined,
+        },
+      });
+      expect(records).toEqual([]);
+      expect(planned).toEqual([['upload', 0]]);
+      expect(await store.listFiles(datasetId)).toEqual([]);
+    });
+
     it('refuses paths that leave the dataset and unknown datasets', async () => {
       const { store, scratch } = await fixture();
       const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });

@@ -1,8 +1,13 @@
 import { appendFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BlobStore } from '../../src/adapters/local/blob-store.js';
 import type { SqlDatabase } from '../../src/adapters/sql/database.js';
-import { SqlDataStore, type SqlDataStoreOptions } from '../../src/adapters/sql/sql-data-store.js';
+import {
+  type BlobContents,
+  SqlDataStore,
+  type SqlDataStoreOptions,
+} from '../../src/adapters/sql/sql-data-store.js';
 import { importFolder } from '../../src/app/dataset-transfer.js';
 import type { TransferObserver } from '../../src/ports/transfer-observer.js';
 
@@ -178,6 +183,52 @@ export function describeSqlDataStore(name: string, fixture: () => Promise<SqlDat
       expect(await versionCount()).toBe(4);
       // …and its new stat is remembered: the next import reads nothing.
       expect((await reimport()).uploaded).toBe(0);
+    });
+
+    it('reads a file recognised by its stat after all when its path was written meanwhile', async () => {
+      const { store, database, scratch } = await fixture();
+      const folder = path.join(scratch, 'raced');
+      await mkdir(folder, { recursive: true });
+      await writeFile(path.join(folder, 'kept.txt'), 'kept');
+      await writeFile(path.join(folder, 'changed.txt'), 'before');
+      const { dataset } = await importFolder(store, folder, { orgId: 'og_1', signal });
+      await writeFile(path.join(folder, 'changed.txt'), 'after');
+
+      // While the import copies changed.txt (after kept.txt was recognised by its stat, before the records
+      // are written), an action's output replaces kept.txt in the dataset.
+      const blobs = new BlobStore(path.join(scratch, 'store', 'blobs'), path.join(scratch, 'store', 'tmp'));
+      const output = path.join(scratch, 'output');
+      await writeFile(output, 'an output');
+      let raced = false;
+      const racing: BlobContents = {
+        pathOf: (sha256) => blobs.pathOf(sha256),
+        put: async (source, abort, onBytes) => {
+          if (!raced) {
+            raced = true;
+            await store.putFiles(dataset.dataset_id, [{ relativePath: 'kept.txt', sourcePath: output }], {
+              writeKey: key('iv_output'),
+              origination: 'action',
+              signal,
+            });
+          }
+          return blobs.put(source, abort, onBytes);
+        },
+      };
+      const importing = new SqlDataStore(database, racing);
+      const counter = byteCounter();
+      const { files } = await importFolder(importing, folder, {
+        orgId: 'og_1',
+        datasetId: dataset.dataset_id,
+        signal,
+        transfers: counter,
+      });
+      expect(raced).toBe(true);
+      // kept.txt was read after all: the dataset holds the folder's content again, as a new version.
+      expect(counter.uploaded).toBe('after'.length + 'kept'.length);
+      const kept = files.find((file) => file.relative_path === 'kept.txt');
+      expect(kept?.version).toBe(3);
+      const stored = await store.getFile(kept!.file_id);
+      expect(await readFile(await store.contentPath(stored!), 'utf8')).toBe('kept');
     });
 
     it('records a source stat for imported writes only, and reads a path an output wrote', async () => {

@@ -38,7 +38,7 @@ export async function openSqlDatabase(location: DatabaseLocation): Promise<SqlDa
       migrationTableName: 'schema_migrations',
       migrationLockTableName: 'schema_migrations_lock',
     });
-    const { error } = await migrator.migrateToLatest();
+    const { error } = await underMigrationLock(location, () => migrator.migrateToLatest());
     if (error !== undefined) {
       throw new InfrastructureError(
         `could not bring the metadata database's schema up to date: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
@@ -50,6 +50,31 @@ export async function openSqlDatabase(location: DatabaseLocation): Promise<SqlDa
     throw error;
   }
   return { db, dialect: location.dialect, close: () => db.destroy() };
+}
+
+/**
+ * Runs the migrator so that one process at a time does. On PostgreSQL the migrator takes a lock of its
+ * own; on SQLite its lock only covers this process's connection, and two processes opening a new file at
+ * once would both start the first migration (one failing with "table already exists"), so a lock file
+ * beside the database serialises them: the second finds the schema up to date.
+ */
+async function underMigrationLock<T>(location: DatabaseLocation, migrate: () => Promise<T>): Promise<T> {
+  if (location.dialect !== 'sqlite') return migrate();
+  const { default: lockfile } = await import('proper-lockfile');
+  const release = await lockfile.lock(location.file, {
+    realpath: false,
+    lockfilePath: `${location.file}.migration-lock`,
+    // A lock whose holder died is taken over after 10 s; a live holder refreshes it.
+    stale: 10_000,
+    retries: { retries: 1_000, minTimeout: 5, maxTimeout: 100, factor: 1.5 },
+    // Losing the lock mid-migration is harmless (each migration is one transaction): never crash for it.
+    onCompromised: () => undefined,
+  });
+  try {
+    return await migrate();
+  } finally {
+    await release().catch(() => undefined);
+  }
 }
 
 async function openSqlite(file: string): Promise<Kysely<Database>> {

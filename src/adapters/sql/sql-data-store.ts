@@ -219,11 +219,12 @@ export class SqlDataStore implements DataStore {
       : undefined;
     // A file whose stat is the one recorded at its path's last import is left alone without being read.
     const recognised = options.skipUnchanged ? await this.unchangedByStat(datasetId, pending) : new Set();
-    let planned = false;
+    const toRead = (items: readonly Pending[]) =>
+      items.filter((item) => item.blob === undefined && !recognised.has(item.relativePath));
+    // The total is what will be read; a file found written meanwhile (below) is read on top of it.
+    if (transfers?.planned) transfers.planned('upload', await totalSizeBytes(toRead(pending)));
     while (pending.length > 0) {
-      const toCopy = pending.filter((item) => item.blob === undefined && !recognised.has(item.relativePath));
-      if (!planned && transfers?.planned) transfers.planned('upload', await totalSizeBytes(toCopy));
-      planned = true;
+      const toCopy = toRead(pending);
       // Contents first, outside any transaction: the slow part, and harmless if the write never commits.
       const blobs = await this.storeBlobs(
         toCopy.map((item) => item.file),
