@@ -14,7 +14,9 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { databaseLocation } from '../../src/app/local-adapters.js';
 import { loadSettings } from '../../src/config/load-settings.js';
+import { settingsFromEnv } from '../../src/config/worker-settings.js';
 import { projectRoot } from '../support/paths.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { writeFile } from 'node:fs/promises';
@@ -61,9 +63,13 @@ function find(kind: string, name: string): Manifest {
 
 interface Container {
   name: string;
-  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+  env?: {
+    name: string;
+    value?: string;
+    valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: unknown };
+  }[];
   resources?: { requests?: Record<string, string> };
-  readinessProbe?: { httpGet?: { path: string; port: string } };
+  readinessProbe?: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
   livenessProbe?: { httpGet?: { path: string; port: string } };
   ports?: { name: string; containerPort: number }[];
   volumeMounts?: { name: string; mountPath: string }[];
@@ -200,6 +206,150 @@ describe("the Kubernetes manifests, for the worker's private directories", () =>
   });
 });
 
+describe("the Kubernetes manifests, for the store's metadata database", () => {
+  interface PodSpec {
+    containers: Container[];
+    initContainers?: Container[];
+  }
+  const podOf = (kind: string, name: string) =>
+    (find(kind, name) as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+  const postgresSecret = () =>
+    find('Secret', 'action-worker-postgres') as unknown as { stringData: { url: string; password: string } };
+  const envOf = (container: Container) => new Map((container.env ?? []).map((entry) => [entry.name, entry]));
+
+  it("give the workers a PostgreSQL URL from the Secret, as the pods are many and the store's volume is shared", async () => {
+    // Many pods over a ReadWriteMany volume: SQLite (the default) is not safe there.
+    const scaled = find('ScaledObject', 'action-worker') as unknown as { spec: { maxReplicaCount: number } };
+    expect(scaled.spec.maxReplicaCount).toBeGreaterThan(1);
+    const claim = find('PersistentVolumeClaim', 'action-worker-store') as unknown as {
+      spec: { accessModes: string[] };
+    };
+    expect(claim.spec.accessModes).toContain('ReadWriteMany');
+
+    const worker = podOf('Deployment', 'action-worker').containers.find(
+      (container) => container.name === 'worker',
+    ) as Container;
+    const env = envOf(worker);
+    // From the Secret: not a literal, not a ConfigMap, and not in the ConfigMap's worker.yaml either.
+    const database = env.get('ACTION_WORKER_STORE_DATABASE');
+    expect(database?.value).toBeUndefined();
+    expect(database?.valueFrom).toEqual({ secretKeyRef: { name: 'action-worker-postgres', key: 'url' } });
+    const configMap = find('ConfigMap', 'action-worker-config') as unknown as {
+      data: { 'worker.yaml': string };
+    };
+    const file = path.join(await tempDir('k8s-config'), 'worker.yaml');
+    await writeFile(file, configMap.data['worker.yaml']);
+    expect(loadSettings({ configFile: file, env: {} }).settings.store.database).toBeNull();
+
+    // What the Secret holds is a PostgreSQL location to the worker, over the file's settings.
+    const { url } = postgresSecret().stringData;
+    const { settings } = loadSettings({ configFile: file, env: { ACTION_WORKER_STORE_DATABASE: url } });
+    expect(databaseLocation(settings)).toEqual({ dialect: 'postgres', url });
+  });
+
+  it("point the Secret's URL at the PostgreSQL StatefulSet's Service, user and database", () => {
+    const location = new URL(postgresSecret().stringData.url);
+    const service = find('Service', 'action-worker-postgres') as unknown as {
+      metadata: { name: string };
+      spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] };
+    };
+    expect(location.hostname).toBe(service.metadata.name);
+    expect(service.spec.ports.map((port) => port.port)).toContain(Number(location.port || '5432'));
+    const statefulSet = find('StatefulSet', 'action-worker-postgres') as unknown as {
+      spec: { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } };
+    };
+    expect(statefulSet.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+    const postgres = statefulSet.spec.template.spec.containers[0] as Container & {
+      ports: { name: string; containerPort: number }[];
+    };
+    expect(postgres.ports).toContainEqual({ name: service.spec.ports[0]?.targetPort, containerPort: 5432 });
+    const env = envOf(postgres);
+    expect(decodeURIComponent(location.username)).toBe(env.get('POSTGRES_USER')?.value);
+    expect(location.pathname).toBe(`/${env.get('POSTGRES_DB')?.value ?? ''}`);
+  });
+
+  it('keep the PostgreSQL password in the Secret only, written once', () => {
+    const { url, password } = postgresSecret().stringData;
+    expect(password).not.toBe('');
+    // Not in the URL: the workers get it as PGPASSWORD, which the client reads when the URL has none.
+    expect(new URL(url).password).toBe('');
+    const secretRef = { secretKeyRef: { name: 'action-worker-postgres', key: 'password' } };
+    const worker = podOf('Deployment', 'action-worker').containers.find(
+      (container) => container.name === 'worker',
+    ) as Container;
+    expect(envOf(worker).get('PGPASSWORD')?.valueFrom).toEqual(secretRef);
+    const postgres = podOf('StatefulSet', 'action-worker-postgres').containers[0] as Container;
+    expect(envOf(postgres).get('POSTGRES_PASSWORD')?.valueFrom).toEqual(secretRef);
+    // No other file holds it, and no container has a password as a literal.
+    for (const file of readdirSync(K8S_DIR).filter((name) => name !== 'secret.yaml')) {
+      expect(readFileSync(path.join(K8S_DIR, file), 'utf8'), file).not.toContain(password);
+    }
+    for (const { manifest } of manifests()) {
+      const pod = (manifest as { spec?: { template?: { spec?: PodSpec } } }).spec?.template?.spec;
+      for (const container of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) {
+        for (const entry of container.env ?? []) {
+          if (/PASSWORD|STORE_DATABASE/.test(entry.name)) {
+            expect(entry.value, `${manifest.metadata.name}/${container.name} ${entry.name}`).toBeUndefined();
+          }
+        }
+      }
+    }
+  });
+
+  it('keep PostgreSQL on a volume claim of its own, ready only when it accepts connections', () => {
+    const statefulSet = find('StatefulSet', 'action-worker-postgres') as unknown as {
+      spec: {
+        replicas: number;
+        template: { spec: PodSpec };
+        volumeClaimTemplates: { metadata: { name: string }; spec: { accessModes: string[] } }[];
+      };
+    };
+    expect(statefulSet.spec.replicas).toBe(1);
+    const postgres = statefulSet.spec.template.spec.containers[0] as Container;
+    const env = envOf(postgres);
+    // The data directory is on the claim (below its root, where lost+found may be).
+    const claims = statefulSet.spec.volumeClaimTemplates;
+    expect(claims.map((claim) => claim.spec.accessModes)).toEqual([['ReadWriteOnce']]);
+    const dataMount = postgres.volumeMounts?.find((mount) => mount.name === claims[0]?.metadata.name);
+    expect(dataMount).toBeDefined();
+    expect(env.get('PGDATA')?.value?.startsWith(`${dataMount?.mountPath ?? '(none)'}/`)).toBe(true);
+    // Ready when the server answers for the workers' user and database.
+    const probe = postgres.readinessProbe?.exec?.command ?? [];
+    expect(probe[0]).toBe('pg_isready');
+    expect(probe).toContain(`--username=${env.get('POSTGRES_USER')?.value ?? ''}`);
+    expect(probe).toContain(`--dbname=${env.get('POSTGRES_DB')?.value ?? ''}`);
+    expect(postgres.resources?.requests).toMatchObject({
+      cpu: expect.any(String),
+      memory: expect.any(String),
+    });
+  });
+});
+
+interface ComposeValidator {
+  validate: (value: unknown) => boolean;
+  errors: () => string;
+}
+let compiledComposeValidator: ComposeValidator | undefined;
+
+/** A validator for the Compose specification's schema (compiled once), and the text of its last errors. */
+function composeValidator(): ComposeValidator {
+  if (compiledComposeValidator !== undefined) return compiledComposeValidator;
+  const ajv = new Ajv2019({ allErrors: true, strict: false });
+  // The schema names its draft as http://…/schema# (Ajv registers it under https) and carries draft-04
+  // style `id` strings (fragments such as "#/definitions/service"): validate by the 2019-09 rules
+  // without them.
+  const schema = withoutOldIds(composeSchema) as { $schema?: string; properties: Record<string, unknown> };
+  delete schema.$schema;
+  // This schema predates the top-level project `name` (in the Compose specification since 2022).
+  schema.properties.name = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' };
+  const validate = ajv.compile(schema);
+  compiledComposeValidator = {
+    validate: (value) => validate(value),
+    errors: () => ajv.errorsText(validate.errors),
+  };
+  return compiledComposeValidator;
+}
+
 describe('docker/compose.yaml', () => {
   const compose = parse(readFileSync(path.join(projectRoot, 'docker', 'compose.yaml'), 'utf8'), {
     merge: true,
@@ -212,16 +362,8 @@ describe('docker/compose.yaml', () => {
   };
 
   it('is valid against the Compose specification', () => {
-    const ajv = new Ajv2019({ allErrors: true, strict: false });
-    // The schema names its draft as http://…/schema# (Ajv registers it under https) and carries draft-04
-    // style `id` strings (fragments such as "#/definitions/service"): validate by the 2019-09 rules
-    // without them.
-    const schema = withoutOldIds(composeSchema) as { $schema?: string; properties: Record<string, unknown> };
-    delete schema.$schema;
-    // This schema predates the top-level project `name` (in the Compose specification since 2022).
-    schema.properties.name = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' };
-    const validate = ajv.compile(schema);
-    expect(validate(compose), ajv.errorsText(validate.errors)).toBe(true);
+    const { validate, errors } = composeValidator();
+    expect(validate(compose), errors()).toBe(true);
   });
 
   it('mounts the workspaces at the same path for the worker and its engine, in both variants', () => {
@@ -258,5 +400,104 @@ describe('docker/compose.yaml', () => {
       else expect(compose.volumes[source]?.driver_opts?.type).toBe('tmpfs');
     }
     expect(worker?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
+  });
+});
+
+describe("docker/compose.yaml, for the store's metadata database", () => {
+  const text = readFileSync(path.join(projectRoot, 'docker', 'compose.yaml'), 'utf8');
+  interface ComposeService {
+    profiles?: string[];
+    environment?: Record<string, string>;
+    volumes?: string[];
+    depends_on?: Record<string, unknown> | string[];
+    healthcheck?: { test: string[] };
+  }
+  const compose = parse(text, { merge: true }) as {
+    services: Record<string, ComposeService>;
+    volumes: Record<string, unknown>;
+  };
+  const workers = ['worker', 'worker-dind'];
+
+  /** `${NAME:-default}` and `${NAME}` as Compose interpolates them from `env`. */
+  function interpolate(value: string, env: Record<string, string>): string {
+    return value.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_, name: string, fallback: string | undefined) =>
+      env[name] === undefined || env[name] === '' ? (fallback ?? '') : env[name],
+    );
+  }
+
+  /** The project Compose runs with these profiles: the services without profiles and those of one of them. */
+  function project(profiles: string[]) {
+    const services = Object.fromEntries(
+      Object.entries(compose.services).filter(
+        ([, service]) => service.profiles === undefined || service.profiles.some((p) => profiles.includes(p)),
+      ),
+    );
+    return { ...compose, services };
+  }
+
+  it('keeps every profile a valid project, with or without postgres', () => {
+    const { validate, errors } = composeValidator();
+    for (const profiles of [['host-engine'], ['dind'], ['host-engine', 'postgres'], ['dind', 'postgres']]) {
+      const { services, ...rest } = project(profiles);
+      expect(validate({ ...rest, services }), `${profiles.join(',')}: ${errors()}`).toBe(true);
+      // What `docker compose config` refuses: a dependency on a service the profiles leave out, a named
+      // volume not declared.
+      for (const [name, service] of Object.entries(services)) {
+        const dependencies = Array.isArray(service.depends_on)
+          ? service.depends_on
+          : Object.keys(service.depends_on ?? {});
+        for (const dependency of dependencies) {
+          expect(Object.keys(services), `${profiles.join(',')}: ${name} -> ${dependency}`).toContain(
+            dependency,
+          );
+        }
+        for (const volume of service.volumes ?? []) {
+          const source = volume.split(':')[0] ?? '';
+          if (!source.startsWith('/')) expect(Object.keys(compose.volumes)).toContain(source);
+        }
+      }
+      expect(Object.keys(services).filter((name) => workers.includes(name))).toHaveLength(1);
+      expect(Object.keys(services).includes('postgres')).toBe(profiles.includes('postgres'));
+    }
+  });
+
+  it('keeps SQLite in the store directory as the default, and takes PostgreSQL as the header says', () => {
+    for (const name of workers) {
+      const environment = compose.services[name]?.environment ?? {};
+      const resolved = (env: Record<string, string>) =>
+        Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, interpolate(value, env)]));
+      // Nothing set: the SQLite file in the store directory.
+      const plain = settingsFromEnv(resolved({}));
+      expect(databaseLocation(plain)).toEqual({
+        dialect: 'sqlite',
+        file: path.join(environment.ACTION_WORKER_STORE_DIR ?? '(none)', 'metadata.sqlite3'),
+      });
+      // The header's command: PostgreSQL, the password as PGPASSWORD (not in the URL).
+      const url = /ACTION_WORKER_STORE_DATABASE=(postgres:\/\/\S+)/.exec(text)?.[1] ?? '(none)';
+      const withPostgres = resolved({
+        ACTION_WORKER_STORE_DATABASE: url,
+        ACTION_WORKER_POSTGRES_PASSWORD: 'pw',
+      });
+      expect(databaseLocation(settingsFromEnv(withPostgres))).toEqual({ dialect: 'postgres', url });
+      expect(withPostgres.PGPASSWORD).toBe('pw');
+      // The URL names the postgres service, its user and database.
+      const location = new URL(url);
+      const postgres = compose.services[location.hostname];
+      expect(postgres?.profiles).toEqual(['postgres']);
+      expect(location.username).toBe(postgres?.environment?.POSTGRES_USER);
+      expect(location.pathname).toBe(`/${postgres?.environment?.POSTGRES_DB ?? ''}`);
+      expect(location.password).toBe('');
+    }
+  });
+
+  it('gives the postgres service the same password variable, a volume and a pg_isready health check', () => {
+    const postgres = compose.services.postgres;
+    // No literal password: the server and the workers read the same variable.
+    expect(postgres?.environment?.POSTGRES_PASSWORD).toBe('${ACTION_WORKER_POSTGRES_PASSWORD:-}');
+    for (const name of workers) {
+      expect(compose.services[name]?.environment?.PGPASSWORD).toBe('${ACTION_WORKER_POSTGRES_PASSWORD:-}');
+    }
+    expect(postgres?.volumes).toContain('postgres-data:/var/lib/postgresql/data');
+    expect(postgres?.healthcheck?.test.slice(0, 2)).toEqual(['CMD', 'pg_isready']);
   });
 });

@@ -1,0 +1,88 @@
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestQueue } from '../support/daemon-harness.js';
+import { eventually } from '../support/harness.js';
+import { PrivatePostgres } from '../support/private-postgres.js';
+
+// What the deployment files rely on (deploy/kubernetes, docker/compose.yaml): the workers get the URL of
+// the metadata database without a password and the password as PGPASSWORD; and a worker whose database
+// does not answer fails its start-up before it serves anything, so Kubernetes restarts it and never
+// counts it ready.
+
+const PASSWORD = 'deploy-s3cret';
+
+let server: PrivatePostgres;
+beforeAll(async () => {
+  server = await PrivatePostgres.create();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+/**
+ * A database that only the `action_worker` role may use, with a password: loopback connections of other
+ * roles than the administrator's need one (the private cluster trusts every loopback connection at first).
+ */
+async function passwordProtectedDatabase(): Promise<string> {
+  const url = await server.database();
+  const name = new URL(url).pathname.slice(1);
+  const admin = (sql: string) => execa('psql', [server.adminUrl, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql]);
+  await admin(`CREATE ROLE action_worker LOGIN PASSWORD '${PASSWORD}'`);
+  await admin(`ALTER DATABASE ${name} OWNER TO action_worker`);
+  const hbaFile = (await admin('SHOW hba_file')).stdout.trim();
+  await execa('sh', [
+    '-c',
+    `printf '%s\\n' 'local all all trust' 'host all postgres 127.0.0.1/32 trust' 'host all all 127.0.0.1/32 scram-sha-256' > "$1"`,
+    'sh',
+    hbaFile,
+  ]);
+  await admin('SELECT pg_reload_conf()');
+  const workerUrl = `postgres://action_worker@127.0.0.1:${String(server.port)}/${name}`;
+  // The reload is asynchronous: wait until a connection without the password is refused.
+  await eventually(
+    async () => {
+      const result = await execa('psql', [workerUrl, '-w', '-qAtc', 'SELECT 1'], {
+        reject: false,
+        env: { PGPASSWORD: '' },
+      });
+      return result.exitCode !== 0 ? true : undefined;
+    },
+    30_000,
+    'the server to ask action_worker for a password',
+  );
+  return workerUrl;
+}
+
+describe("the workers' metadata database, as the deployment files wire it", () => {
+  const queue = useTestQueue();
+
+  it('is reached with a URL without password and the password as PGPASSWORD', async () => {
+    const url = await passwordProtectedDatabase();
+    const listed = await queue().cli(['datasets', 'list'], {
+      ACTION_WORKER_STORE_DATABASE: url,
+      PGPASSWORD: PASSWORD,
+    });
+    expect(listed.exitCode, listed.all).toBe(0);
+    // The password is what let it in: with another, the server refuses.
+    const refused = await queue().cli(['datasets', 'list'], {
+      ACTION_WORKER_STORE_DATABASE: url,
+      PGPASSWORD: 'not-the-password',
+    });
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toContain('password authentication failed for user "action_worker"');
+  });
+
+  it('fails the daemon’s start-up before it serves health or readiness when the database does not answer', async () => {
+    // Nothing listens on port 1 of loopback: the server is not up yet.
+    const daemon = queue().startDaemon({
+      ACTION_WORKER_STORE_DATABASE: 'postgres://action_worker@127.0.0.1:1/action_worker',
+      PGPASSWORD: PASSWORD,
+    });
+    const exited = await daemon.exited;
+    expect(exited.exitCode, daemon.dump()).not.toBe(0);
+    expect(daemon.dump()).toContain('could not reach the PostgreSQL metadata database');
+    expect(daemon.lines.map((line) => line.msg)).not.toContain('http.listening');
+    expect(daemon.lines.map((line) => line.msg)).not.toContain('daemon.started');
+    expect(daemon.dump()).not.toContain(PASSWORD);
+  });
+});
