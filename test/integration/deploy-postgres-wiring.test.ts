@@ -27,7 +27,9 @@ async function passwordProtectedDatabase(): Promise<string> {
   const url = await server.database();
   const name = new URL(url).pathname.slice(1);
   const admin = (sql: string) => execa('psql', [server.adminUrl, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql]);
-  await admin(`CREATE ROLE action_worker LOGIN PASSWORD '${PASSWORD}'`);
+  // One role for the cluster, made by the first test that needs it.
+  const role = await admin("SELECT 1 FROM pg_roles WHERE rolname = 'action_worker'");
+  if (role.stdout.trim() === '') await admin(`CREATE ROLE action_worker LOGIN PASSWORD '${PASSWORD}'`);
   await admin(`ALTER DATABASE ${name} OWNER TO action_worker`);
   const hbaFile = (await admin('SHOW hba_file')).stdout.trim();
   await execa('sh', [
@@ -70,6 +72,22 @@ describe("the workers' metadata database, as the deployment files wire it", () =
     });
     expect(refused.exitCode).not.toBe(0);
     expect(refused.stderr).toContain('password authentication failed for user "action_worker"');
+  });
+
+  it('ends at once, with the reason, when the server asks for a password and none is given', async () => {
+    const url = await passwordProtectedDatabase();
+    // pg fails on its own side ("client password must be a string") and used to leave the connection
+    // open until the server's login timeout (60 s): the command printed its error, then hung.
+    const started = Date.now();
+    const refused = await queue().cli(['datasets', 'list'], {
+      ACTION_WORKER_STORE_DATABASE: url,
+      PGPASSWORD: '',
+    });
+    const seconds = (Date.now() - started) / 1000;
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toContain('could not reach the PostgreSQL metadata database');
+    // Far below the server's 60 s, whatever the machine's load.
+    expect(seconds, refused.all).toBeLessThan(30);
   });
 
   it('fails the daemon’s start-up before it serves health or readiness when the database does not answer', async () => {

@@ -90,18 +90,25 @@ async function openSqlite(file: string): Promise<Kysely<Database>> {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
 }
 
+/** How long a connection to PostgreSQL may take to be made, the login included. */
+const CONNECT_TIMEOUT_MS = 15_000;
+
 async function openPostgres(url: string): Promise<Kysely<Database>> {
   const { default: pg } = await import('pg');
-  const pool = new pg.Pool({ connectionString: url, max: 8 });
+  // The first connection is made alone, so that a failure can close its socket: when pg itself gives up
+  // half-way through the login (no password for a server that asks for one), a pooled client's socket
+  // stays open until the server's login timeout (60 s), and the process with it.
+  const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   try {
-    const client = await pool.connect();
-    client.release();
+    await probe.connect();
+    await probe.end();
   } catch (error) {
-    await pool.end();
+    (probe as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     throw new InfrastructureError(
       `could not reach the PostgreSQL metadata database: ${(error as Error).message}`,
       'E_IO',
     );
   }
+  const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
