@@ -200,12 +200,20 @@ export async function migrateFolderStore(
     if (dataset === undefined) continue;
     datasetsDone += 1;
     filesDone += dataset.files.length;
-    await copyDataset(database, dataset, batchSize, {
-      source,
-      last_dataset_id: id,
-      datasets_done: datasetsDone,
-      files_done: filesDone,
-    });
+    try {
+      await copyDataset(database, dataset, batchSize, {
+        source,
+        last_dataset_id: id,
+        datasets_done: datasetsDone,
+        files_done: filesDone,
+      });
+    } catch (error) {
+      // A record refused because another process finished the migration and wrote to it since.
+      const done =
+        error instanceof UsageError ? await verifiedElsewhere(database, source, logger) : undefined;
+      if (done !== undefined) return done;
+      throw error;
+    }
     logger.info(
       {
         datasetId: id,
@@ -220,12 +228,17 @@ export async function migrateFolderStore(
 
   const verified = await verifyFolderStore(database, storeDir, logger);
   if (verified.mismatches.length > 0) {
+    // Another process migrating at the same time may have verified it meanwhile, and written to the SQL
+    // store since (a job of a worker started with this one): its verification stands, and is not undone.
+    const done = await verifiedElsewhere(database, source, logger);
+    if (done !== undefined) return done;
     for (const mismatch of verified.mismatches) logger.warn(mismatch, 'store.migration.mismatch');
     // The next run walks every dataset again (copying what is missing, refusing what differs).
     await database.db
       .updateTable('store_migrations')
       .set({ last_dataset_id: null, verified: null })
       .where('source', '=', source)
+      .where('verified', 'is', null)
       .execute();
     throw new UsageError(
       `the folder store migration of ${source} is not verified: ${verified.mismatches.length} record(s) differ ` +
@@ -251,6 +264,18 @@ export async function migrateFolderStore(
     'store.migration.verified',
   );
   return { datasets: verified.datasets, files: verified.files, topics: verified.topics, alreadyDone: false };
+}
+
+/** The result of a migration another process verified since this one started, if one did. */
+async function verifiedElsewhere(
+  database: SqlDatabase,
+  source: string,
+  logger: MigrationLogger,
+): Promise<FolderStoreMigrationResult | undefined> {
+  const progress = await readProgress(database, source);
+  if (progress?.verified == null) return undefined;
+  logger.info({ source, verified: progress.verified }, 'store.migration.verified-elsewhere');
+  return { datasets: progress.datasets_done, files: progress.files_done, topics: null, alreadyDone: true };
 }
 
 /**
