@@ -22,7 +22,7 @@ export function parseDatabaseLocation(value: string): DatabaseLocation {
 }
 
 /** How long a SQLite writer waits for another process's write to finish before failing. */
-const SQLITE_BUSY_TIMEOUT_MS = 15_000;
+export const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 
 /**
  * Opens the metadata database and brings its schema up to date (migrations are applied at start-up, under
