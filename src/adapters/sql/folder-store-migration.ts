@@ -65,6 +65,8 @@ const DEFAULT_BATCH_SIZE = 500;
 /** Source records read at once. */
 const READ_CONCURRENCY = 16;
 
+const SILENT: MigrationLogger = { info: () => undefined, warn: () => undefined };
+
 /** How many mismatches a failed verification lists in its error (all of them are logged). */
 const MISMATCHES_SHOWN = 20;
 
@@ -293,6 +295,24 @@ export async function confirmFolderStoreMigration(
       `the folder store in ${storeDir} cannot be confirmed: its migration is not verified yet ` +
         '(run `action-worker store migrate` first)',
     );
+  }
+  // The previous version started again after verification (a rollback) may have written to the folder
+  // store: those records are not in the SQL store, and moving them aside would lose them from sight. The
+  // SQL store's own writes since verification are no reason to refuse.
+  if (await exists(path.join(storeDir, 'datasets'))) {
+    const { mismatches } = await verifyFolderStore(database, storeDir, SILENT, progress.verified);
+    if (mismatches.length > 0) {
+      throw new UsageError(
+        `the folder store in ${storeDir} cannot be confirmed: ${mismatches.length} of its record(s) were ` +
+          `written after its migration was verified (${progress.verified}), by a worker of the previous ` +
+          `version?, and are not in the SQL store as they are:\n  ${mismatches
+            .slice(0, MISMATCHES_SHOWN)
+            .map((m) => `${m.what}: ${m.field}`)
+            .join('\n  ')}${mismatches.length > MISMATCHES_SHOWN ? '\n  …' : ''}\n` +
+          'Nothing was moved. Stop every worker of the previous version, and carry those records over ' +
+          'before confirming.',
+      );
+    }
   }
   const movedTo = path.join(storeDir, MIGRATED_DIR);
   await mkdir(movedTo, { recursive: true });
@@ -749,7 +769,11 @@ async function verifyFolderStore(
   database: SqlDatabase,
   storeDir: string,
   logger: MigrationLogger,
+  /** A record the SQL store changed after this time differs from its JSON file rightly: not a mismatch. */
+  changedSince?: string,
 ): Promise<{ datasets: number; files: number; topics: number; mismatches: Mismatch[] }> {
+  const changedLater = (row: { modified: string } | undefined) =>
+    changedSince !== undefined && row !== undefined && row.modified > changedSince;
   const { db } = database;
   const blobsDir = path.join(storeDir, 'blobs');
   const mismatches: Mismatch[] = [];
@@ -768,7 +792,7 @@ async function verifyFolderStore(
       .selectAll()
       .where('dataset_id', '=', id)
       .executeTakeFirst();
-    mismatches.push(...datasetMismatches(dataset, datasetRowRead));
+    if (!changedLater(datasetRowRead)) mismatches.push(...datasetMismatches(dataset, datasetRowRead));
     const fileRows = new Map(
       (await db.selectFrom('files').selectAll().where('dataset_id', '=', id).execute()).map((row) => [
         row.file_id,
@@ -792,6 +816,7 @@ async function verifyFolderStore(
       ]),
     );
     for (const file of dataset.files) {
+      if (changedLater(fileRows.get(file.record.file_id))) continue;
       mismatches.push(...fileMismatches(file, fileRows.get(file.record.file_id)));
       mismatches.push(
         ...versionMismatches(file, versionRows.get(`${file.record.file_id}/${file.record.version}`)),
@@ -815,6 +840,7 @@ async function verifyFolderStore(
     );
     mismatches.push(...blobs.filter((mismatch) => mismatch !== undefined));
     for (const topic of dataset.topics) {
+      if (changedLater(topicRows.get(topic.record.topic_id))) continue;
       mismatches.push(...topicMismatches(id, topic, topicRows.get(topic.record.topic_id)));
     }
   }
