@@ -351,6 +351,21 @@ export async function folderStoreState(database: SqlDatabase, storeDir: string):
   return 'none';
 }
 
+/**
+ * Whether the folder store in `storeDir` was written to after its migration was verified (by the previous
+ * version started again): every write of the folder store takes a dataset lock, a directory made and
+ * removed in `locks/`, so one stat tells. Those records are not in the SQL store.
+ */
+export async function folderStoreWrittenSinceVerified(
+  database: SqlDatabase,
+  storeDir: string,
+): Promise<boolean> {
+  const progress = await readProgress(database, await sourceName(storeDir));
+  if (progress?.verified == null) return false;
+  const locks = await stat(path.join(storeDir, 'locks')).catch(() => undefined);
+  return locks !== undefined && locks.mtimeMs > Date.parse(progress.verified);
+}
+
 /** The migration's progress row for the folder store in `storeDir`, if it has one. */
 export async function folderStoreProgress(
   database: SqlDatabase,
