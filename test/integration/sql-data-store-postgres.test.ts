@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { SqlDataStore, SqlDataStoreOptions } from '../../src/adapters/sql/sql-data-store.js';
 import { openSqlDataStore } from '../../src/app/local-adapters.js';
 import { describeDataStoreContract } from '../contract/data-store.contract.js';
@@ -34,3 +35,32 @@ async function postgresFixture() {
 
 describeDataStoreContract('SqlDataStore on PostgreSQL', postgresFixture);
 describeSqlDataStore('PostgreSQL', postgresFixture);
+
+it('outlives its idle connections being cut (a server restart, an administrator) and connects again', async () => {
+  const url = await server.database();
+  const store = await openSqlDataStore({ dialect: 'postgres', url }, `${await tempDir('pg-store')}/store`);
+  opened.push(store);
+  // A few connections at once, left idle in the pool.
+  const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+  await Promise.all(Array.from({ length: 4 }, () => store.getDataset(datasetId)));
+  // Another session ends every one of them: their sockets close under the idle clients.
+  const database = new URL(url).pathname.slice(1);
+  await execa('psql', [
+    server.adminUrl,
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-qc',
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}'`,
+  ]);
+  // The store answers again (a query that drew a connection being cut may fail; the next ones do not).
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const answer = await store.getDataset(datasetId).catch(() => undefined);
+    if (answer !== undefined) break;
+    expect(Date.now()).toBeLessThan(deadline);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  // …and goes on answering: nothing was left to crash the process.
+  for (let i = 0; i < 5; i += 1)
+    expect(await store.getDataset(datasetId)).toMatchObject({ dataset_id: datasetId });
+});

@@ -68,6 +68,10 @@ async function openSqlite(file: string): Promise<Kysely<Database>> {
 async function openPostgres(url: string): Promise<Kysely<Database>> {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 8 });
+  // An idle connection the server ends (a restart, a failover, an administrator) is reported on the pool:
+  // without a listener that is an uncaught exception, which ends the whole worker. The pool drops that
+  // connection and opens another for the next query; a query's own failure reaches its caller.
+  pool.on('error', () => undefined);
   try {
     const client = await pool.connect();
     client.release();
