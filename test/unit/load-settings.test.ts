@@ -159,4 +159,24 @@ describe('store.database', () => {
     const fromFile = loadSettings({ configFile: file, env: {} }).settings;
     expect(databaseLocation(fromFile)).toEqual({ dialect: 'sqlite', file: '/srv/meta.db' });
   });
+
+  it('refuses a URL of another kind (a typo, another database), not taking it for a SQLite file path', () => {
+    for (const database of ['postgress://worker:hunter2@db.internal/aw', 'mysql://worker:hunter2@db/aw']) {
+      let error: unknown;
+      try {
+        loadSettings({ env: { ACTION_WORKER_STORE_DATABASE: database } });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, database).toMatchObject({ code: 'E_USAGE' });
+      expect((error as Error).message).toContain('store.database');
+      expect((error as Error).message).not.toContain('hunter2');
+    }
+    // SQLite paths, `sqlite:` URLs included, are still paths.
+    for (const database of ['sqlite:///srv/meta.db', 'relative/meta.db', '/srv/meta.db']) {
+      expect(loadSettings({ env: { ACTION_WORKER_STORE_DATABASE: database } }).settings.store.database).toBe(
+        database,
+      );
+    }
+  });
 });
