@@ -1,5 +1,7 @@
 import { execa } from 'execa';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { MetadataChangeset } from '../../src/domain/metadata-changeset.js';
 import type { SqlDataStore, SqlDataStoreOptions } from '../../src/adapters/sql/sql-data-store.js';
 import { openSqlDataStore } from '../../src/app/local-adapters.js';
 import { describeDataStoreContract } from '../contract/data-store.contract.js';
@@ -63,4 +65,36 @@ it('outlives its idle connections being cut (a server restart, an administrator)
   // …and goes on answering: nothing was left to crash the process.
   for (let i = 0; i < 5; i += 1)
     expect(await store.getDataset(datasetId)).toMatchObject({ dataset_id: datasetId });
+});
+
+it('fails a write whose connection the server ends as a retryable I/O error, not an internal one', async () => {
+  const url = await server.database();
+  const store = await openSqlDataStore({ dialect: 'postgres', url }, `${await tempDir('pg-store')}/store`);
+  opened.push(store);
+  const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+  // Another session holds the dataset's row, so the store's write waits on it…
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT dataset_id FROM datasets WHERE dataset_id = $1 FOR UPDATE', [datasetId]);
+    const write = store
+      .updateDataset(datasetId, MetadataChangeset.parse({ put_fields: { k: 1 } }))
+      .catch((error: unknown) => error);
+    // …until the server ends its connection (a restart, a failover, an administrator).
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const { rowCount } = await holder.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+      );
+      if ((rowCount ?? 0) > 0) break;
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The daemon retries an invocation whose outputs failed so; an internal error would fail it for good.
+    expect(await write).toMatchObject({ code: 'E_IO', retryable: true });
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    await holder.end();
+  }
 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import type { Database, Dialect, SqlDatabase } from './database.js';
+import { withStoreErrors } from './database-errors.js';
 import { initialSchema } from './migrations/0001-initial.js';
 
 /** Every schema version, in order. Names sort in the order they apply; never rename or edit a shipped one. */
@@ -62,7 +63,9 @@ async function openSqlite(file: string): Promise<Kysely<Database>> {
   connection.pragma('journal_mode = WAL');
   connection.pragma('synchronous = FULL');
   connection.pragma('foreign_keys = ON');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  return new Kysely<Database>({
+    dialect: withStoreErrors(new SqliteDialect({ database: connection }), 'sqlite'),
+  });
 }
 
 async function openPostgres(url: string): Promise<Kysely<Database>> {
@@ -72,6 +75,11 @@ async function openPostgres(url: string): Promise<Kysely<Database>> {
   // without a listener that is an uncaught exception, which ends the whole worker. The pool drops that
   // connection and opens another for the next query; a query's own failure reaches its caller.
   pool.on('error', () => undefined);
+  // The same for a connection in use: its query fails (and reaches its caller), and the client reports it
+  // again as an event, which would be uncaught too.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   try {
     const client = await pool.connect();
     client.release();
@@ -82,5 +90,5 @@ async function openPostgres(url: string): Promise<Kysely<Database>> {
       'E_IO',
     );
   }
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: withStoreErrors(new PostgresDialect({ pool }), 'postgres') });
 }

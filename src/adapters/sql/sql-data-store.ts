@@ -19,6 +19,7 @@ import type {
   StoredFile,
 } from '../../ports/data-store.js';
 import type { Database, FilesTable, SqlDatabase } from './database.js';
+import { databaseErrorCode } from './database-errors.js';
 import { SQLITE_BUSY_TIMEOUT_MS } from './open-database.js';
 import { datasetFromRow, datasetRow, fileFromRow, fileRow, topicFromRow, topicRow } from './rows.js';
 
@@ -630,7 +631,7 @@ async function beginImmediate(connection: Kysely<Database>, file: string): Promi
         await sql`BEGIN IMMEDIATE`.execute(connection);
         return;
       } catch (error) {
-        if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw error;
+        if (!(databaseErrorCode(error) ?? '').startsWith('SQLITE_BUSY')) throw error;
         if (Date.now() >= deadline) {
           throw new InfrastructureError(
             `the SQLite metadata database ${file} stayed locked by another writer for ` +
