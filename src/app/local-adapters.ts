@@ -3,7 +3,11 @@ import { type Logger, pino } from 'pino';
 import { DockerContainerRuntime } from '../adapters/docker/docker-container-runtime.js';
 import { BlobStore } from '../adapters/local/blob-store.js';
 import { LocalDataStore } from '../adapters/local/local-data-store.js';
-import { folderStoreState, migrateFolderStore } from '../adapters/sql/folder-store-migration.js';
+import {
+  folderStoreState,
+  folderStoreWrittenSinceVerified,
+  migrateFolderStore,
+} from '../adapters/sql/folder-store-migration.js';
 import {
   type DatabaseLocation,
   openSqlDatabase,
@@ -61,8 +65,20 @@ export async function openDataStore(
 ): Promise<DataStore> {
   const store = await openSqlDataStore(databaseLocation(settings), settings.storeDir);
   try {
-    if ((await folderStoreState(store.database, settings.storeDir)) === 'pending') {
-      const logger = options.logger ?? pino({ level: 'silent' });
+    const logger = options.logger ?? pino({ level: 'silent' });
+    const state = await folderStoreState(store.database, settings.storeDir);
+    if (state === 'verified' && (await folderStoreWrittenSinceVerified(store.database, settings.storeDir))) {
+      logger.warn(
+        {
+          storeDir: settings.storeDir,
+          detail:
+            'the folder store was written to after its migration was verified (the previous version ' +
+            'started again?): those records are not in this store; store migrate --confirm names them',
+        },
+        'store.folder_store.written_after_migration',
+      );
+    }
+    if (state === 'pending') {
       logger.info({ storeDir: settings.storeDir }, 'store.folder_store.migrating');
       const result = await migrateFolderStore(store.database, settings.storeDir, {
         logger,

@@ -160,17 +160,23 @@ const REDACTED = '***';
 
 const DEFAULTS = WorkerSettings.parse({}) as unknown as Record<string, unknown>;
 
-/** A URL with its password replaced; a value that is no URL (a file path) unchanged. */
+/**
+ * A URL with its password replaced (in its user info, and a `password=` query parameter, which libpq and
+ * node-postgres accept too); a value that is no URL (a file path) unchanged. Done on the text, not through
+ * `new URL`: it refuses forms the clients accept (`postgres://u:pw@/db?host=/socket`), which would be shown
+ * whole.
+ */
 export function redactUrlPassword(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return value;
-  }
-  if (url.password === '') return value;
-  url.password = REDACTED;
-  return url.toString();
+  const url = /^([a-z][a-z\d+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(value);
+  if (url === null) return value;
+  const [, scheme = '', authority = '', rest = ''] = url;
+  const at = authority.lastIndexOf('@');
+  const colon = authority.indexOf(':');
+  const userInfo =
+    at >= 0 && colon >= 0 && colon < at
+      ? `${authority.slice(0, colon + 1)}${REDACTED}${authority.slice(at)}`
+      : authority;
+  return scheme + userInfo + rest.replace(/([?&]password=)[^&#]*/gi, `$1${REDACTED}`);
 }
 
 /**

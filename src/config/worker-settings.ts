@@ -190,6 +190,12 @@ export const WorkerSettings = z.object({
           (value) => /^postgres(ql)?:\/\//.test(value) || value !== 'sqlite:',
           'must be postgres://…, sqlite:PATH or a file path',
         )
+        // A URL of another scheme (a typo, another database) would otherwise be taken for a SQLite path,
+        // and its password end up in a directory name.
+        .refine(
+          (value) => /^(postgres(ql)?:\/\/|sqlite:)/.test(value) || !/^[a-z][a-z\d+.-]*:\/\//i.test(value),
+          'must be postgres://…, sqlite:PATH or a file path, not a URL of another kind',
+        )
         .nullable()
         .default(null),
     })

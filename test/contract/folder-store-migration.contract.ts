@@ -398,6 +398,30 @@ export function folderStoreMigrationContract(
       await expectSameContents(new LocalDataStore(path.join(storeDir, MIGRATED_DIR)), database);
     });
 
+    it('refuses to confirm, moving nothing, when the folder store was written to after verification', async () => {
+      const { store, storeDir, database } = await setUp();
+      await migrateFolderStore(database, storeDir, options());
+      const { MetadataChangeset } = await import('../../src/domain/metadata-changeset.js');
+      // The SQL store written to since by the new version: that is what it is for, and no reason to refuse.
+      const { SqlDataStore } = await import('../../src/adapters/sql/sql-data-store.js');
+      const sqlStore = new SqlDataStore(database, {
+        put: () => Promise.reject(new Error('no blobs in this test')),
+        pathOf: (sha256) => contentAddressedPath(path.join(storeDir, 'blobs'), sha256),
+      });
+      await sqlStore.updateDataset('ds_b_versions', MetadataChangeset.parse({ put_tags: ['new-version'] }));
+      // …but the previous version started again (a rollback) and wrote to the folder store.
+      await store.createDataset({ orgId: 'og_1', datasetId: 'ds_z_rollback' });
+      await store.updateDataset('ds_a_plain', MetadataChangeset.parse({ put_tags: ['rolled-back'] }));
+
+      const error = await confirmFolderStoreMigration(database, storeDir).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: 'E_USAGE' });
+      expect((error as Error).message).toContain('dataset ds_z_rollback: missing from the SQL store');
+      expect((error as Error).message).toContain('dataset ds_a_plain: tags');
+      expect((error as Error).message).not.toContain('ds_b_versions');
+      expect((await readdir(storeDir)).sort()).toEqual(['blobs', 'datasets', 'index', 'locks', 'tmp']);
+      expect(await folderStoreState(database, storeDir)).toBe('verified');
+    });
+
     it('finishes a confirm that stopped half-way', async () => {
       const { storeDir, database } = await setUp();
       await migrateFolderStore(database, storeDir, options());

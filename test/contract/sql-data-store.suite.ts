@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BlobStore } from '../../src/adapters/local/blob-store.js';
@@ -229,6 +229,35 @@ export function describeSqlDataStore(name: string, fixture: () => Promise<SqlDat
       expect(kept?.version).toBe(3);
       const stored = await store.getFile(kept!.file_id);
       expect(await readFile(await store.contentPath(stored!), 'utf8')).toBe('kept');
+    });
+
+    it('reads again a file changed with its size and modification time kept: a new ctime, or a new inode', async () => {
+      const { store, scratch } = await fixture();
+      const folder = path.join(scratch, 'same-size');
+      await mkdir(folder, { recursive: true });
+      const file = path.join(folder, 'data.bin');
+      await writeFile(file, 'AAAA');
+      const reimport = async () => {
+        const counter = byteCounter();
+        const { files } = await importFolder(store, folder, { orgId: 'og_1', signal, transfers: counter });
+        return { version: files[0]?.version, uploaded: counter.uploaded };
+      };
+      expect(await reimport()).toEqual({ version: 1, uploaded: 4 });
+
+      // Rewritten in place, same size, its modification time put back: only the ctime tells.
+      const before = await stat(file);
+      await writeFile(file, 'BBBB');
+      await utimes(file, before.atime, before.mtime);
+      expect(await reimport()).toEqual({ version: 2, uploaded: 4 });
+
+      // Replaced by another file (a rename over it), same size and modification time: a new inode.
+      const kept = await stat(file);
+      const replacement = path.join(scratch, 'replacement');
+      await writeFile(replacement, 'CCCC');
+      await utimes(replacement, kept.atime, kept.mtime);
+      await rename(replacement, file);
+      expect(await reimport()).toEqual({ version: 3, uploaded: 4 });
+      expect(await reimport()).toEqual({ version: 3, uploaded: 0 });
     });
 
     it('records a source stat for imported writes only, and reads a path an output wrote', async () => {

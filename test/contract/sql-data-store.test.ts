@@ -1,8 +1,13 @@
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { execa } from 'execa';
+import type { KyselyPlugin, RootOperationNode } from 'kysely';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { SqlDataStore, SqlDataStoreOptions } from '../../src/adapters/sql/sql-data-store.js';
+import { BlobStore } from '../../src/adapters/local/blob-store.js';
+import { openSqlDatabase } from '../../src/adapters/sql/open-database.js';
+import { SqlDataStore, type SqlDataStoreOptions } from '../../src/adapters/sql/sql-data-store.js';
 import { openSqlDataStore } from '../../src/app/local-adapters.js';
+import { MetadataChangeset } from '../../src/domain/metadata-changeset.js';
 import { projectRoot } from '../support/paths.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { describeDataStoreContract } from './data-store.contract.js';
@@ -72,4 +77,47 @@ describe('SqlDataStore on SQLite with several processes', () => {
       expect(dataset?.metadata).toEqual({ counts: { alpha: rounds, beta: rounds } });
     },
   );
+});
+
+describe('SqlDataStore on SQLite waiting for the write lock', () => {
+  it('lets the event loop run while another connection holds the lock, and writes once it is released', async () => {
+    const { store: first, file, storeDir } = await sqliteFixture();
+    const { dataset_id: datasetId } = await first.createDataset({ orgId: 'og_1' });
+    // Another connection takes the database's write lock; it lets go on a timer of this process, armed
+    // when the store first tries to take the lock: a wait that blocks the event loop never sees it fire.
+    const holder = new BetterSqlite3(file);
+    holder.exec('BEGIN IMMEDIATE');
+    let armed = false;
+    let release: NodeJS.Timeout | undefined;
+    const releaseOnFirstBegin: KyselyPlugin = {
+      transformQuery({ node }: { node: RootOperationNode }) {
+        const text = node.kind === 'RawNode' ? node.sqlFragments.join('') : '';
+        if (!armed && text.includes('BEGIN IMMEDIATE')) {
+          armed = true;
+          release = setTimeout(() => holder.exec('COMMIT'), 0);
+        }
+        return node;
+      },
+      transformResult: ({ result }) => Promise.resolve(result),
+    };
+    const database = await openSqlDatabase({ dialect: 'sqlite', file });
+    const store = new SqlDataStore(
+      { ...database, db: database.db.withPlugin(releaseOnFirstBegin) },
+      new BlobStore(path.join(storeDir, 'blobs'), path.join(storeDir, 'tmp')),
+    );
+    opened.push(store);
+    try {
+      const updated = await store.updateDataset(
+        datasetId,
+        MetadataChangeset.parse({ put_fields: { waited: true } }),
+      );
+      expect(armed).toBe(true);
+      expect(updated.metadata).toEqual({ waited: true });
+      expect((await first.getDataset(datasetId))?.metadata).toEqual({ waited: true });
+    } finally {
+      clearTimeout(release);
+      if (holder.inTransaction) holder.exec('ROLLBACK');
+      holder.close();
+    }
+  });
 });

@@ -126,6 +126,24 @@ describe('redactSettings', () => {
     expect(redactSettings(sqlite).store.database).toBe('sqlite:/var/lib/aw/meta.sqlite3');
     expect(redactSettings(WorkerSettings.parse({})).store.database).toBeNull();
   });
+
+  it('hides the password in every URL form the PostgreSQL client accepts, parsed by `new URL` or not', () => {
+    const shown = (database: string) =>
+      redactSettings(WorkerSettings.parse({ store: { database } })).store.database;
+    // A Unix socket (no host before the path): `new URL` refuses it, node-postgres connects with it.
+    expect(shown('postgres://worker:hunter2@/aw?host=/var/run/postgresql')).toBe(
+      'postgres://worker:***@/aw?host=/var/run/postgresql',
+    );
+    // The password as a query parameter, as libpq and node-postgres take it.
+    expect(shown('postgresql://worker@db.internal/aw?sslmode=require&password=hunter2')).toBe(
+      'postgresql://worker@db.internal/aw?sslmode=require&password=***',
+    );
+    // A URL `new URL` cannot parse (a port out of range) is still shown without its password.
+    expect(shown('postgres://worker:hunter2@db.internal:99999/aw')).toBe(
+      'postgres://worker:***@db.internal:99999/aw',
+    );
+    expect(shown('postgres://worker:hun@ter2@db.internal/aw')).toBe('postgres://worker:***@db.internal/aw');
+  });
 });
 
 describe('store.database', () => {
@@ -140,5 +158,25 @@ describe('store.database', () => {
     const file = await configFile('store:\n  database: sqlite:/srv/meta.db\n');
     const fromFile = loadSettings({ configFile: file, env: {} }).settings;
     expect(databaseLocation(fromFile)).toEqual({ dialect: 'sqlite', file: '/srv/meta.db' });
+  });
+
+  it('refuses a URL of another kind (a typo, another database), not taking it for a SQLite file path', () => {
+    for (const database of ['postgress://worker:hunter2@db.internal/aw', 'mysql://worker:hunter2@db/aw']) {
+      let error: unknown;
+      try {
+        loadSettings({ env: { ACTION_WORKER_STORE_DATABASE: database } });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, database).toMatchObject({ code: 'E_USAGE' });
+      expect((error as Error).message).toContain('store.database');
+      expect((error as Error).message).not.toContain('hunter2');
+    }
+    // SQLite paths, `sqlite:` URLs included, are still paths.
+    for (const database of ['sqlite:///srv/meta.db', 'relative/meta.db', '/srv/meta.db']) {
+      expect(loadSettings({ env: { ACTION_WORKER_STORE_DATABASE: database } }).settings.store.database).toBe(
+        database,
+      );
+    }
   });
 });

@@ -65,6 +65,8 @@ const DEFAULT_BATCH_SIZE = 500;
 /** Source records read at once. */
 const READ_CONCURRENCY = 16;
 
+const SILENT: MigrationLogger = { info: () => undefined, warn: () => undefined };
+
 /** How many mismatches a failed verification lists in its error (all of them are logged). */
 const MISMATCHES_SHOWN = 20;
 
@@ -200,12 +202,20 @@ export async function migrateFolderStore(
     if (dataset === undefined) continue;
     datasetsDone += 1;
     filesDone += dataset.files.length;
-    await copyDataset(database, dataset, batchSize, {
-      source,
-      last_dataset_id: id,
-      datasets_done: datasetsDone,
-      files_done: filesDone,
-    });
+    try {
+      await copyDataset(database, dataset, batchSize, {
+        source,
+        last_dataset_id: id,
+        datasets_done: datasetsDone,
+        files_done: filesDone,
+      });
+    } catch (error) {
+      // A record refused because another process finished the migration and wrote to it since.
+      const done =
+        error instanceof UsageError ? await verifiedElsewhere(database, source, logger) : undefined;
+      if (done !== undefined) return done;
+      throw error;
+    }
     logger.info(
       {
         datasetId: id,
@@ -220,12 +230,17 @@ export async function migrateFolderStore(
 
   const verified = await verifyFolderStore(database, storeDir, logger);
   if (verified.mismatches.length > 0) {
+    // Another process migrating at the same time may have verified it meanwhile, and written to the SQL
+    // store since (a job of a worker started with this one): its verification stands, and is not undone.
+    const done = await verifiedElsewhere(database, source, logger);
+    if (done !== undefined) return done;
     for (const mismatch of verified.mismatches) logger.warn(mismatch, 'store.migration.mismatch');
     // The next run walks every dataset again (copying what is missing, refusing what differs).
     await database.db
       .updateTable('store_migrations')
       .set({ last_dataset_id: null, verified: null })
       .where('source', '=', source)
+      .where('verified', 'is', null)
       .execute();
     throw new UsageError(
       `the folder store migration of ${source} is not verified: ${verified.mismatches.length} record(s) differ ` +
@@ -253,6 +268,18 @@ export async function migrateFolderStore(
   return { datasets: verified.datasets, files: verified.files, topics: verified.topics, alreadyDone: false };
 }
 
+/** The result of a migration another process verified since this one started, if one did. */
+async function verifiedElsewhere(
+  database: SqlDatabase,
+  source: string,
+  logger: MigrationLogger,
+): Promise<FolderStoreMigrationResult | undefined> {
+  const progress = await readProgress(database, source);
+  if (progress?.verified == null) return undefined;
+  logger.info({ source, verified: progress.verified }, 'store.migration.verified-elsewhere');
+  return { datasets: progress.datasets_done, files: progress.files_done, topics: null, alreadyDone: true };
+}
+
 /**
  * Moves the folder store's files (`datasets/`, `index/`, `locks/`) into `<storeDir>/folder-store.migrated/`,
  * once the migration is verified. One rename per entry: run again after a crash, it finishes.
@@ -268,6 +295,24 @@ export async function confirmFolderStoreMigration(
       `the folder store in ${storeDir} cannot be confirmed: its migration is not verified yet ` +
         '(run `action-worker store migrate` first)',
     );
+  }
+  // The previous version started again after verification (a rollback) may have written to the folder
+  // store: those records are not in the SQL store, and moving them aside would lose them from sight. The
+  // SQL store's own writes since verification are no reason to refuse.
+  if (await exists(path.join(storeDir, 'datasets'))) {
+    const { mismatches } = await verifyFolderStore(database, storeDir, SILENT, progress.verified);
+    if (mismatches.length > 0) {
+      throw new UsageError(
+        `the folder store in ${storeDir} cannot be confirmed: ${mismatches.length} of its record(s) were ` +
+          `written after its migration was verified (${progress.verified}), by a worker of the previous ` +
+          `version?, and are not in the SQL store as they are:\n  ${mismatches
+            .slice(0, MISMATCHES_SHOWN)
+            .map((m) => `${m.what}: ${m.field}`)
+            .join('\n  ')}${mismatches.length > MISMATCHES_SHOWN ? '\n  …' : ''}\n` +
+          'Nothing was moved. Stop every worker of the previous version, and carry those records over ' +
+          'before confirming.',
+      );
+    }
   }
   const movedTo = path.join(storeDir, MIGRATED_DIR);
   await mkdir(movedTo, { recursive: true });
@@ -304,6 +349,21 @@ export async function folderStoreState(database: SqlDatabase, storeDir: string):
   if (progress !== undefined && progress.verified !== null) return remaining ? 'verified' : 'confirmed';
   if (progress !== undefined || (await exists(path.join(storeDir, 'datasets')))) return 'pending';
   return 'none';
+}
+
+/**
+ * Whether the folder store in `storeDir` was written to after its migration was verified (by the previous
+ * version started again): every write of the folder store takes a dataset lock, a directory made and
+ * removed in `locks/`, so one stat tells. Those records are not in the SQL store.
+ */
+export async function folderStoreWrittenSinceVerified(
+  database: SqlDatabase,
+  storeDir: string,
+): Promise<boolean> {
+  const progress = await readProgress(database, await sourceName(storeDir));
+  if (progress?.verified == null) return false;
+  const locks = await stat(path.join(storeDir, 'locks')).catch(() => undefined);
+  return locks !== undefined && locks.mtimeMs > Date.parse(progress.verified);
 }
 
 /** The migration's progress row for the folder store in `storeDir`, if it has one. */
@@ -724,7 +784,11 @@ async function verifyFolderStore(
   database: SqlDatabase,
   storeDir: string,
   logger: MigrationLogger,
+  /** A record the SQL store changed after this time differs from its JSON file rightly: not a mismatch. */
+  changedSince?: string,
 ): Promise<{ datasets: number; files: number; topics: number; mismatches: Mismatch[] }> {
+  const changedLater = (row: { modified: string } | undefined) =>
+    changedSince !== undefined && row !== undefined && row.modified > changedSince;
   const { db } = database;
   const blobsDir = path.join(storeDir, 'blobs');
   const mismatches: Mismatch[] = [];
@@ -743,7 +807,7 @@ async function verifyFolderStore(
       .selectAll()
       .where('dataset_id', '=', id)
       .executeTakeFirst();
-    mismatches.push(...datasetMismatches(dataset, datasetRowRead));
+    if (!changedLater(datasetRowRead)) mismatches.push(...datasetMismatches(dataset, datasetRowRead));
     const fileRows = new Map(
       (await db.selectFrom('files').selectAll().where('dataset_id', '=', id).execute()).map((row) => [
         row.file_id,
@@ -767,6 +831,7 @@ async function verifyFolderStore(
       ]),
     );
     for (const file of dataset.files) {
+      if (changedLater(fileRows.get(file.record.file_id))) continue;
       mismatches.push(...fileMismatches(file, fileRows.get(file.record.file_id)));
       mismatches.push(
         ...versionMismatches(file, versionRows.get(`${file.record.file_id}/${file.record.version}`)),
@@ -790,6 +855,7 @@ async function verifyFolderStore(
     );
     mismatches.push(...blobs.filter((mismatch) => mismatch !== undefined));
     for (const topic of dataset.topics) {
+      if (changedLater(topicRows.get(topic.record.topic_id))) continue;
       mismatches.push(...topicMismatches(id, topic, topicRows.get(topic.record.topic_id)));
     }
   }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import type { Database, Dialect, SqlDatabase } from './database.js';
+import { withStoreErrors } from './database-errors.js';
 import { initialSchema } from './migrations/0001-initial.js';
 
 /** Every schema version, in order. Names sort in the order they apply; never rename or edit a shipped one. */
@@ -22,7 +23,7 @@ export function parseDatabaseLocation(value: string): DatabaseLocation {
 }
 
 /** How long a SQLite writer waits for another process's write to finish before failing. */
-const SQLITE_BUSY_TIMEOUT_MS = 15_000;
+export const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 
 /**
  * Opens the metadata database and brings its schema up to date (migrations are applied at start-up, under
@@ -87,7 +88,9 @@ async function openSqlite(file: string): Promise<Kysely<Database>> {
   connection.pragma('journal_mode = WAL');
   connection.pragma('synchronous = FULL');
   connection.pragma('foreign_keys = ON');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  return new Kysely<Database>({
+    dialect: withStoreErrors(new SqliteDialect({ database: connection }), 'sqlite'),
+  });
 }
 
 /** How long a connection to PostgreSQL may take to be made, the login included. */
@@ -99,6 +102,7 @@ async function openPostgres(url: string): Promise<Kysely<Database>> {
   // half-way through the login (no password for a server that asks for one), a pooled client's socket
   // stays open until the server's login timeout (60 s), and the process with it.
   const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  probe.on('error', () => undefined);
   try {
     await probe.connect();
     await probe.end();
@@ -110,5 +114,14 @@ async function openPostgres(url: string): Promise<Kysely<Database>> {
     );
   }
   const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // An idle connection the server ends (a restart, a failover, an administrator) is reported on the pool:
+  // without a listener that is an uncaught exception, which ends the whole worker. The pool drops that
+  // connection and opens another for the next query; a query's own failure reaches its caller.
+  pool.on('error', () => undefined);
+  // The same for a connection in use: its query fails (and reaches its caller), and the client reports it
+  // again as an event, which would be uncaught too.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
+  return new Kysely<Database>({ dialect: withStoreErrors(new PostgresDialect({ pool }), 'postgres') });
 }

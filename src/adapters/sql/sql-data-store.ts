@@ -1,9 +1,10 @@
 import { stat } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import pLimit from 'p-limit';
-import { UsageError } from '../../domain/errors.js';
+import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import { randomId, stableId } from '../../domain/ids.js';
 import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
 import type { FileRecord, TopicRecord } from '../../domain/records.js';
@@ -18,6 +19,8 @@ import type {
   StoredFile,
 } from '../../ports/data-store.js';
 import type { Database, FilesTable, SqlDatabase } from './database.js';
+import { databaseErrorCode } from './database-errors.js';
+import { SQLITE_BUSY_TIMEOUT_MS } from './open-database.js';
 import { datasetFromRow, datasetRow, fileFromRow, fileRow, topicFromRow, topicRow } from './rows.js';
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -588,7 +591,7 @@ export class SqlDataStore implements DataStore {
     const file = await this.sqliteFile;
     return queued(file, () =>
       this.db.connection().execute(async (connection) => {
-        await sql`BEGIN IMMEDIATE`.execute(connection);
+        await beginImmediate(connection, file);
         try {
           if (datasetId !== null) {
             const found = await connection
@@ -607,6 +610,42 @@ export class SqlDataStore implements DataStore {
         }
       }),
     );
+  }
+}
+
+/** Pauses between tries of the SQLite write lock, growing to this at most. */
+const MAX_LOCK_PAUSE_MS = 50;
+
+/**
+ * `BEGIN IMMEDIATE`, waiting for another process's write to finish without blocking the event loop:
+ * better-sqlite3's busy timeout waits synchronously, stalling everything else this process does (the
+ * daemon's queue locks and health checks, other stores' writes) for as long as another process writes. So
+ * the busy timeout is off for this statement, and the lock is tried again after a pause, until the same
+ * deadline.
+ */
+async function beginImmediate(connection: Kysely<Database>, file: string): Promise<void> {
+  await sql`PRAGMA busy_timeout = 0`.execute(connection);
+  try {
+    const deadline = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
+    for (let pause = 1; ; pause = Math.min(pause * 2, MAX_LOCK_PAUSE_MS)) {
+      try {
+        await sql`BEGIN IMMEDIATE`.execute(connection);
+        return;
+      } catch (error) {
+        if (!(databaseErrorCode(error) ?? '').startsWith('SQLITE_BUSY')) throw error;
+        if (Date.now() >= deadline) {
+          throw new InfrastructureError(
+            `the SQLite metadata database ${file} stayed locked by another writer for ` +
+              `${SQLITE_BUSY_TIMEOUT_MS / 1000} s; nothing was written`,
+            'E_IO',
+            error,
+          );
+        }
+      }
+      await delay(pause);
+    }
+  } finally {
+    await sql`PRAGMA busy_timeout = ${sql.lit(SQLITE_BUSY_TIMEOUT_MS)}`.execute(connection);
   }
 }
 
