@@ -1,28 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import {
-  chmod,
-  lstat,
-  mkdir,
-  open,
-  readFile,
-  readdir,
-  rename,
-  rm,
-  stat,
-  utimes,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { contentAddressedPath } from '../util/content-address.js';
-import { copyHashing, publish } from '../util/hashing-copy.js';
+import { copyHashing } from '../util/hashing-copy.js';
 import { InfrastructureError } from '../domain/errors.js';
 import { ensurePrivateDir } from '../util/private-dir.js';
 import type { ResolvedFile } from '../ports/input-resolver.js';
 
 const SEAL_SUFFIX = '.seal';
+/** More than any seal takes (about 150 bytes): a file that fills it is not a seal. */
+const SEAL_MAX_BYTES = 1024;
 const TEMPORARY_DIR = 'tmp';
 
 /** The only mode an entry may have: a regular file, read-only for everyone, never executable, setuid or setgid. */
@@ -80,6 +70,8 @@ export class FileCache {
   /** Uses served by an intact entry, and entries copied in: what the warm-path test and the bench read. */
   readonly stats = { hits: 0, copies: 0 };
   private ready: Promise<void> | undefined;
+  /** Directories of the cache made by this instance (see ensureDir). */
+  private readonly dirs = new Map<string, Promise<unknown>>();
   private readonly rehashAfterMs: number;
 
   constructor(
@@ -106,7 +98,26 @@ export class FileCache {
       }
       // Not removed: the copy below replaces it with one rename, so a concurrent use never finds it gone.
     }
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        // Progress is counted once: a repeated attempt's bytes are not new work for the caller.
+        return await this.copyIn(file, signal, attempt === 1 ? onBytes : undefined);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw error;
+        // A directory of the cache removed under it (by hand, or a sweep) is made again.
+        this.dirs.clear();
+      }
+    }
+  }
+
+  /** Copies the file into the cache, checks it against its record, seals and publishes it. */
+  private async copyIn(
+    file: ResolvedFile,
+    signal: AbortSignal,
+    onBytes?: (bytes: number) => void,
+  ): Promise<string> {
     const temporary = await this.temporaryPath();
+    let isPublished = false;
     try {
       // Not flushed: a cache entry cut short by a crash fails the size check and is copied again.
       const copied = await copyHashing(file.sourcePath, temporary, signal, onBytes, false);
@@ -126,12 +137,14 @@ export class FileCache {
       // the entry without a seal or with half a seal. One that finds another publisher's seal on it (two
       // cold uses at once) copies again; none fails.
       await chmod(temporary, 0o444);
+      await this.ensureDir(path.dirname(entry));
       await this.writeSeal(entry, await lstat(temporary), Date.now());
-      await publish(temporary, entry);
+      await rename(temporary, entry);
+      isPublished = true;
       this.stats.copies += 1;
       return entry;
     } finally {
-      await rm(temporary, { force: true });
+      if (!isPublished) await rm(temporary, { force: true });
     }
   }
 
@@ -178,8 +191,22 @@ export class FileCache {
 
   private async temporaryPath(): Promise<string> {
     const dir = FileCache.temporaryDir(this.dir);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await this.ensureDir(dir);
     return path.join(dir, `${process.pid}.${randomBytes(6).toString('hex')}`);
+  }
+
+  /**
+   * Makes a directory of the cache (0700), once per instance rather than once per entry: with thousands
+   * of inputs the repeated mkdir calls cost more than the copies. Forgotten on ENOENT (see materialize).
+   */
+  private ensureDir(dir: string): Promise<unknown> {
+    let made = this.dirs.get(dir);
+    if (made === undefined) {
+      made = mkdir(dir, { recursive: true, mode: 0o700 });
+      this.dirs.set(dir, made);
+      made.catch(() => this.dirs.delete(dir));
+    }
+    return made;
   }
 
   /** Writes the entry's seal whole or not at all: a crash or a concurrent reader never sees part of one. */
@@ -194,19 +221,33 @@ export class FileCache {
       hashedAtMs,
     };
     const temporary = await this.temporaryPath();
+    let isRenamed = false;
     try {
       await writeFile(temporary, JSON.stringify(seal), { mode: 0o600, flag: 'wx' });
-      await mkdir(path.dirname(entry), { recursive: true });
+      await this.ensureDir(path.dirname(entry));
       await rename(temporary, `${entry}${SEAL_SUFFIX}`);
+      isRenamed = true;
     } finally {
-      await rm(temporary, { force: true });
+      if (!isRenamed) await rm(temporary, { force: true });
     }
   }
 
   /** The entry's seal, or undefined when it is missing or unreadable (empty, cut short, not a seal). */
   private async readSeal(entry: string): Promise<Seal | undefined> {
     try {
-      const parsed = Seal.safeParse(JSON.parse(await readFile(`${entry}${SEAL_SUFFIX}`, 'utf8')));
+      // One read into a buffer bigger than any seal (no fstat first, as readFile would): a use is a few
+      // calls, and there can be tens of thousands of them per staging.
+      const handle = await open(`${entry}${SEAL_SUFFIX}`, constants.O_RDONLY | constants.O_NOFOLLOW);
+      let text: string;
+      try {
+        const buffer = Buffer.allocUnsafe(SEAL_MAX_BYTES);
+        const { bytesRead } = await handle.read(buffer, 0, SEAL_MAX_BYTES, 0);
+        if (bytesRead === SEAL_MAX_BYTES) return undefined;
+        text = buffer.toString('utf8', 0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+      const parsed = Seal.safeParse(JSON.parse(text));
       return parsed.success ? parsed.data : undefined;
     } catch {
       return undefined;

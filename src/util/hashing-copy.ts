@@ -25,14 +25,17 @@ export async function copyHashing(
   const hash = createHash('sha256');
   const input = await open(source, 'r');
   let output: FileHandle | undefined;
-  // Two buffers: the next chunk is read while the current one is hashed and written.
-  let current = Buffer.allocUnsafe(CHUNK_BYTES);
-  let next = Buffer.allocUnsafe(CHUNK_BYTES);
   let reading: Promise<{ bytesRead: number }> | undefined;
   try {
+    // Two buffers: the next chunk is read while the current one is hashed and written. A small file gets
+    // buffers of its own size (one more byte, to see the end in the first read) rather than 2 × 4 MiB
+    // allocated for a few KiB: with thousands of files that memory churn cost more than the bytes.
+    const chunkBytes = Math.max(1, Math.min(CHUNK_BYTES, (await input.stat()).size + 1));
+    let current = Buffer.allocUnsafe(chunkBytes);
+    let next = Buffer.allocUnsafe(chunkBytes);
     output = await open(temporary, 'wx', 0o444);
     let sizeBytes = 0;
-    reading = input.read(current, 0, CHUNK_BYTES, 0);
+    reading = input.read(current, 0, chunkBytes, 0);
     for (;;) {
       const { bytesRead } = await reading;
       reading = undefined;
@@ -42,7 +45,7 @@ export async function copyHashing(
       const position = sizeBytes;
       sizeBytes += bytesRead;
       [current, next] = [next, current];
-      reading = input.read(current, 0, CHUNK_BYTES, sizeBytes);
+      reading = input.read(current, 0, chunkBytes, sizeBytes);
       hash.update(chunk);
       await writeSkippingZeros(output, chunk, position);
       onBytes?.(bytesRead);
