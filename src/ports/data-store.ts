@@ -38,6 +38,8 @@ export interface PutFile {
   relativePath: string;
   /** A readable local file holding the bytes. */
   sourcePath: string;
+  /** Its size when the caller knows it already (a walk that stat-ed it): the store need not stat it again. */
+  sizeBytes?: number;
 }
 
 export interface PutFilesOptions {

@@ -337,10 +337,15 @@ export class LocalDataStore implements DataStore {
   }
 }
 
-/** What a write will store in all: for a progress bar's total (a source that fails stat fails its copy). */
+/**
+ * What a write will store in all: for a progress bar's total (a source that fails stat fails its copy). The
+ * sizes the caller gives are taken as they are: no stat of each file again.
+ */
 async function totalSizeBytes(files: readonly PutFile[]): Promise<number> {
   let total = 0;
-  for (const file of files) total += (await stat(file.sourcePath).catch(() => undefined))?.size ?? 0;
+  for (const file of files) {
+    total += file.sizeBytes ?? (await stat(file.sourcePath).catch(() => undefined))?.size ?? 0;
+  }
   return total;
 }
 
