@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readSync, utimesSync } from 'node:fs';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { chmod, lstat, mkdir, open, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,8 @@ import { ensurePrivateDir } from '../util/private-dir.js';
 import type { ResolvedFile } from '../ports/input-resolver.js';
 
 const SEAL_SUFFIX = '.seal';
+/** Entries checked synchronously per turn of the event loop (see findIntact). */
+const CHECK_SLICE = 128;
 /** More than any seal takes (about 150 bytes): a file that fills it is not a seal. */
 const SEAL_MAX_BYTES = 1024;
 const TEMPORARY_DIR = 'tmp';
@@ -148,6 +151,37 @@ export class FileCache {
     }
   }
 
+  /**
+   * The entries of these files that are intact and not due a re-hash, in order (undefined for the others,
+   * which the caller materializes), each counted as a hit. The checks are materialize's, but each is a few
+   * cheap calls (lstat, the seal's open/read/close, utimes) made synchronously, a slice of files per turn
+   * of the event loop: with tens of thousands of inputs, sending every call to the thread pool and back
+   * cost several times the call itself.
+   */
+  async findIntact(
+    files: readonly ResolvedFile[],
+    signal: AbortSignal,
+    onBytes?: (bytes: number) => void,
+  ): Promise<(string | undefined)[]> {
+    await this.prepare();
+    const found: (string | undefined)[] = [];
+    for (let start = 0; start < files.length; start += CHECK_SLICE) {
+      if (start > 0) await yieldToEventLoop();
+      signal.throwIfAborted();
+      for (const file of files.slice(start, start + CHECK_SLICE)) {
+        const entry = file.sha256 === undefined ? undefined : this.entryPath(file.sha256);
+        if (entry === undefined || !this.isIntactSync(entry, file.record.size)) {
+          found.push(undefined);
+          continue;
+        }
+        this.stats.hits += 1;
+        onBytes?.(file.record.size);
+        found.push(entry);
+      }
+    }
+    return found;
+  }
+
   /** Removes the least recently used entries until the cache is within its budget. */
   async evict(): Promise<{ removedBytes: number }> {
     const entries: { file: string; size: number; usedMs: number }[] = [];
@@ -256,23 +290,9 @@ export class FileCache {
 
   private async isIntact(entry: string, size: number, sha256: string, signal: AbortSignal): Promise<boolean> {
     const [stats, seal] = await Promise.all([lstat(entry).catch(() => undefined), this.readSeal(entry)]);
-    if (stats === undefined || seal === undefined || !stats.isFile()) return false;
-    const uid = process.getuid?.();
-    if (
-      stats.mode !== ENTRY_MODE ||
-      (uid !== undefined && stats.uid !== uid) ||
-      stats.size !== size ||
-      stats.ino !== seal.ino ||
-      stats.size !== seal.size ||
-      stats.mode !== seal.mode ||
-      stats.uid !== seal.uid ||
-      stats.gid !== seal.gid ||
-      stats.mtimeMs !== seal.mtimeMs
-    ) {
-      return false;
-    }
+    if (stats === undefined || !matchesSeal(stats, seal, size)) return false;
     const now = Date.now();
-    if (now - seal.hashedAtMs > this.rehashAfterMs || now < seal.hashedAtMs) {
+    if (this.isRehashDue(seal, now)) {
       if (!(await hashesTo(entry, stats, sha256, signal))) return false;
       // Sealed again (which also marks the use) with the time of this hash.
       await this.writeSeal(entry, stats, now);
@@ -283,8 +303,68 @@ export class FileCache {
     return true;
   }
 
+  /** The same check as isIntact's, synchronously, for an entry not due a re-hash (false when it is). */
+  private isIntactSync(entry: string, size: number): boolean {
+    const stats = lstatSync(entry, { throwIfNoEntry: false });
+    if (stats === undefined) return false;
+    const seal = readSealSync(entry);
+    if (!matchesSeal(stats, seal, size)) return false;
+    const now = Date.now();
+    if (this.isRehashDue(seal, now)) return false;
+    try {
+      utimesSync(`${entry}${SEAL_SUFFIX}`, new Date(now), new Date(now));
+    } catch {
+      // Only the eviction order suffers.
+    }
+    return true;
+  }
+
+  private isRehashDue(seal: Seal, now: number): boolean {
+    return now - seal.hashedAtMs > this.rehashAfterMs || now < seal.hashedAtMs;
+  }
+
   private entryPath(sha256: string): string {
     return contentAddressedPath(this.dir, sha256);
+  }
+}
+
+/**
+ * The O(1) check of an entry against its seal (see FileCache): a regular file of mode exactly 0444, owned
+ * by the worker, of the record's size, with the inode, size, mode, owner and mtime the seal recorded.
+ */
+function matchesSeal(stats: Stats, seal: Seal | undefined, size: number): seal is Seal {
+  if (seal === undefined || !stats.isFile()) return false;
+  const uid = process.getuid?.();
+  return !(
+    stats.mode !== ENTRY_MODE ||
+    (uid !== undefined && stats.uid !== uid) ||
+    stats.size !== size ||
+    stats.ino !== seal.ino ||
+    stats.size !== seal.size ||
+    stats.mode !== seal.mode ||
+    stats.uid !== seal.uid ||
+    stats.gid !== seal.gid ||
+    stats.mtimeMs !== seal.mtimeMs
+  );
+}
+
+/** The entry's seal read synchronously, or undefined as readSeal would give it. */
+function readSealSync(entry: string): Seal | undefined {
+  try {
+    const fd = openSync(`${entry}${SEAL_SUFFIX}`, constants.O_RDONLY | constants.O_NOFOLLOW);
+    let text: string;
+    try {
+      const buffer = Buffer.allocUnsafe(SEAL_MAX_BYTES);
+      const bytesRead = readSync(fd, buffer, 0, SEAL_MAX_BYTES, 0);
+      if (bytesRead === SEAL_MAX_BYTES) return undefined;
+      text = buffer.toString('utf8', 0, bytesRead);
+    } finally {
+      closeSync(fd);
+    }
+    const parsed = Seal.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
   }
 }
 

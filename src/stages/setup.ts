@@ -1,5 +1,6 @@
-import { constants } from 'node:fs';
-import { copyFile, link, mkdir, stat, writeFile } from 'node:fs/promises';
+import { constants, linkSync, mkdirSync } from 'node:fs';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { copyFile, link, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { UsageError } from '../domain/errors.js';
@@ -169,10 +170,15 @@ function parentDirs(relative: string): string[] {
  */
 const STAGING_CONCURRENCY = 8;
 
+/** Hard links made synchronously per turn of the event loop (see stageAll). */
+const LINK_SLICE = 128;
+
 /**
- * Stages every file at its target, a few at a time, each workspace directory made once. The first
- * failure stops the staging: files not started are left alone, and it is thrown once those under way
- * have finished (none is left half-placed behind the caller's back).
+ * Stages every file at its target. A warm staging is a few cheap calls per file: the cache checks every
+ * entry (findIntact), and the hits are hard-linked, synchronously a slice at a time (sending each call to
+ * the thread pool and back cost several times the call itself). Whatever remains — misses, copies, links
+ * that fail — is staged a few at a time. Each workspace directory is made once. The first failure stops
+ * the staging: files not started are left alone, and it is thrown once those under way have finished.
  */
 async function stageAll(
   cache: FileCache,
@@ -182,25 +188,46 @@ async function stageAll(
   signal: AbortSignal,
   onBytes?: (bytes: number) => void,
 ): Promise<void> {
-  const dirs = new Map<string, Promise<unknown>>();
-  const makeDir = (dir: string): Promise<unknown> => {
-    let made = dirs.get(dir);
-    if (made === undefined) {
-      made = mkdir(dir, { recursive: true });
-      dirs.set(dir, made);
+  const found = await cache.findIntact(files, signal, onBytes);
+  const dirs = new Set<string>();
+  const remaining: number[] = [];
+  for (let start = 0; start < files.length; start += LINK_SLICE) {
+    if (start > 0) await yieldToEventLoop();
+    signal.throwIfAborted();
+    for (let index = start; index < Math.min(files.length, start + LINK_SLICE); index += 1) {
+      const target = targets[index] ?? '';
+      const dir = path.dirname(target);
+      if (!dirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        dirs.add(dir);
+      }
+      const entry = found[index];
+      if (entry === undefined || staging !== 'link' || !linkedSync(entry, target)) remaining.push(index);
     }
-    return made;
-  };
+  }
   const limit = pLimit(STAGING_CONCURRENCY);
   let failed = false;
   const settled = await Promise.allSettled(
-    files.map((file, index) =>
+    remaining.map((index) =>
       limit(async () => {
         if (failed) return;
         try {
           signal.throwIfAborted();
-          const target = targets[index] ?? '';
-          await makeDir(path.dirname(target));
+          const file = files[index];
+          const target = targets[index];
+          if (file === undefined || target === undefined) return;
+          const entry = found[index];
+          if (entry !== undefined) {
+            try {
+              await placeFile(entry, file.record.size, target, staging);
+              return;
+            } catch (error) {
+              if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+              // Evicted since it was checked: staged like a miss (its bytes were counted already).
+              await stageFile(cache, file, target, staging, signal);
+              return;
+            }
+          }
           await stageFile(cache, file, target, staging, signal, onBytes);
         } catch (error) {
           failed = true;
@@ -211,6 +238,21 @@ async function stageAll(
   );
   const failure = settled.find((result) => result.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
+}
+
+/**
+ * Hard-links a checked cache entry at `target`; false when it cannot (gone meanwhile, another
+ * filesystem, no permission, too many links): then the file is staged the slow way.
+ */
+function linkedSync(entry: string, target: string): boolean {
+  try {
+    linkSync(entry, target);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EXDEV' || code === 'EPERM' || code === 'EMLINK') return false;
+    throw error;
+  }
 }
 
 /** How often an input is checked and placed again when its cache entry vanishes under it. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FileRecord } from '../../src/domain/records.js';
@@ -142,5 +142,44 @@ describe('placeInputs with many inputs', () => {
     await place();
     expect(cache.stats).toEqual({ hits: 20, copies: 20 });
     expect(evictions).toBe(1);
+  });
+
+  it('stages a warm input by a hard link to its entry (link), or a private copy (copy)', async () => {
+    const { dir, layout, files, cache, place } = await setUp(12, (index) => `d${index % 3}/f${index}`);
+    await place();
+    for (const staging of ['link', 'copy'] as const) {
+      await rm(layout.inputDir, { recursive: true });
+      await mkdir(layout.inputDir);
+      await place(staging);
+      for (const file of files) {
+        const staged = await stat(path.join(layout.inputDir, ...file.record.relative_path.split('/')));
+        const entry = await stat(path.join(dir, 'cache', file.sha256.slice(0, 2), file.sha256));
+        expect(staged.ino === entry.ino).toBe(staging === 'link');
+      }
+    }
+    expect(cache.stats).toEqual({ hits: 24, copies: 12 });
+  });
+
+  it('stages again an input whose entry was evicted between its check and its link', async () => {
+    const { dir, layout, files, cache, place } = await setUp(6, (index) => `f${index}`);
+    await place();
+    await rm(layout.inputDir, { recursive: true });
+    await mkdir(layout.inputDir);
+    const findIntact = cache.findIntact.bind(cache);
+    cache.findIntact = async (...args) => {
+      const found = await findIntact(...args);
+      // Another invocation evicts two of the entries right after they were checked.
+      for (const file of files.slice(0, 2)) {
+        await rm(path.join(dir, 'cache', file.sha256.slice(0, 2), file.sha256));
+      }
+      return found;
+    };
+    await place();
+    for (const [index, file] of files.entries()) {
+      expect(await readFile(path.join(layout.inputDir, file.record.relative_path), 'utf8')).toBe(
+        `content ${index}`,
+      );
+    }
+    expect(cache.stats.copies).toBe(8);
   });
 });
