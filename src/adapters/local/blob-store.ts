@@ -1,6 +1,19 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  closeSync,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { link, lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
@@ -17,24 +30,25 @@ export interface PutManyOptions {
   signal: AbortSignal;
   /** Told each chunk's bytes as it is stored: an increment, never a running total. */
   onBytes?: (bytes: number) => void;
-  /** Files stored at once. @defaultValue {@link BLOB_CONCURRENCY} */
+  /** Big files copied at once. @defaultValue {@link BLOB_CONCURRENCY} */
   concurrency?: number;
 }
 
 /**
- * Files at most this big are read whole, hashed and written in one go; bigger ones are copied in chunks
- * while hashed (copyHashing). Measured on the 2-core development machine (bench/small-files.ts): for files
- * of a few KiB the streaming copy's buffers and extra calls cost more than the bytes themselves.
+ * Files at most this big are read whole, hashed and written in one go, synchronously (see putMany); bigger
+ * ones are copied in chunks while hashed (copyHashing), a few at a time. At 1 MiB one file's synchronous
+ * work (read, sha256, write) stays within a few milliseconds, so the event loop is never held for long.
+ * Not tuned further: the files that matter here are a few KiB to a few hundred.
  */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
 
-/**
- * Files stored at once. Measured on the 2-core development machine (bench/small-files.ts, 15,000 files of
- * ~20 KiB): 8 keeps libuv's four threads busy while the event loop hashes; 16 gained nothing more.
- */
+/** Big files (over SMALL_BLOB_BYTES) copied at once: one's flush or read overlaps another's hashing. */
 export const BLOB_CONCURRENCY = 8;
 
 const execFileAsync = promisify(execFile);
+
+/** How long synchronous small-file work may hold the event loop before it lets timers and I/O in. */
+const SLICE_MS = 5;
 
 /**
  * Immutable, content-addressed file contents: `<root>/<first two hex digits>/<sha256>`, read-only.
@@ -55,6 +69,9 @@ const execFileAsync = promisify(execFile);
  * have been published moments ago by another process that has not reached its own sync point yet.
  */
 export class BlobStore {
+  private readonly temporaryTag = randomBytes(6).toString('hex');
+  private temporaryCount = 0;
+
   constructor(
     private readonly root: string,
     private readonly temporaryDir: string,
@@ -72,24 +89,41 @@ export class BlobStore {
   }
 
   /**
-   * Stores copies of the files (each hashed as it is copied), a few at a time, and returns their blobs in
-   * the same order once all of them are durable. The first failure stops the batch: files not started
-   * are not stored, and it is thrown once the ones under way have finished.
+   * Stores copies of the files (each hashed as it is copied) and returns their blobs in the same order
+   * once all of them are durable. The first failure stops the batch.
    */
   async putMany(files: readonly { sourcePath: string }[], options: PutManyOptions): Promise<StoredBlob[]> {
     if (files.length === 0) return [];
     await mkdir(this.temporaryDir, { recursive: true });
-    const batch: Batch = { dirs: new Map(), failed: false };
+    const dirs = new Set<string>();
+    const stored: (StoredBlob | undefined)[] = [];
+    const big: number[] = [];
+    // Small files first, synchronously, a slice of at most SLICE_MS per turn of the event loop: each is a
+    // dozen tiny calls, which cost several times more sent one by one to the thread pool and back.
+    let sliceStart = performance.now();
+    for (const [index, file] of files.entries()) {
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+      options.signal.throwIfAborted();
+      const blob = this.putSmallSync(file.sourcePath, options.onBytes, dirs);
+      stored.push(blob);
+      if (blob === undefined) big.push(index);
+    }
+    // Then the big ones, streamed a few at a time. The first failure stops the batch: files not started
+    // are not stored, and it is thrown once the ones under way have finished.
     const limit = pLimit(options.concurrency ?? BLOB_CONCURRENCY);
+    let failed = false;
     const settled = await Promise.allSettled(
-      files.map((file) =>
+      big.map((index) =>
         limit(async () => {
-          if (batch.failed) throw new Error('not stored: an earlier file of the batch failed');
-          options.signal.throwIfAborted();
+          if (failed) return;
           try {
-            return await this.putOne(file.sourcePath, options, batch);
+            options.signal.throwIfAborted();
+            stored[index] = await this.putBig(files[index]?.sourcePath ?? '', options, dirs);
           } catch (error) {
-            batch.failed = true;
+            failed = true;
             throw error;
           }
         }),
@@ -97,9 +131,10 @@ export class BlobStore {
     );
     const failure = settled.find((result) => result.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
-    const stored = settled.map((result) => (result as PromiseFulfilledResult<StoredBlob>).value);
-    await this.makeDurable(stored, options.concurrency ?? BLOB_CONCURRENCY);
-    return stored;
+    const blobs = stored.filter((blob): blob is StoredBlob => blob !== undefined);
+    if (blobs.length !== files.length) throw new Error('the blob store lost a file of the batch');
+    await this.makeDurable(blobs, options.concurrency ?? BLOB_CONCURRENCY);
+    return blobs;
   }
 
   async has(sha256: string, sizeBytes: number): Promise<boolean> {
@@ -107,44 +142,73 @@ export class BlobStore {
     return stats?.size === sizeBytes;
   }
 
-  private async putOne(source: string, options: PutManyOptions, batch: Batch): Promise<StoredBlob> {
-    const temporary = path.join(this.temporaryDir, `blob.${process.pid}.${randomBytes(6).toString('hex')}`);
+  /** Stores a file of at most SMALL_BLOB_BYTES in one read and one write; undefined for a bigger one. */
+  private putSmallSync(
+    source: string,
+    onBytes: ((bytes: number) => void) | undefined,
+    dirs: Set<string>,
+  ): StoredBlob | undefined {
+    const fd = openSync(source, 'r');
+    let bytes: Buffer;
     try {
-      const small = await readIfSmall(source);
-      if (small === undefined) {
-        // Not flushed here: the batch is made durable once, at its end.
-        const { sha256, sizeBytes } = await copyHashing(
-          source,
-          temporary,
-          options.signal,
-          options.onBytes,
-          false,
-        );
-        const target = this.pathOf(sha256);
-        await this.ensureDir(path.dirname(target), batch);
-        await publishBlob(temporary, target, sizeBytes);
-        return { sha256, sizeBytes, path: target };
+      if (fstatSync(fd).size > SMALL_BLOB_BYTES) return undefined;
+      bytes = readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const target = this.pathOf(sha256);
+    const temporary = this.temporaryPath();
+    try {
+      // Not flushed here: the batch is made durable once, at its end.
+      writeFileSync(temporary, bytes, { flag: 'wx', mode: 0o444 });
+      onBytes?.(bytes.length);
+      const dir = path.dirname(target);
+      if (!dirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        dirs.add(dir);
       }
-      const sha256 = createHash('sha256').update(small).digest('hex');
+      try {
+        linkSync(temporary, target);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        if (!isSoundSync(target, bytes)) renameSync(temporary, target);
+      }
+    } finally {
+      unlinkQuietlySync(temporary);
+    }
+    return { sha256, sizeBytes: bytes.length, path: target };
+  }
+
+  /** Stores a big file, hashed while it is copied in chunks. */
+  private async putBig(source: string, options: PutManyOptions, dirs: Set<string>): Promise<StoredBlob> {
+    const temporary = this.temporaryPath();
+    try {
+      // Not flushed here: the batch is made durable once, at its end.
+      const { sha256, sizeBytes } = await copyHashing(
+        source,
+        temporary,
+        options.signal,
+        options.onBytes,
+        false,
+      );
       const target = this.pathOf(sha256);
-      await writeFile(temporary, small, { flag: 'wx', mode: 0o444 });
-      options.onBytes?.(small.length);
-      await this.ensureDir(path.dirname(target), batch);
-      await publishBlob(temporary, target, small.length, small);
-      return { sha256, sizeBytes: small.length, path: target };
+      const dir = path.dirname(target);
+      if (!dirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        dirs.add(dir);
+      }
+      await publishBlob(temporary, target, sizeBytes);
+      return { sha256, sizeBytes, path: target };
     } finally {
       await rm(temporary, { force: true });
     }
   }
 
-  /** Each of the 256 prefix directories is made at most once per batch. */
-  private ensureDir(dir: string, batch: Batch): Promise<void> {
-    let made = batch.dirs.get(dir);
-    if (made === undefined) {
-      made = mkdir(dir, { recursive: true }).then(() => undefined);
-      batch.dirs.set(dir, made);
-    }
-    return made;
+  /** A fresh temporary name: this process, this store, a counter (no random bytes per file). */
+  private temporaryPath(): string {
+    this.temporaryCount += 1;
+    return path.join(this.temporaryDir, `blob.${process.pid}.${this.temporaryTag}.${this.temporaryCount}`);
   }
 
   /** One syncfs of the store's filesystem; where that cannot run, an fsync of every blob of the batch. */
@@ -175,22 +239,27 @@ export class BlobStore {
   }
 }
 
-interface Batch {
-  /** Prefix directories made (or being made) in this batch. */
-  dirs: Map<string, Promise<void>>;
-  /** Set by the first failure: files not yet started are not stored. */
-  failed: boolean;
+/**
+ * Whether an existing small blob is sound: a read-only regular file holding exactly these bytes (see
+ * BlobStore: a crash can leave a published blob empty or cut short).
+ */
+function isSoundSync(target: string, bytes: Buffer): boolean {
+  const stats = lstatSync(target, { throwIfNoEntry: false });
+  if (stats === undefined || !stats.isFile() || stats.size !== bytes.length || (stats.mode & 0o222) !== 0) {
+    return false;
+  }
+  try {
+    return readFileSync(target).equals(bytes);
+  } catch {
+    return false;
+  }
 }
 
-/** The file's bytes when it is at most SMALL_BLOB_BYTES (read in one go); undefined for a bigger one. */
-async function readIfSmall(source: string): Promise<Buffer | undefined> {
-  const handle = await open(source, 'r');
+function unlinkQuietlySync(file: string): void {
   try {
-    const { size } = await handle.stat();
-    if (size > SMALL_BLOB_BYTES) return undefined;
-    return await handle.readFile();
-  } finally {
-    await handle.close();
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 
@@ -199,31 +268,21 @@ async function readIfSmall(source: string): Promise<Buffer | undefined> {
  * another process may be reading is never replaced — unless that blob is damaged (see BlobStore): then
  * the fresh copy is renamed over it, atomically.
  */
-async function publishBlob(
-  temporary: string,
-  target: string,
-  sizeBytes: number,
-  bytes?: Buffer,
-): Promise<void> {
+async function publishBlob(temporary: string, target: string, sizeBytes: number): Promise<void> {
   try {
     await link(temporary, target);
     return;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
-  if (await isSound(target, sizeBytes, bytes)) return;
+  if (await isSound(target, sizeBytes)) return;
   await rename(temporary, target);
 }
 
-/** Whether an existing blob is a read-only regular file of the right size (and bytes, when known). */
-async function isSound(target: string, sizeBytes: number, bytes?: Buffer): Promise<boolean> {
+/** Whether an existing big blob is a read-only regular file of the right size (hashing it would cost a copy). */
+async function isSound(target: string, sizeBytes: number): Promise<boolean> {
   const stats = await lstat(target).catch(() => undefined);
-  if (stats === undefined || !stats.isFile() || stats.size !== sizeBytes || (stats.mode & 0o222) !== 0) {
-    return false;
-  }
-  if (bytes === undefined) return true;
-  const existing = await readFile(target).catch(() => undefined);
-  return existing !== undefined && existing.equals(bytes);
+  return stats !== undefined && stats.isFile() && stats.size === sizeBytes && (stats.mode & 0o222) === 0;
 }
 
 async function syncDir(dir: string): Promise<void> {
