@@ -170,13 +170,14 @@ function parentDirs(relative: string): string[] {
  */
 const STAGING_CONCURRENCY = 8;
 
-/** Hard links made synchronously per turn of the event loop (see stageAll). */
-const LINK_SLICE = 128;
+/** How long synchronous staging work may hold the event loop before it lets timers and I/O in. */
+const SLICE_MS = 5;
 
 /**
  * Stages every file at its target. A warm staging is a few cheap calls per file: the cache checks every
- * entry (findIntact), and the hits are hard-linked, synchronously a slice at a time (sending each call to
- * the thread pool and back cost several times the call itself). Whatever remains — misses, copies, links
+ * entry (findIntact), and the hits are hard-linked, synchronously a slice of time at a time (sending each
+ * call to the thread pool and back cost several times the call itself); a cold one copies each small
+ * input into the cache the same way (copyInSync). Whatever remains — big inputs, private copies, links
  * that fail — is staged a few at a time. Each workspace directory is made once. The first failure stops
  * the staging: files not started are left alone, and it is thrown once those under way have finished.
  */
@@ -191,19 +192,23 @@ async function stageAll(
   const found = await cache.findIntact(files, signal, onBytes);
   const dirs = new Set<string>();
   const remaining: number[] = [];
-  for (let start = 0; start < files.length; start += LINK_SLICE) {
-    if (start > 0) await yieldToEventLoop();
-    signal.throwIfAborted();
-    for (let index = start; index < Math.min(files.length, start + LINK_SLICE); index += 1) {
-      const target = targets[index] ?? '';
-      const dir = path.dirname(target);
-      if (!dirs.has(dir)) {
-        mkdirSync(dir, { recursive: true });
-        dirs.add(dir);
-      }
-      const entry = found[index];
-      if (entry === undefined || staging !== 'link' || !linkedSync(entry, target)) remaining.push(index);
+  let sliceStart = performance.now();
+  for (const [index, file] of files.entries()) {
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      await yieldToEventLoop();
+      sliceStart = performance.now();
     }
+    signal.throwIfAborted();
+    const target = targets[index] ?? '';
+    const dir = path.dirname(target);
+    if (!dirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      dirs.add(dir);
+    }
+    // A miss is copied in here when it is small: its bytes are counted then, and never again.
+    found[index] ??= copiedInSync(cache, file, onBytes);
+    const entry = found[index];
+    if (entry === undefined || staging !== 'link' || !linkedSync(entry, target)) remaining.push(index);
   }
   const limit = pLimit(STAGING_CONCURRENCY);
   let failed = false;
@@ -238,6 +243,21 @@ async function stageAll(
   );
   const failure = settled.find((result) => result.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
+}
+
+/** The small input copied into the cache; undefined when it is not small or a directory went missing. */
+function copiedInSync(
+  cache: FileCache,
+  file: ResolvedFile,
+  onBytes?: (bytes: number) => void,
+): string | undefined {
+  try {
+    return cache.copyInSync(file, onBytes);
+  } catch (error) {
+    // A cache directory removed under it: materialize makes it again.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /**

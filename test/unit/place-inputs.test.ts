@@ -182,4 +182,13 @@ describe('placeInputs with many inputs', () => {
     }
     expect(cache.stats.copies).toBe(8);
   });
+
+  it('refuses a small input whose bytes do not match its record, and caches nothing of it', async () => {
+    const { dir, files, cache, place } = await setUp(3, (index) => `f${index}`);
+    await writeFile(files[1]!.sourcePath, 'content X');
+    await expect(place()).rejects.toMatchObject({ code: 'E_IO' });
+    const cached = await readdir(path.join(dir, 'cache'), { recursive: true });
+    expect(cached.filter((name) => name.includes(files[1]!.sha256))).toEqual([]);
+    expect(cache.stats.copies).toBe(1);
+  });
 });
