@@ -1,8 +1,12 @@
 // Thousands of small files at disk speed (issue 14): a folder of many small files in nested folders and one
 // big file, each operation side by side with `cp -r` of the same folder, in the same run.
-// Usage: node --import tsx bench/small-files.ts [files] [big GiB] [runs: yes|no]
-//   e.g. node --import tsx bench/small-files.ts 15000 2 yes   (what `npm run bench:files` runs)
-//        node --import tsx bench/small-files.ts 3000 0 no     (a quick one: no big file, no `action-worker run`)
+// Usage: node --import tsx bench/small-files.ts [files] [big GiB] [runs|no-runs|bytes]
+//   runs     everything, and a real `action-worker run` without and with the inputs (npm run bench:files:
+//            3000 files, no big file: the folder store's records make 15,000 take several minutes)
+//   no-runs  the same without `action-worker run`
+//   bytes    only what moves bytes, with no record store: the blob store (as putFiles and import use it),
+//            staging from its blobs, outputs collected and stored as blobs, the big file (npm run
+//            bench:files:bytes: 15,000 files and 2 GiB in about a minute)
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,7 +16,9 @@ import { BlobStore } from '../src/adapters/local/blob-store.js';
 import { importFolder } from '../src/app/dataset-transfer.js';
 import { openDataStore } from '../src/app/local-adapters.js';
 import { workspaceLayout } from '../src/domain/workspace-layout.js';
+import type { FileRecord } from '../src/domain/records.js';
 import type { DataStore } from '../src/ports/data-store.js';
+import type { ResolvedInput } from '../src/ports/input-resolver.js';
 import { FileCache } from '../src/stages/file-cache.js';
 import { collectOutputs } from '../src/stages/output.js';
 import { placeInputs } from '../src/stages/setup.js';
@@ -24,7 +30,9 @@ const GIB = 1024 ** 3;
 const KIB = 1024;
 const fileCount = Number(process.argv[2] ?? 15_000);
 const bigGiB = Number(process.argv[3] ?? 2);
-const withRuns = (process.argv[4] ?? 'yes') === 'yes';
+const mode = process.argv[4] ?? 'runs';
+if (!['runs', 'no-runs', 'bytes'].includes(mode))
+  throw new Error(`unknown mode ${mode}: runs, no-runs or bytes`);
 const signal = new AbortController().signal;
 const repo = path.join(import.meta.dirname, '..');
 /** The local busybox image with `true` as its command (as bench/cli-startup.ts builds it). */
@@ -127,31 +135,8 @@ async function main(): Promise<void> {
     await rm(path.join(root, 'blobs'), { recursive: true });
     await sync();
 
-    // `datasets import`, then again with nothing changed.
-    const store = await openStore(path.join(root, 'store'));
-    const imported = await timed(() => importFolder(store, small, { orgId: 'og_bench', signal }));
-    rows.push(['`datasets import` of the folder (importFolder)', imported, cp]);
-    const again = await timed(() => importFolder(store, small, { orgId: 'og_bench', signal }));
-    rows.push(['re-import of the unchanged folder', again, cp]);
-    await sync();
-
-    // Staging the files into a workspace the way the pipeline does, from a cold then a warm cache.
-    const { dataset } = await importFolder(store, small, { orgId: 'og_bench', signal });
-    const resolve = (datasetId: string) =>
-      new StoreInputResolver(store, logger).resolve(
-        {
-          files: [{ dataset_id: datasetId, paths: ['**/*'], query: null, ids: null, names: null }],
-          topics: null,
-        },
-        signal,
-      );
-    const resolving = process.hrtime.bigint();
-    const resolved = await resolve(dataset.dataset_id);
-    notes.push(
-      `resolving the ${resolved.files.length} inputs: ${(Number(process.hrtime.bigint() - resolving) / 1e9).toFixed(3)} s`,
-    );
     const cache = new FileCache(path.join(root, 'cache'), 100 * GIB);
-    const stage = async (label: string, input = resolved): Promise<void> => {
+    const stage = async (label: string, input: ResolvedInput): Promise<void> => {
       const layout = workspaceLayout(path.join(root, 'ws'));
       await mkdir(layout.inputDir, { recursive: true });
       const before = { ...cache.stats };
@@ -166,40 +151,72 @@ async function main(): Promise<void> {
       // Removing the workspace unlinks every hard link: the next staging must still hit.
       await rm(path.join(root, 'ws'), { recursive: true });
     };
-    await stage('staging the inputs, cold cache (placeInputs)');
-    await stage('staging the inputs, warm cache (placeInputs, hard links)');
 
-    // An action's outputs stored the way the output stage does: one walk, one upload of the list.
-    await sync();
-    const outputStore = await openStore(path.join(root, 'output-store'));
-    const target = await outputStore.createDataset({ orgId: 'og_bench' });
-    const storeTarget = new StoreOutputTarget(outputStore, { invocationId: 'iv_bench', attempt: 1 }, 'bench');
-    rows.push([
-      'storing the outputs (collectOutputs + upload)',
-      await timed(async () => {
-        const collected = await collectOutputs(outputs);
-        await storeTarget.upload(target.dataset_id, collected.files, { signal });
-      }),
-      cp,
-    ]);
-
-    let big: { datasetId: string; cp: number } | undefined;
-    if (bigGiB > 0) {
-      const bigDir = path.join(root, 'big');
-      await makeBigFile(path.join(bigDir, 'recording.bag'), bigGiB);
+    if (mode === 'bytes') {
+      await bytesOnly(root, small, outputs, cp, rows, stage);
+    } else {
+      // `datasets import`, then again with nothing changed.
+      const store = await openStore(path.join(root, 'store'));
+      const imported = await timed(() => importFolder(store, small, { orgId: 'og_bench', signal }));
+      rows.push(['`datasets import` of the folder (importFolder)', imported, cp]);
+      const again = await timed(() => importFolder(store, small, { orgId: 'og_bench', signal }));
+      rows.push(['re-import of the unchanged folder', again, cp]);
       await sync();
-      const bigCp = await timed(() => execa('cp', ['-r', bigDir, path.join(root, 'cp-big')]));
-      await rm(path.join(root, 'cp-big'), { recursive: true });
-      rows.push([`cp -r of one ${bigGiB} GiB file (baseline)`, bigCp, bigCp]);
-      const { dataset: bigDataset } = await importFolder(store, bigDir, { orgId: 'og_bench', signal });
-      const bigResolved = await resolve(bigDataset.dataset_id);
-      await stage(`staging one ${bigGiB} GiB input, cold cache`, bigResolved);
-      await stage(`staging one ${bigGiB} GiB input, warm cache`, bigResolved);
-      big = { datasetId: bigDataset.dataset_id, cp: bigCp };
-    }
 
-    if (withRuns) {
-      await runs(root, path.join(root, 'store'), dataset.dataset_id, big?.datasetId, rows);
+      // Staging the files into a workspace the way the pipeline does, from a cold then a warm cache.
+      const { dataset } = await importFolder(store, small, { orgId: 'og_bench', signal });
+      const resolve = (datasetId: string) =>
+        new StoreInputResolver(store, logger).resolve(
+          {
+            files: [{ dataset_id: datasetId, paths: ['**/*'], query: null, ids: null, names: null }],
+            topics: null,
+          },
+          signal,
+        );
+      const resolving = process.hrtime.bigint();
+      const resolved = await resolve(dataset.dataset_id);
+      notes.push(
+        `resolving the ${resolved.files.length} inputs: ${(Number(process.hrtime.bigint() - resolving) / 1e9).toFixed(3)} s`,
+      );
+      await stage('staging the inputs, cold cache (placeInputs)', resolved);
+      await stage('staging the inputs, warm cache (placeInputs, hard links)', resolved);
+
+      // An action's outputs stored the way the output stage does: one walk, one upload of the list.
+      await sync();
+      const outputStore = await openStore(path.join(root, 'output-store'));
+      const target = await outputStore.createDataset({ orgId: 'og_bench' });
+      const storeTarget = new StoreOutputTarget(
+        outputStore,
+        { invocationId: 'iv_bench', attempt: 1 },
+        'bench',
+      );
+      rows.push([
+        'storing the outputs (collectOutputs + upload)',
+        await timed(async () => {
+          const collected = await collectOutputs(outputs);
+          await storeTarget.upload(target.dataset_id, collected.files, { signal });
+        }),
+        cp,
+      ]);
+
+      let big: { datasetId: string; cp: number } | undefined;
+      if (bigGiB > 0) {
+        const bigDir = path.join(root, 'big');
+        await makeBigFile(path.join(bigDir, 'recording.bag'), bigGiB);
+        await sync();
+        const bigCp = await timed(() => execa('cp', ['-r', bigDir, path.join(root, 'cp-big')]));
+        await rm(path.join(root, 'cp-big'), { recursive: true });
+        rows.push([`cp -r of one ${bigGiB} GiB file (baseline)`, bigCp, bigCp]);
+        const { dataset: bigDataset } = await importFolder(store, bigDir, { orgId: 'og_bench', signal });
+        const bigResolved = await resolve(bigDataset.dataset_id);
+        await stage(`staging one ${bigGiB} GiB input, cold cache`, bigResolved);
+        await stage(`staging one ${bigGiB} GiB input, warm cache`, bigResolved);
+        big = { datasetId: bigDataset.dataset_id, cp: bigCp };
+      }
+
+      if (mode === 'runs') {
+        await runs(root, path.join(root, 'store'), dataset.dataset_id, big?.datasetId, rows);
+      }
     }
 
     console.log('\n| operation | seconds | × baseline |');
@@ -213,6 +230,74 @@ async function main(): Promise<void> {
     console.log(`load at the end: ${(await execa('uptime')).stdout.trim()}`);
   } finally {
     await rm(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The bytes paths alone, with no record store: the blob store as putFiles and import use it, staging from
+ * its blobs (as the resolver would hand them over), the outputs collected and stored as blobs, and the big
+ * file staged cold and warm.
+ */
+async function bytesOnly(
+  root: string,
+  small: string,
+  outputs: string,
+  cp: number,
+  rows: [string, number, number | null][],
+  stage: (label: string, input: ResolvedInput) => Promise<void>,
+): Promise<void> {
+  const blobs = new BlobStore(path.join(root, 'blobs'), path.join(root, 'blobs-tmp'));
+  const toInput = async (dir: string): Promise<ResolvedInput> => {
+    const sources = await listFiles(dir);
+    const stored = await blobs.putMany(sources, { signal });
+    return {
+      files: stored.map((blob, index) => ({
+        record: {
+          association_id: 'ds_bench',
+          file_id: `fl_${index}`,
+          relative_path: path.relative(dir, sources[index]?.sourcePath ?? ''),
+          size: blob.sizeBytes,
+        } as FileRecord,
+        sourcePath: blob.path,
+        sha256: blob.sha256,
+      })),
+      topics: [],
+    };
+  };
+  const inputs = await toInput(small);
+  await sync();
+  await stage('staging the inputs, cold cache (placeInputs)', inputs);
+  await stage('staging the inputs, warm cache (placeInputs, hard links)', inputs);
+  await sync();
+  rows.push([
+    'storing the outputs as blobs (collectOutputs + putMany)',
+    await timed(async () => {
+      const collected = await collectOutputs(outputs);
+      await blobs.putMany(
+        collected.files.map((file) => ({ sourcePath: file.hostPath })),
+        { signal },
+      );
+    }),
+    cp,
+  ]);
+  if (bigGiB > 0) {
+    const bigDir = path.join(root, 'big');
+    await makeBigFile(path.join(bigDir, 'recording.bag'), bigGiB);
+    await sync();
+    const bigCp = await timed(() => execa('cp', ['-r', bigDir, path.join(root, 'cp-big')]));
+    await rm(path.join(root, 'cp-big'), { recursive: true });
+    await sync();
+    rows.push([`cp -r of one ${bigGiB} GiB file (baseline)`, bigCp, bigCp]);
+    let big: ResolvedInput | undefined;
+    rows.push([
+      `blob store: one ${bigGiB} GiB file stored`,
+      await timed(async () => (big = await toInput(bigDir))),
+      bigCp,
+    ]);
+    if (big !== undefined) {
+      await stage(`staging one ${bigGiB} GiB input, cold cache`, big);
+      await stage(`staging one ${bigGiB} GiB input, warm cache`, big);
+    }
   }
 }
 

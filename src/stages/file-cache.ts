@@ -188,12 +188,16 @@ export class FileCache {
       writeFileSync(temporary, bytes, { flag: 'wx', mode: 0o444 });
       onBytes?.(bytes.length);
       const entry = this.entryPath(sha256);
-      // As in copyIn: sealed before it is published.
-      chmodSync(temporary, 0o444);
+      // As in copyIn: sealed before it is published. The mode the umask left is set to 0444 exactly.
+      let stats = lstatSync(temporary);
+      if (stats.mode !== ENTRY_MODE) {
+        chmodSync(temporary, 0o444);
+        stats = lstatSync(temporary);
+      }
       this.ensureDirSync(path.dirname(entry));
       const sealTemporary = this.temporaryName(temporaryDir);
       try {
-        writeFileSync(sealTemporary, JSON.stringify(sealOf(lstatSync(temporary), Date.now())), {
+        writeFileSync(sealTemporary, JSON.stringify(sealOf(stats, Date.now())), {
           mode: 0o600,
           flag: 'wx',
         });
