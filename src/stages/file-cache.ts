@@ -20,7 +20,7 @@ import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { contentAddressedPath } from '../util/content-address.js';
-import { copyHashing } from '../util/hashing-copy.js';
+import { copyHashing, hasZeroBlock } from '../util/hashing-copy.js';
 import { InfrastructureError } from '../domain/errors.js';
 import { ensurePrivateDir } from '../util/private-dir.js';
 import type { ResolvedFile } from '../ports/input-resolver.js';
@@ -183,6 +183,8 @@ export class FileCache {
       } finally {
         closeSync(fd);
       }
+      // Whole blocks of zeros stay holes: copyHashing's way.
+      if (hasZeroBlock(bytes)) return undefined;
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       checkCopy(file, bytes.length, sha256);
       writeFileSync(temporary, bytes, { flag: 'wx', mode: 0o444 });

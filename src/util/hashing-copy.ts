@@ -61,6 +61,18 @@ export async function copyHashing(
   }
 }
 
+/**
+ * Whether the bytes hold a whole block of zeros, which copyHashing leaves as a hole: a copy made in one
+ * write would fill it (a sparse file would not stay sparse), so such a file is left to copyHashing. (A
+ * shorter run of zeros at the end is written either way by a one-write copy: less than one block.)
+ */
+export function hasZeroBlock(bytes: Buffer): boolean {
+  for (let offset = 0; offset + HOLE_BYTES <= bytes.length; offset += HOLE_BYTES) {
+    if (bytes.subarray(offset, offset + HOLE_BYTES).equals(ZEROS)) return true;
+  }
+  return false;
+}
+
 /** Writes the chunk at `position`, except its all-zero blocks. */
 async function writeSkippingZeros(output: FileHandle, chunk: Buffer, position: number): Promise<void> {
   let runStart = -1;

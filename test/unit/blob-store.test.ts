@@ -131,4 +131,13 @@ describe('BlobStore.putMany', () => {
       process.env.PATH = savedPath;
     }
   });
+
+  it('keeps whole blocks of zeros of a small file as holes, as for a big one', async () => {
+    const { blobs, write } = await setUp();
+    // 256 KiB: data, then 128 KiB of zeros (two whole 64 KiB blocks), then data.
+    const bytes = Buffer.concat([randomBytes(64 * 1024), Buffer.alloc(128 * 1024), randomBytes(64 * 1024)]);
+    const [blob] = await blobs.putMany([await write('sparse', bytes)], { signal });
+    expect((await readFile(blob!.path)).equals(bytes)).toBe(true);
+    expect((await stat(blob!.path)).blocks * 512).toBeLessThanOrEqual(128 * 1024 + 8192);
+  });
 });

@@ -88,4 +88,22 @@ describe('FileCache directories', () => {
     expect(await readFile(await cache.materialize(file, signal), 'utf8')).toBe('frame');
     expect(cache.stats).toEqual({ hits: 0, copies: 2 });
   });
+
+  it('copies a small input with whole blocks of zeros into the cache with the holes kept', async () => {
+    const dir = await tempDir('cache-batch');
+    const cache = new FileCache(path.join(dir, 'cache'), 1024 ** 3);
+    const bytes = Buffer.concat([Buffer.from('head'), Buffer.alloc(200 * 1024)]);
+    const sourcePath = path.join(dir, 'sparse');
+    await writeFile(sourcePath, bytes);
+    const file = {
+      record: { file_id: 'fl_s', relative_path: 'sparse', size: bytes.length } as FileRecord,
+      sourcePath,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    };
+    await cache.findIntact([file], signal);
+    expect(cache.copyInSync(file)).toBeUndefined();
+    const entry = await cache.materialize(file, signal);
+    expect((await readFile(entry)).equals(bytes)).toBe(true);
+    expect((await stat(entry)).blocks * 512).toBeLessThan(bytes.length / 2);
+  });
 });

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { contentAddressedPath } from '../../util/content-address.js';
-import { copyHashing } from '../../util/hashing-copy.js';
+import { copyHashing, hasZeroBlock } from '../../util/hashing-copy.js';
 
 export interface StoredBlob {
   sha256: string;
@@ -156,6 +156,8 @@ export class BlobStore {
     } finally {
       closeSync(fd);
     }
+    // Whole blocks of zeros stay holes: copyHashing's way.
+    if (hasZeroBlock(bytes)) return undefined;
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const target = this.pathOf(sha256);
     const temporary = this.temporaryPath();
