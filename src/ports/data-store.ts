@@ -46,6 +46,8 @@ export interface PutFile {
    * ctime. Absent for writes that are not imports (outputs). Stores may ignore it.
    */
   sourceStat?: string;
+  /** Its size when the caller knows it already (a walk that stat-ed it): the store need not stat it again. */
+  sizeBytes?: number;
 }
 
 export interface PutFilesOptions {

@@ -1,5 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ActionWorkerError } from '../domain/errors.js';
@@ -38,20 +39,34 @@ export async function collectOutputs(outputDir: string): Promise<CollectedOutput
   if (!root?.isDirectory()) {
     return { files, refused: [{ relativePath: '.', reason: 'the output directory is not a directory' }] };
   }
+  // One lstat per regular file (for its size), a few at a time; directories, links and the rest are told
+  // apart by the directory entry itself.
+  const limit = pLimit(COLLECT_CONCURRENCY);
   const walk = async (relativeDir: string): Promise<void> => {
     const entries = await readdir(path.join(outputDir, relativeDir), { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
-      const relativePath = relativeDir === '' ? entry.name : `${relativeDir}/${entry.name}`;
+    const relativePaths = entries.map((entry) =>
+      relativeDir === '' ? entry.name : `${relativeDir}/${entry.name}`,
+    );
+    const fileStats = await Promise.all(
+      entries.map((entry, index) =>
+        entry.isFile() && relativePaths[index] !== OUTPUT_METADATA_DIR
+          ? limit(() => lstat(path.join(outputDir, relativePaths[index] ?? '')))
+          : Promise.resolve(undefined),
+      ),
+    );
+    for (const [index, entry] of entries.entries()) {
+      const relativePath = relativePaths[index] ?? '';
       if (relativePath === OUTPUT_METADATA_DIR) continue;
       const hostPath = path.join(outputDir, relativePath);
-      const stats = await lstat(hostPath);
-      if (stats.isSymbolicLink()) refused.push({ relativePath, reason: 'symbolic links are not uploaded' });
-      else if (entry.name.includes('\\')) {
+      const stats = fileStats[index];
+      if (entry.isSymbolicLink() || stats?.isSymbolicLink()) {
+        refused.push({ relativePath, reason: 'symbolic links are not uploaded' });
+      } else if (entry.name.includes('\\')) {
         // A backslash would read as a path separator in the dataset: ..\x would leave it, a\b would alias a/b.
         refused.push({ relativePath, reason: 'a name with a backslash is not uploaded' });
-      } else if (stats.isDirectory()) await walk(relativePath);
-      else if (stats.isFile()) files.push({ relativePath, hostPath, sizeBytes: stats.size });
+      } else if (entry.isDirectory()) await walk(relativePath);
+      else if (stats?.isFile()) files.push({ relativePath, hostPath, sizeBytes: stats.size });
       else refused.push({ relativePath, reason: 'not a regular file' });
     }
   };
@@ -97,6 +112,9 @@ export interface OutputOptions {
   /** Told the upload's total, then every increment of bytes stored. */
   transfers?: TransferObserver;
 }
+
+/** Output files stat-ed at once while collecting them. */
+const COLLECT_CONCURRENCY = 16;
 
 /** Paths named in a per-invocation summary log line, at most; the count says how many there were. */
 const SUMMARY_PATHS = 5;

@@ -29,7 +29,12 @@ export class StoreOutputTarget implements OutputTarget {
     if (datasetId === null || files.length === 0) return [];
     return this.store.putFiles(
       datasetId,
-      files.map((file) => ({ relativePath: file.relativePath, sourcePath: file.hostPath })),
+      // The whole list at once (the store batches it), with the sizes the output walk found.
+      files.map((file) => ({
+        relativePath: file.relativePath,
+        sourcePath: file.hostPath,
+        sizeBytes: file.sizeBytes,
+      })),
       {
         writeKey: this.writeKey,
         origination: this.origination,

@@ -405,7 +405,7 @@ export function folderStoreMigrationContract(
       // The SQL store written to since by the new version: that is what it is for, and no reason to refuse.
       const { SqlDataStore } = await import('../../src/adapters/sql/sql-data-store.js');
       const sqlStore = new SqlDataStore(database, {
-        put: () => Promise.reject(new Error('no blobs in this test')),
+        putMany: () => Promise.reject(new Error('no blobs in this test')),
         pathOf: (sha256) => contentAddressedPath(path.join(storeDir, 'blobs'), sha256),
       });
       await sqlStore.updateDataset('ds_b_versions', MetadataChangeset.parse({ put_tags: ['new-version'] }));

@@ -202,7 +202,7 @@ export function describeSqlDataStore(name: string, fixture: () => Promise<SqlDat
       let raced = false;
       const racing: BlobContents = {
         pathOf: (sha256) => blobs.pathOf(sha256),
-        put: async (source, abort, onBytes) => {
+        putMany: async (sources, putOptions) => {
           if (!raced) {
             raced = true;
             await store.putFiles(dataset.dataset_id, [{ relativePath: 'kept.txt', sourcePath: output }], {
@@ -211,7 +211,7 @@ export function describeSqlDataStore(name: string, fixture: () => Promise<SqlDat
               signal,
             });
           }
-          return blobs.put(source, abort, onBytes);
+          return blobs.putMany(sources, putOptions);
         },
       };
       const importing = new SqlDataStore(database, racing);

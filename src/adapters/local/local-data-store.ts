@@ -1,7 +1,6 @@
 import { mkdir, open, readFile, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pLimit from 'p-limit';
 import lockfile from 'proper-lockfile';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import { randomId, stableId } from '../../domain/ids.js';
@@ -18,7 +17,7 @@ import type {
 } from '../../ports/data-store.js';
 import { safeRelativePath } from '../../domain/relative-path.js';
 import { writeJsonAtomic } from './atomic-file.js';
-import { BlobStore, type StoredBlob } from './blob-store.js';
+import { BlobStore } from './blob-store.js';
 
 /** What is kept per file beside its wire record. */
 interface FileEntry {
@@ -29,9 +28,6 @@ interface FileEntry {
 }
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
-
-/** Files copied into the blob store at once. */
-const BLOB_CONCURRENCY = 4;
 
 function checkId(id: string, kind: string): string {
   if (!ID.test(id)) throw new UsageError(`"${id}" is not a valid ${kind} id`, 'E_INVALID_INPUT');
@@ -140,21 +136,19 @@ export class LocalDataStore implements DataStore {
           transfers.moved('upload', bytes);
         }
       : undefined;
-    // Contents first, outside the lock: the slow part, and harmless if the write never commits. A few at a
-    // time, so that one file's flush to disk overlaps the next one's copy.
-    const limit = pLimit(BLOB_CONCURRENCY);
-    const blobs: { relativePath: string; blob: StoredBlob }[] = await Promise.all(
-      files.map((file) =>
-        limit(async () => {
-          options.signal.throwIfAborted();
-          const relativePath = safeRelativePath(file.relativePath, `file "${file.relativePath}"`);
-          return {
-            relativePath,
-            blob: await this.blobs.put(file.sourcePath, options.signal, onBytes),
-          };
-        }),
-      ),
-    );
+    // Every path is checked before any byte is copied.
+    const checked = files.map((file) => ({
+      relativePath: safeRelativePath(file.relativePath, `file "${file.relativePath}"`),
+      sourcePath: file.sourcePath,
+    }));
+    // Contents first, outside the lock: the slow part, and harmless if the write never commits. The blob
+    // store copies a few at a time and returns once all of them are durable, before any record is written.
+    const stored = await this.blobs.putMany(checked, { signal: options.signal, onBytes });
+    const blobs = checked.map(({ relativePath }, index) => {
+      const blob = stored[index];
+      if (blob === undefined) throw new Error(`the blob store returned no blob for ${relativePath}`);
+      return { relativePath, blob };
+    });
     // Then the records, under the dataset's lock.
     return this.withLock(datasetId, async () => {
       const dataset = await this.requireDataset(datasetId);
@@ -351,10 +345,15 @@ export class LocalDataStore implements DataStore {
   }
 }
 
-/** What a write will store in all: for a progress bar's total (a source that fails stat fails its copy). */
+/**
+ * What a write will store in all: for a progress bar's total (a source that fails stat fails its copy). The
+ * sizes the caller gives are taken as they are: no stat of each file again.
+ */
 async function totalSizeBytes(files: readonly PutFile[]): Promise<number> {
   let total = 0;
-  for (const file of files) total += (await stat(file.sourcePath).catch(() => undefined))?.size ?? 0;
+  for (const file of files) {
+    total += file.sizeBytes ?? (await stat(file.sourcePath).catch(() => undefined))?.size ?? 0;
+  }
   return total;
 }
 

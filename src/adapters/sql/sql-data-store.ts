@@ -3,7 +3,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Kysely, type Selectable, sql } from 'kysely';
-import pLimit from 'p-limit';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import { randomId, stableId } from '../../domain/ids.js';
 import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
@@ -24,9 +23,6 @@ import { SQLITE_BUSY_TIMEOUT_MS } from './open-database.js';
 import { datasetFromRow, datasetRow, fileFromRow, fileRow, topicFromRow, topicRow } from './rows.js';
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
-
-/** Files copied into the blob store at once. */
-const BLOB_CONCURRENCY = 4;
 
 /** File records written per transaction, at most, by default. */
 const RECORD_BATCH = 1000;
@@ -64,8 +60,15 @@ export interface StoredBlob {
  * store is given one.
  */
 export interface BlobContents {
-  /** Stores a copy of `source`, hashed as it is copied; storing the same content twice keeps one blob. */
-  put(source: string, signal: AbortSignal, onBytes?: (bytes: number) => void): Promise<StoredBlob>;
+  /**
+   * Stores a copy of each source (hashed as it is copied; the same content twice keeps one blob), in the
+   * order given, and returns once all of them are durable: a record committed after it never points at
+   * bytes a crash could lose.
+   */
+  putMany(
+    files: readonly { sourcePath: string }[],
+    options: { signal: AbortSignal; onBytes?: (bytes: number) => void },
+  ): Promise<StoredBlob[]>;
   /** Where the content with this hash is. */
   pathOf(sha256: string): string;
 }
@@ -251,22 +254,14 @@ export class SqlDataStore implements DataStore {
     return records;
   }
 
-  /** Copies the files' contents into the blob store, a few at a time, in the order given. */
+  /** Copies the files' contents into the blob store (it batches and flushes them), in the order given. */
   private async storeBlobs(
     files: readonly PutFile[],
     signal: AbortSignal,
     onBytes: ((bytes: number) => void) | undefined,
   ): Promise<StoredBlob[]> {
-    // A few at a time, so that one file's flush to disk overlaps the next one's copy.
-    const limit = pLimit(BLOB_CONCURRENCY);
-    return Promise.all(
-      files.map((file) =>
-        limit(async () => {
-          signal.throwIfAborted();
-          return this.blobs.put(file.sourcePath, signal, onBytes);
-        }),
-      ),
-    );
+    if (files.length === 0) return [];
+    return this.blobs.putMany(files, { signal, ...(onBytes === undefined ? {} : { onBytes }) });
   }
 
   /** The paths (of files given a source stat) whose stored source stat is the same. */
@@ -679,7 +674,8 @@ function compare(a: string, b: string): number {
 async function totalSizeBytes(items: readonly Pending[]): Promise<number> {
   let total = 0;
   for (const { file } of items) {
-    const known = file.sourceStat === undefined ? undefined : Number(file.sourceStat.split(':')[0]);
+    const known =
+      file.sizeBytes ?? (file.sourceStat === undefined ? undefined : Number(file.sourceStat.split(':')[0]));
     total += known ?? (await stat(file.sourcePath).catch(() => undefined))?.size ?? 0;
   }
   return total;
