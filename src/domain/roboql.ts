@@ -272,7 +272,8 @@ export function likeToRegExp(pattern: string): RegExp {
     else if (char === '_') source += '.';
     else source += char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(`^${source}$`, 's');
+  // `u`: `_` is one character (code point), as in SQL, not one UTF-16 unit.
+  return new RegExp(`^${source}$`, 'su');
 }
 
 /** Reads a dotted path (metadata.a.b) from an object. */
