@@ -55,7 +55,7 @@ export function checkConditionTree(node: unknown, where = 'condition'): Conditio
       return fail(`unknown operator ${JSON.stringify(operator)} (AND, OR or NOT)`);
     }
     if (!Array.isArray(conditions) || conditions.length === 0) {
-      return fail(`a ${operator} group needs a non-empty list of conditions`);
+      return fail(`${operator} needs a non-empty list of conditions`);
     }
     conditions.forEach((child, index) => checkConditionTree(child, `${where}.conditions[${index}]`));
     return record as unknown as ConditionGroup;
