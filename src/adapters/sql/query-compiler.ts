@@ -74,7 +74,8 @@ function not(part: Predicate): Predicate {
 }
 
 /** A leaf: its SQL may be NULL (a NULL column): folded into false. */
-function leaf(text: Sql): Predicate {
+function leaf(text: Sql, isNullable = true): Predicate {
+  if (!isNullable) return exactly(text);
   return exactly(sql`COALESCE(${text}, ${FALSE})`);
 }
 
@@ -85,10 +86,10 @@ type Operand =
       column: Sql;
       fieldKind: 'text' | 'nullable-text' | 'number' | 'nullable-number' | 'datetime';
     }
-  | { kind: 'tags'; column: Sql }
+  | { kind: 'tags'; column: Sql; entity: QueryEntity }
   /** A JSON object that is always there (`metadata` itself). */
   | { kind: 'object' }
-  | { kind: 'json'; column: Sql; path: string[] }
+  | { kind: 'json'; column: Sql; path: string[]; entity: QueryEntity }
   /** A key below a scalar or a list: always missing. */
   | { kind: 'missing' }
   /** A JSON path SQL cannot spell safely: the part is a superset. */
@@ -102,12 +103,17 @@ function operand(ref: FieldRef): Operand {
   if (kind === 'metadata') {
     if (ref.path.length === 0) return { kind: 'object' };
     return ref.path.every((key) => PLAIN_KEY.test(key))
-      ? { kind: 'json', column, path: ref.path }
+      ? { kind: 'json', column, path: ref.path, entity: ref.entity }
       : { kind: 'opaque' };
   }
   if (ref.path.length > 0) return { kind: 'missing' };
-  if (kind === 'tags') return { kind: 'tags', column };
+  if (kind === 'tags') return { kind: 'tags', column, entity: ref.entity };
   return { kind: 'column', column, fieldKind: kind };
+}
+
+/** Whether a column may be NULL (else its comparisons with a bound value never are, and need no COALESCE). */
+function isNullable(o: Extract<Operand, { kind: 'column' }>): boolean {
+  return o.fieldKind === 'nullable-text' || o.fieldKind === 'nullable-number';
 }
 
 type OrderOp = '<' | '<=' | '>' | '>=';
@@ -131,18 +137,36 @@ function canonicalInstant(instant: number): string | undefined {
  * `expression op n` for a number `n` that may be NaN (nothing compares) or infinite (everything or nothing
  * that is a number).
  */
-function numberComparison(d: DialectSql, expression: Sql, op: OrderOp | '=', n: number): Predicate {
+function numberComparison(
+  d: DialectSql,
+  expression: Sql,
+  op: OrderOp | '=',
+  n: number,
+  isNullable = true,
+): Predicate {
   if (Number.isNaN(n)) return NEVER;
   if (!Number.isFinite(n)) {
     const holds = op !== '=' && (op === '<' || op === '<=') === n > 0;
-    return holds ? leaf(sql`(${expression} IS NOT NULL)`) : NEVER;
+    return holds ? leaf(sql`(${expression} IS NOT NULL)`, isNullable) : NEVER;
   }
-  return leaf(sql`(${expression} ${sql.raw(op)} ${d.number(n)})`);
+  return leaf(sql`(${expression} ${sql.raw(op)} ${d.number(n)})`, isNullable);
 }
 
 /** The dialect-specific pieces of SQL. */
 class DialectSql {
-  constructor(readonly dialect: Dialect) {}
+  constructor(
+    readonly dialect: Dialect,
+    /** The query's scope, repeated in the SQLite side-table lookups of a files query. */
+    private readonly fileScope: { orgId?: string; datasetId?: string } | undefined,
+  ) {}
+
+  private scopeOfSideTable(): Sql {
+    const parts: Sql[] = [];
+    if (this.fileScope?.orgId !== undefined) parts.push(sql` AND org_id = ${this.fileScope.orgId}`);
+    if (this.fileScope?.datasetId !== undefined)
+      parts.push(sql` AND dataset_id = ${this.fileScope.datasetId}`);
+    return sql.join(parts, sql``);
+  }
 
   private get pg(): boolean {
     return this.dialect === 'postgres';
@@ -180,11 +204,35 @@ class DialectSql {
       : sql`(substr(${left}, 1, length(${prefix})) = ${prefix})`;
   }
 
-  /** A list of strings holds `value`. */
-  tagsHave(column: Sql, value: string): Sql {
-    return this.pg
-      ? sql`(${column} ? ${this.text(value)})`
-      : sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.type = 'text' AND json_each.value = ${value})`;
+  /**
+   * A list of strings holds `value`. Never NULL (tags are never null), so no COALESCE hides it from an
+   * index: PostgreSQL's GIN serves `?`, SQLite's side table the IN.
+   */
+  tagsHave(o: Extract<Operand, { kind: 'tags' }>, value: string): Predicate {
+    if (this.pg) return exactly(sql`(${o.column} ? ${this.text(value)})`);
+    if (o.entity === 'file') {
+      // The side table the triggers keep (migrations/0001-initial.ts): an index range, not every file's JSON.
+      return exactly(
+        sql`(${sql.ref(`${ENTITY_ALIAS.file}.file_id`)} IN (SELECT file_id FROM file_tag_index WHERE tag = ${value}${this.scopeOfSideTable()}))`,
+      );
+    }
+    return exactly(
+      sql`EXISTS (SELECT 1 FROM json_each(${o.column}) WHERE json_each.type = 'text' AND json_each.value = ${value})`,
+    );
+  }
+
+  /** The value at the path is the string `value` (an index lookup where there is one). */
+  textEquals(o: JsonOperand, value: string): Predicate {
+    if (!this.pg && o.entity === 'file') {
+      const key = `$${o.path.map((part) => `.${part}`).join('')}`;
+      return exactly(
+        sql`(${sql.ref(`${ENTITY_ALIAS.file}.file_id`)} IN (SELECT file_id FROM file_metadata_index WHERE key = ${key} AND value = ${value}${this.scopeOfSideTable()}))`,
+      );
+    }
+    const containment = this.containsString(o, value);
+    const exact = leaf(sql`(${this.isText(o)} AND ${this.textAt(o)} = ${this.text(value)})`);
+    // The containment is never NULL and implied by the exact test: a top-level conjunct GIN can serve.
+    return containment === undefined ? exact : exactly(sql`(${containment} AND ${exact.sql})`);
   }
 
   // JSON values at a path (keys are plain identifiers: see PLAIN_KEY).
@@ -305,7 +353,10 @@ export class QueryCompiler {
     private readonly query: PreparedQuery,
     dialect: Dialect,
   ) {
-    this.d = new DialectSql(dialect);
+    this.d = new DialectSql(
+      dialect,
+      query.target === 'files' ? { orgId: query.orgId, datasetId: query.datasetId } : undefined,
+    );
   }
 
   where(): Predicate {
@@ -375,11 +426,11 @@ export class QueryCompiler {
         if (o.fieldKind === 'number' || o.fieldKind === 'nullable-number') {
           // equals(number, string) is Number(string) for a non-blank string.
           const n = typeof value === 'number' ? value : value.trim() === '' ? NaN : Number(value);
-          return numberComparison(d, o.column, '=', n);
+          return numberComparison(d, o.column, '=', n, nullable);
         }
         // equals(string, number) is Number(string) === number: no SQL spells Number().
         if (typeof value === 'number') return SUPERSET;
-        return leaf(sql`(${o.column} = ${d.text(value)})`);
+        return leaf(sql`(${o.column} = ${d.text(value)})`, nullable);
       }
       case 'json': {
         if (value === null) return leaf(d.isNullOrMissing(o));
@@ -391,10 +442,7 @@ export class QueryCompiler {
           });
         }
         const n = value.trim() === '' ? NaN : Number(value);
-        const containment = d.containsString(o, value);
-        const isString = leaf(
-          sql`(${containment ?? TRUE} AND ${d.isText(o)} AND ${d.textAt(o)} = ${d.text(value)})`,
-        );
+        const isString = d.textEquals(o, value);
         return or(isString, numberComparison(d, d.numberAt(o), '=', n));
       }
     }
@@ -413,14 +461,15 @@ export class QueryCompiler {
       case 'column': {
         const numeric = o.fieldKind === 'number' || o.fieldKind === 'nullable-number';
         if (numeric) {
-          return numberComparison(d, o.column, op, Number(value));
+          return numberComparison(d, o.column, op, Number(value), isNullable(o));
         }
-        if (typeof value === 'boolean') return leaf(d.textCompare(o.column, op, String(value)));
+        if (typeof value === 'boolean')
+          return leaf(d.textCompare(o.column, op, String(value)), isNullable(o));
         if (typeof value === 'number') {
           // Number(text) against the number; a datetime field never is a number.
           return o.fieldKind === 'datetime' ? NEVER : SUPERSET;
         }
-        if (!DATE_LIKE.test(value)) return leaf(d.textCompare(o.column, op, value));
+        if (!DATE_LIKE.test(value)) return leaf(d.textCompare(o.column, op, value), isNullable(o));
         if (o.fieldKind !== 'datetime') return SUPERSET;
         // Both ISO dates: compared as instants; the column holds canonical instants, which order as text.
         const instant = Date.parse(value);
@@ -428,7 +477,7 @@ export class QueryCompiler {
         const canonical = canonicalInstant(instant);
         return canonical === undefined
           ? SUPERSET
-          : leaf(sql`(${o.column} ${sql.raw(op)} ${d.text(canonical)})`);
+          : exactly(sql`(${o.column} ${sql.raw(op)} ${d.text(canonical)})`);
       }
       case 'json': {
         if (typeof value === 'boolean') {
@@ -461,13 +510,13 @@ export class QueryCompiler {
       case 'object':
         return NEVER;
       case 'tags':
-        if (typeof value === 'string') return leaf(d.tagsHave(o.column, value));
+        if (typeof value === 'string') return d.tagsHave(o, value);
         // equals(tag, number) is Number(tag) === number.
         return typeof value === 'number' ? SUPERSET : NEVER;
       case 'column':
         if (o.fieldKind === 'number' || o.fieldKind === 'nullable-number' || typeof value !== 'string')
           return NEVER;
-        return leaf(d.contains(o.column, value));
+        return leaf(d.contains(o.column, value), isNullable(o));
       case 'json':
         return {
           sql:
@@ -489,7 +538,7 @@ export class QueryCompiler {
         return SUPERSET;
       case 'column':
         return o.fieldKind === 'text' || o.fieldKind === 'nullable-text' || o.fieldKind === 'datetime'
-          ? leaf(this.d.like(o.column, value))
+          ? leaf(this.d.like(o.column, value), isNullable(o))
           : NEVER;
       case 'json':
         return leaf(sql`(${this.d.isText(o)} AND ${this.d.like(this.d.textAt(o), value)})`);
@@ -544,10 +593,9 @@ export class QueryCompiler {
         return comparator === 'NOT_EQUALS' ? ALWAYS : NEVER;
       case 'tags':
         if (comparator === 'NOT_EQUALS') return ALWAYS;
-        if (comparator === 'CONTAINS')
-          return typeof value === 'string' ? leaf(d.tagsHave(o.column, value)) : NEVER;
+        if (comparator === 'CONTAINS') return typeof value === 'string' ? d.tagsHave(o, value) : NEVER;
         if (comparator === 'NOT_CONTAINS')
-          return typeof value === 'string' ? not(leaf(d.tagsHave(o.column, value))) : ALWAYS;
+          return typeof value === 'string' ? not(d.tagsHave(o, value)) : ALWAYS;
         return NEVER;
       case 'column': {
         if (o.fieldKind === 'datetime') return this.conditionDatetime(o.column, comparator, value);
@@ -555,9 +603,9 @@ export class QueryCompiler {
           if (comparator === 'NOT_EQUALS' && (value === null || typeof value === 'string')) return present;
           if (typeof value !== 'number' && typeof value !== 'boolean') return NEVER;
           const n = typeof value === 'boolean' ? Number(value) : value;
-          if (comparator === 'EQUALS') return leaf(sql`(${o.column} = ${d.number(n)})`);
-          if (comparator === 'NOT_EQUALS') return leaf(sql`(${o.column} <> ${d.number(n)})`);
-          if (orderOp) return leaf(sql`(${o.column} ${sql.raw(orderOp)} ${d.number(n)})`);
+          if (comparator === 'EQUALS') return leaf(sql`(${o.column} = ${d.number(n)})`, isNullable(o));
+          if (comparator === 'NOT_EQUALS') return leaf(sql`(${o.column} <> ${d.number(n)})`, isNullable(o));
+          if (orderOp) return leaf(sql`(${o.column} ${sql.raw(orderOp)} ${d.number(n)})`, isNullable(o));
           return NEVER;
         }
         // A text column.
@@ -568,7 +616,7 @@ export class QueryCompiler {
             ? and(present, SUPERSET)
             : NEVER;
         }
-        return this.textComparison(o.column, comparator, value, fieldName);
+        return this.textComparison(o.column, isNullable(o), comparator, value, fieldName);
       }
       case 'json': {
         if (value === null) {
@@ -581,12 +629,10 @@ export class QueryCompiler {
         if (typeof value === 'string') {
           const isText = d.isText(o);
           switch (comparator) {
-            case 'EQUALS': {
-              const containment = d.containsString(o, value);
-              return leaf(sql`(${containment ?? TRUE} AND ${isText} AND ${d.textAt(o)} = ${d.text(value)})`);
-            }
+            case 'EQUALS':
+              return d.textEquals(o, value);
             case 'NOT_EQUALS':
-              return and(present, not(leaf(sql`(${isText} AND ${d.textAt(o)} = ${d.text(value)})`)));
+              return and(present, not(d.textEquals(o, value)));
             case 'CONTAINS':
               return or(
                 leaf(sql`(${isText} AND ${d.contains(d.textAt(o), value)})`),
@@ -630,26 +676,32 @@ export class QueryCompiler {
     }
   }
 
-  private textComparison(column: Sql, comparator: Comparator, value: string, fieldName: string): Predicate {
+  private textComparison(
+    column: Sql,
+    nullable: boolean,
+    comparator: Comparator,
+    value: string,
+    fieldName: string,
+  ): Predicate {
     const { d } = this;
     const orderOp = ORDER_OPS[comparator];
     switch (comparator) {
       case 'EQUALS':
-        return leaf(sql`(${column} = ${d.text(value)})`);
+        return leaf(sql`(${column} = ${d.text(value)})`, nullable);
       case 'NOT_EQUALS':
-        return leaf(sql`(${column} <> ${d.text(value)})`);
+        return leaf(sql`(${column} <> ${d.text(value)})`, nullable);
       case 'CONTAINS':
-        return leaf(d.contains(column, value));
+        return leaf(d.contains(column, value), nullable);
       case 'NOT_CONTAINS':
-        return leaf(sql`(NOT ${d.contains(column, value)})`);
+        return leaf(sql`(NOT ${d.contains(column, value)})`, nullable);
       case 'BEGINS_WITH':
-        return leaf(d.beginsWith(column, value));
+        return leaf(d.beginsWith(column, value), nullable);
       case 'LIKE':
-        return leaf(d.like(column, value));
+        return leaf(d.like(column, value), nullable);
       case 'NOT_LIKE':
-        return leaf(sql`(NOT ${d.like(column, value)})`);
+        return leaf(sql`(NOT ${d.like(column, value)})`, nullable);
       default:
-        if (orderOp) return leaf(d.textCompare(column, orderOp, value));
+        if (orderOp) return leaf(d.textCompare(column, orderOp, value), nullable);
         throw new Error(`no comparison ${comparator} for ${fieldName}`);
     }
   }
@@ -663,7 +715,7 @@ export class QueryCompiler {
     if (canonical === undefined) return SUPERSET;
     const op = comparator === 'EQUALS' ? '=' : comparator === 'NOT_EQUALS' ? '<>' : ORDER_OPS[comparator];
     if (op === undefined) return NEVER;
-    return leaf(sql`(${column} ${sql.raw(op)} ${this.d.text(canonical)})`);
+    return exactly(sql`(${column} ${sql.raw(op)} ${this.d.text(canonical)})`);
   }
 }
 
