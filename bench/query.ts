@@ -8,7 +8,9 @@ import { sql } from 'kysely';
 import type { SqlDatabase } from '../src/adapters/sql/database.js';
 import { openSqlDatabase } from '../src/adapters/sql/open-database.js';
 import { datasetRow, fileRow } from '../src/adapters/sql/rows.js';
+import { QueryCompiler } from '../src/adapters/sql/query-compiler.js';
 import { queryFiles } from '../src/adapters/sql/sql-queries.js';
+import { prepareQuery } from '../src/domain/store-query.js';
 import type { FileRecord } from '../src/domain/records.js';
 import type { DatasetRecord, StoreQuery } from '../src/ports/data-store.js';
 import { PrivatePostgres } from '../test/support/private-postgres.js';
@@ -134,7 +136,8 @@ async function seedPostgres(database: SqlDatabase): Promise<void> {
       db,
     );
   }
-  await sql`ANALYZE`.execute(db);
+  // What autovacuum would have done by the time anyone queries: statistics and the visibility map.
+  await sql`VACUUM ANALYZE`.execute(db);
 }
 
 const QUERIES: [string, string][] = [
@@ -172,12 +175,26 @@ async function measure(dialect: string, database: SqlDatabase): Promise<Row[]> {
         if (page.items.length === 0 && page.total > 0) throw new Error(`${name}: an empty first page`);
       }
       times.sort((a, b) => a - b);
+      if (process.env.BENCH_QUERY_EXPLAIN !== undefined) await explain(database, query);
       const at = (q: number) => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]!;
       rows.push({ dialect, query: `${name}: \`${roboql}\``, scope, total, p50: at(0.5), p99: at(0.99) });
       console.error(`${dialect} ${name} (${scope}): total ${total}, p50 ${at(0.5).toFixed(1)} ms`);
     }
   }
   return rows;
+}
+
+/** Prints the plans of a query's count and first page (BENCH_QUERY_EXPLAIN=1). */
+async function explain(database: SqlDatabase, query: StoreQuery): Promise<void> {
+  const where = new QueryCompiler(prepareQuery('files', query), database.dialect).where().sql;
+  const analyze = database.dialect === 'postgres' ? sql`EXPLAIN ANALYZE` : sql`EXPLAIN QUERY PLAN`;
+  for (const statement of [
+    sql`${analyze} SELECT COUNT(*) FROM files AS f WHERE ${where}`,
+    sql`${analyze} SELECT f.* FROM files AS f WHERE ${where} ORDER BY f.created DESC, f.file_id DESC LIMIT 100`,
+  ]) {
+    const plan = await statement.execute(database.db);
+    console.error(plan.rows.map((row) => Object.values(row as object).join(' ')).join('\n'));
+  }
 }
 
 async function main(): Promise<void> {

@@ -556,7 +556,7 @@ export class QueryCompiler {
       if (node.operator === 'OR') return or(...parts);
       return not(or(...parts));
     }
-    return this.conditionLeaf(this.field(node.field), node.comparator, node.value ?? null, node.field);
+    return this.conditionLeaf(this.field(node.field), node.comparator, node.value ?? null);
   }
 
   private isPresent(o: Operand): Predicate {
@@ -577,7 +577,7 @@ export class QueryCompiler {
     }
   }
 
-  private conditionLeaf(o: Operand, comparator: Comparator, value: Value, fieldName: string): Predicate {
+  private conditionLeaf(o: Operand, comparator: Comparator, value: Value): Predicate {
     const { d } = this;
     if (comparator === 'IS_NULL' || comparator === 'NOT_EXISTS')
       return o.kind === 'opaque' ? SUPERSET : not(this.isPresent(o));
@@ -616,7 +616,7 @@ export class QueryCompiler {
             ? and(present, SUPERSET)
             : NEVER;
         }
-        return this.textComparison(o.column, isNullable(o), comparator, value, fieldName);
+        return this.textComparison(o.column, isNullable(o), comparator, value);
       }
       case 'json': {
         if (value === null) {
@@ -676,13 +676,7 @@ export class QueryCompiler {
     }
   }
 
-  private textComparison(
-    column: Sql,
-    nullable: boolean,
-    comparator: Comparator,
-    value: string,
-    fieldName: string,
-  ): Predicate {
+  private textComparison(column: Sql, nullable: boolean, comparator: Comparator, value: string): Predicate {
     const { d } = this;
     const orderOp = ORDER_OPS[comparator];
     switch (comparator) {
@@ -701,8 +695,8 @@ export class QueryCompiler {
       case 'NOT_LIKE':
         return leaf(sql`(NOT ${d.like(column, value)})`, nullable);
       default:
-        if (orderOp) return leaf(d.textCompare(column, orderOp, value), nullable);
-        throw new Error(`no comparison ${comparator} for ${fieldName}`);
+        // The null tests were settled before: only the orderings are left.
+        return orderOp ? leaf(d.textCompare(column, orderOp, value), nullable) : NEVER;
     }
   }
 
