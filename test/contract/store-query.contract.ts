@@ -653,6 +653,11 @@ export function describeStoreQueryContract(
       await check('files', { datasetId: id('A2'), roboql: 'tags CONTAINS "keep"' }, ['f6']);
       await check('files', { orgId: 'og_a', roboql: 'path = "logs/drive-01.log"' }, ['f1']);
       await check('files', { orgId: 'og_a', datasetId: id('B1') }, []);
+      // One tag or metadata lookup, scoped (SQLite counts these from its side tables).
+      await check('files', { orgId: 'og_a', roboql: 'metadata.robot = "r2"' }, ['f1', 'f3']);
+      await check('files', { orgId: 'og_b', roboql: 'tags CONTAINS "lidar"' }, ['f9']);
+      await check('files', { datasetId: id('A2'), condition: c('tags', 'CONTAINS', 'lidar') }, ['f6']);
+      await check('files', { orgId: 'og_a', datasetId: id('A1'), roboql: 'tags CONTAINS "lidar"' }, ['f1']);
     });
 
     it('sorts by a text column by code point, ties by id, and pages the same way', async () => {

@@ -26,6 +26,11 @@ type Sql = RawBuilder<unknown>;
 export interface Predicate {
   sql: Sql;
   exact: boolean;
+  /**
+   * When the predicate is one lookup in a SQLite side table (scope included), a count of the matching
+   * files read from that table's index alone, without probing each file's row.
+   */
+  count?: Sql;
 }
 
 /** The table alias of each entity in the compiled query. */
@@ -43,6 +48,7 @@ function and(...parts: Predicate[]): Predicate {
   const kept = parts.filter((part) => part.sql !== TRUE);
   const exact = parts.every((part) => part.exact);
   if (kept.length === 0) return { sql: TRUE, exact };
+  if (kept.length === 1 && kept[0]?.exact === exact) return kept[0];
   return {
     sql: sql`(${sql.join(
       kept.map((part) => part.sql),
@@ -57,6 +63,7 @@ function or(...parts: Predicate[]): Predicate {
   if (parts.some((part) => part.sql === TRUE)) return { sql: TRUE, exact };
   const kept = parts.filter((part) => part.sql !== FALSE);
   if (kept.length === 0) return { sql: FALSE, exact };
+  if (kept.length === 1 && kept[0]?.exact === exact) return kept[0];
   return {
     sql: sql`(${sql.join(
       kept.map((part) => part.sql),
@@ -212,22 +219,31 @@ class DialectSql {
     if (this.pg) return exactly(sql`(${o.column} ? ${this.text(value)})`);
     if (o.entity === 'file') {
       // The side table the triggers keep (migrations/0001-initial.ts): an index range, not every file's JSON.
-      return exactly(
-        sql`(${sql.ref(`${ENTITY_ALIAS.file}.file_id`)} IN (SELECT file_id FROM file_tag_index WHERE tag = ${value}${this.scopeOfSideTable()}))`,
-      );
+      const match = sql`FROM file_tag_index WHERE tag = ${value}${this.scopeOfSideTable()}`;
+      return this.sideTableLookup(match);
     }
     return exactly(
       sql`EXISTS (SELECT 1 FROM json_each(${o.column}) WHERE json_each.type = 'text' AND json_each.value = ${value})`,
     );
   }
 
+  /**
+   * The files a side-table lookup finds. The count shortcut holds only for a files query, whose scope the
+   * lookup repeats (the triggers keep the side tables' org and dataset those of their files).
+   */
+  private sideTableLookup(match: Sql): Predicate {
+    const lookup = exactly(sql`(${sql.ref(`${ENTITY_ALIAS.file}.file_id`)} IN (SELECT file_id ${match}))`);
+    return this.fileScope === undefined
+      ? lookup
+      : { ...lookup, count: sql`SELECT COUNT(DISTINCT file_id) AS total ${match}` };
+  }
+
   /** The value at the path is the string `value` (an index lookup where there is one). */
   textEquals(o: JsonOperand, value: string): Predicate {
     if (!this.pg && o.entity === 'file') {
       const key = `$${o.path.map((part) => `.${part}`).join('')}`;
-      return exactly(
-        sql`(${sql.ref(`${ENTITY_ALIAS.file}.file_id`)} IN (SELECT file_id FROM file_metadata_index WHERE key = ${key} AND value = ${value}${this.scopeOfSideTable()}))`,
-      );
+      const match = sql`FROM file_metadata_index WHERE key = ${key} AND value = ${value}${this.scopeOfSideTable()}`;
+      return this.sideTableLookup(match);
     }
     const containment = this.containsString(o, value);
     const exact = leaf(sql`(${this.isText(o)} AND ${this.textAt(o)} = ${this.text(value)})`);
@@ -373,7 +389,8 @@ export class QueryCompiler {
       scope.push(exactly(sql`${sql.ref(`${own}.org_id`)} = ${this.d.text(this.query.orgId)}`));
     if (this.query.datasetId !== undefined)
       scope.push(exactly(sql`${sql.ref(`${own}.dataset_id`)} = ${this.d.text(this.query.datasetId)}`));
-    return and(...scope, body);
+    const where = and(...scope, body);
+    return body.count === undefined ? where : { ...where, count: body.count };
   }
 
   private field(name: string): Operand {
