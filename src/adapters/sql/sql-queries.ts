@@ -12,7 +12,8 @@ import {
 import type { DatasetRecord, Page, StoredFile } from '../../ports/data-store.js';
 import type { TopicRecord } from '../../domain/records.js';
 import type { DatasetsTable, FilesTable, SqlDatabase, TopicsTable } from './database.js';
-import { ENTITY_ALIAS, QueryCompiler, sortColumn } from './query-compiler.js';
+import { QueryCompiler, sortColumn } from './query-compiler.js';
+import { ENTITY_ALIAS } from './sql-dialect.js';
 import { datasetFromRow, fileFromRow, topicFromRow } from './rows.js';
 
 /** Ids fetched per statement when loading the records a re-check reads (a file's dataset, a topic's file). */
@@ -58,7 +59,7 @@ async function run<R>(
       sql<R>`SELECT ${sql.raw(own)}.* FROM ${from} WHERE ${where.sql} ORDER BY ${sort.column}${collate} ${direction}${nulls}, ${id}${idCollate} ${direction} LIMIT ${query.limit} OFFSET ${query.offset}`.execute(
         database.db,
       ),
-      // A lookup in one of SQLite's side tables counts from that table's index (see query-compiler.ts).
+      // A lookup in one of SQLite's side tables counts from that table's index (see sql-dialect.ts).
       (where.count === undefined
         ? sql<{ total: number | string }>`SELECT COUNT(*) AS total FROM ${from} WHERE ${where.sql}`
         : sql<{ total: number | string }>`${where.count}`

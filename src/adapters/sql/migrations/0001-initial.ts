@@ -136,7 +136,7 @@ export function initialSchema(dialect: Dialect) {
  * SQLite has no index over JSON values: two side tables, kept by triggers, index a file's tags and the
  * string values of its metadata (one row per leaf, keyed by its JSON path, `$.a.b`), with the file's org
  * and dataset, so that `tags CONTAINS "x"` and `metadata.a.b = "x"` over an org read an index range
- * instead of every file's JSON. The query compiler reads them (src/adapters/sql/query-compiler.ts).
+ * instead of every file's JSON. The query compiler reads them (src/adapters/sql/sql-dialect.ts).
  */
 async function createSqliteFileIndexes(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE TABLE file_tag_index (
