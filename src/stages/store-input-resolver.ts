@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { UsageError } from '../domain/errors.js';
 import { gitignoreMatcher, isHiddenSystemPath } from '../domain/gitignore.js';
 import type { DataSelector, FileSelector, InvocationInput } from '../domain/input-selectors.js';
+import type { Comparator, ConditionGroup } from '../domain/query-condition.js';
 import type { TopicRecord } from '../domain/records.js';
 import { MAX_QUERY_LIMIT } from '../domain/store-query.js';
 import type { DataStore, Page, StoreQuery, StoredFile } from '../ports/data-store.js';
@@ -89,15 +90,8 @@ export class StoreInputResolver implements InputResolver {
       out.push(file);
     }
     if (selector.names?.length) {
-      // The SDK's `path LIKE "<n1>" OR path LIKE "<n2>" …`, as a condition tree (no quoting to get wrong).
-      const condition = {
-        operator: 'OR' as const,
-        conditions: selector.names.map((name) => ({
-          field: 'path',
-          comparator: 'LIKE' as const,
-          value: name,
-        })),
-      };
+      // The SDK's `path LIKE "<n1>" OR path LIKE "<n2>" …`.
+      const condition = anyOf('path', 'LIKE', selector.names);
       out.push(...(await everyPage((query) => this.store.queryFiles(query), { condition, ...this.byPath })));
     }
     return out;
@@ -111,14 +105,7 @@ export class StoreInputResolver implements InputResolver {
       out.push(topic);
     }
     if (selector.names?.length) {
-      const condition = {
-        operator: 'OR' as const,
-        conditions: selector.names.map((name) => ({
-          field: 'name',
-          comparator: 'EQUALS' as const,
-          value: name,
-        })),
-      };
+      const condition = anyOf('name', 'EQUALS', selector.names);
       out.push(...(await everyPage((query) => this.store.queryTopics(query), { condition, ...this.byName })));
     }
     if (selector.query)
@@ -137,6 +124,11 @@ export class StoreInputResolver implements InputResolver {
     }
     return this.store.listFiles(datasetId);
   }
+}
+
+/** `field comparator v1 OR field comparator v2 …`, as a condition tree (no quoting to get wrong). */
+function anyOf(field: string, comparator: Comparator, values: string[]): ConditionGroup {
+  return { operator: 'OR', conditions: values.map((value) => ({ field, comparator, value })) };
 }
 
 /** Every result of a query, page after page, in a stable order (path or name, then id). */

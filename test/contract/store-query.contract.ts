@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Condition, ConditionGroup } from '../../src/domain/query-condition.js';
 import type { QueryRow, QueryTarget } from '../../src/domain/query-fields.js';
-import { compareCodePoints } from '../../src/domain/query-condition.js';
+import { COMPARATORS, compareCodePoints } from '../../src/domain/query-condition.js';
 import { matchesQuery, pageRows, prepareQuery } from '../../src/domain/store-query.js';
 import type { DatasetRecord, Page, StoreQuery, StoredFile } from '../../src/ports/data-store.js';
 import type { TopicRecord } from '../../src/domain/records.js';
@@ -346,23 +346,7 @@ const VALUES: (string | number | boolean | null)[] = [
   'drives',
   'good',
 ];
-const COMPARATOR_POOL = [
-  'EQUALS',
-  'NOT_EQUALS',
-  'GREATER_THAN',
-  'GREATER_THAN_OR_EQUAL',
-  'LESS_THAN',
-  'LESS_THAN_OR_EQUAL',
-  'CONTAINS',
-  'NOT_CONTAINS',
-  'IS_NULL',
-  'IS_NOT_NULL',
-  'EXISTS',
-  'NOT_EXISTS',
-  'BEGINS_WITH',
-  'LIKE',
-  'NOT_LIKE',
-] as const;
+const COMPARATOR_POOL = COMPARATORS;
 
 function pick<T>(next: () => number, items: readonly T[]): T {
   return items[Math.floor(next() * items.length)] as T;
