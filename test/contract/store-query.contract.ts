@@ -618,6 +618,9 @@ export function describeStoreQueryContract(
       ['metadata.rate = 30', ['t2']],
       ['start_time >= 1500', ['t3']],
       ['file_id = "{f1}"', ['t1', 't2']],
+      // Re-checked by the reference evaluator (a number against JSON that may hold text), reading the file.
+      ['file.metadata.count = 5', ['t1', 't2']],
+      ['dataset.metadata.year >= 2026 AND file.size > "1000"', ['t1', 't2', 't3']],
     ])('topics: %s', async (roboql, expected) => {
       await check('topics', { roboql: substitute(roboql) }, expected);
     });
