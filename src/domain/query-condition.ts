@@ -1,5 +1,7 @@
 import { UsageError } from './errors.js';
-import { likeToRegExp } from './roboql.js';
+import { compareCodePoints, likeToRegExp } from './roboql.js';
+
+export { compareCodePoints };
 
 /**
  * The condition trees of a QuerySpecification (spec §2.11): a Condition compares one field of a record; a
@@ -226,17 +228,4 @@ function pythonCompare(a: unknown, b: unknown): number | undefined {
   }
   if (typeof a === 'string' && typeof b === 'string') return compareCodePoints(a, b);
   return undefined;
-}
-
-/** Orders strings by Unicode code point (as UTF-8 bytes order, SQLite's BINARY and PostgreSQL's "C"). */
-export function compareCodePoints(a: string, b: string): number {
-  if (a === b) return 0;
-  let i = 0;
-  while (i < a.length && i < b.length) {
-    const x = a.codePointAt(i) ?? 0;
-    const y = b.codePointAt(i) ?? 0;
-    if (x !== y) return x < y ? -1 : 1;
-    i += x > 0xffff ? 2 : 1;
-  }
-  return a.length - i === 0 ? (b.length - i === 0 ? 0 : -1) : 1;
 }
