@@ -235,16 +235,40 @@ function compare(actual: unknown, op: string, expected: Value): boolean {
   if (actual === undefined || actual === null || expected === null) return false;
   const [a, b] = orderable(actual, expected);
   if (a === undefined || b === undefined) return false;
+  // Strings by code point (as SQL's binary collations order them), not by UTF-16 unit.
+  const order =
+    typeof a === 'string' && typeof b === 'string'
+      ? compareCodePoints(a, b)
+      : a < b
+        ? -1
+        : a > b
+          ? 1
+          : a === b
+            ? 0
+            : NaN;
   switch (op) {
     case '<':
-      return a < b;
+      return order < 0;
     case '<=':
-      return a <= b;
+      return order <= 0;
     case '>':
-      return a > b;
+      return order > 0;
     default:
-      return a >= b;
+      return order >= 0;
   }
+}
+
+/** Orders strings by Unicode code point (as UTF-8 bytes order, SQLite's BINARY and PostgreSQL's "C"). */
+export function compareCodePoints(a: string, b: string): number {
+  if (a === b) return 0;
+  let i = 0;
+  while (i < a.length && i < b.length) {
+    const x = a.codePointAt(i) ?? 0;
+    const y = b.codePointAt(i) ?? 0;
+    if (x !== y) return x < y ? -1 : 1;
+    i += x > 0xffff ? 2 : 1;
+  }
+  return a.length - i === 0 ? (b.length - i === 0 ? 0 : -1) : 1;
 }
 
 /** Numbers compare as numbers; ISO datetimes as instants; other strings as strings. */
@@ -272,7 +296,8 @@ export function likeToRegExp(pattern: string): RegExp {
     else if (char === '_') source += '.';
     else source += char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(`^${source}$`, 's');
+  // `u`: `_` is one character (code point), as in SQL, not one UTF-16 unit.
+  return new RegExp(`^${source}$`, 'su');
 }
 
 /** Reads a dotted path (metadata.a.b) from an object. */

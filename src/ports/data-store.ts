@@ -87,13 +87,19 @@ export interface StoreQuery {
   orgId?: string;
   /** Only files or topics of this dataset. */
   datasetId?: string;
-  /** A field of the record, dotted paths allowed (`metadata.k`); by default `created`. */
+  /**
+   * A field of the record, dotted paths allowed (`metadata.k`); by default `created`. Ties are broken by
+   * the record's id (in the same direction); null and missing values come last in either direction.
+   */
   sortBy?: string;
   /** By default `DESC`. */
   sortDirection?: 'ASC' | 'DESC';
   /** The page size: 1 to 1000, by default 1000. */
   limit?: number;
-  /** The `nextToken` of the page before; absent for the first page. */
+  /**
+   * The `nextToken` of the page before; absent for the first page. Tokens are opaque (an offset into the
+   * sorted matches: a record added between two requests shifts the later pages).
+   */
   after?: string | null;
 }
 
@@ -135,4 +141,14 @@ export interface DataStore {
 
   /** Lets go of what the store holds open (database connections); whoever opens a store closes it. */
   close(): Promise<void>;
+
+  /**
+   * Datasets, files or topics matching a query, one page at a time, with how many match in all. A bad
+   * query (a syntax error, an unknown comparator, a field the target has not, a limit out of range, a
+   * malformed `after`) is a UsageError naming what is wrong. Files and topics may be filtered on their
+   * dataset's fields (`dataset.name`), topics on their file's too (`file.path`).
+   */
+  queryDatasets(query: StoreQuery): Promise<Page<DatasetRecord>>;
+  queryFiles(query: StoreQuery): Promise<Page<StoredFile>>;
+  queryTopics(query: StoreQuery): Promise<Page<TopicRecord>>;
 }

@@ -2,49 +2,11 @@ import type { Logger } from 'pino';
 import { UsageError } from '../domain/errors.js';
 import { gitignoreMatcher, isHiddenSystemPath } from '../domain/gitignore.js';
 import type { DataSelector, FileSelector, InvocationInput } from '../domain/input-selectors.js';
+import type { Comparator, ConditionGroup } from '../domain/query-condition.js';
 import type { TopicRecord } from '../domain/records.js';
-import { evaluateQuery, likeToRegExp, parseQuery, readPath } from '../domain/roboql.js';
-import type { DataStore, StoredFile } from '../ports/data-store.js';
+import { MAX_QUERY_LIMIT } from '../domain/store-query.js';
+import type { DataStore, Page, StoreQuery, StoredFile } from '../ports/data-store.js';
 import type { InputResolver, ResolvedFile, ResolvedInput } from '../ports/input-resolver.js';
-
-/** The fields a file query can read (spec §6.2's RoboQL, file target). */
-function fileField(file: StoredFile, field: string): unknown {
-  const { record } = file;
-  if (field.startsWith('metadata.')) return readPath(record.metadata, field.slice('metadata.'.length));
-  const fields: Record<string, unknown> = {
-    dataset_id: record.association_id,
-    path: record.relative_path,
-    relative_path: record.relative_path,
-    name: record.name,
-    size: record.size,
-    created: record.created,
-    modified: record.modified,
-    tags: record.tags,
-    file_id: record.file_id,
-    version: record.version,
-    description: record.description,
-    metadata: record.metadata,
-  };
-  return fields[field];
-}
-
-/** The fields a topic query can read (topic target). */
-function topicField(topic: TopicRecord, datasetId: string, field: string): unknown {
-  if (field.startsWith('metadata.')) return readPath(topic.metadata, field.slice('metadata.'.length));
-  const fields: Record<string, unknown> = {
-    name: topic.topic_name,
-    topic_name: topic.topic_name,
-    topic_id: topic.topic_id,
-    schema_name: topic.schema_name,
-    message_count: topic.message_count,
-    start_time: topic.start_time,
-    end_time: topic.end_time,
-    file_id: topic.association.association_id,
-    dataset_id: datasetId,
-    created: topic.created,
-  };
-  return fields[field];
-}
 
 /**
  * Resolves input selectors against a DataStore, as the SDK's resolver does (spec §6.2): each selector in
@@ -53,10 +15,18 @@ function topicField(topic: TopicRecord, datasetId: string, field: string): unkno
  * that names it: an action run against nothing is almost always a mistake in the selector.
  */
 export class StoreInputResolver implements InputResolver {
+  private readonly byPath: { sortBy: string; limit: number };
+  private readonly byName: { sortBy: string; limit: number };
+
+  /** `pageSize`: how many records each query page holds (the store's maximum by default). */
   constructor(
     private readonly store: DataStore,
     private readonly logger: Logger,
-  ) {}
+    { pageSize = MAX_QUERY_LIMIT }: { pageSize?: number } = {},
+  ) {
+    this.byPath = { sortBy: 'path', limit: pageSize };
+    this.byName = { sortBy: 'name', limit: pageSize };
+  }
 
   async resolve(input: InvocationInput, signal: AbortSignal): Promise<ResolvedInput> {
     const files = new Map<string, StoredFile>();
@@ -107,21 +77,22 @@ export class StoreInputResolver implements InputResolver {
     } else if (selector.dataset_id && hasOther) {
       this.logger.warn({ datasetId: selector.dataset_id }, 'input.dataset_id_ignored');
     }
-    if (selector.query) {
-      const query = parseQuery(selector.query);
-      for (const file of await this.allFiles())
-        if (evaluateQuery(query, (field) => fileField(file, field))) out.push(file);
-    }
+    if (selector.query)
+      out.push(
+        ...(await everyPage((query) => this.store.queryFiles(query), {
+          roboql: selector.query,
+          ...this.byPath,
+        })),
+      );
     for (const id of selector.ids ?? []) {
       const file = await this.store.getFile(id);
       if (file === undefined) throw new UsageError(`no file with id "${id}"`, 'E_INVALID_INPUT');
       out.push(file);
     }
     if (selector.names?.length) {
-      const patterns = selector.names.map(likeToRegExp);
-      for (const file of await this.allFiles()) {
-        if (patterns.some((pattern) => pattern.test(file.record.relative_path))) out.push(file);
-      }
+      // The SDK's `path LIKE "<n1>" OR path LIKE "<n2>" …`.
+      const condition = anyOf('path', 'LIKE', selector.names);
+      out.push(...(await everyPage((query) => this.store.queryFiles(query), { condition, ...this.byPath })));
     }
     return out;
   }
@@ -133,17 +104,17 @@ export class StoreInputResolver implements InputResolver {
       if (topic === undefined) throw new UsageError(`no topic with id "${id}"`, 'E_INVALID_INPUT');
       out.push(topic);
     }
-    const all = selector.names?.length || selector.query ? await this.allTopics() : [];
     if (selector.names?.length) {
-      const names = new Set(selector.names);
-      out.push(...all.filter(({ topic }) => names.has(topic.topic_name)).map(({ topic }) => topic));
+      const condition = anyOf('name', 'EQUALS', selector.names);
+      out.push(...(await everyPage((query) => this.store.queryTopics(query), { condition, ...this.byName })));
     }
-    if (selector.query) {
-      const query = parseQuery(selector.query);
-      for (const { topic, datasetId } of all) {
-        if (evaluateQuery(query, (field) => topicField(topic, datasetId, field))) out.push(topic);
-      }
-    }
+    if (selector.query)
+      out.push(
+        ...(await everyPage((query) => this.store.queryTopics(query), {
+          roboql: selector.query,
+          ...this.byName,
+        })),
+      );
     return out;
   }
 
@@ -153,22 +124,26 @@ export class StoreInputResolver implements InputResolver {
     }
     return this.store.listFiles(datasetId);
   }
+}
 
-  private async allFiles(): Promise<StoredFile[]> {
-    const all: StoredFile[] = [];
-    for (const dataset of await this.store.listDatasets())
-      all.push(...(await this.store.listFiles(dataset.dataset_id)));
-    return all;
-  }
+/** `field comparator v1 OR field comparator v2 …`, as a condition tree (no quoting to get wrong). */
+function anyOf(field: string, comparator: Comparator, values: string[]): ConditionGroup {
+  return { operator: 'OR', conditions: values.map((value) => ({ field, comparator, value })) };
+}
 
-  private async allTopics(): Promise<{ topic: TopicRecord; datasetId: string }[]> {
-    const all: { topic: TopicRecord; datasetId: string }[] = [];
-    for (const dataset of await this.store.listDatasets()) {
-      for (const topic of await this.store.listTopics(dataset.dataset_id))
-        all.push({ topic, datasetId: dataset.dataset_id });
-    }
-    return all;
-  }
+/** Every result of a query, page after page, in a stable order (path or name, then id). */
+async function everyPage<T>(
+  run: (query: StoreQuery) => Promise<Page<T>>,
+  query: StoreQuery & { sortBy: string; limit: number },
+): Promise<T[]> {
+  const all: T[] = [];
+  let after: string | null = null;
+  do {
+    const page: Page<T> = await run({ ...query, sortDirection: 'ASC', after });
+    all.push(...page.items);
+    after = page.nextToken;
+  } while (after !== null);
+  return all;
 }
 
 function describeSelector(selector: FileSelector | DataSelector): string {

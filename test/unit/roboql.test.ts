@@ -78,3 +78,12 @@ describe('RoboQL subset', () => {
     expect((error as QuerySyntaxError).code).toBe('E_INVALID_INPUT');
   });
 });
+
+describe('RoboQL string order', () => {
+  it('orders strings by code point, as the SQL stores do', () => {
+    const read = (field: string) => (field === 'x' ? '\uff5e' : undefined);
+    // U+FF5E < U+1F600 by code point; by UTF-16 unit (0xFF5E > 0xD83D) it would be the other way.
+    expect(evaluateQuery(parseQuery('x < "😀"'), read)).toBe(true);
+    expect(evaluateQuery(parseQuery('x >= "😀"'), read)).toBe(false);
+  });
+});

@@ -11,10 +11,14 @@ import type {
   DatasetRecord,
   NewDataset,
   NewTopic,
+  Page,
   PutFile,
   PutFilesOptions,
+  StoreQuery,
   StoredFile,
 } from '../../ports/data-store.js';
+import { matchesQuery, pageRows, prepareQuery } from '../../domain/store-query.js';
+import type { QueryRow } from '../../domain/query-fields.js';
 import { safeRelativePath } from '../../domain/relative-path.js';
 import { writeJsonAtomic } from './atomic-file.js';
 import { BlobStore } from './blob-store.js';
@@ -285,6 +289,61 @@ export class LocalDataStore implements DataStore {
     const datasetId = await this.readIndex('topics', topicId);
     if (datasetId === undefined) return undefined;
     return readJson<TopicRecord>(path.join(this.datasetDir(datasetId), 'topics', `${topicId}.json`));
+  }
+
+  /** Scans every dataset (the reference for the SQL store, which pushes the query down). */
+  async queryDatasets(query: StoreQuery): Promise<Page<DatasetRecord>> {
+    const prepared = prepareQuery('datasets', query);
+    const rows = (await this.datasetsIn(prepared)).map((dataset) => ({ dataset }));
+    const page = pageRows(
+      prepared,
+      rows.filter((row) => matchesQuery(prepared, row)),
+      (row) => row,
+    );
+    return { ...page, items: page.items.map((row) => row.dataset) };
+  }
+
+  async queryFiles(query: StoreQuery): Promise<Page<StoredFile>> {
+    const prepared = prepareQuery('files', query);
+    const matching: { stored: StoredFile; row: QueryRow }[] = [];
+    for (const dataset of await this.datasetsIn(prepared)) {
+      for (const stored of await this.listFiles(dataset.dataset_id)) {
+        const row: QueryRow = { dataset, file: stored.record };
+        if (matchesQuery(prepared, row)) matching.push({ stored, row });
+      }
+    }
+    const page = pageRows(prepared, matching, (item) => item.row);
+    return { ...page, items: page.items.map((item) => item.stored) };
+  }
+
+  async queryTopics(query: StoreQuery): Promise<Page<TopicRecord>> {
+    const prepared = prepareQuery('topics', query);
+    const matching: (QueryRow & { topic: TopicRecord })[] = [];
+    for (const dataset of await this.datasetsIn(prepared)) {
+      const files = new Map(
+        (await this.listFiles(dataset.dataset_id)).map((stored) => [stored.record.file_id, stored.record]),
+      );
+      for (const topic of await this.listTopics(dataset.dataset_id)) {
+        const row = {
+          dataset,
+          topic,
+          topicDatasetId: dataset.dataset_id,
+          file: files.get(topic.association.association_id),
+        };
+        if (matchesQuery(prepared, row)) matching.push(row);
+      }
+    }
+    const page = pageRows(prepared, matching, (row) => row);
+    return { ...page, items: page.items.map((row) => row.topic) };
+  }
+
+  /** The datasets a query's scope (org, dataset) lets it read. */
+  private async datasetsIn(query: { orgId?: string; datasetId?: string }): Promise<DatasetRecord[]> {
+    const datasets =
+      query.datasetId === undefined
+        ? await this.listDatasets()
+        : [await this.getDataset(query.datasetId)].filter((d): d is DatasetRecord => d !== undefined);
+    return datasets.filter((dataset) => query.orgId === undefined || dataset.org_id === query.orgId);
   }
 
   private datasetDir(datasetId: string): string {

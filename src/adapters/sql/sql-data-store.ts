@@ -13,13 +13,16 @@ import type {
   DatasetRecord,
   NewDataset,
   NewTopic,
+  Page,
   PutFile,
   PutFilesOptions,
+  StoreQuery,
   StoredFile,
 } from '../../ports/data-store.js';
 import type { Database, FilesTable, SqlDatabase } from './database.js';
 import { databaseErrorCode } from './database-errors.js';
 import { SQLITE_BUSY_TIMEOUT_MS } from './open-database.js';
+import { queryDatasets, queryFiles, queryTopics } from './sql-queries.js';
 import { datasetFromRow, datasetRow, fileFromRow, fileRow, topicFromRow, topicRow } from './rows.js';
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -125,6 +128,19 @@ export class SqlDataStore implements DataStore {
   ) {
     this.db = database.db;
     this.recordBatch = options.recordBatch ?? RECORD_BATCH;
+  }
+
+  // Queries are compiled to SQL (sql-queries.ts): pushed down whole where exact, re-checked where not.
+  queryDatasets(query: StoreQuery): Promise<Page<DatasetRecord>> {
+    return queryDatasets(this.database, query);
+  }
+
+  queryFiles(query: StoreQuery): Promise<Page<StoredFile>> {
+    return queryFiles(this.database, query);
+  }
+
+  queryTopics(query: StoreQuery): Promise<Page<TopicRecord>> {
+    return queryTopics(this.database, query);
   }
 
   close(): Promise<void> {

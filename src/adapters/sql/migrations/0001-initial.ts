@@ -59,10 +59,24 @@ export function initialSchema(dialect: Dialect) {
       await db.schema.createIndex('files_org_created').on('files').columns(['org_id', 'created']).execute();
       await db.schema.createIndex('files_path').on('files').column('relative_path').execute();
       await db.schema.createIndex('files_sha256').on('files').column('sha256').execute();
+      // Queries scoped to a dataset, newest first (the default sort); path filters over an org (LIKE '%.bag'
+      // is answered from the index alone, without reading the rows).
+      await db.schema
+        .createIndex('files_dataset_created')
+        .on('files')
+        .columns(['dataset_id', 'created'])
+        .execute();
+      await db.schema
+        .createIndex('files_org_path')
+        .on('files')
+        .columns(['org_id', 'relative_path'])
+        .execute();
       if (dialect === 'postgres') {
-        // Containment (`metadata @> '{"k": v}'`, `tags ? 'x'`) and path LIKE '%…' lookups.
+        // Containment (`metadata @> '{"k": v}'`, `tags ? 'x'`) lookups.
         await sql`CREATE INDEX files_metadata_gin ON files USING gin (metadata jsonb_path_ops)`.execute(db);
         await sql`CREATE INDEX files_tags_gin ON files USING gin (tags)`.execute(db);
+      } else {
+        await createSqliteFileIndexes(db);
       }
 
       await db.schema
@@ -116,4 +130,39 @@ export function initialSchema(dialect: Dialect) {
         .execute();
     },
   };
+}
+
+/**
+ * SQLite has no index over JSON values: two side tables, kept by triggers, index a file's tags and the
+ * string values of its metadata (one row per leaf, keyed by its JSON path, `$.a.b`), with the file's org
+ * and dataset, so that `tags CONTAINS "x"` and `metadata.a.b = "x"` over an org read an index range
+ * instead of every file's JSON. The query compiler reads them (src/adapters/sql/sql-dialect.ts).
+ */
+async function createSqliteFileIndexes(db: Kysely<unknown>): Promise<void> {
+  await sql`CREATE TABLE file_tag_index (
+    file_id text NOT NULL, org_id text NOT NULL, dataset_id text NOT NULL, tag text NOT NULL)`.execute(db);
+  await sql`CREATE INDEX file_tag_index_tag ON file_tag_index (tag, org_id, dataset_id, file_id)`.execute(db);
+  await sql`CREATE INDEX file_tag_index_file ON file_tag_index (file_id)`.execute(db);
+  await sql`CREATE TABLE file_metadata_index (
+    file_id text NOT NULL, org_id text NOT NULL, dataset_id text NOT NULL, key text NOT NULL, value text NOT NULL)`.execute(
+    db,
+  );
+  await sql`CREATE INDEX file_metadata_index_value ON file_metadata_index (key, value, org_id, dataset_id, file_id)`.execute(
+    db,
+  );
+  await sql`CREATE INDEX file_metadata_index_file ON file_metadata_index (file_id)`.execute(db);
+  const fill = (row: 'new') => sql`
+    INSERT INTO file_tag_index (file_id, org_id, dataset_id, tag)
+      SELECT ${sql.raw(row)}.file_id, ${sql.raw(row)}.org_id, ${sql.raw(row)}.dataset_id, value
+      FROM json_each(${sql.raw(row)}.tags) WHERE type = 'text';
+    INSERT INTO file_metadata_index (file_id, org_id, dataset_id, key, value)
+      SELECT ${sql.raw(row)}.file_id, ${sql.raw(row)}.org_id, ${sql.raw(row)}.dataset_id, fullkey, atom
+      FROM json_tree(${sql.raw(row)}.metadata) WHERE type = 'text';`;
+  const clear = sql`
+    DELETE FROM file_tag_index WHERE file_id = old.file_id;
+    DELETE FROM file_metadata_index WHERE file_id = old.file_id;`;
+  await sql`CREATE TRIGGER files_index_insert AFTER INSERT ON files BEGIN ${fill('new')} END`.execute(db);
+  await sql`CREATE TRIGGER files_index_update AFTER UPDATE OF tags, metadata, org_id, dataset_id, file_id ON files
+    BEGIN ${clear} ${fill('new')} END`.execute(db);
+  await sql`CREATE TRIGGER files_index_delete AFTER DELETE ON files BEGIN ${clear} END`.execute(db);
 }
