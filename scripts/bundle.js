@@ -6,13 +6,40 @@
 // (better-sqlite3, ssh2's optional cpu-features, pg's optional pg-native) and yaml, which the settings
 // loader requires on demand. Beside the chunks, meta.json lists the packages inside each chunk, so that a
 // test can tell which libraries a command loaded (test/integration/cli-startup-modules.test.ts).
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build } from 'esbuild';
 
 const root = path.resolve(import.meta.dirname, '..');
 const outdir = path.join(root, 'dist', 'bundle');
 const EXTERNAL = ['better-sqlite3', 'ssh2', 'cpu-features', 'pg-native', 'yaml'];
+
+/**
+ * Two parts of the Docker client that every command loading it paid for and none uses:
+ * - dockerode's BuildKit session (`buildImage` with `version: "2"`), which pulls in gRPC and protobufjs
+ *   (a third of the Docker chunk): action images are built with the classic builder, so the session
+ *   module is replaced by one that says so if it is ever called;
+ * - ssh2, which docker-modem requires at load for `ssh://` engines: required when the first SSH
+ *   connection is made instead.
+ * Each rewrite checks the text it replaces, so a dependency upgrade that moves it fails the build.
+ */
+const lazyDockerParts = {
+  name: 'lazy-docker-parts',
+  setup(builder) {
+    builder.onLoad({ filter: /[\\/]dockerode[\\/]lib[\\/]session\.js$/ }, () => ({
+      contents:
+        "module.exports = function withSession() { throw new Error('BuildKit sessions (buildImage version 2) are not part of this build of action-worker'); };",
+      loader: 'js',
+    }));
+    builder.onLoad({ filter: /[\\/]docker-modem[\\/]lib[\\/]ssh\.js$/ }, async ({ path: file }) => {
+      const source = await readFile(file, 'utf8');
+      const eager = "var Client = require('ssh2').Client,";
+      if (!source.startsWith(eager)) throw new Error(`${file} no longer starts with ${eager}`);
+      const lazy = "var Client = function (...args) { return new (require('ssh2').Client)(...args); },";
+      return { contents: lazy + source.slice(eager.length), loader: 'js' };
+    });
+  },
+};
 
 await rm(outdir, { recursive: true, force: true });
 const { metafile } = await build({
@@ -31,6 +58,7 @@ const { metafile } = await build({
   },
   sourcemap: 'linked',
   metafile: true,
+  plugins: [lazyDockerParts],
   logLevel: 'warning',
 });
 

@@ -103,5 +103,8 @@ describe('action-worker start-up', () => {
     for (const client of QUEUE_AND_REDIS) expect(loaded, `run loaded ${client}`).not.toContain(client);
     // With no configuration file, the YAML parser is not needed either.
     expect(loaded, 'run loaded yaml').not.toContain('yaml');
+    // Nor the Docker client's parts for BuildKit sessions (gRPC) and SSH engines (scripts/bundle.js).
+    for (const unused of ['@grpc/grpc-js', 'ssh2'])
+      expect(loaded, `run loaded ${unused}`).not.toContain(unused);
   });
 });
