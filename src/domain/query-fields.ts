@@ -1,5 +1,5 @@
 import { UsageError } from './errors.js';
-import type { FileRecord, TopicRecord } from './records.js';
+import type { DatasetRecord, FileRecord, TopicRecord } from './records.js';
 
 /** What a store query selects. */
 export type QueryTarget = 'datasets' | 'files' | 'topics';
@@ -19,25 +19,11 @@ export type FieldKind =
 
 /** The records a query reads a row from: the target's own and those it hangs off. */
 export interface QueryRow {
-  dataset?: DatasetFields;
+  dataset?: DatasetRecord;
   file?: FileRecord;
   topic?: TopicRecord;
   /** A topic's dataset id (not part of its wire record). */
   topicDatasetId?: string;
-}
-
-/** The dataset fields a query can read (a DatasetRecord has them all). */
-export interface DatasetFields {
-  dataset_id: string;
-  org_id: string;
-  name: string | null;
-  description: string | null;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  created: string;
-  created_by: string;
-  modified: string;
-  modified_by: string;
 }
 
 export interface FieldDefinition {

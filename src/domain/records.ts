@@ -125,3 +125,17 @@ export type ActionInputRecord = z.output<typeof ActionInputRecord>;
 
 /** `ROBOTO_DATASET_ID` when the invocation has no dataset. */
 export const UNSPECIFIED_DATA_SOURCE = '__UNSPECIFIED_DATA_SOURCE__';
+
+/** A dataset as the store keeps it. */
+export interface DatasetRecord {
+  dataset_id: string;
+  org_id: string;
+  name: string | null;
+  description: string | null;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  created: string;
+  created_by: string;
+  modified: string;
+  modified_by: string;
+}

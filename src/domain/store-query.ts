@@ -14,16 +14,42 @@ import { type QueryNode, evaluateQuery, parseQuery } from './roboql.js';
 export const DEFAULT_QUERY_LIMIT = 1000;
 export const MAX_QUERY_LIMIT = 1000;
 
-/** What a store query asks (the port's StoreQuery, restated here so that the domain stays free of ports). */
-export interface StoreQueryInput {
+/**
+ * A query of datasets, files or topics. At most one of `roboql` and `condition`; neither matches everything.
+ * Adapters push it down to their database where they can (the SQL store compiles it to SQL); whatever they
+ * do, the result is what the reference evaluators (`evaluateQuery`, `matchesCondition`) would select.
+ */
+export interface StoreQuery {
+  /** A RoboQL query (spec §6.2), e.g. `path LIKE "%.bag" AND metadata.robot = "r2"`. */
   roboql?: string;
+  /** A QuerySpecification's condition tree (spec §2.11), fields qualified or not. */
   condition?: Condition | ConditionGroup | null;
+  /** Only records of this org. */
   orgId?: string;
+  /** Only files or topics of this dataset. */
   datasetId?: string;
+  /**
+   * A field of the record, dotted paths allowed (`metadata.k`); by default `created`. Ties are broken by
+   * the record's id (in the same direction); null and missing values come last in either direction.
+   */
   sortBy?: string;
+  /** By default `DESC`. */
   sortDirection?: 'ASC' | 'DESC';
+  /** The page size: 1 to 1000, by default 1000. */
   limit?: number;
+  /**
+   * The `nextToken` of the page before; absent for the first page. Tokens are opaque (an offset into the
+   * sorted matches: a record added between two requests shifts the later pages).
+   */
   after?: string | null;
+}
+
+/** One page of a query's results, with how many records match in all. */
+export interface Page<T> {
+  items: T[];
+  total: number;
+  /** The token of the next page; null when this is the last (never a token for an empty tail). */
+  nextToken: string | null;
 }
 
 export type QueryPredicate =
@@ -50,7 +76,7 @@ export interface PreparedQuery {
  * Checks a query and resolves its fields, or throws a UsageError naming what is wrong: a syntax error, an
  * unknown comparator, a field the target has not, a limit out of range, a malformed `after` token.
  */
-export function prepareQuery(target: QueryTarget, query: StoreQueryInput): PreparedQuery {
+export function prepareQuery(target: QueryTarget, query: StoreQuery): PreparedQuery {
   const fields = new Map<string, FieldRef>();
   const resolve = (name: string): FieldRef => {
     const known = fields.get(name);

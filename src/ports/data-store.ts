@@ -1,21 +1,10 @@
 import type { MetadataChangeset } from '../domain/metadata-changeset.js';
-import type { Condition, ConditionGroup } from '../domain/query-condition.js';
-import type { FileRecord, TopicRecord } from '../domain/records.js';
+import type { DatasetRecord, FileRecord, TopicRecord } from '../domain/records.js';
+import type { Page, StoreQuery } from '../domain/store-query.js';
+import type { NewTopic } from '../domain/stored-records.js';
 import type { TransferObserver } from './transfer-observer.js';
 
-/** A dataset as the store keeps it. */
-export interface DatasetRecord {
-  dataset_id: string;
-  org_id: string;
-  name: string | null;
-  description: string | null;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  created: string;
-  created_by: string;
-  modified: string;
-  modified_by: string;
-}
+export type { DatasetRecord } from '../domain/records.js';
 
 /** A file with what the store knows beyond its wire record. */
 export interface StoredFile {
@@ -64,52 +53,9 @@ export interface PutFilesOptions {
   transfers?: TransferObserver;
 }
 
-export interface NewTopic {
-  topicName: string;
-  schemaName?: string | null;
-  messageCount?: number | null;
-  startTime?: number | null;
-  endTime?: number | null;
-  metadata?: Record<string, unknown>;
-}
+export type { NewTopic } from '../domain/stored-records.js';
 
-/**
- * A query of datasets, files or topics. At most one of `roboql` and `condition`; neither matches everything.
- * Adapters push it down to their database where they can (the SQL store compiles it to SQL); whatever they
- * do, the result is what the reference evaluators (`evaluateQuery`, `matchesCondition`) would select.
- */
-export interface StoreQuery {
-  /** A RoboQL query (spec §6.2), e.g. `path LIKE "%.bag" AND metadata.robot = "r2"`. */
-  roboql?: string;
-  /** A QuerySpecification's condition tree (spec §2.11), fields qualified or not. */
-  condition?: Condition | ConditionGroup | null;
-  /** Only records of this org. */
-  orgId?: string;
-  /** Only files or topics of this dataset. */
-  datasetId?: string;
-  /**
-   * A field of the record, dotted paths allowed (`metadata.k`); by default `created`. Ties are broken by
-   * the record's id (in the same direction); null and missing values come last in either direction.
-   */
-  sortBy?: string;
-  /** By default `DESC`. */
-  sortDirection?: 'ASC' | 'DESC';
-  /** The page size: 1 to 1000, by default 1000. */
-  limit?: number;
-  /**
-   * The `nextToken` of the page before; absent for the first page. Tokens are opaque (an offset into the
-   * sorted matches: a record added between two requests shifts the later pages).
-   */
-  after?: string | null;
-}
-
-/** One page of a query's results, with how many records match in all. */
-export interface Page<T> {
-  items: T[];
-  total: number;
-  /** The token of the next page; null when this is the last (never a token for an empty tail). */
-  nextToken: string | null;
-}
+export type { Page, StoreQuery } from '../domain/store-query.js';
 
 /**
  * Datasets of files with tags, metadata and descriptions, and topics registered on files. The default keeps

@@ -4,6 +4,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import { randomId, stableId } from '../../domain/ids.js';
+import { newTopicRecord, writtenFileRecord } from '../../domain/stored-records.js';
 import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
 import type { FileRecord, TopicRecord } from '../../domain/records.js';
 import type {
@@ -169,31 +170,19 @@ export class LocalDataStore implements DataStore {
         // A retried attempt replaces what an earlier attempt of the same invocation wrote, in the same version.
         const version =
           existing === undefined ? 1 : isSameWrite ? existing.record.version : existing.record.version + 1;
-        const record: FileRecord = {
-          association_id: datasetId,
-          created: existing?.record.created ?? now,
-          created_by: existing?.record.created_by ?? this.user,
-          description: existing?.record.description ?? null,
-          device_id: null,
-          file_id: fileId,
-          fs_type: 'file',
-          ingestion_status: 'not_ingested',
-          metadata: existing?.record.metadata ?? {},
-          modified: now,
-          modified_by: this.user,
-          name: path.posix.basename(relativePath),
-          org_id: dataset.org_id,
-          origination: options.origination,
-          parent_id: null,
-          relative_path: relativePath,
-          size: blob.sizeBytes,
-          status: 'available',
-          storage_type: 'uploaded',
-          tags: existing?.record.tags ?? [],
-          upload_id: `${options.writeKey.invocationId}-${options.writeKey.attempt}`,
-          uri: `file://${blob.path}`,
+        const record = writtenFileRecord({
+          datasetId,
+          orgId: dataset.org_id,
+          relativePath,
+          existing: existing?.record,
           version,
-        };
+          sizeBytes: blob.sizeBytes,
+          contentPath: blob.path,
+          origination: options.origination,
+          writeKey: options.writeKey,
+          by: this.user,
+          now,
+        });
         await writeJsonAtomic(this.fileEntryPath(datasetId, fileId), {
           record,
           sha256: blob.sha256,
@@ -246,32 +235,8 @@ export class LocalDataStore implements DataStore {
     const file = await this.getFile(fileId);
     if (file === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
     const datasetId = file.record.association_id;
-    const topicId = stableId('tp', fileId, topic.topicName);
-    const now = new Date().toISOString();
-    const record: TopicRecord = {
-      association: {
-        association_id: fileId,
-        association_type: 'file',
-        association_version: file.record.version,
-        parent: null,
-      },
-      created: now,
-      created_by: this.user,
-      default_representation: null,
-      end_time: topic.endTime ?? null,
-      message_count: topic.messageCount ?? null,
-      message_paths: [],
-      metadata: topic.metadata ?? {},
-      modified: now,
-      modified_by: this.user,
-      org_id: file.record.org_id,
-      schema_checksum: null,
-      schema_id: null,
-      schema_name: topic.schemaName ?? null,
-      start_time: topic.startTime ?? null,
-      topic_id: topicId,
-      topic_name: topic.topicName,
-    };
+    const record = newTopicRecord(file.record, topic, this.user, new Date().toISOString());
+    const topicId = record.topic_id;
     await this.withLock(datasetId, async () => {
       await writeJsonAtomic(path.join(this.datasetDir(datasetId), 'topics', `${topicId}.json`), record);
       await this.writeIndex('topics', topicId, datasetId);

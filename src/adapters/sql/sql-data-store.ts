@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { InfrastructureError, UsageError } from '../../domain/errors.js';
-import { randomId, stableId } from '../../domain/ids.js';
+import { randomId } from '../../domain/ids.js';
+import { newTopicRecord, writtenFileRecord } from '../../domain/stored-records.js';
 import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
 import type { FileRecord, TopicRecord } from '../../domain/records.js';
 import { safeRelativePath } from '../../domain/relative-path.js';
@@ -364,31 +364,19 @@ export class SqlDataStore implements DataStore {
         // A retried attempt replaces what an earlier attempt of the same invocation wrote, in the same version.
         const version =
           existing === undefined ? 1 : isSameWrite ? existing.record.version : existing.record.version + 1;
-        const record: FileRecord = {
-          association_id: datasetId,
-          created: existing?.record.created ?? now,
-          created_by: existing?.record.created_by ?? this.user,
-          description: existing?.record.description ?? null,
-          device_id: null,
-          file_id: stableId('fl', datasetId, item.relativePath),
-          fs_type: 'file',
-          ingestion_status: 'not_ingested',
-          metadata: existing?.record.metadata ?? {},
-          modified: now,
-          modified_by: this.user,
-          name: path.posix.basename(item.relativePath),
-          org_id: dataset.org_id,
-          origination: options.origination,
-          parent_id: null,
-          relative_path: item.relativePath,
-          size: blob.sizeBytes,
-          status: 'available',
-          storage_type: 'uploaded',
-          tags: existing?.record.tags ?? [],
-          upload_id: `${writeKey.invocationId}-${writeKey.attempt}`,
-          uri: `file://${blob.path}`,
+        const record = writtenFileRecord({
+          datasetId,
+          orgId: dataset.org_id,
+          relativePath: item.relativePath,
+          existing: existing?.record,
           version,
-        };
+          sizeBytes: blob.sizeBytes,
+          contentPath: blob.path,
+          origination: options.origination,
+          writeKey,
+          by: this.user,
+          now,
+        });
         written.set(item.relativePath, { record, sha256: blob.sha256, writtenBy: writeKey.invocationId });
         records[item.index] = record;
         fileRows.push(fileRow(record, blob.sha256, writeKey, sourceStat));
@@ -511,32 +499,7 @@ export class SqlDataStore implements DataStore {
     const file = await this.getFile(fileId);
     if (file === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
     const datasetId = file.record.association_id;
-    const topicId = stableId('tp', fileId, topic.topicName);
-    const now = new Date().toISOString();
-    const record: TopicRecord = {
-      association: {
-        association_id: fileId,
-        association_type: 'file',
-        association_version: file.record.version,
-        parent: null,
-      },
-      created: now,
-      created_by: this.user,
-      default_representation: null,
-      end_time: topic.endTime ?? null,
-      message_count: topic.messageCount ?? null,
-      message_paths: [],
-      metadata: topic.metadata ?? {},
-      modified: now,
-      modified_by: this.user,
-      org_id: file.record.org_id,
-      schema_checksum: null,
-      schema_id: null,
-      schema_name: topic.schemaName ?? null,
-      start_time: topic.startTime ?? null,
-      topic_id: topicId,
-      topic_name: topic.topicName,
-    };
+    const record = newTopicRecord(file.record, topic, this.user, new Date().toISOString());
     await this.write(datasetId, (db) =>
       db
         .insertInto('topics')

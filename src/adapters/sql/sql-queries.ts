@@ -3,7 +3,7 @@ import type { QueryEntity, QueryRow, QueryTarget } from '../../domain/query-fiel
 import { TARGET_ENTITY } from '../../domain/query-fields.js';
 import {
   type PreparedQuery,
-  type StoreQueryInput,
+  type StoreQuery,
   matchesQuery,
   nextPageToken,
   pageRows,
@@ -38,7 +38,7 @@ interface Fetched<R> {
 async function run<R>(
   database: SqlDatabase,
   target: QueryTarget,
-  input: StoreQueryInput,
+  input: StoreQuery,
   toRow: (row: R, context: Context) => QueryRow,
 ): Promise<Fetched<R>> {
   const query = prepareQuery(target, input);
@@ -136,17 +136,14 @@ async function selectByIds<R>(database: SqlDatabase, entity: QueryEntity, ids: s
   return out;
 }
 
-export async function queryDatasets(
-  database: SqlDatabase,
-  query: StoreQueryInput,
-): Promise<Page<DatasetRecord>> {
+export async function queryDatasets(database: SqlDatabase, query: StoreQuery): Promise<Page<DatasetRecord>> {
   const fetched = await run<Selectable<DatasetsTable>>(database, 'datasets', query, (row) => ({
     dataset: datasetFromRow(row),
   }));
   return { items: fetched.rows.map(datasetFromRow), total: fetched.total, nextToken: fetched.nextToken };
 }
 
-export async function queryFiles(database: SqlDatabase, query: StoreQueryInput): Promise<Page<StoredFile>> {
+export async function queryFiles(database: SqlDatabase, query: StoreQuery): Promise<Page<StoredFile>> {
   const fetched = await run<Selectable<FilesTable>>(database, 'files', query, (row, context) => ({
     file: fileFromRow(row).record,
     dataset: context.datasets.get(row.dataset_id),
@@ -161,7 +158,7 @@ export async function queryFiles(database: SqlDatabase, query: StoreQueryInput):
   };
 }
 
-export async function queryTopics(database: SqlDatabase, query: StoreQueryInput): Promise<Page<TopicRecord>> {
+export async function queryTopics(database: SqlDatabase, query: StoreQuery): Promise<Page<TopicRecord>> {
   const fetched = await run<Selectable<TopicsTable>>(database, 'topics', query, (row, context) => ({
     topic: topicFromRow(row),
     topicDatasetId: row.dataset_id,
