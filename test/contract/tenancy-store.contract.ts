@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { UnknownOrgError } from '../../src/domain/api-token.js';
 import type { TenancyStore } from '../../src/ports/tenancy.js';
 
+/** A token's parts: `awt_<12-character id>_<secret>` (the secret may hold `_` itself). */
+const idPart = (token: string): string => token.slice(0, 16);
+const secretPart = (token: string): string => token.slice(17);
+
 /**
  * What every TenancyStore must do, run against the Redis store (integration) and the in-memory one (unit).
  * `open()` gives a store over the same records (another connection); `storedText()` is everything the
@@ -28,7 +32,7 @@ export function describeTenancyStoreContract(
       const store = open();
       const org = await store.createOrg({ name: 'a' });
       const { record, token } = await store.createToken({ orgId: org.org_id, name: 'ci' });
-      expect(token).toMatch(/^awt_/);
+      expect(token).toMatch(/^awt_[0-9a-z]{12}_[A-Za-z0-9_-]{43}$/);
       expect(token.startsWith('robo_pat')).toBe(false);
       expect(record).toMatchObject({
         org_id: org.org_id,
@@ -41,7 +45,7 @@ export function describeTenancyStoreContract(
       const reader = open();
       const listed = await reader.listTokens({ orgId: org.org_id });
       expect(listed).toEqual([record]);
-      expect(JSON.stringify(listed)).not.toContain(token.slice(token.lastIndexOf('_') + 1));
+      expect(JSON.stringify(listed)).not.toContain(secretPart(token));
       expect(await reader.getToken(record.token_id)).toEqual(record);
       expect(await reader.listTokens()).toContainEqual(record);
       expect(await reader.authenticate(token)).toEqual({ orgId: org.org_id, tokenId: record.token_id });
@@ -57,7 +61,7 @@ export function describeTenancyStoreContract(
       const store = open();
       const org = await store.createOrg({ name: 'b' });
       const { token } = await store.createToken({ orgId: org.org_id, name: 'leak-check' });
-      const secret = token.slice(token.lastIndexOf('_') + 1);
+      const secret = secretPart(token);
       const text = await storedText();
       expect(text).toContain('leak-check');
       expect(text).not.toContain(secret);
@@ -98,20 +102,19 @@ export function describeTenancyStoreContract(
       expect((await store.listTokens({ orgId: a.org_id })).map((t) => t.token_id)).toEqual([
         tokenA.record.token_id,
       ]);
-      // A's id part with B's secret part: neither A nor B.
-      const spliced = `${tokenA.token.slice(0, tokenA.token.lastIndexOf('_'))}${tokenB.token.slice(tokenB.token.lastIndexOf('_'))}`;
-      expect(await store.authenticate(spliced)).toBeUndefined();
+      // One's id part with the other's secret part: neither A nor B.
+      expect(await store.authenticate(`${idPart(tokenA.token)}_${secretPart(tokenB.token)}`)).toBeUndefined();
+      expect(await store.authenticate(`${idPart(tokenB.token)}_${secretPart(tokenA.token)}`)).toBeUndefined();
     });
 
     it('a valid id part with a wrong secret, a robo_pat token, and garbage do not authenticate', async () => {
       const store = open();
       const org = await store.createOrg({ name: 'e' });
       const { token } = await store.createToken({ orgId: org.org_id });
-      const cut = token.lastIndexOf('_') + 1;
       const last = token.at(-1) === 'A' ? 'B' : 'A';
       for (const attempt of [
         `${token.slice(0, -1)}${last}`,
-        `${token.slice(0, cut)}${'A'.repeat(token.length - cut)}`,
+        `${idPart(token)}_${'A'.repeat(43)}`,
         `${token} `,
         token.slice(0, -1),
         `robo_pat_${token.slice(4)}`,
