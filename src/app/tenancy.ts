@@ -1,20 +1,28 @@
-import { recordPrefix, redisOptions, withoutCredentials } from '../adapters/bullmq/invocation-queue.js';
+import {
+  type RedisPatience,
+  recordPrefix,
+  redisOptions,
+  withoutCredentials,
+} from '../adapters/bullmq/invocation-queue.js';
 import { RedisTenancyStore } from '../adapters/redis/redis-tenancy-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
-import { UnknownTokenError, parseTokenExpiry } from '../domain/api-token.js';
+import { UnknownOrgError, UnknownTokenError, parseTokenExpiry } from '../domain/api-token.js';
 import { ActionWorkerError, InfrastructureError, UsageError } from '../domain/errors.js';
 import type { ApiTokenRecord, OrgRecord, TenancyStore } from '../ports/tenancy.js';
 import { TIMED_OUT, withTimeout } from '../util/with-timeout.js';
 
-/** The orgs and tokens as the settings locate them: beside the invocation records, under their prefix. */
+/**
+ * The orgs and tokens as the settings locate them: beside the invocation records, under their prefix.
+ * `patience`: `fail` for a command a person waits for, `wait` for a server that rides out a Redis outage.
+ */
 export function openTenancyStore(
   settings: WorkerSettings,
-  onError?: (error: Error) => void,
+  options: { patience?: RedisPatience; onError?: (error: Error) => void } = {},
 ): RedisTenancyStore {
   return new RedisTenancyStore({
-    redis: redisOptions(settings.redis.url, 'fail'),
+    redis: redisOptions(settings.redis.url, options.patience ?? 'fail'),
     prefix: recordPrefix(settings.redis),
-    ...(onError ? { onError } : {}),
+    ...(options.onError ? { onError: options.onError } : {}),
   });
 }
 
@@ -70,4 +78,11 @@ export async function revokeToken(store: TenancyStore, tokenId: string): Promise
   const record = await store.revokeToken(tokenId);
   if (record === undefined) throw new UnknownTokenError(tokenId);
   return record;
+}
+
+/** The tokens of one org (which must exist: a mistyped id is an error, not an empty list), or of all. */
+export async function listTokens(store: TenancyStore, orgId?: string): Promise<ApiTokenRecord[]> {
+  if (orgId === undefined) return store.listTokens();
+  if ((await store.getOrg(orgId)) === undefined) throw new UnknownOrgError(orgId);
+  return store.listTokens({ orgId });
 }

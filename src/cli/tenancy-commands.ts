@@ -70,8 +70,8 @@ export function registerTokensCommand(program: Command): void {
     .option('--org <ID>', "only this org's")
     .option('--json', 'print the records as JSON', false)
     .action(async (options) => {
-      await withTenancy(async (store) => {
-        const records = await store.listTokens(options.org === undefined ? {} : { orgId: options.org });
+      await withTenancy(async (store, app) => {
+        const records = await app.listTokens(store, options.org);
         if (options.json) {
           console.log(JSON.stringify(records, null, 2));
           return;

@@ -78,6 +78,8 @@ describe('action-worker orgs and tokens, through the CLI, on a real redis-server
   it.each([
     [['tokens', 'create', '--org', 'og_nosuchorg01'], /org og_nosuchorg01 does not exist/],
     [['tokens', 'revoke', 'tk_nosuchtoken'], /token tk_nosuchtoken does not exist/],
+    [['tokens', 'list', '--org', 'og_nosuchorg02'], /org og_nosuchorg02 does not exist/],
+    [['tokens', 'create', '--org', 'og_x', '--expires', 'soon'], /--expires "soon" is not a duration/],
     [['orgs', 'create', '--name', '  '], /--name must not be empty/],
   ])('%j fails with a clear message and exit code 64', async (args, message) => {
     const result = await queue().cli(args);
