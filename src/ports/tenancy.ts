@@ -59,6 +59,8 @@ export interface TenancyStore {
   listTokens(filter?: { orgId?: string }): Promise<ApiTokenRecord[]>;
   /** Revokes a token (again is a no-op keeping the first time); undefined when there is no such token. */
   revokeToken(tokenId: string): Promise<ApiTokenRecord | undefined>;
+  /** Revokes every token scoped to an invocation (when it ends); the ids of those revoked now. */
+  revokeInvocationTokens(invocationId: string): Promise<string[]>;
   /**
    * The principal a bearer token stands for, or undefined for anything else: not one of our tokens, an
    * unknown id, a wrong secret, a revoked or an expired token. One key read and a constant-time comparison.

@@ -61,11 +61,14 @@ export function describeTenancyStoreContract(
       const store = open();
       const org = await store.createOrg({ name: 'b' });
       const { token } = await store.createToken({ orgId: org.org_id, name: 'leak-check' });
-      const secret = secretPart(token);
+      const scoped = await store.createToken({ orgId: org.org_id, invocationId: 'iv_leakcheck01' });
       const text = await storedText();
       expect(text).toContain('leak-check');
-      expect(text).not.toContain(secret);
-      expect(text).not.toContain(token);
+      expect(text).toContain('iv_leakcheck01');
+      for (const each of [token, scoped.token]) {
+        expect(text).not.toContain(secretPart(each));
+        expect(text).not.toContain(each);
+      }
     });
 
     it('a revoked token no longer authenticates, and revoking is recorded once', async () => {
@@ -139,6 +142,24 @@ export function describeTenancyStoreContract(
         tokenId: record.token_id,
         invocationId: 'iv_scoped01',
       });
+    });
+
+    it("revokes an invocation's tokens, and only its, all at once", async () => {
+      const store = open();
+      const org = await store.createOrg({ name: 'g' });
+      const first = await store.createToken({ orgId: org.org_id, invocationId: 'iv_ending0001' });
+      const second = await store.createToken({ orgId: org.org_id, invocationId: 'iv_ending0001' });
+      const other = await store.createToken({ orgId: org.org_id, invocationId: 'iv_running001' });
+      const key = await store.createToken({ orgId: org.org_id });
+      const revoked = await open().revokeInvocationTokens('iv_ending0001');
+      expect(revoked.sort()).toEqual([first.record.token_id, second.record.token_id].sort());
+      expect(await store.authenticate(first.token)).toBeUndefined();
+      expect(await store.authenticate(second.token)).toBeUndefined();
+      expect(await store.authenticate(other.token)).toBeDefined();
+      expect(await store.authenticate(key.token)).toBeDefined();
+      expect((await store.getToken(first.record.token_id))?.revoked).not.toBeNull();
+      expect(await store.revokeInvocationTokens('iv_ending0001')).toEqual([]);
+      expect(await store.revokeInvocationTokens('iv_neverseen01')).toEqual([]);
     });
   });
 }

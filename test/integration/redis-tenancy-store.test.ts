@@ -23,6 +23,7 @@ async function namespaceText(): Promise<string> {
       parts.push(key);
       if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
       else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES')));
+      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
       else if (type === 'string') parts.push((await redis.get(key)) ?? '');
       else throw new Error(`unexpected ${type} at ${key}`);
     }

@@ -81,6 +81,17 @@ export class MemoryTenancyStore implements TenancyStore {
     return Promise.resolve(listed(stored));
   }
 
+  revokeInvocationTokens(invocationId: string): Promise<string[]> {
+    const revoked: string[] = [];
+    const now = new Date().toISOString();
+    for (const stored of this.tokens.values()) {
+      if (stored.invocation_id !== invocationId || stored.revoked !== null) continue;
+      stored.revoked = now;
+      revoked.push(stored.token_id);
+    }
+    return Promise.resolve(revoked);
+  }
+
   authenticate(bearer: string, now = new Date()): Promise<Principal | undefined> {
     const tokenId = tokenIdOf(bearer);
     if (tokenId === undefined) return Promise.resolve(undefined);

@@ -10,13 +10,29 @@ import { randomId } from '../../domain/ids.js';
 import type { ApiTokenRecord, NewApiToken, NewOrg, OrgRecord, TenancyStore } from '../../ports/tenancy.js';
 import { withTimeout } from '../../util/with-timeout.js';
 
-/** Writes the token (KEYS[2]) and indexes it when its org (KEYS[1]) exists: 1 when written, 0 when not. */
+/**
+ * Writes the token (KEYS[2]) and indexes it (KEYS[3], KEYS[4], and KEYS[5] when it is scoped to invocation
+ * ARGV[3]) when its org (KEYS[1]) exists: 1 when written, 0 when not. ARGV[4..] are the hash's fields.
+ */
 const CREATE_TOKEN = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('SADD', KEYS[5], ARGV[2]) end
 return 1
+`;
+
+/** Revokes (at ARGV[1]) every token of the set KEYS[1] names (under prefix ARGV[2]) not yet revoked. */
+const REVOKE_SET = `
+local revoked = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[2] .. id
+  if redis.call('EXISTS', key) == 1 and redis.call('HSETNX', key, 'revoked', ARGV[1]) == 1 then
+    table.insert(revoked, id)
+  end
+end
+return revoked
 `;
 
 /** Marks the token revoked at ARGV[1] unless it already is: 0 when there is no such token. */
@@ -66,6 +82,7 @@ function tokenFrom(fields: Record<string, string>): ApiTokenRecord | undefined {
  *                                  hash (SHA-256 of the token; the token itself is never stored)
  *   <prefix>tokens                 sorted set of token ids by creation time
  *   <prefix>org:<og_id>:tokens     the same, of one org
+ *   <prefix>invocation-tokens:<iv_id>  set of the tokens scoped to one invocation
  *
  * Authenticating reads one hash, the one the token's id part names.
  */
@@ -95,6 +112,10 @@ export class RedisTenancyStore implements TenancyStore {
 
   private tokenKey(tokenId: string): string {
     return `${this.prefix}token:${tokenId}`;
+  }
+
+  private invocationTokensKey(invocationId: string): string {
+    return `${this.prefix}invocation-tokens:${invocationId}`;
   }
 
   async createOrg(org: NewOrg): Promise<OrgRecord> {
@@ -144,13 +165,15 @@ export class RedisTenancyStore implements TenancyStore {
     fields.push('hash', minted.hash);
     const wrote = (await this.redis.eval(
       CREATE_TOKEN,
-      4,
+      5,
       this.orgKey(token.orgId),
       this.tokenKey(record.token_id),
       `${this.prefix}tokens`,
       `${this.orgKey(token.orgId)}:tokens`,
+      this.invocationTokensKey(record.invocation_id ?? ''),
       String(Date.parse(record.created)),
       record.token_id,
+      record.invocation_id ?? '',
       ...fields,
     )) as number;
     if (wrote !== 1) throw new UnknownOrgError(token.orgId);
@@ -176,6 +199,16 @@ export class RedisTenancyStore implements TenancyStore {
       new Date().toISOString(),
     )) as number;
     return found === 1 ? this.getToken(tokenId) : undefined;
+  }
+
+  async revokeInvocationTokens(invocationId: string): Promise<string[]> {
+    return (await this.redis.eval(
+      REVOKE_SET,
+      1,
+      this.invocationTokensKey(invocationId),
+      new Date().toISOString(),
+      `${this.prefix}token:`,
+    )) as string[];
   }
 
   async authenticate(bearer: string, now = new Date()): Promise<Principal | undefined> {
