@@ -83,7 +83,8 @@ export function registerTokensCommand(program: Command): void {
               : token.expires !== null
                 ? `expires ${token.expires}`
                 : 'active';
-          console.log([token.token_id, token.org_id, token.created, state, token.name].join('  '));
+          const used = token.last_used === null ? 'never used' : `used ${token.last_used}`;
+          console.log([token.token_id, token.org_id, token.created, state, used, token.name].join('  '));
         }
       });
     });

@@ -112,6 +112,16 @@ export function authenticateToken(
   };
 }
 
+/** How stale `last_used` may grow: a token in steady use costs one write a minute, not one a request. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
+/** Whether a successful authentication at `now` should record itself as the token's `last_used`. */
+export function shouldRecordUse(lastUsed: string | null, now: Date): boolean {
+  if (lastUsed === null) return true;
+  const previous = Date.parse(lastUsed);
+  return Number.isNaN(previous) || now.getTime() - previous >= LAST_USED_RESOLUTION_MS;
+}
+
 /** A token was asked for an org that does not exist. */
 export class UnknownOrgError extends UsageError {
   constructor(readonly orgId: string) {

@@ -26,6 +26,8 @@ export const ApiTokenRecord = z.object({
   /** When it was revoked; null while it is not. */
   revoked: z.string().nullable(),
   invocation_id: z.string().nullable(),
+  /** When it last authenticated a request, to the minute (null: never). */
+  last_used: z.string().nullable(),
 });
 export type ApiTokenRecord = z.infer<typeof ApiTokenRecord>;
 
@@ -63,7 +65,8 @@ export interface TenancyStore {
   revokeInvocationTokens(invocationId: string): Promise<string[]>;
   /**
    * The principal a bearer token stands for, or undefined for anything else: not one of our tokens, an
-   * unknown id, a wrong secret, a revoked or an expired token. One key read and a constant-time comparison.
+   * unknown id, a wrong secret, a revoked or an expired token. One key read and a constant-time comparison
+   * (and, at most once a minute per token, a write of its `last_used`).
    */
   authenticate(bearer: string, now?: Date): Promise<Principal | undefined>;
   close(): Promise<void>;

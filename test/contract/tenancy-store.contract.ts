@@ -40,6 +40,7 @@ export function describeTenancyStoreContract(
         expires: null,
         revoked: null,
         invocation_id: null,
+        last_used: null,
       });
       expect(record.token_id).toMatch(/^tk_/);
       const reader = open();
@@ -160,6 +161,24 @@ export function describeTenancyStoreContract(
       expect((await store.getToken(first.record.token_id))?.revoked).not.toBeNull();
       expect(await store.revokeInvocationTokens('iv_ending0001')).toEqual([]);
       expect(await store.revokeInvocationTokens('iv_neverseen01')).toEqual([]);
+    });
+
+    it('records when a token was last used, to the minute, and never for a failed attempt', async () => {
+      const store = open();
+      const org = await store.createOrg({ name: 'h' });
+      const { record, token } = await store.createToken({ orgId: org.org_id });
+      const wrong = `${idPart(token)}_${'A'.repeat(43)}`;
+      expect(await store.authenticate(wrong, new Date('2027-01-01T00:00:00Z'))).toBeUndefined();
+      expect((await store.getToken(record.token_id))?.last_used).toBeNull();
+      await store.authenticate(token, new Date('2027-01-01T00:00:00Z'));
+      expect((await open().getToken(record.token_id))?.last_used).toBe('2027-01-01T00:00:00.000Z');
+      await store.authenticate(token, new Date('2027-01-01T00:00:30Z'));
+      expect((await store.getToken(record.token_id))?.last_used).toBe('2027-01-01T00:00:00.000Z');
+      await store.authenticate(token, new Date('2027-01-01T00:01:00Z'));
+      expect((await store.getToken(record.token_id))?.last_used).toBe('2027-01-01T00:01:00.000Z');
+      await store.revokeToken(record.token_id);
+      await store.authenticate(token, new Date('2027-01-01T00:05:00Z'));
+      expect((await store.getToken(record.token_id))?.last_used).toBe('2027-01-01T00:01:00.000Z');
     });
   });
 }

@@ -41,6 +41,7 @@ describe('action-worker orgs and tokens, through the CLI, on a real redis-server
 
       const listed = await ok(['tokens', 'list', '--org', orgId]);
       expect(listed.stdout).toContain(tokenId);
+      expect(listed.stdout).toMatch(/ used \d{4}-/);
       expect(listed.stdout).not.toContain(token.slice(-43));
       const records = ApiTokenRecord.array().parse(
         JSON.parse((await ok(['tokens', 'list', '--json'])).stdout),

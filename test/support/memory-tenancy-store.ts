@@ -4,6 +4,7 @@ import {
   UnknownOrgError,
   authenticateToken,
   mintApiToken,
+  shouldRecordUse,
   tokenIdOf,
 } from '../../src/domain/api-token.js';
 import { randomId } from '../../src/domain/ids.js';
@@ -55,6 +56,7 @@ export class MemoryTenancyStore implements TenancyStore {
       expires: token.expires?.toISOString() ?? null,
       revoked: null,
       invocation_id: token.invocationId ?? null,
+      last_used: null,
       hash: minted.hash,
     };
     this.tokens.set(stored.token_id, stored);
@@ -95,7 +97,12 @@ export class MemoryTenancyStore implements TenancyStore {
   authenticate(bearer: string, now = new Date()): Promise<Principal | undefined> {
     const tokenId = tokenIdOf(bearer);
     if (tokenId === undefined) return Promise.resolve(undefined);
-    return Promise.resolve(authenticateToken(bearer, tokenId, this.tokens.get(tokenId), now));
+    const stored = this.tokens.get(tokenId);
+    const principal = authenticateToken(bearer, tokenId, stored, now);
+    if (principal !== undefined && stored !== undefined && shouldRecordUse(stored.last_used, now)) {
+      stored.last_used = now.toISOString();
+    }
+    return Promise.resolve(principal);
   }
 
   /** Everything the store holds, as text: what the contract searches for a leaked secret. */
@@ -117,5 +124,6 @@ function listed(stored: StoredToken): ApiTokenRecord {
     expires: stored.expires,
     revoked: stored.revoked,
     invocation_id: stored.invocation_id,
+    last_used: stored.last_used,
   };
 }

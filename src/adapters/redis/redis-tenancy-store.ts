@@ -4,6 +4,7 @@ import {
   UnknownOrgError,
   authenticateToken,
   mintApiToken,
+  shouldRecordUse,
   tokenIdOf,
 } from '../../domain/api-token.js';
 import { randomId } from '../../domain/ids.js';
@@ -42,6 +43,12 @@ redis.call('HSETNX', KEYS[1], 'revoked', ARGV[1])
 return 1
 `;
 
+/** Sets `last_used` (ARGV[1]) on the token KEYS[1] if it exists. */
+const RECORD_USE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last_used', ARGV[1]) end
+return 1
+`;
+
 /** Optional fields are absent from the hash when null. */
 function nullable(value: string | undefined): string | null {
   return value === undefined || value === '' ? null : value;
@@ -70,6 +77,7 @@ function tokenFrom(fields: Record<string, string>): ApiTokenRecord | undefined {
     expires: nullable(fields.expires),
     revoked: nullable(fields.revoked),
     invocation_id: nullable(fields.invocation_id),
+    last_used: nullable(fields.last_used),
   };
 }
 
@@ -79,7 +87,8 @@ function tokenFrom(fields: Record<string, string>): ApiTokenRecord | undefined {
  *   <prefix>org:<og_id>            hash: org_id, name, tier, status, created, created_by
  *   <prefix>orgs                   sorted set of org ids by creation time
  *   <prefix>token:<tk_id>          hash: token_id, org_id, name, created, expires, revoked, invocation_id,
- *                                  hash (SHA-256 of the token; the token itself is never stored)
+ *                                  last_used (to the minute), hash (SHA-256 of the token; the token
+ *                                  itself is never stored)
  *   <prefix>tokens                 sorted set of token ids by creation time
  *   <prefix>org:<og_id>:tokens     the same, of one org
  *   <prefix>invocation-tokens:<iv_id>  set of the tokens scoped to one invocation
@@ -159,6 +168,7 @@ export class RedisTenancyStore implements TenancyStore {
       expires: token.expires?.toISOString() ?? null,
       revoked: null,
       invocation_id: token.invocationId ?? null,
+      last_used: null,
     };
     const fields: string[] = [];
     for (const [field, value] of Object.entries(record)) if (value !== null) fields.push(field, value);
@@ -214,13 +224,14 @@ export class RedisTenancyStore implements TenancyStore {
   async authenticate(bearer: string, now = new Date()): Promise<Principal | undefined> {
     const tokenId = tokenIdOf(bearer);
     if (tokenId === undefined) return undefined;
-    const [orgId, hash, expires, revoked, invocationId] = await this.redis.hmget(
+    const [orgId, hash, expires, revoked, invocationId, lastUsed] = await this.redis.hmget(
       this.tokenKey(tokenId),
       'org_id',
       'hash',
       'expires',
       'revoked',
       'invocation_id',
+      'last_used',
     );
     const stored =
       orgId == null || hash == null
@@ -232,7 +243,12 @@ export class RedisTenancyStore implements TenancyStore {
             revoked: nullable(revoked ?? undefined),
             invocation_id: nullable(invocationId ?? undefined),
           };
-    return authenticateToken(bearer, tokenId, stored, now);
+    const principal = authenticateToken(bearer, tokenId, stored, now);
+    if (principal !== undefined && shouldRecordUse(nullable(lastUsed ?? undefined), now)) {
+      // HSET only on an existing token: tokens are never deleted, but a half-written hash must not appear.
+      await this.redis.eval(RECORD_USE, 1, this.tokenKey(tokenId), now.toISOString());
+    }
+    return principal;
   }
 
   /** Whether Redis answers: what a command checks before blaming Redis for an error. */
