@@ -10,6 +10,7 @@ import { registerConfigCommand } from './config-command.js';
 import { useConfigFile } from './settings.js';
 import { registerDaemonCommand } from './daemon-command.js';
 import { registerInvocationsCommand, registerInvokeCommand } from './invocation-commands.js';
+import { registerOrgsCommand, registerTokensCommand } from './tenancy-commands.js';
 
 function version(): string {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -41,6 +42,8 @@ export function buildProgram(): Command {
   registerInvocationsCommand(program);
   registerDaemonCommand(program);
   registerConfigCommand(program);
+  registerOrgsCommand(program);
+  registerTokensCommand(program);
   return program;
 }
 
