@@ -9,6 +9,7 @@ import { registerRunCommand } from './run-command.js';
 import { registerConfigCommand } from './config-command.js';
 import { useConfigFile } from './settings.js';
 import { registerDaemonCommand } from './daemon-command.js';
+import { registerServeCommand } from './serve-command.js';
 import { registerInvocationsCommand, registerInvokeCommand } from './invocation-commands.js';
 
 function version(): string {
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerInvokeCommand(program);
   registerInvocationsCommand(program);
   registerDaemonCommand(program);
+  registerServeCommand(program);
   registerConfigCommand(program);
   return program;
 }
