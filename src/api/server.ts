@@ -109,6 +109,8 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // JSON only (spec §1.3): any other body is 415, not a string handed to a schema.
+  app.removeContentTypeParser('text/plain');
   app.decorateRequest('caller', null);
   app.decorateRequest('orgScope', null);
 
