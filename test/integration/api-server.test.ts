@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller, RequestAuthenticator } from '../../src/api/org-scope.js';
 import { type RunningApi, serveApi } from '../../src/app/api-server.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { execa } from 'execa';
+import { cliPath } from '../support/paths.js';
 import { eventually } from '../support/poll.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
@@ -257,8 +259,10 @@ describe('action-worker serve: shutdown', () => {
     const url = new URL(own.api.url);
     const askedBefore = own.authenticator.asked.length;
     let answer: (value: { status: number; text: string }) => void = () => undefined;
-    const answered = new Promise<{ status: number; text: string }>((resolve) => {
+    let fail: (error: Error) => void = () => undefined;
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
       answer = resolve;
+      fail = reject;
     });
     const inFlight = httpRequest(
       {
@@ -284,6 +288,8 @@ describe('action-worker serve: shutdown', () => {
         });
       },
     );
+    // A connection cut off before the answer fails the test at once.
+    inFlight.on('error', fail);
     // Half the body: the request has arrived (its token was checked) and is not finished.
     inFlight.write(body.slice(0, 10));
     await eventually(
@@ -314,5 +320,37 @@ describe('action-worker serve: shutdown', () => {
     await own.served;
     const events = logLines(own.lines).map((line) => line.msg);
     expect(events.indexOf('api.stopped')).toBeGreaterThan(events.lastIndexOf('api.request'));
+  });
+});
+
+describe('the action-worker serve command', () => {
+  it('listens where --host/--port say, answers, and exits 0 on SIGTERM', async () => {
+    const storeDir = await tempDir('api-cli');
+    const child = execa('node', [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0'], {
+      env: {
+        ACTION_WORKER_STORE_DIR: storeDir,
+        ACTION_WORKER_REDIS_URL: REDIS_URL,
+        ACTION_WORKER_KEY_PREFIX: `action-worker-api-cli-${process.pid}`,
+      },
+      reject: false,
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const url = await eventually(
+      () => /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(stderr)?.[1],
+      30_000,
+      'the server to listen',
+    );
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    // No tenancy wired in yet: every token is refused.
+    const refused = await fetch(`${url}/v1/datasets/ds_1`, { headers: { authorization: 'Bearer anything' } });
+    expect(refused.status).toBe(401);
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(0);
+    expect(stderr).toContain('api.stopped');
   });
 });
