@@ -66,6 +66,14 @@ function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
+/**
+ * A /v1 request: by the route it matched (whatever spelling of the URL led there: `//v1/…`, escapes) or,
+ * for a request that matched none, by its URL.
+ */
+function underV1(request: FastifyRequest): boolean {
+  return request.routeOptions.url?.startsWith('/v1/') ?? /^\/+v1(\/|$|\?)/.test(request.url);
+}
+
 async function probe(check: () => Promise<unknown>): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -144,7 +152,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   );
 
   app.addHook('onRequest', async (request) => {
-    if (!/^\/+v1(\/|$|\?)/.test(request.url)) return;
+    if (!underV1(request)) return;
     const token = bearerToken(request.headers.authorization);
     if (token === undefined) throw unauthorized('Authorization: Bearer <token> is required');
     const caller = await authenticator.authenticate(token);
@@ -177,7 +185,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   // Query strings: a /v1 route that declares none takes none (a typo'd parameter is an error, not ignored).
   app.addHook('preValidation', (request, _reply, done) => {
     const query = request.query as Record<string, unknown>;
-    if (request.routeOptions.schema?.querystring === undefined && request.url.startsWith('/v1/')) {
+    if (request.routeOptions.schema?.querystring === undefined && underV1(request)) {
       const names = Object.keys(query);
       if (names.length > 0) {
         done(

@@ -118,6 +118,12 @@ describe('action-worker serve: conventions over a real socket, store and Redis',
       expect(status).toBe(401);
       expect(json.error.error_code).toBe('RobotoUnauthorizedException');
     }
+    // Other spellings that reach the route need the token too.
+    for (const path of ['//v1/datasets/ds_x', '/v1//datasets/ds_x', '/%76%31/datasets/ds_x']) {
+      const other = await call(path, { token: null });
+      expect([401, 404], path).toContain(other.status);
+      if (other.status === 404) expect(other.json.error.message, path).toContain('no route');
+    }
     const basic = await call('/v1/datasets/ds_x', {
       token: null,
       headers: { authorization: `Basic ${TOKEN_A}` },
