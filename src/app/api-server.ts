@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
+import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import { buildApiServer } from '../api/server.js';
 import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { DataStore } from '../ports/data-store.js';
-import { openControlPlane } from './control-plane.js';
 import { openDataStore } from './local-adapters.js';
 import { type SignalSource, installSignalLadder } from './signal-ladder.js';
 
@@ -37,14 +38,17 @@ export async function startApiServer(
 ): Promise<RunningApi> {
   const { logger } = options;
   const store: DataStore = await openDataStore(settings, { logger });
-  const plane = openControlPlane(settings, {
-    patience: 'wait',
+  // The invocation records' Redis connection: readiness pings it; the invocation routes will read it. (Not
+  // the BullMQ queue yet: its close waits for a Redis that is down, and a shutdown must not.)
+  const records = new RedisInvocationStore({
+    redis: redisOptions(settings.redis.url, 'wait', { lockDurationMs: settings.daemon.lockDurationMs }),
+    prefix: recordPrefix(settings.redis),
     onError: (error) => {
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
   const closeBackends = async (): Promise<void> => {
-    await Promise.allSettled([store.close(), plane.close()]);
+    await Promise.allSettled([store.close(), records.close()]);
   };
   let app: FastifyInstance;
   try {
@@ -52,7 +56,7 @@ export async function startApiServer(
       store,
       authenticator: options.authenticator,
       readiness: {
-        redis: () => plane.queue.ping(),
+        redis: () => records.get('iv_readiness-probe'),
         store: () => store.getDataset('ds_readiness-probe'),
       },
       logger,

@@ -7,6 +7,7 @@ import { type RunningApi, serveApi } from '../../src/app/api-server.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { execa } from 'execa';
 import { cliPath } from '../support/paths.js';
+import { PrivateRedis } from '../support/private-redis.js';
 import { eventually } from '../support/poll.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
@@ -28,7 +29,7 @@ const TOKEN_B = 'tok-b-1a2b3c4d5e6f';
 const UNKNOWN_TOKEN = 'tok-unknown-99887766';
 
 /** A running `serve` (its app function, on 127.0.0.1:0) with its log lines and its signal source. */
-async function startServe(storeDir: string) {
+async function startServe(storeDir: string, redisUrl = REDIS_URL) {
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
   const signals = new EventEmitter();
@@ -40,7 +41,7 @@ async function startServe(storeDir: string) {
   );
   const settings = WorkerSettings.parse({
     storeDir,
-    redis: { url: REDIS_URL, keyPrefix: `action-worker-api-test-${process.pid}` },
+    redis: { url: redisUrl, keyPrefix: `action-worker-api-test-${process.pid}` },
     api: { host: '127.0.0.1', port: 0, bodyLimitBytes: BODY_LIMIT, shutdownGraceMs: 60_000 },
   });
   let listening: (api: RunningApi) => void = () => undefined;
@@ -326,6 +327,29 @@ describe('action-worker serve: shutdown', () => {
     await own.served;
     const events = logLines(own.lines).map((line) => line.msg);
     expect(events.indexOf('api.stopped')).toBeGreaterThan(events.lastIndexOf('api.request'));
+  });
+});
+
+describe('action-worker serve: readiness', () => {
+  it('is not ready while Redis does not answer, and says so', async () => {
+    const redis = await PrivateRedis.create();
+    const own = await startServe(await tempDir('api-ready'), redis.url);
+    try {
+      const ready = await fetch(`${own.api.url}/readyz`);
+      expect(ready.status).toBe(200);
+      await redis.stop();
+      const down = await fetch(`${own.api.url}/readyz`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toMatchObject({
+        status: 'not ready',
+        store: 'ok',
+        redis: expect.not.stringMatching(/^ok$/),
+      });
+    } finally {
+      own.signals.emit('SIGTERM', 'SIGTERM');
+      await own.served;
+      await redis.stop();
+    }
   });
 });
 
