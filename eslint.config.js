@@ -93,6 +93,11 @@ export default tseslint.config(
     // From adapters/<technology>/, "../<folder>/" is another adapter's folder.
     extra: [{ regex: '^\\.\\./(?!\\.\\./)[^/]+/', message: 'adapters never import each other' }],
   }),
+  layer('src/api/**/*.ts', ['adapters', 'stages', 'app', 'cli', 'config', 'util', 'observability'], {
+    why:
+      'api/ is the inbound HTTP adapter: routes and HTTP schemas over ports/ and domain/; app/ composes it ' +
+      'with the stores',
+  }),
   layer('src/app/**/*.ts', ['cli'], { why: 'app/ composes; cli/ calls app/, never the other way' }),
   layer('src/cli/**/*.ts', ['adapters', 'stages', 'util'], {
     why:

@@ -9,6 +9,7 @@ import { registerRunCommand } from './run-command.js';
 import { registerConfigCommand } from './config-command.js';
 import { useConfigFile } from './settings.js';
 import { registerDaemonCommand } from './daemon-command.js';
+import { registerServeCommand } from './serve-command.js';
 import { registerInvocationsCommand, registerInvokeCommand } from './invocation-commands.js';
 import { registerOrgsCommand, registerTokensCommand } from './tenancy-commands.js';
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerInvokeCommand(program);
   registerInvocationsCommand(program);
   registerDaemonCommand(program);
+  registerServeCommand(program);
   registerConfigCommand(program);
   registerOrgsCommand(program);
   registerTokensCommand(program);

@@ -277,6 +277,25 @@ export const WorkerSettings = z.object({
       httpHost: z.string().min(1).default('127.0.0.1'),
     })
     .prefault({}),
+  /** `action-worker serve`: the Roboto-compatible HTTP API. */
+  api: z
+    .object({
+      /** Loopback by default; 0.0.0.0 (or the pod IP) to serve other hosts and containers. */
+      host: z.string().min(1).default('127.0.0.1'),
+      /** 0 picks a free port. */
+      port: z.number().int().min(0).max(65_535).default(8080),
+      /** A request body larger than this is refused with 413. */
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024),
+      /** A request not fully received and answered within this is cut off (408). */
+      requestTimeoutMs: z.number().int().positive().default(60_000),
+      /** On SIGTERM/SIGINT: requests in flight get this long to finish before their connections are closed. */
+      shutdownGraceMs: z.number().int().nonnegative().default(10_000),
+    })
+    .prefault({}),
   /** Secret values for `roboto-secret://NAME` references: the file NAME (or ORG/NAME) in this directory. */
   secretsDir: z.string().min(1).nullable().default(null),
 });
@@ -346,6 +365,11 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_FETCH_BLOCK'], 'daemon.fetchBlockMs', duration],
   [['ACTION_WORKER_HTTP_PORT'], 'daemon.httpPort', integer],
   [['ACTION_WORKER_HTTP_HOST'], 'daemon.httpHost', text],
+  [['ACTION_WORKER_API_HOST'], 'api.host', text],
+  [['ACTION_WORKER_API_PORT'], 'api.port', integer],
+  [['ACTION_WORKER_API_BODY_LIMIT_BYTES'], 'api.bodyLimitBytes', integer],
+  [['ACTION_WORKER_API_REQUEST_TIMEOUT'], 'api.requestTimeoutMs', duration],
+  [['ACTION_WORKER_API_SHUTDOWN_GRACE'], 'api.shutdownGraceMs', duration],
   [['ACTION_WORKER_SECRETS_DIR'], 'secretsDir', text],
 ];
 

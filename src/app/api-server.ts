@@ -1,0 +1,156 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
+import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
+import { buildApiServer } from '../api/server.js';
+import type { RequestAuthenticator } from '../api/org-scope.js';
+import type { WorkerSettings } from '../config/worker-settings.js';
+import type { DataStore } from '../ports/data-store.js';
+import { openDataStore } from './local-adapters.js';
+import { openTenancyStore } from './tenancy.js';
+import { type SignalSource, installSignalLadder } from './signal-ladder.js';
+
+export interface RunningApi {
+  app: FastifyInstance;
+  /** `http://host:port`, as bound. */
+  url: string;
+  port: number;
+  /**
+   * Stops accepting connections, lets requests in flight finish within the shutdown grace (at once with
+   * `force`), then closes the data store and Redis. Calling it again returns the same promise, or forces it.
+   */
+  stop: (options?: { force?: boolean }) => Promise<void>;
+}
+
+/**
+ * The API's composition root: opens the data store and a Redis connection (for readiness; the tenancy and
+ * invocation routes use it next), builds the server and listens on settings.api.host:port.
+ */
+export async function startApiServer(
+  settings: WorkerSettings,
+  options: {
+    logger: Logger;
+    /** Who a bearer token is; by default the orgs' API tokens in Redis (`action-worker tokens create`). */
+    authenticator?: RequestAuthenticator;
+  },
+): Promise<RunningApi> {
+  const { logger } = options;
+  const store: DataStore = await openDataStore(settings, { logger });
+  // By default the orgs' tokens in Redis; a caller (a test) may bring its own.
+  let authenticator = options.authenticator;
+  let tenancy: { close(): Promise<void> } | undefined;
+  if (authenticator === undefined) {
+    const opened = openTenancyStore(settings, {
+      patience: 'wait',
+      onError: (error) => {
+        logger.warn({ err: error }, 'redis.connection_error');
+      },
+    });
+    tenancy = opened;
+    authenticator = opened;
+  }
+  // The invocation records' Redis connection: readiness pings it; the invocation routes will read it. (Not
+  // the BullMQ queue yet: its close waits for a Redis that is down, and a shutdown must not.)
+  const records = new RedisInvocationStore({
+    redis: redisOptions(settings.redis.url, 'wait', { lockDurationMs: settings.daemon.lockDurationMs }),
+    prefix: recordPrefix(settings.redis),
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
+  const closeBackends = async (): Promise<void> => {
+    await Promise.allSettled([store.close(), records.close(), tenancy?.close()]);
+  };
+  let app: FastifyInstance;
+  try {
+    app = await buildApiServer({
+      store,
+      authenticator,
+      readiness: {
+        redis: () => records.get('iv_readiness-probe'),
+        store: () => store.getDataset('ds_readiness-probe'),
+      },
+      logger,
+      limits: {
+        bodyLimitBytes: settings.api.bodyLimitBytes,
+        requestTimeoutMs: settings.api.requestTimeoutMs,
+      },
+    });
+    await app.listen({ host: settings.api.host, port: settings.api.port });
+  } catch (error) {
+    await closeBackends();
+    throw error;
+  }
+  const { address, port, family } = app.server.address() as AddressInfo;
+  const url = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+  logger.info({ url }, 'api.listening');
+
+  let stopping: Promise<void> | undefined;
+  let forceNow: () => void = () => undefined;
+  const stop = ({ force = false } = {}): Promise<void> => {
+    if (force) forceNow();
+    stopping ??= (async () => {
+      logger.info({ graceMs: settings.api.shutdownGraceMs }, 'api.stopping');
+      let timer: NodeJS.Timeout | undefined;
+      const cutOff = new Promise<void>((resolve) => {
+        forceNow = resolve;
+        timer = setTimeout(resolve, settings.api.shutdownGraceMs);
+      });
+      // close() stops accepting, answers new requests on kept connections 503, and waits for those in flight.
+      const closed = app.close();
+      await Promise.race([closed, cutOff]);
+      clearTimeout(timer);
+      app.server.closeAllConnections();
+      await closed;
+      await closeBackends();
+      logger.info('api.stopped');
+    })();
+    if (force) forceNow();
+    return stopping;
+  };
+  return { app, url, port, stop };
+}
+
+/**
+ * `action-worker serve`: runs the API until SIGTERM/SIGINT (finish requests in flight within the grace),
+ * a second signal (cut them off now) or a third (leave). Resolves once everything is closed.
+ */
+export async function serveApi(
+  settings: WorkerSettings,
+  options: {
+    logger: Logger;
+    authenticator?: RequestAuthenticator;
+    signals: SignalSource;
+    exit: () => void;
+    onListening?: (api: RunningApi) => void;
+  },
+): Promise<void> {
+  const { logger } = options;
+  const api = await startApiServer(settings, options);
+  let stopped: Promise<void> | undefined;
+  let onStopRequested: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => {
+    onStopRequested = resolve;
+  });
+  const uninstall = installSignalLadder(options.signals, {
+    onSignal: (signal, count) => {
+      logger.warn({ signal, count }, 'api.signal');
+    },
+    graceful: () => {
+      stopped = api.stop();
+      onStopRequested();
+    },
+    force: () => {
+      stopped = api.stop({ force: true });
+    },
+    exit: options.exit,
+  });
+  try {
+    options.onListening?.(api);
+    await stopRequested;
+    await stopped;
+  } finally {
+    uninstall();
+  }
+}
