@@ -18,6 +18,7 @@ export async function openApiDocument(): Promise<unknown> {
   const app = await buildApiServer({
     store,
     authenticator: { authenticate: unused },
+    orgs: { getOrg: unused },
     readiness: {},
     logger: pino({ level: 'silent' }),
     limits: { bodyLimitBytes: 1, requestTimeoutMs: 1 },

@@ -12,7 +12,9 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { DataStore } from '../ports/data-store.js';
+import { OrgRecord } from '../ports/tenancy.js';
 import { HttpError, errorAnswer, unauthorized } from './errors.js';
 import { createApiMetrics } from './metrics.js';
 import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope } from './org-scope.js';
@@ -35,6 +37,8 @@ export interface ApiLimits {
 export interface ApiServerDependencies {
   store: DataStore;
   authenticator: RequestAuthenticator;
+  /** The orgs (the tenancy store's): read for `GET /v1/orgs/…`. */
+  orgs: { getOrg(orgId: string): Promise<OrgRecord | undefined> };
   /** `/readyz` probes by name (redis, store): each resolves when that dependency answers. */
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
@@ -97,7 +101,7 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
  * `/openapi.json`; every answer is `{"data": …}` or the error envelope; /v1 requires a bearer token.
  */
 export async function buildApiServer(deps: ApiServerDependencies): Promise<FastifyInstance> {
-  const { store, authenticator, limits } = deps;
+  const { store, authenticator, orgs, limits } = deps;
   const metrics = createApiMetrics();
   // Typed as Fastify's logger so the instance keeps Fastify's default types.
   const logger: FastifyBaseLogger = deps.logger.child(
@@ -271,6 +275,40 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
         metadata: body.metadata ?? {},
       });
       return { data: datasetToWire(record) };
+    },
+  );
+
+  // Orgs (spec O1, O2). A token belongs to one org: that is the caller's only org, and any other answers
+  // 404 as if it did not exist.
+  const OrgIdParams = z.object({ org_id: z.string() });
+  app.get(
+    '/v1/orgs/id/:org_id',
+    {
+      schema: {
+        summary: 'Get an org by id (spec O1)',
+        params: OrgIdParams,
+        response: { 200: envelope(OrgRecord), ...errors },
+      },
+    },
+    async (request) => {
+      const orgId = request.params.org_id;
+      const org = orgId === request.caller?.orgId ? await orgs.getOrg(orgId) : undefined;
+      if (org === undefined) throw new HttpError(404, 'RobotoNotFoundException', `org ${orgId} not found`);
+      return { data: org };
+    },
+  );
+
+  app.get(
+    '/v1/orgs/caller',
+    {
+      schema: {
+        summary: "The caller's orgs (spec O2)",
+        response: { 200: envelope(z.array(OrgRecord)), ...errors },
+      },
+    },
+    async (request) => {
+      const org = request.caller === null ? undefined : await orgs.getOrg(request.caller.orgId);
+      return { data: org === undefined ? [] : [org] };
     },
   );
 

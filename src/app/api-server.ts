@@ -37,19 +37,15 @@ export async function startApiServer(
 ): Promise<RunningApi> {
   const { logger } = options;
   const store: DataStore = await openDataStore(settings, { logger });
-  // By default the orgs' tokens in Redis; a caller (a test) may bring its own.
-  let authenticator = options.authenticator;
-  let tenancy: { close(): Promise<void> } | undefined;
-  if (authenticator === undefined) {
-    const opened = openTenancyStore(settings, {
-      patience: 'wait',
-      onError: (error) => {
-        logger.warn({ err: error }, 'redis.connection_error');
-      },
-    });
-    tenancy = opened;
-    authenticator = opened;
-  }
+  // The orgs and their tokens in Redis: the orgs routes read it, and by default it checks bearer tokens
+  // (a caller, such as a test, may bring its own authenticator).
+  const tenancy = openTenancyStore(settings, {
+    patience: 'wait',
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
+  const authenticator = options.authenticator ?? tenancy;
   // The invocation records' Redis connection: readiness pings it; the invocation routes will read it. (Not
   // the BullMQ queue yet: its close waits for a Redis that is down, and a shutdown must not.)
   const records = new RedisInvocationStore({
@@ -60,13 +56,14 @@ export async function startApiServer(
     },
   });
   const closeBackends = async (): Promise<void> => {
-    await Promise.allSettled([store.close(), records.close(), tenancy?.close()]);
+    await Promise.allSettled([store.close(), records.close(), tenancy.close()]);
   };
   let app: FastifyInstance;
   try {
     app = await buildApiServer({
       store,
       authenticator,
+      orgs: tenancy,
       readiness: {
         redis: () => records.get('iv_readiness-probe'),
         store: () => store.getDataset('ds_readiness-probe'),

@@ -14,6 +14,8 @@ let api: RunningApi;
 let tokenA: string;
 let tokenB: string;
 let tokenIdA: string;
+let orgIdA: string;
+let orgIdB: string;
 let settings: WorkerSettings;
 
 beforeAll(async () => {
@@ -27,6 +29,8 @@ beforeAll(async () => {
   try {
     const orgA = await tenancy.createOrg({ name: 'A' });
     const orgB = await tenancy.createOrg({ name: 'B' });
+    orgIdA = orgA.org_id;
+    orgIdB = orgB.org_id;
     const createdA = await tenancy.createToken({ orgId: orgA.org_id, name: 'a' });
     tokenA = createdA.token;
     tokenIdA = createdA.record.token_id;
@@ -56,10 +60,24 @@ const call = async (urlPath: string, token: string, body?: unknown) => {
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  return { status: response.status, json: (await response.json()) as { data: { dataset_id: string } } };
+  return {
+    status: response.status,
+    json: (await response.json()) as { data: { dataset_id: string; org_id: string; name: string } },
+  };
 };
 
 describe('serve with the orgs’ API tokens', () => {
+  it('answers the caller’s org (O1, O2), and another org as if it did not exist', async () => {
+    const own = await call(`/v1/orgs/id/${orgIdA}`, tokenA);
+    expect(own.status).toBe(200);
+    expect(own.json.data).toMatchObject({ org_id: orgIdA, name: 'A', tier: 'free', status: 'active' });
+    expect((await call(`/v1/orgs/id/${orgIdB}`, tokenA)).status).toBe(404);
+    expect((await call('/v1/orgs/id/og_missing', tokenA)).status).toBe(404);
+    const callers = await call('/v1/orgs/caller', tokenB);
+    expect(callers.status).toBe(200);
+    expect((callers.json.data as unknown as { org_id: string }[]).map((org) => org.org_id)).toEqual([orgIdB]);
+  });
+
   it('lets a token act in its own org only, and refuses it once revoked', async () => {
     const created = await call('/v1/datasets', tokenA, { name: 'drive-1' });
     expect(created.status).toBe(200);
