@@ -51,19 +51,31 @@ export async function usingControlPlane<T>(
   try {
     return await use(plane);
   } catch (error) {
-    if (error instanceof ActionWorkerError) throw error;
-    // Only a Redis that does not answer now is "cannot reach Redis": anything else is reported as itself.
-    const answers = await withTimeout(plane.queue.ping(), 5_000).then(
-      (answer) => answer !== TIMED_OUT,
-      () => false,
-    );
-    if (answers) throw error;
-    throw new InfrastructureError(
-      `cannot reach Redis at ${withoutCredentials(settings.redis.url)}: ${(error as Error).message}`,
-      'E_IO',
-      error,
-    );
+    return await rethrowUnlessRedisAnswers(error, () => plane.queue.ping(), settings.redis.url);
   } finally {
     await plane.close();
   }
+}
+
+/**
+ * Rethrows a command's error as itself, or as "cannot reach Redis" (E_IO, naming the server without its
+ * credentials) when it is not one of ours and Redis does not answer a ping now: only a Redis that is down
+ * is reported as such, anything else as what it is.
+ */
+export async function rethrowUnlessRedisAnswers(
+  error: unknown,
+  ping: () => Promise<unknown>,
+  redisUrl: string,
+): Promise<never> {
+  if (error instanceof ActionWorkerError) throw error;
+  const answers = await withTimeout(ping(), 5_000).then(
+    (answer) => answer !== TIMED_OUT,
+    () => false,
+  );
+  if (answers) throw error;
+  throw new InfrastructureError(
+    `cannot reach Redis at ${withoutCredentials(redisUrl)}: ${(error as Error).message}`,
+    'E_IO',
+    error,
+  );
 }

@@ -1,15 +1,10 @@
-import {
-  type RedisPatience,
-  recordPrefix,
-  redisOptions,
-  withoutCredentials,
-} from '../adapters/bullmq/invocation-queue.js';
+import { type RedisPatience, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisTenancyStore } from '../adapters/redis/redis-tenancy-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { UnknownOrgError, UnknownTokenError, parseTokenExpiry } from '../domain/api-token.js';
-import { ActionWorkerError, InfrastructureError, UsageError } from '../domain/errors.js';
+import { UsageError } from '../domain/errors.js';
 import type { ApiTokenRecord, OrgRecord, TenancyStore } from '../ports/tenancy.js';
-import { TIMED_OUT, withTimeout } from '../util/with-timeout.js';
+import { rethrowUnlessRedisAnswers } from './control-plane.js';
 
 /**
  * The orgs and tokens as the settings locate them: beside the invocation records, under their prefix.
@@ -38,17 +33,7 @@ export async function usingTenancy<T>(
   try {
     return await use(store);
   } catch (error) {
-    if (error instanceof ActionWorkerError) throw error;
-    const answers = await withTimeout(store.ping(), 5_000).then(
-      (answer) => answer !== TIMED_OUT,
-      () => false,
-    );
-    if (answers) throw error;
-    throw new InfrastructureError(
-      `cannot reach Redis at ${withoutCredentials(settings.redis.url)}: ${(error as Error).message}`,
-      'E_IO',
-      error,
-    );
+    return await rethrowUnlessRedisAnswers(error, () => store.ping(), settings.redis.url);
   } finally {
     await store.close();
   }
