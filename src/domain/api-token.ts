@@ -30,6 +30,44 @@ export function mintApiToken(): MintedToken {
   return { tokenId, token, hash: hashApiToken(token) };
 }
 
+/**
+ * A new token for an org and the record every store keeps of it (the port's ApiTokenRecord), not yet
+ * revoked or used; `hash` is what the store keeps of the secret, `token` what the caller is shown once.
+ */
+export function newApiToken(
+  request: { orgId: string; name?: string; expires?: Date; invocationId?: string },
+  now = new Date(),
+): {
+  record: {
+    token_id: string;
+    org_id: string;
+    name: string;
+    created: string;
+    expires: string | null;
+    revoked: string | null;
+    invocation_id: string | null;
+    last_used: string | null;
+  };
+  token: string;
+  hash: string;
+} {
+  const minted = mintApiToken();
+  return {
+    record: {
+      token_id: minted.tokenId,
+      org_id: request.orgId,
+      name: request.name ?? '',
+      created: now.toISOString(),
+      expires: request.expires?.toISOString() ?? null,
+      revoked: null,
+      invocation_id: request.invocationId ?? null,
+      last_used: null,
+    },
+    token: minted.token,
+    hash: minted.hash,
+  };
+}
+
 /** SHA-256 of the token, hex: what the stores keep. */
 export function hashApiToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');

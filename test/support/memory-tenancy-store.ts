@@ -3,7 +3,7 @@ import {
   type StoredTokenCheck,
   UnknownOrgError,
   authenticateToken,
-  mintApiToken,
+  newApiToken,
   shouldRecordUse,
   tokenIdOf,
 } from '../../src/domain/api-token.js';
@@ -47,18 +47,8 @@ export class MemoryTenancyStore implements TenancyStore {
 
   createToken(token: NewApiToken): Promise<{ record: ApiTokenRecord; token: string }> {
     if (!this.orgs.has(token.orgId)) return Promise.reject(new UnknownOrgError(token.orgId));
-    const minted = mintApiToken();
-    const stored: StoredToken = {
-      token_id: minted.tokenId,
-      org_id: token.orgId,
-      name: token.name ?? '',
-      created: new Date().toISOString(),
-      expires: token.expires?.toISOString() ?? null,
-      revoked: null,
-      invocation_id: token.invocationId ?? null,
-      last_used: null,
-      hash: minted.hash,
-    };
+    const minted = newApiToken(token);
+    const stored: StoredToken = { ...minted.record, hash: minted.hash };
     this.tokens.set(stored.token_id, stored);
     return Promise.resolve({ record: listed(stored), token: minted.token });
   }

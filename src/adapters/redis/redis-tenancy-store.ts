@@ -3,7 +3,7 @@ import {
   type Principal,
   UnknownOrgError,
   authenticateToken,
-  mintApiToken,
+  newApiToken,
   shouldRecordUse,
   tokenIdOf,
 } from '../../domain/api-token.js';
@@ -159,17 +159,8 @@ export class RedisTenancyStore implements TenancyStore {
   }
 
   async createToken(token: NewApiToken): Promise<{ record: ApiTokenRecord; token: string }> {
-    const minted = mintApiToken();
-    const record: ApiTokenRecord = {
-      token_id: minted.tokenId,
-      org_id: token.orgId,
-      name: token.name ?? '',
-      created: new Date().toISOString(),
-      expires: token.expires?.toISOString() ?? null,
-      revoked: null,
-      invocation_id: token.invocationId ?? null,
-      last_used: null,
-    };
+    const minted = newApiToken(token);
+    const { record } = minted;
     const fields: string[] = [];
     for (const [field, value] of Object.entries(record)) if (value !== null) fields.push(field, value);
     fields.push('hash', minted.hash);
