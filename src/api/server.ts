@@ -12,20 +12,12 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { DataStore } from '../ports/data-store.js';
-import { OrgRecord } from '../ports/tenancy.js';
 import { HttpError, errorAnswer, unauthorized } from './errors.js';
 import { createApiMetrics } from './metrics.js';
 import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope } from './org-scope.js';
-import {
-  CreateDatasetRequest,
-  DatasetIdParams,
-  DatasetRecordSchema,
-  ErrorEnvelope,
-  datasetToWire,
-  envelope,
-} from './schemas.js';
+import { datasetRoutes } from './routes/datasets.js';
+import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
 export interface ApiLimits {
   /** Largest request body accepted; a larger one is answered 413. */
@@ -38,7 +30,7 @@ export interface ApiServerDependencies {
   store: DataStore;
   authenticator: RequestAuthenticator;
   /** The orgs (the tenancy store's): read for `GET /v1/orgs/…`. */
-  orgs: { getOrg(orgId: string): Promise<OrgRecord | undefined> };
+  orgs: OrgSource;
   /** `/readyz` probes by name (redis, store): each resolves when that dependency answers. */
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
@@ -205,7 +197,6 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
     done();
   });
 
-  const errors = { 400: ErrorEnvelope, 401: ErrorEnvelope, 403: ErrorEnvelope, 404: ErrorEnvelope };
   const hidden = { hide: true } as const;
 
   app.get('/healthz', { schema: { ...hidden } }, () => Promise.resolve({ status: 'ok' }));
@@ -223,94 +214,9 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   );
   app.get('/openapi.json', { schema: { ...hidden } }, () => Promise.resolve(app.swagger()));
 
-  /** The caller's org: a dataset of another org answers exactly as a missing one. */
-  const ownDataset = async (request: FastifyRequest, datasetId: string) => {
-    const record = await store.getDataset(datasetId);
-    if (record === undefined || record.org_id !== request.caller?.orgId) {
-      throw new HttpError(404, 'RobotoDatasetNotFoundException', `dataset ${datasetId} not found`);
-    }
-    return record;
-  };
-
-  app.get(
-    '/v1/datasets/:dataset_id',
-    {
-      schema: {
-        summary: 'Get a dataset (spec D2)',
-        params: DatasetIdParams,
-        response: { 200: envelope(DatasetRecordSchema), ...errors },
-      },
-    },
-    async (request) => ({ data: datasetToWire(await ownDataset(request, request.params.dataset_id)) }),
-  );
-
-  app.post(
-    '/v1/datasets',
-    {
-      schema: {
-        summary: 'Create a dataset in the caller org (spec D1)',
-        body: CreateDatasetRequest,
-        response: { 200: envelope(DatasetRecordSchema), ...errors },
-      },
-    },
-    async (request) => {
-      const body = request.body;
-      if (body.device_id) {
-        throw new HttpError(
-          404,
-          'RobotoNotFoundException',
-          `device ${body.device_id} not found: devices are not kept yet`,
-        );
-      }
-      if (body.custom_fields && Object.keys(body.custom_fields).length > 0) {
-        throw new HttpError(400, 'RobotoIllegalArgumentException', 'custom_fields are not kept yet');
-      }
-      const scope = request.orgScope;
-      if (scope === null) throw unauthorized('no caller');
-      const record = await store.createDataset({
-        orgId: scope.callerOrgId,
-        name: body.name ?? null,
-        description: body.description ?? null,
-        tags: body.tags ?? [],
-        metadata: body.metadata ?? {},
-      });
-      return { data: datasetToWire(record) };
-    },
-  );
-
-  // Orgs (spec O1, O2). A token belongs to one org: that is the caller's only org, and any other answers
-  // 404 as if it did not exist.
-  const OrgIdParams = z.object({ org_id: z.string() });
-  app.get(
-    '/v1/orgs/id/:org_id',
-    {
-      schema: {
-        summary: 'Get an org by id (spec O1)',
-        params: OrgIdParams,
-        response: { 200: envelope(OrgRecord), ...errors },
-      },
-    },
-    async (request) => {
-      const orgId = request.params.org_id;
-      const org = orgId === request.caller?.orgId ? await orgs.getOrg(orgId) : undefined;
-      if (org === undefined) throw new HttpError(404, 'RobotoNotFoundException', `org ${orgId} not found`);
-      return { data: org };
-    },
-  );
-
-  app.get(
-    '/v1/orgs/caller',
-    {
-      schema: {
-        summary: "The caller's orgs (spec O2)",
-        response: { 200: envelope(z.array(OrgRecord)), ...errors },
-      },
-    },
-    async (request) => {
-      const org = request.caller === null ? undefined : await orgs.getOrg(request.caller.orgId);
-      return { data: org === undefined ? [] : [org] };
-    },
-  );
+  // Route modules, one per resource family (routes/*.ts), each given only what it uses.
+  await app.register(datasetRoutes, { store });
+  await app.register(orgRoutes, { orgs });
 
   return app;
 }

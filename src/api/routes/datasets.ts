@@ -1,0 +1,69 @@
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { DataStore } from '../../ports/data-store.js';
+import { HttpError } from '../errors.js';
+import {
+  CreateDatasetRequest,
+  DatasetIdParams,
+  DatasetRecordSchema,
+  datasetToWire,
+  envelope,
+} from '../schemas.js';
+import { ERROR_RESPONSES, callerOf, scopeOf } from './route-kit.js';
+
+/** Datasets (spec §3.4), in the caller's org only: another org's dataset answers exactly as a missing one. */
+export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (app, { store }) => {
+  const ownDataset = async (request: FastifyRequest, datasetId: string) => {
+    const record = await store.getDataset(datasetId);
+    if (record === undefined || record.org_id !== callerOf(request).orgId) {
+      throw new HttpError(404, 'RobotoDatasetNotFoundException', `dataset ${datasetId} not found`);
+    }
+    return record;
+  };
+
+  app.get(
+    '/v1/datasets/:dataset_id',
+    {
+      schema: {
+        summary: 'Get a dataset (spec D2)',
+        params: DatasetIdParams,
+        response: { 200: envelope(DatasetRecordSchema), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => ({ data: datasetToWire(await ownDataset(request, request.params.dataset_id)) }),
+  );
+
+  app.post(
+    '/v1/datasets',
+    {
+      schema: {
+        summary: 'Create a dataset in the caller org (spec D1)',
+        body: CreateDatasetRequest,
+        response: { 200: envelope(DatasetRecordSchema), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      if (body.device_id) {
+        throw new HttpError(
+          404,
+          'RobotoNotFoundException',
+          `device ${body.device_id} not found: devices are not kept yet`,
+        );
+      }
+      if (body.custom_fields && Object.keys(body.custom_fields).length > 0) {
+        throw new HttpError(400, 'RobotoIllegalArgumentException', 'custom_fields are not kept yet');
+      }
+      const record = await store.createDataset({
+        orgId: scopeOf(request).callerOrgId,
+        name: body.name ?? null,
+        description: body.description ?? null,
+        tags: body.tags ?? [],
+        metadata: body.metadata ?? {},
+      });
+      return { data: datasetToWire(record) };
+    },
+  );
+
+  await Promise.resolve();
+};
