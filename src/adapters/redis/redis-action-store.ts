@@ -26,15 +26,17 @@ return 1
 
 /**
  * Appends a version when the latest is still ARGV[1]. KEYS: meta, versions. ARGV: expected latest digest,
- * new digest, version JSON. 1 appended, 0 another version landed first, -1 no such action.
+ * new digest, version JSON. {1, accessibility, published} appended (the action's state as of then),
+ * {0} another version landed first, {-1} no such action.
  */
 const APPEND = `
 local latest = redis.call('HGET', KEYS[1], 'latest')
-if not latest then return -1 end
-if latest ~= ARGV[1] then return 0 end
+if not latest then return {-1} end
+if latest ~= ARGV[1] then return {0} end
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[1], 'latest', ARGV[2])
-return 1
+local state = redis.call('HMGET', KEYS[1], 'accessibility', 'published')
+return {1, state[1], state[2]}
 `;
 
 /**
@@ -197,7 +199,7 @@ export class RedisActionStore implements ActionStore {
       const latest = await this.latest(orgId, name);
       if (latest === undefined) return undefined;
       const made = next(latest);
-      const appended = (await this.redis.eval(
+      const [appended, accessibility = '', published = ''] = (await this.redis.eval(
         APPEND,
         2,
         this.metaKey(orgId, name),
@@ -205,10 +207,12 @@ export class RedisActionStore implements ActionStore {
         latest.digest,
         made.digest,
         JSON.stringify(made),
-      )) as number;
+      )) as [number, string?, string?];
       if (appended === -1) return undefined;
-      if (appended === 1)
-        return { ...made, accessibility: latest.accessibility, published: latest.published };
+      if (appended === 1) {
+        // The action's accessibility as the append saw it (a change may have landed since the read).
+        return { ...made, ...RedisActionStore.state({ latest: made.digest, accessibility, published }) };
+      }
     }
     throw new InfrastructureError(`action ${name}: other updates kept landing first; try again`, 'E_IO');
   }
