@@ -267,6 +267,24 @@ describe('serve: registered actions over a real socket, real tokens and Redis (s
     expect(cleared.json.data.description).toBeNull();
   });
 
+  it('loses no update when PUTs race, each making a version of its own', async () => {
+    await create('raced');
+    const tags = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+    const answers = await Promise.all(
+      tags.map((tag) =>
+        call('PUT', '/v1/actions/raced', { body: { metadata_changeset: { put_tags: [tag] } } }),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(tags.map(() => 200));
+    expect(new Set(answers.map((answer) => answer.json.data.digest)).size).toBe(tags.length);
+    const latest = await call('GET', '/v1/actions/raced');
+    expect([...(latest.json.data.tags as string[])].sort()).toEqual(tags);
+    for (const answer of answers) {
+      const version = await call('GET', `/v1/actions/raced?digest=${answer.json.data.digest}`);
+      expect(version.json.data).toEqual(answer.json.data);
+    }
+  });
+
   it('refuses invalid content with 400 naming the field, writing nothing', async () => {
     await create('strict');
     const cases: [string, string, unknown, string][] = [
