@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Accessibility } from '../domain/action-record.js';
+import { Accessibility, ActionRecord } from '../domain/action-record.js';
 
 /**
  * The HTTP shapes of registered actions (spec §2.1, A5–A7). Answers are serialized through these plain
@@ -28,34 +28,15 @@ const WireActionParameter = z.object({
   default: z.string().nullable(),
 });
 
-const WireActionReference = z.object({
-  name: z.string(),
-  digest: z.string().nullable().optional(),
-  owner: z.string().nullable().optional(),
-});
-
-/** ActionRecord as answered: every key of spec §2.1, `digest` always set. */
-export const ActionRecordWire = z.object({
-  name: z.string(),
-  org_id: z.string(),
+/**
+ * ActionRecord as answered: every key of spec §2.1, `digest` always set; the nested shapes the domain
+ * parses with transforms given plainly.
+ */
+export const ActionRecordWire = ActionRecord.extend({
   digest: z.string().min(1),
-  created: z.string(),
-  created_by: z.string(),
-  modified: z.string(),
-  modified_by: z.string(),
-  accessibility: Accessibility,
-  published: z.string().nullable(),
-  description: z.string().nullable(),
-  short_description: z.string().nullable(),
-  uri: z.string().nullable(),
-  inherits: WireActionReference.nullable(),
   compute_requirements: WireComputeRequirements.nullable(),
   container_parameters: WireContainerParameters.nullable(),
   parameters: z.array(WireActionParameter),
-  requires_downloaded_inputs: z.boolean().nullable(),
-  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
-  tags: z.array(z.string()),
-  timeout: z.number().int().nullable(),
 });
 
 /** A QuerySpecification (spec §2.11); the condition tree is checked by the query itself. Unknown keys ignored. */

@@ -12,6 +12,7 @@ import {
   DEFAULT_QUERY_LIMIT,
   MAX_QUERY_LIMIT,
   type Page,
+  compareSortValues,
   decodePageToken,
   encodePageToken,
 } from './store-query.js';
@@ -80,24 +81,6 @@ function readPath(record: ActionRecord, path: readonly string[]): unknown {
   return value;
 }
 
-function sortRank(value: unknown): number {
-  if (typeof value === 'number') return 0;
-  if (typeof value === 'string') return 1;
-  if (typeof value === 'boolean') return 2;
-  return 3;
-}
-
-function compareValues(x: unknown, y: unknown): number {
-  const rank = sortRank(x) - sortRank(y);
-  if (rank !== 0) return rank;
-  if (typeof x === 'number' && typeof y === 'number') return x - y;
-  if (typeof x === 'string' && typeof y === 'string') {
-    return compareCodePoints(x, y);
-  }
-  if (typeof x === 'boolean' && typeof y === 'boolean') return Number(x) - Number(y);
-  return compareCodePoints(JSON.stringify(x), JSON.stringify(y));
-}
-
 /**
  * One page of the actions that match (spec §2.11 semantics, the reference evaluator), sorted by the
  * query's field (null and missing last in either direction; datetimes by instant) with org and name as
@@ -147,7 +130,7 @@ export function pageActions(records: readonly ActionRecord[], query: ActionQuery
       const xMissing = x === undefined || x === null;
       const yMissing = y === undefined || y === null;
       if (xMissing !== yMissing) return xMissing ? 1 : -1;
-      const order = xMissing ? 0 : compareValues(x, y);
+      const order = xMissing ? 0 : compareSortValues(x, y);
       if (order !== 0) return sign * order;
       return sign * (compareCodePoints(a.org_id, b.org_id) || compareCodePoints(a.name, b.name));
     });

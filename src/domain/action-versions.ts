@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ActionParameter, ActionReference } from './action-config.js';
+import { ActionConfig, ActionParameter, ActionReference } from './action-config.js';
 import { actionDigest, wireTimestamp } from './action-digest.js';
 import { type Accessibility, ActionMetadata, type ActionRecord } from './action-record.js';
 import { ComputeRequirements } from './compute-requirements.js';
@@ -26,20 +26,8 @@ export const ActionName = z
 const ShortDescription = z.string().max(140, 'must be at most 140 characters');
 const Timeout = z.number({ error: 'must be an integer' }).int('must be an integer').positive('must be > 0');
 
-/** Parameters with unique names, each default a string (Python `str()`, spec §5.1). */
-const ActionParameters = z.array(ActionParameter).superRefine((parameters, ctx) => {
-  const seen = new Set<string>();
-  parameters.forEach((parameter, index) => {
-    if (seen.has(parameter.name)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [index, 'name'],
-        message: `duplicate parameter "${parameter.name}"`,
-      });
-    }
-    seen.add(parameter.name);
-  });
-});
+/** Parameters with unique names, each default a string (Python `str()`, spec §5.1): action.json's rule. */
+const ActionParameters = ActionConfig.shape.parameters;
 
 /** `POST /v1/actions` (spec A1; the SDK sends all twelve keys, other clients may not). */
 export const CreateActionRequest = z.object({
