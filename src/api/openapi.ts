@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import type { ActionStore } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
 import { buildApiServer } from './server.js';
 
@@ -19,6 +20,7 @@ export async function openApiDocument(): Promise<unknown> {
     store,
     authenticator: { authenticate: unused },
     orgs: { getOrg: unused },
+    actions: new Proxy({}, { get: () => unused }) as ActionStore,
     readiness: {},
     logger: pino({ level: 'silent' }),
     limits: { bodyLimitBytes: 1, requestTimeoutMs: 1 },

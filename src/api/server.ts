@@ -12,10 +12,12 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { ActionStore } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
 import { HttpError, errorAnswer, unauthorized } from './errors.js';
 import { createApiMetrics } from './metrics.js';
 import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope } from './org-scope.js';
+import { actionRoutes } from './routes/actions.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
@@ -31,6 +33,8 @@ export interface ApiServerDependencies {
   authenticator: RequestAuthenticator;
   /** The orgs (the tenancy store's): read for `GET /v1/orgs/…`. */
   orgs: OrgSource;
+  /** Registered actions, every version (spec §3.1 A1–A7). */
+  actions: ActionStore;
   /** `/readyz` probes by name (redis, store): each resolves when that dependency answers. */
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
@@ -217,6 +221,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   // Route modules, one per resource family (routes/*.ts), each given only what it uses.
   await app.register(datasetRoutes, { store });
   await app.register(orgRoutes, { orgs });
+  await app.register(actionRoutes, { actions: deps.actions });
 
   return app;
 }

@@ -7,6 +7,7 @@ import { buildApiServer } from '../api/server.js';
 import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { DataStore } from '../ports/data-store.js';
+import { openActionStore } from './actions.js';
 import { openDataStore } from './local-adapters.js';
 import { openTenancyStore } from './tenancy.js';
 import { type SignalSource, installSignalLadder } from './signal-ladder.js';
@@ -55,8 +56,15 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  // Registered actions (every version) in Redis, beside the records.
+  const actions = openActionStore(settings, {
+    patience: 'wait',
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
   const closeBackends = async (): Promise<void> => {
-    await Promise.allSettled([store.close(), records.close(), tenancy.close()]);
+    await Promise.allSettled([store.close(), records.close(), tenancy.close(), actions.close()]);
   };
   let app: FastifyInstance;
   try {
@@ -64,6 +72,7 @@ export async function startApiServer(
       store,
       authenticator,
       orgs: tenancy,
+      actions,
       readiness: {
         redis: () => records.get('iv_readiness-probe'),
         store: () => store.getDataset('ds_readiness-probe'),

@@ -12,6 +12,7 @@ import { registerDaemonCommand } from './daemon-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerInvocationsCommand, registerInvokeCommand } from './invocation-commands.js';
 import { registerOrgsCommand, registerTokensCommand } from './tenancy-commands.js';
+import { registerActionsCommand } from './actions-command.js';
 
 function version(): string {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerConfigCommand(program);
   registerOrgsCommand(program);
   registerTokensCommand(program);
+  registerActionsCommand(program);
   return program;
 }
 

@@ -216,7 +216,8 @@ function sortRank(value: unknown): number {
   return 3;
 }
 
-function compareSortValues(x: unknown, y: unknown): number {
+/** Numbers, then strings (by code point), then booleans, then anything else: the order of sorted results. */
+export function compareSortValues(x: unknown, y: unknown): number {
   const rank = sortRank(x) - sortRank(y);
   if (rank !== 0) return rank;
   if (typeof x === 'number' && typeof y === 'number') return x < y ? -1 : x > y ? 1 : 0;
