@@ -17,6 +17,7 @@ import { HttpError, errorAnswer, unauthorized } from './errors.js';
 import { createApiMetrics } from './metrics.js';
 import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope } from './org-scope.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { type InvocationRouteOptions, invocationRoutes } from './routes/invocations.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
 export interface ApiLimits {
@@ -31,6 +32,8 @@ export interface ApiServerDependencies {
   authenticator: RequestAuthenticator;
   /** The orgs (the tenancy store's): read for `GET /v1/orgs/…`. */
   orgs: OrgSource;
+  /** Invocations (spec I1–I9) and invoking actions by name (A8). */
+  invocations: InvocationRouteOptions;
   /** `/readyz` probes by name (redis, store): each resolves when that dependency answers. */
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
@@ -217,6 +220,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   // Route modules, one per resource family (routes/*.ts), each given only what it uses.
   await app.register(datasetRoutes, { store });
   await app.register(orgRoutes, { orgs });
+  await app.register(invocationRoutes, deps.invocations);
 
   return app;
 }
