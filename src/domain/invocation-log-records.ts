@@ -30,7 +30,8 @@ export function storedLogRecords(text: string, fallbackTimestamp: string): LogRe
     const [, timestamp = last, stream = 'stdout', mark, body = ''] = match;
     last = timestamp;
     const before = pending.get(stream);
-    const joined = { log: (before?.log ?? '') + body, timestamp: before?.timestamp ?? timestamp };
+    // A joined line is placed, and timed, where it was completed: times stay in order.
+    const joined = { log: (before?.log ?? '') + body, timestamp };
     if (mark === '+') {
       pending.set(stream, joined);
       continue;
