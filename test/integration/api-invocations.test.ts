@@ -10,6 +10,7 @@ import { ActionRecord } from '../../src/domain/action-record.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { InvocationRecordWire } from '../../src/domain/invocation-wire.js';
 import type { ActionLookup } from '../../src/ports/action-store.js';
+import { PrivateRedis } from '../support/private-redis.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
 const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
@@ -495,7 +496,8 @@ describe('POST /v1/actions/invocations/cancel/all (spec I5)', () => {
   it('cancels a bounded batch per call and says has_more until none is left', async () => {
     const made = [];
     for (let i = 0; i < 3; i += 1) made.push(await invokeOk('plain', 'pd', {}, TOKEN_D));
-    const createdBefore = new Date(Date.now() + 1000).toISOString();
+    // As the CLI sends it: microseconds and a Z.
+    const createdBefore = new Date(Date.now() + 1000).toISOString().replace('Z', '123Z');
     // Another org's call touches none of them.
     const fromB = await call('/v1/actions/invocations/cancel/all', {
       body: { created_before: createdBefore },
@@ -618,5 +620,30 @@ describe('invocation logs (spec I8, I9)', () => {
       has_next: false,
       last_read: null,
     });
+  });
+});
+
+describe('serve with the queue', () => {
+  it('shuts down although the Redis under its queue is gone', async () => {
+    const redis = await PrivateRedis.create();
+    const settings = WorkerSettings.parse({
+      storeDir: await tempDir('api-inv-down'),
+      redis: { url: redis.url, keyPrefix: KEY_PREFIX },
+      api: { host: '127.0.0.1', port: 0, shutdownGraceMs: 1000 },
+    });
+    const own = await startApiServer(settings, { logger: pino({ level: 'silent' }), authenticator, actions });
+    try {
+      const response = await fetch(`${own.url}/v1/actions/plain/invoke?digest=p1`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN_A}`, 'content-type': 'application/json' },
+        body: JSON.stringify(invokeBody()),
+      });
+      // The queue connected and took the job.
+      expect(response.status).toBe(200);
+      await redis.stop();
+      await own.stop();
+    } finally {
+      await redis.stop();
+    }
   });
 });
