@@ -159,7 +159,15 @@ export class RedisInvocationStore implements InvocationStore {
     const ids = await this.redis.zrange(this.orgIndexKey(orgId), 0, -1);
     const records: InvocationRecord[] = [];
     for (let start = 0; start < ids.length; start += QUERY_BATCH) {
-      const batch = await Promise.all(ids.slice(start, start + QUERY_BATCH).map((id) => this.get(id)));
+      // A record that cannot be read is left out (and reported where it is read by id), not the whole query.
+      const batch = await Promise.all(
+        ids.slice(start, start + QUERY_BATCH).map((id) =>
+          this.get(id).catch((error: unknown) => {
+            if (error instanceof MalformedRecordError) return undefined;
+            throw error;
+          }),
+        ),
+      );
       for (const record of batch) if (record !== undefined && record.org_id === orgId) records.push(record);
     }
     return pageInvocations(prepared, records, (record) => invocationToWire(record, wire));
