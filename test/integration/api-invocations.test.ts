@@ -351,6 +351,18 @@ describe('invocations by id (spec I1, I3, I4, I6, I7)', () => {
     );
   });
 
+  it('answers 404 for a record it cannot read, to its org and any other (a 500 would confirm the id)', async () => {
+    const { invocation_id: id } = await invokeOk('plain', 'p1');
+    const redis = new Redis(REDIS_URL);
+    await redis.hset(`${KEY_PREFIX}:records:inv:${id}`, 'last_status', 'Processing');
+    await redis.quit();
+    for (const token of [TOKEN_A, TOKEN_B]) {
+      const answer = await call(`/v1/actions/invocations/${id}`, { token });
+      expect(answer.status).toBe(404);
+      expect(answer.json.error.error_code).toBe('RobotoNotFoundException');
+    }
+  });
+
   it('updates the status by the transition rules: replays are no-ops, illegal moves 400', async () => {
     const { invocation_id: id } = await invokeOk('plain', 'p1');
     const path = `/v1/actions/invocations/${id}/status`;

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ActionRecord } from '../../domain/action-record.js';
-import { InvalidTransitionError } from '../../domain/errors.js';
+import { InvalidTransitionError, MalformedRecordError } from '../../domain/errors.js';
 import {
   type LogRecordWire,
   LogRecordWire as LogRecordSchema,
@@ -101,7 +101,15 @@ export const invocationRoutes: FastifyPluginAsyncZod<InvocationRouteOptions> = a
   const toWire = (record: InvocationRecord) => invocationToWire(record, wireOptions);
 
   const ownInvocation = async (request: FastifyRequest, invocationId: string) => {
-    const record = await invocations.get(invocationId);
+    let record: InvocationRecord | undefined;
+    try {
+      record = await invocations.get(invocationId);
+    } catch (error) {
+      // Whose it is cannot be told: a 500 would tell another org that the id exists. Operators see it here.
+      if (!(error instanceof MalformedRecordError)) throw error;
+      request.log.error({ err: error, invocationId }, 'api.invocation_unreadable');
+      record = undefined;
+    }
     if (record === undefined || record.org_id !== callerOf(request).orgId) {
       throw new HttpError(404, 'RobotoNotFoundException', `invocation ${invocationId} not found`);
     }
