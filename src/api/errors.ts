@@ -8,6 +8,7 @@ import { ActionWorkerError, ERROR_CODES } from '../domain/errors.js';
 export type RobotoErrorCode =
   | 'RobotoInvalidRequestException'
   | 'RobotoIllegalArgumentException'
+  | 'RobotoInvalidStateTransitionException'
   | 'RobotoNoOrgProvidedException'
   | 'RobotoUnauthorizedException'
   | 'RobotoNotFoundException'

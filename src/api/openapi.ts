@@ -21,6 +21,13 @@ export async function openApiDocument(): Promise<unknown> {
     authenticator: { authenticate: unused },
     orgs: { getOrg: unused },
     actions: new Proxy({}, { get: () => unused }) as ActionStore,
+    invocations: {
+      invocations: new Proxy({}, { get: () => unused }) as never,
+      control: { submit: unused, cancel: unused },
+      actions: { getAction: unused },
+      datasetExists: unused,
+      defaultTimeoutMinutes: 1,
+    },
     readiness: {},
     logger: pino({ level: 'silent' }),
     limits: { bodyLimitBytes: 1, requestTimeoutMs: 1 },

@@ -19,6 +19,7 @@ import { createApiMetrics } from './metrics.js';
 import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope } from './org-scope.js';
 import { actionRoutes } from './routes/actions.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { type InvocationRouteOptions, invocationRoutes } from './routes/invocations.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
 export interface ApiLimits {
@@ -35,6 +36,8 @@ export interface ApiServerDependencies {
   orgs: OrgSource;
   /** Registered actions, every version (spec §3.1 A1–A7). */
   actions: ActionStore;
+  /** Invocations (spec I1–I9) and invoking actions by name (A8). */
+  invocations: InvocationRouteOptions;
   /** `/readyz` probes by name (redis, store): each resolves when that dependency answers. */
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
@@ -222,6 +225,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   await app.register(datasetRoutes, { store });
   await app.register(orgRoutes, { orgs });
   await app.register(actionRoutes, { actions: deps.actions });
+  await app.register(invocationRoutes, deps.invocations);
 
   return app;
 }

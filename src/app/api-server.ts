@@ -1,16 +1,22 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
+import { InvocationQueue, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import { buildApiServer } from '../api/server.js';
 import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
+import type { ActionLookup } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
+import { withTimeout } from '../util/with-timeout.js';
 import { openActionStore } from './actions.js';
+import { invocationControl } from './invocations.js';
 import { openDataStore } from './local-adapters.js';
 import { openTenancyStore } from './tenancy.js';
 import { type SignalSource, installSignalLadder } from './signal-ladder.js';
+
+/** The longest a shutdown waits for the queue's connections to close politely. */
+const QUEUE_CLOSE_MS = 6_000;
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -34,6 +40,10 @@ export async function startApiServer(
     logger: Logger;
     /** Who a bearer token is; by default the orgs' API tokens in Redis (`action-worker tokens create`). */
     authenticator?: RequestAuthenticator;
+    /** Registered actions, for invoking by name; by default the Redis action store the action routes use. */
+    actions?: ActionLookup;
+    /** Batch and page sizes of the invocation routes (tests make them small). */
+    invocationTuning?: { cancelAllBatch?: number; logPageSize?: number };
   },
 ): Promise<RunningApi> {
   const { logger } = options;
@@ -47,8 +57,7 @@ export async function startApiServer(
     },
   });
   const authenticator = options.authenticator ?? tenancy;
-  // The invocation records' Redis connection: readiness pings it; the invocation routes will read it. (Not
-  // the BullMQ queue yet: its close waits for a Redis that is down, and a shutdown must not.)
+  // The invocation records' Redis connection: readiness pings it; the invocation routes read and write it.
   const records = new RedisInvocationStore({
     redis: redisOptions(settings.redis.url, 'wait', { lockDurationMs: settings.daemon.lockDurationMs }),
     prefix: recordPrefix(settings.redis),
@@ -63,8 +72,19 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  // The queue the invoke route adds jobs to, as `action-worker invoke` does. Its close waits for a Redis
+  // that answers; a shutdown does not wait for one that is down longer than QUEUE_CLOSE_MS.
+  const queue = new InvocationQueue(settings.redis, (error) => {
+    logger.warn({ err: error }, 'redis.connection_error');
+  });
   const closeBackends = async (): Promise<void> => {
-    await Promise.allSettled([store.close(), records.close(), tenancy.close(), actions.close()]);
+    await Promise.allSettled([
+      store.close(),
+      records.close(),
+      tenancy.close(),
+      actions.close(),
+      withTimeout(queue.close(), QUEUE_CLOSE_MS),
+    ]);
   };
   let app: FastifyInstance;
   try {
@@ -73,6 +93,14 @@ export async function startApiServer(
       authenticator,
       orgs: tenancy,
       actions,
+      invocations: {
+        invocations: records,
+        control: invocationControl(records, queue),
+        actions: options.actions ?? actions,
+        datasetExists: async (orgId, datasetId) => (await store.getDataset(datasetId))?.org_id === orgId,
+        defaultTimeoutMinutes: settings.defaultTimeoutMinutes,
+        ...options.invocationTuning,
+      },
       readiness: {
         redis: () => records.get('iv_readiness-probe'),
         store: () => store.getDataset('ds_readiness-probe'),
@@ -127,6 +155,7 @@ export async function serveApi(
   options: {
     logger: Logger;
     authenticator?: RequestAuthenticator;
+    actions?: ActionLookup;
     signals: SignalSource;
     exit: () => void;
     onListening?: (api: RunningApi) => void;

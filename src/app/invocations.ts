@@ -14,6 +14,7 @@ import { ownValue } from '../domain/names.js';
 import { parseSecretUri, secretUri, validateParameters } from '../domain/parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
 import { parseQuery } from '../domain/roboql.js';
+import type { CancelResult, InvocationControl } from '../ports/invocation-control.js';
 import type { InvocationRecord, InvocationStore } from '../ports/invocation-store.js';
 import { buildInput } from './local-run.js';
 import {
@@ -122,7 +123,15 @@ export async function submitInvocation(
   return created;
 }
 
-export type CancelResult = 'cancelled' | 'requested' | 'already-finished';
+export type { CancelResult };
+
+/** The store and queue as an InvocationControl: what the API is given to invoke and cancel. */
+export function invocationControl(store: InvocationStore, queue: InvocationQueue): InvocationControl {
+  return {
+    submit: (request) => submitInvocation(store, queue, request),
+    cancel: (invocationId) => cancelInvocation(store, queue, invocationId),
+  };
+}
 
 /**
  * Cancels from any host: a queued invocation is taken out of the queue and Cancelled here; a running one

@@ -12,6 +12,13 @@ import { UNSPECIFIED_DATA_SOURCE } from './records.js';
 
 const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const;
 
+/** The registered action an invocation ran and who asked for it (spec §2.2, §4.3). */
+export const InvocationRequestProvenance = z.object({
+  action: z.object({ name: z.string(), org_id: z.string(), digest: z.string().nullable().default(null) }),
+  source: z.object({ source_type: z.enum(['Manual', 'Trigger']), source_id: z.string() }),
+});
+export type InvocationRequestProvenance = z.output<typeof InvocationRequestProvenance>;
+
 /**
  * What `invoke` submits and the daemon runs: the resolved action, parameter values, input selectors, data
  * source, upload destination, overrides, timeout, org and idempotency id. Secrets travel as
@@ -53,6 +60,13 @@ export const InvocationRequest = z
     idempotency_id: z.string().min(1).max(256).nullable().default(null),
     dry_run: laxBool().default(false),
     log_level: z.enum(LOG_LEVELS).default('INFO'),
+    /**
+     * Where the invocation came from (spec §2.2 InvocationProvenance), set by invoke-by-name. Requests
+     * written before it existed have none: the wire record derives it from the action config and the org.
+     */
+    provenance: InvocationRequestProvenance.nullable().default(null),
+    /** The glob patterns the caller sent as `input_data` (spec A8), echoed on the wire record. */
+    input_data: z.array(z.string()).default([]),
   })
   .superRefine((request, ctx) => {
     for (const name of request.secret_parameters) {

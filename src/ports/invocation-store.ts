@@ -1,5 +1,8 @@
 import type { InvocationRequest } from '../domain/invocation-request.js';
+import type { InvocationQuery } from '../domain/invocation-query.js';
 import type { InvocationStatus, StatusRecord } from '../domain/invocation-status.js';
+import type { WireOptions } from '../domain/invocation-wire.js';
+import type { Page } from '../domain/store-query.js';
 
 /** An invocation as every host sees it. */
 export interface InvocationRecord {
@@ -36,6 +39,11 @@ export interface InvocationStore {
   /** A new Queued invocation, or the existing one when the request's idempotency id was used before. */
   create(request: InvocationRequest): Promise<{ record: InvocationRecord; isNew: boolean }>;
   get(invocationId: string): Promise<InvocationRecord | undefined>;
+  /**
+   * One page of the org's invocations matching a QuerySpecification (spec §2.11, I2), evaluated over their
+   * wire records (`invocationToWire` with `wire`), with the total. UsageError for a malformed query.
+   */
+  query(orgId: string, query: InvocationQuery, wire: WireOptions): Promise<Page<InvocationRecord>>;
   /** Newest first. */
   list(options: { status?: InvocationStatus; limit: number }): Promise<InvocationRecord[]>;
   /** Appends a status, atomically checked against the matrix; InvalidTransitionError when forbidden. */

@@ -205,5 +205,88 @@ export function describeInvocationStoreContract(name: string, open: () => Invoca
       expect(next.entries).toEqual([{ attempt: 2, text: 'three\n' }]);
       expect((await invocations.readLiveLog(id, next.cursor, 0)).entries).toEqual([]);
     });
+
+    it('queries one org over wire fields, sorted and paged, with the total', async () => {
+      const invocations = open();
+      // An org of its own per run: the Redis prefix is shared by the whole file.
+      const org = `og_q${Math.random().toString(36).slice(2, 10)}`;
+      const made = [];
+      for (const [name, source] of [
+        ['alpha', 'tr_1'],
+        ['beta', 'tr_2'],
+        ['alpha', 'tr_2'],
+      ] as const) {
+        const { record } = await invocations.create(
+          request({
+            org_id: org,
+            provenance: {
+              action: { name, org_id: org, digest: `d-${name}` },
+              source: { source_type: 'Trigger', source_id: source },
+            },
+          }),
+        );
+        made.push(record.invocation_id);
+      }
+      await invocations.create(request({ org_id: `${org}x` }));
+      await invocations.transition(made[1] as string, InvocationStatus.Cancelled, null);
+      const wire = { defaultTimeoutMinutes: 30 };
+
+      const all = await invocations.query(org, {}, wire);
+      expect(all.total).toBe(3);
+      expect(all.nextToken).toBeNull();
+      // Newest first by default (created, then id, both descending).
+      const createdDesc = all.items.map((record) => record.created);
+      expect([...createdDesc].sort().reverse()).toEqual(createdDesc);
+
+      const byName = await invocations.query(
+        org,
+        {
+          condition: { field: 'provenance.action.name', comparator: 'EQUALS', value: 'alpha' },
+          sort_direction: 'ASC',
+        },
+        wire,
+      );
+      expect(byName.items.map((record) => record.invocation_id).sort()).toEqual([made[0], made[2]].sort());
+
+      const bySource = await invocations.query(
+        org,
+        {
+          condition: {
+            operator: 'AND',
+            conditions: [
+              { field: 'provenance.source.source_id', comparator: 'EQUALS', value: 'tr_2' },
+              { field: 'last_status', comparator: 'LESS_THAN', value: 5 },
+            ],
+          },
+        },
+        wire,
+      );
+      expect(bySource.items.map((record) => record.invocation_id)).toEqual([made[2]]);
+
+      // Pages of one: three pages, the last without a token; together every record once.
+      const seen: string[] = [];
+      let after: string | null = null;
+      let pages = 0;
+      do {
+        const page = await invocations.query(org, { limit: 1, after, sort_by: 'created' }, wire);
+        expect(page.total).toBe(3);
+        seen.push(...page.items.map((record) => record.invocation_id));
+        after = page.nextToken;
+        pages += 1;
+      } while (after !== null);
+      expect(pages).toBe(3);
+      expect([...seen].sort()).toEqual([...made].sort());
+
+      expect((await invocations.query('og_nobody-here', {}, wire)).items).toEqual([]);
+      await expect(
+        invocations.query(
+          org,
+          { condition: { field: 'current_status', comparator: 'EQUALS', value: 1 } },
+          wire,
+        ),
+      ).rejects.toThrow(/not a field/);
+      await expect(invocations.query(org, { limit: 0 }, wire)).rejects.toThrow(/out of range/);
+      await expect(invocations.query(org, { after: 'not a token' }, wire)).rejects.toThrow(/page token/);
+    });
   });
 }

@@ -50,4 +50,16 @@ describe('RedisInvocationStore on a real redis-server', () => {
       { attempt: 1, text: 'some output\n' },
     ]);
   });
+
+  it('leaves a record it cannot read out of a query instead of failing it', async () => {
+    const invocations = store();
+    const org = `og_malformed${Date.now()}`;
+    const good = await invocations.create(request({ org_id: org }));
+    const bad = await invocations.create(request({ org_id: org }));
+    const redis = new Redis(REDIS_URL);
+    await redis.hset(`${prefix}inv:${bad.record.invocation_id}`, 'last_status', 'Processing');
+    await redis.quit();
+    const page = await invocations.query(org, {}, { defaultTimeoutMinutes: 30 });
+    expect(page.items.map((record) => record.invocation_id)).toEqual([good.record.invocation_id]);
+  });
 });

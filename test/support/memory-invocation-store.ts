@@ -1,6 +1,13 @@
 import { FencedError, InvalidTransitionError, UsageError } from '../../src/domain/errors.js';
 import { randomId } from '../../src/domain/ids.js';
+import {
+  type InvocationQuery,
+  pageInvocations,
+  prepareInvocationQuery,
+} from '../../src/domain/invocation-query.js';
 import type { InvocationRequest } from '../../src/domain/invocation-request.js';
+import { type WireOptions, invocationToWire } from '../../src/domain/invocation-wire.js';
+import type { Page } from '../../src/domain/store-query.js';
 import { InvocationStatus, canTransition, isFinal } from '../../src/domain/invocation-status.js';
 import type {
   InvocationRecord,
@@ -55,6 +62,15 @@ export class MemoryInvocationStore implements InvocationStore {
 
   get(invocationId: string): Promise<InvocationRecord | undefined> {
     return Promise.resolve(this.records.has(invocationId) ? this.copy(invocationId) : undefined);
+  }
+
+  async query(orgId: string, query: InvocationQuery, wire: WireOptions): Promise<Page<InvocationRecord>> {
+    await Promise.resolve();
+    const prepared = prepareInvocationQuery(query);
+    const records = [...this.records.keys()]
+      .map((id) => this.copy(id))
+      .filter((record) => record.org_id === orgId);
+    return pageInvocations(prepared, records, (record) => invocationToWire(record, wire));
   }
 
   list(options: { status?: InvocationStatus; limit: number }): Promise<InvocationRecord[]> {

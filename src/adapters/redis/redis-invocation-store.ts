@@ -16,6 +16,13 @@ import {
   isFinal,
   parseStatus,
 } from '../../domain/invocation-status.js';
+import {
+  type InvocationQuery,
+  pageInvocations,
+  prepareInvocationQuery,
+} from '../../domain/invocation-query.js';
+import { type WireOptions, invocationToWire } from '../../domain/invocation-wire.js';
+import type { Page } from '../../domain/store-query.js';
 import type { InvocationRecord, InvocationStore, TransitionOptions } from '../../ports/invocation-store.js';
 import { withTimeout } from '../../util/with-timeout.js';
 
@@ -51,6 +58,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'request', ARGV[1], 'org_id', ARGV[2], 'created', ARGV[3], 'last_status', ARGV[4], 'attempt', '0')
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
 return 1
 `;
 
@@ -69,6 +77,9 @@ if tonumber(current) >= tonumber(ARGV[1]) then return current end
 redis.call('HSET', KEYS[1], 'attempt', ARGV[1])
 return 'ok'
 `;
+
+/** Records read at once by a query. */
+const QUERY_BATCH = 100;
 
 /** Kept a while after the invocation finishes, for a follower that is just catching up. */
 const LIVE_LOG_TTL_SECONDS = 3600;
@@ -103,6 +114,8 @@ function parseRequest(invocationId: string, text: string): InvocationRequest {
  *   <prefix>inv:<id>             hash: request, org, created, last_status, attempt, heartbeat, run info, log
  *   <prefix>inv:<id>:status      list of status records, oldest first
  *   <prefix>invocations          sorted set of ids by creation time
+ *   <prefix>org:<org>:invocations  the same, of one org (what queries read; records created before
+ *                                the index existed are not in it)
  *   <prefix>idem:<org>:<key>     the invocation an idempotency id was first used for
  *   <prefix>inv:<id>:live        stream of the running attempt's masked output, for `logs --follow`
  *   <prefix>cancel               pub/sub channel of cancel requests
@@ -137,6 +150,29 @@ export class RedisInvocationStore implements InvocationStore {
     return `${this.prefix}inv:${id}`;
   }
 
+  private orgIndexKey(orgId: string): string {
+    return `${this.prefix}org:${orgId}:invocations`;
+  }
+
+  async query(orgId: string, query: InvocationQuery, wire: WireOptions): Promise<Page<InvocationRecord>> {
+    const prepared = prepareInvocationQuery(query);
+    const ids = await this.redis.zrange(this.orgIndexKey(orgId), 0, -1);
+    const records: InvocationRecord[] = [];
+    for (let start = 0; start < ids.length; start += QUERY_BATCH) {
+      // A record that cannot be read is left out (and reported where it is read by id), not the whole query.
+      const batch = await Promise.all(
+        ids.slice(start, start + QUERY_BATCH).map((id) =>
+          this.get(id).catch((error: unknown) => {
+            if (error instanceof MalformedRecordError) return undefined;
+            throw error;
+          }),
+        ),
+      );
+      for (const record of batch) if (record !== undefined && record.org_id === orgId) records.push(record);
+    }
+    return pageInvocations(prepared, records, (record) => invocationToWire(record, wire));
+  }
+
   private liveKey(id: string): string {
     return `${this.prefix}inv:${id}:live`;
   }
@@ -163,10 +199,11 @@ export class RedisInvocationStore implements InvocationStore {
     // Written only when absent: two invokes racing on one idempotency id write one record between them.
     const wrote = (await this.redis.eval(
       CREATE,
-      3,
+      4,
       this.key(invocationId),
       `${this.key(invocationId)}:status`,
       `${this.prefix}invocations`,
+      this.orgIndexKey(request.org_id),
       JSON.stringify(request),
       request.org_id,
       created,
