@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ActionRecord } from '../../src/domain/action-record.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { useTestQueue } from '../support/daemon-harness.js';
+import { BASE_IMAGE } from '../support/paths.js';
 import { tempDir } from '../support/temp-dirs.js';
 
 describe('action-worker invoke NAME[@DIGEST], a registered action, on a real redis-server', () => {
@@ -144,5 +145,48 @@ describe('action-worker invoke NAME[@DIGEST], a registered action, on a real red
     expect(record?.request.action.image).toBe('local:1');
     expect(record?.request.provenance).toBeNull();
     expect(await queue().queue().isJobGone(id)).toBe(false);
+  });
+});
+
+describe('action-worker invoke NAME@DIGEST, run by a real daemon', () => {
+  const queue = useTestQueue();
+
+  it('runs the version the digest names, not the latest', async () => {
+    const daemon = queue().startDaemon();
+    await daemon.waitForLog('daemon.started');
+    const orgId = (await queue().cli(['orgs', 'create', '--name', 'cli-invoke-run'])).stdout.trim();
+    const versions: ActionRecord[] = [];
+    for (const [verb, word] of [
+      ['create', 'first'],
+      ['update', 'second'],
+    ] as const) {
+      const file = path.join(await tempDir('action-json'), 'action.json');
+      await writeFile(
+        file,
+        JSON.stringify({
+          name: 'say',
+          image_uri: BASE_IMAGE,
+          container_parameters: { entry_point: ['sh', '-c'], command: [`echo "version ${word}"`] },
+        }),
+      );
+      const args =
+        verb === 'create'
+          ? ['actions', 'create', '--from-file', file, '--org', orgId]
+          : ['actions', 'update', 'say', '--from-file', file, '--org', orgId];
+      const result = await queue().cli(args);
+      expect(result.exitCode, result.stderr).toBe(0);
+      versions.push(ActionRecord.parse(JSON.parse(result.stdout)));
+    }
+    const first = versions[0];
+    if (first === undefined) throw new Error('no first version');
+    const result = await queue().cli(['invoke', `say@${first.digest}`, '--org-id', orgId, '--wait']);
+    expect(result.exitCode, `${result.stderr}\n${daemon.dump()}`).toBe(0);
+    const invocationId = result.stdout.trim();
+    const record = await queue().waitFinished(invocationId);
+    expect(record.last_status).toBe(InvocationStatus.Completed);
+    expect(record.request.provenance?.action.digest).toBe(first.digest);
+    const log = await queue().store().getLog(invocationId);
+    expect(log).toContain('version first');
+    expect(log).not.toContain('version second');
   });
 });
