@@ -104,6 +104,48 @@ describe('action-worker invoke NAME[@DIGEST], a registered action, on a real red
     expect(await queue().queue().isJobGone(olderId)).toBe(false);
   });
 
+  it('turns --dataset, --files, --query, --file-id and --upload-to into the same selectors as a directory invoke', async () => {
+    const orgId = (await ok(['orgs', 'create', '--name', 'cli-invoke-inputs'])).trim();
+    await register(orgId, 'create', 'registry.example/tagger:1');
+    const selectors = ['--dataset', 'ds_in', '--files', '*.txt', '--upload-to', 'ds_out'];
+    const id = (await ok(['invoke', 'tagger', '--org-id', orgId, '--param', 'ratio=1', ...selectors])).trim();
+    const dir = await tempDir('same-inputs');
+    await writeFile(
+      path.join(dir, 'action.json'),
+      JSON.stringify({ name: 'tagger', image_uri: 'x:1', parameters: [{ name: 'ratio' }] }),
+    );
+    const fromDir = (await ok(['invoke', dir, '--org-id', orgId, '--param', 'ratio=1', ...selectors])).trim();
+    const byQuery = (
+      await ok([
+        'invoke',
+        'tagger',
+        '--org-id',
+        orgId,
+        '--param',
+        'ratio=1',
+        '--query',
+        'path = "a.txt"',
+        '--file-id',
+        'fl_1',
+      ])
+    ).trim();
+    const store = queue().store();
+    const [named, local, queried] = await Promise.all([
+      store.get(id),
+      store.get(fromDir),
+      store.get(byQuery),
+    ]);
+    expect(named?.request.input).toEqual(local?.request.input);
+    expect(named?.request).toMatchObject({ data_source_id: 'ds_in', upload_destination_id: 'ds_out' });
+    expect(named?.request.input?.files).toEqual([
+      { query: null, ids: null, names: null, dataset_id: 'ds_in', paths: ['*.txt'] },
+    ]);
+    expect(queried?.request.input?.files).toEqual([
+      { query: 'path = "a.txt"', ids: null, names: null, dataset_id: null, paths: null },
+      { query: null, ids: ['fl_1'], names: null, dataset_id: null, paths: null },
+    ]);
+  });
+
   it('checks the options against the registered action: a missing required parameter, --image', async () => {
     const orgId = (await ok(['orgs', 'create', '--name', 'cli-invoke-checks'])).trim();
     await register(orgId, 'create', 'registry.example/tagger:1');
