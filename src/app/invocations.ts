@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InvocationQueue } from '../adapters/bullmq/invocation-queue.js';
 import { ActionConfig } from '../domain/action-config.js';
-import type { ActionRecord } from '../domain/action-record.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { ActionWorkerError, InvalidTransitionError, UsageError } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
@@ -15,6 +14,7 @@ import {
   type ActionVersions,
   invocationRequestFromAction,
   resolveInheritance,
+  visibleTo,
 } from '../domain/invoke-action.js';
 import { ownValue } from '../domain/names.js';
 import { parseSecretUri, secretUri, validateParameters } from '../domain/parameters.js';
@@ -133,10 +133,7 @@ export async function buildRegisteredInvocationRequest(
   }
   const orgId = options.orgId ?? (context.env.ROBOTO_ORG_ID || 'og_local');
   const { name, digest } = parseActionReference(reference);
-  const visible = (action: ActionRecord, child?: ActionRecord) =>
-    action.org_id === orgId ||
-    action.accessibility === 'action_hub' ||
-    (child !== undefined && action.org_id === child.org_id);
+  const visible = visibleTo(orgId);
   const action = await actions.getAction(orgId, name, digest);
   if (action === undefined || !visible(action)) {
     throw new UsageError(
