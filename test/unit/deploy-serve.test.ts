@@ -1,11 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
 import { databaseLocation } from '../../src/app/local-adapters.js';
+import { loadSettings } from '../../src/config/load-settings.js';
 import { settingsFromEnv } from '../../src/config/worker-settings.js';
 import { parseDurationMs } from '../../src/domain/duration.js';
 import { projectRoot } from '../support/paths.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+
+afterAll(removeTempDirs);
 
 // `action-worker serve` as the deployment files run it beside the workers (docker/compose.yaml here; the
 // Kubernetes manifests below). The files themselves are validated against their schemas in
@@ -151,5 +156,199 @@ describe('docker/compose.yaml, for the API server', () => {
     expect(command[command.indexOf('--appendonly') + 1]).toBe('yes');
     expect(command[command.indexOf('--maxmemory-policy') + 1]).toBe('noeviction');
     expect(redis?.volumes).toContain('redis-data:/data');
+  });
+});
+
+describe('the Kubernetes manifests, for the API server', () => {
+  const K8S_DIR = path.join(projectRoot, 'deploy', 'kubernetes');
+  interface EnvEntry {
+    name: string;
+    value?: string;
+    valueFrom?: { secretKeyRef?: { name: string; key: string } };
+  }
+  interface Container {
+    name: string;
+    args?: string[];
+    env?: EnvEntry[];
+    ports?: { name: string; containerPort: number }[];
+    readinessProbe?: { httpGet?: { path: string; port: string } };
+    livenessProbe?: { httpGet?: { path: string; port: string } };
+    lifecycle?: { preStop?: { exec?: { command: string[] } } };
+    resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+    securityContext?: Record<string, unknown>;
+    volumeMounts?: { name: string; mountPath: string }[];
+  }
+  interface PodSpec {
+    terminationGracePeriodSeconds?: number;
+    securityContext?: { fsGroup?: number };
+    containers: Container[];
+    initContainers?: Container[];
+    volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[];
+  }
+  interface Manifest {
+    kind: string;
+    metadata: { name: string };
+    spec?: {
+      replicas?: number;
+      selector?: { matchLabels?: Record<string, string> } & Record<string, string>;
+      template?: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+      ports?: { name: string; port: number; targetPort: string }[];
+      minAvailable?: number;
+    };
+    stringData?: Record<string, string>;
+    data?: Record<string, string>;
+  }
+  const files = readdirSync(K8S_DIR).filter(
+    (file) => file.endsWith('.yaml') && file !== 'kustomization.yaml',
+  );
+  const manifests = files.flatMap((file) =>
+    parseAllDocuments(readFileSync(path.join(K8S_DIR, file), 'utf8')).map((document) => ({
+      file,
+      manifest: document.toJS() as Manifest,
+    })),
+  );
+  const find = (kind: string, name: string): Manifest => {
+    const found = manifests.find(({ manifest }) => manifest.kind === kind && manifest.metadata.name === name);
+    if (!found) throw new Error(`no ${kind} ${name} in deploy/kubernetes`);
+    return found.manifest;
+  };
+  const podOf = (name: string) => find('Deployment', name).spec?.template?.spec as PodSpec;
+  const labelsOf = (name: string) => find('Deployment', name).spec?.template?.metadata.labels ?? {};
+  const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+    Object.entries(selector).every(([key, value]) => labels[key] === value);
+  const envOf = (container: Container) => new Map((container.env ?? []).map((entry) => [entry.name, entry]));
+  const serveContainer = () => podOf('action-worker-api').containers.find((c) => c.args?.[0] === 'serve')!;
+  const workerContainer = () => podOf('action-worker').containers.find((c) => c.name === 'worker')!;
+
+  /** The settings a container runs with: the ConfigMap's worker.yaml, then its literal environment. */
+  async function settingsOf(container: Container) {
+    const configMap = find('ConfigMap', 'action-worker-config');
+    const file = path.join(await tempDir('k8s-serve-config'), 'worker.yaml');
+    await writeFile(file, configMap.data?.['worker.yaml'] ?? '');
+    const env = Object.fromEntries(
+      (container.env ?? []).flatMap((entry) =>
+        entry.value === undefined || entry.name === 'ACTION_WORKER_CONFIG' ? [] : [[entry.name, entry.value]],
+      ),
+    );
+    return loadSettings({ configFile: file, env }).settings;
+  }
+
+  it('run serve as a Deployment of two replicas behind a Service, apart from the workers', async () => {
+    const deployment = find('Deployment', 'action-worker-api');
+    expect(deployment.spec?.replicas).toBe(2);
+    const serve = serveContainer();
+    expect(serve).toBeDefined();
+    const settings = await settingsOf(serve);
+    // The kubelet and the Service come in on the pod IP.
+    expect(settings.api.host).toBe('0.0.0.0');
+    expect(serve.ports).toEqual([{ name: 'http', containerPort: settings.api.port }]);
+    expect(serve.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(serve.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(serve.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(serve.resources?.limits).toMatchObject({ memory: expect.any(String) });
+    // Locked down like the worker: non-root, read-only root filesystem, no capabilities.
+    expect(serve.securityContext).toEqual(workerContainer().securityContext);
+    // The pod outlives the pre-stop pause and the server's shutdown grace.
+    const pause = Number(
+      /setTimeout\(\(\) => \{\}, (\d+)\)/.exec(serve.lifecycle?.preStop?.exec?.command.join(' ') ?? '')?.[1],
+    );
+    expect(pause).toBeGreaterThan(0);
+    expect((podOf('action-worker-api').terminationGracePeriodSeconds ?? 30) * 1000).toBeGreaterThan(
+      pause + settings.api.shutdownGraceMs,
+    );
+
+    // The Service and the disruption budget select the API's pods and no worker; the workers' selectors
+    // (their Deployment's, their metrics Service's) do not select the API's pods.
+    const service = find('Service', 'action-worker-api');
+    const serveLabels = labelsOf('action-worker-api');
+    const workerLabels = labelsOf('action-worker');
+    for (const selector of [
+      service.spec?.selector ?? {},
+      deployment.spec?.selector?.matchLabels ?? {},
+      find('PodDisruptionBudget', 'action-worker-api').spec?.selector?.matchLabels ?? {},
+    ]) {
+      expect(Object.keys(selector).length).toBeGreaterThan(0);
+      expect(matches(selector, serveLabels)).toBe(true);
+      expect(matches(selector, workerLabels)).toBe(false);
+    }
+    for (const selector of [
+      find('Deployment', 'action-worker').spec?.selector?.matchLabels ?? {},
+      find('Service', 'action-worker-metrics').spec?.selector ?? {},
+    ]) {
+      expect(matches(selector, serveLabels)).toBe(false);
+    }
+    expect(service.spec?.ports?.map((port) => port.targetPort)).toEqual(['http']);
+    expect(find('PodDisruptionBudget', 'action-worker-api').spec?.minAvailable).toBeLessThan(2);
+    // kustomize applies it.
+    const kustomization = parse(readFileSync(path.join(K8S_DIR, 'kustomization.yaml'), 'utf8')) as {
+      resources: string[];
+    };
+    const file = manifests.find(({ manifest }) => manifest === deployment)?.file ?? '(none)';
+    expect(kustomization.resources).toContain(file);
+  });
+
+  it("point the workers' service endpoint at the Service, by its name and port", async () => {
+    const settings = await settingsOf(workerContainer());
+    const endpoint = new URL(settings.roboto.serviceEndpoint);
+    const service = find('Service', 'action-worker-api');
+    expect(endpoint.protocol).toBe('http:');
+    expect(endpoint.hostname).toBe(service.metadata.name);
+    const port = service.spec?.ports?.find((candidate) => candidate.port === Number(endpoint.port));
+    expect(port, endpoint.href).toBeDefined();
+    // …which forwards to the port serve listens on.
+    const serve = serveContainer();
+    expect(serve.ports?.find((candidate) => candidate.name === port?.targetPort)?.containerPort).toBe(
+      (await settingsOf(serve)).api.port,
+    );
+  });
+
+  it("give serve the workers' Redis, metadata database and store volume", async () => {
+    const serve = envOf(serveContainer());
+    const worker = envOf(workerContainer());
+    for (const name of ['ACTION_WORKER_REDIS_URL', 'ACTION_WORKER_STORE_DATABASE', 'PGPASSWORD']) {
+      expect(serve.get(name)?.value, name).toBeUndefined();
+      expect(serve.get(name)?.valueFrom?.secretKeyRef, name).toBeDefined();
+      expect(serve.get(name)?.valueFrom, name).toEqual(worker.get(name)?.valueFrom);
+    }
+    // The store directory is on the workers' store claim.
+    const settings = await settingsOf(serveContainer());
+    const claimOf = (pod: PodSpec, container: Container) => {
+      const mount = container.volumeMounts?.find(
+        (candidate) =>
+          settings.storeDir === candidate.mountPath ||
+          settings.storeDir.startsWith(`${candidate.mountPath}/`),
+      );
+      return pod.volumes?.find((volume) => volume.name === mount?.name)?.persistentVolumeClaim?.claimName;
+    };
+    expect(claimOf(podOf('action-worker-api'), serveContainer())).toBe('action-worker-store');
+    expect(claimOf(podOf('action-worker'), workerContainer())).toBe('action-worker-store');
+    expect(podOf('action-worker-api').securityContext?.fsGroup).toBe(1000);
+  });
+
+  it('take the signing key from a Secret only, the same one for every replica', () => {
+    const entry = envOf(serveContainer()).get('ACTION_WORKER_API_SIGNING_SECRET');
+    expect(entry?.value).toBeUndefined();
+    expect(entry?.valueFrom).toEqual({ secretKeyRef: { name: 'action-worker-api', key: 'signing-secret' } });
+    const secret = find('Secret', 'action-worker-api').stringData?.['signing-secret'] ?? '';
+    expect(secret.length).toBeGreaterThanOrEqual(16);
+    // Written once: no other file holds it, and no container anywhere has a secret as a literal.
+    for (const file of files.filter((name) => name !== 'secret.yaml')) {
+      expect(readFileSync(path.join(K8S_DIR, file), 'utf8'), file).not.toContain(secret);
+    }
+    for (const { manifest } of manifests) {
+      const pod = manifest.spec?.template?.spec;
+      for (const container of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) {
+        for (const variable of container.env ?? []) {
+          if (/SECRET|PASSWORD|STORE_DATABASE|REDIS_URL/.test(variable.name)) {
+            expect(
+              variable.value,
+              `${manifest.metadata.name}/${container.name} ${variable.name}`,
+            ).toBeUndefined();
+          }
+        }
+      }
+    }
+    // Not in the ConfigMap's worker.yaml either.
+    expect(find('ConfigMap', 'action-worker-config').data?.['worker.yaml']).not.toMatch(/signing/i);
   });
 });
