@@ -3,7 +3,7 @@
 // production), its default SQLite store in a temporary directory, the real Redis, a real org and token.
 // For each scenario: the maximum throughput (as many requests as `connections` keep in flight), then the
 // latency at a fixed overall rate (autocannon's overallRate). A scenario whose route the server does not
-// have yet (a 404 "no route") is reported as skipped.
+// have yet (a 404 "no route") is reported as skipped, one that refuses the request as failed.
 //
 // Usage: node --import tsx bench/api-latency.ts [seconds per measurement] [rate/s] [connections]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,6 +22,8 @@ const connections = Number(process.argv[4] ?? 10);
 const root = path.join(import.meta.dirname, '..');
 const cli = path.join(root, 'bin', 'action-worker.js');
 const redisUrl = process.env.ACTION_WORKER_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** serve's log level: info (one line per request) as in production; warn shows what the logging costs. */
+const serveLogLevel = process.env.BENCH_SERVE_LOG_LEVEL ?? 'info';
 /** Files in the benchmark's dataset; the queries look one of them up. */
 const FILES = 200;
 const LOOKED_UP = 'logs/file-042.log';
@@ -207,10 +209,14 @@ try {
   const port = await freePort();
   const log = path.join(dir, 'serve.log');
   const logFile = await open(log, 'w');
-  const serve = spawn('node', [cli, 'serve', '--host', '127.0.0.1', '--port', String(port)], {
-    env,
-    stdio: ['ignore', 'ignore', logFile.fd],
-  });
+  const serve = spawn(
+    'node',
+    [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-level', serveLogLevel],
+    {
+      env,
+      stdio: ['ignore', 'ignore', logFile.fd],
+    },
+  );
   children.push(serve);
   const hello = spawn('node', ['--import', 'tsx', path.join(import.meta.dirname, 'hello-fastify.ts')], {
     cwd: root,
@@ -261,7 +267,21 @@ try {
         const action = await dataOf(targets.serve, {
           method: 'POST',
           path: '/v1/actions',
-          body: { name: 'bench-noop', uri: 'action-worker/busybox:latest', timeout: 5 },
+          // The SDK's Action.create body (spec A1): every key present.
+          body: {
+            name: 'bench-noop',
+            compute_requirements: null,
+            container_parameters: null,
+            description: null,
+            inherits: null,
+            metadata: {},
+            parameters: [],
+            requires_downloaded_inputs: null,
+            short_description: null,
+            tags: [],
+            timeout: 5,
+            uri: 'action-worker/busybox:latest',
+          },
         });
         if (action === undefined) return { skip: 'no POST /v1/actions on this server' };
         return {
@@ -293,8 +313,17 @@ try {
       rows.push({ name: scenario.name, result: `skipped: ${request.skip}` });
       continue;
     }
-    if ((await dataOf(targets[scenario.target], request)) === undefined) {
+    // One request first: a route the server does not have is skipped, a refused request is reported.
+    const probe = await call(targets[scenario.target], request);
+    if (probe.status === 404 && probe.text.includes('no route')) {
       rows.push({ name: scenario.name, result: 'skipped: no such route on this server' });
+      continue;
+    }
+    if (probe.status < 200 || probe.status > 299) {
+      rows.push({
+        name: scenario.name,
+        result: `failed: ${String(probe.status)} ${probe.text.slice(0, 200)}`,
+      });
       continue;
     }
     process.stderr.write(`${scenario.name}…\n`);
@@ -304,7 +333,8 @@ try {
   const baseline = rows[0]?.result as Measurement;
   const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : '—');
   console.log(
-    `\n${String(secondsPerRun)} s per measurement, ${String(connections)} connections, fixed rate ${String(rate)}/s; ` +
+    `\n${String(secondsPerRun)} s per measurement, ${String(connections)} connections, fixed rate ${String(rate)}/s, ` +
+      `serve logging at ${serveLogLevel}; ` +
       `${String(os.cpus().length)} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, load average ${os
         .loadavg()
         .map((value) => value.toFixed(1))
