@@ -27,6 +27,7 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
+  group_add?: string[];
 }
 
 describe('docker/compose.yaml, for the API server', () => {
@@ -98,6 +99,10 @@ describe('docker/compose.yaml, for the API server', () => {
       );
       expect(environmentOf(serve, postgres).PGPASSWORD).toBe('pw');
       expect(serve.depends_on?.redis?.condition).toBe('service_healthy');
+      // It needs no engine: neither the socket nor its group, nor a DOCKER_HOST.
+      expect(serve.volumes?.join(' ')).not.toContain('docker.sock');
+      expect(serve.group_add).toBeUndefined();
+      expect(serve.environment?.DOCKER_HOST).toBeUndefined();
     }
   });
 
@@ -248,6 +253,11 @@ describe('the Kubernetes manifests, for the API server', () => {
     expect(serve.resources?.limits).toMatchObject({ memory: expect.any(String) });
     // Locked down like the worker: non-root, read-only root filesystem, no capabilities.
     expect(serve.securityContext).toEqual(workerContainer().securityContext);
+    // One container, no engine beside it: nothing privileged in the API's pods.
+    const pod = podOf('action-worker-api');
+    expect(pod.containers).toHaveLength(1);
+    expect(pod.initContainers ?? []).toEqual([]);
+    expect(envOf(serve).has('DOCKER_HOST')).toBe(false);
     // The pod outlives the pre-stop pause and the server's shutdown grace.
     const pause = Number(
       /setTimeout\(\(\) => \{\}, (\d+)\)/.exec(serve.lifecycle?.preStop?.exec?.command.join(' ') ?? '')?.[1],
