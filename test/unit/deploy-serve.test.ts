@@ -362,3 +362,78 @@ describe('the Kubernetes manifests, for the API server', () => {
     expect(find('ConfigMap', 'action-worker-config').data?.['worker.yaml']).not.toMatch(/signing/i);
   });
 });
+
+describe('the Kubernetes manifests, for Redis', () => {
+  const K8S_DIR = path.join(projectRoot, 'deploy', 'kubernetes');
+  interface EnvEntry {
+    name: string;
+    value?: string;
+    valueFrom?: { secretKeyRef?: { name: string; key: string } };
+  }
+  interface Container {
+    name: string;
+    args?: string[];
+    env?: EnvEntry[];
+    readinessProbe?: { exec?: { command: string[] } };
+  }
+  interface Manifest {
+    kind: string;
+    metadata: { name: string };
+    spec?: {
+      template?: { spec: { containers: Container[] } };
+      secretTargetRef?: { parameter: string; name: string; key: string }[];
+    };
+    stringData?: Record<string, string>;
+  }
+  const manifests = readdirSync(K8S_DIR)
+    .filter((file) => file.endsWith('.yaml') && file !== 'kustomization.yaml')
+    .flatMap((file) =>
+      parseAllDocuments(readFileSync(path.join(K8S_DIR, file), 'utf8')).map(
+        (document) => document.toJS() as Manifest,
+      ),
+    );
+  const find = (kind: string, name: string): Manifest => {
+    const found = manifests.find((manifest) => manifest.kind === kind && manifest.metadata.name === name);
+    if (!found) throw new Error(`no ${kind} ${name} in deploy/kubernetes`);
+    return found;
+  };
+  const secretRef = (key: string) => ({ secretKeyRef: { name: 'action-worker-redis', key } });
+
+  it('require the Secret’s password, which the workers’, the API’s and KEDA’s connections carry', () => {
+    // Action containers reach the Services the worker pods reach: Redis must not answer them.
+    const redis = find('StatefulSet', 'action-worker-redis').spec?.template?.spec.containers[0] as Container;
+    const args = redis.args ?? [];
+    const variable = /^\$\((\w+)\)$/.exec(args[args.indexOf('--requirepass') + 1] ?? '')?.[1];
+    expect(variable, args.join(' ')).toBeDefined();
+    const env = new Map((redis.env ?? []).map((entry) => [entry.name, entry]));
+    expect(env.get(variable ?? '')?.valueFrom).toEqual(secretRef('password'));
+    // The probe authenticates (redis-cli answers NOAUTH, and exits 0, without it).
+    expect(redis.readinessProbe?.exec?.command.slice(0, 2)).toEqual(['redis-cli', 'ping']);
+    expect(env.get('REDISCLI_AUTH')?.valueFrom).toEqual(secretRef('password'));
+
+    const secret = find('Secret', 'action-worker-redis').stringData ?? {};
+    const password = secret.password ?? '';
+    expect(password.length).toBeGreaterThanOrEqual(16);
+    const url = new URL(secret.url ?? '');
+    expect(decodeURIComponent(url.password)).toBe(password);
+    expect(url.hostname).toBe(find('Service', 'action-worker-redis').metadata.name);
+    expect(secret.address).toBe(`${url.hostname}:${url.port || '6379'}`);
+    // The workers and the API server connect with the Secret's URL, KEDA with its password.
+    for (const deployment of ['action-worker', 'action-worker-api']) {
+      const containers = find('Deployment', deployment).spec?.template?.spec.containers ?? [];
+      const main = containers.find(
+        (container) => container.args?.[0] === 'daemon' || container.args?.[0] === 'serve',
+      );
+      const entry = (main?.env ?? []).find((candidate) => candidate.name === 'ACTION_WORKER_REDIS_URL');
+      expect(entry?.valueFrom, deployment).toEqual(secretRef('url'));
+    }
+    expect(find('TriggerAuthentication', 'action-worker-redis').spec?.secretTargetRef).toContainEqual({
+      parameter: 'password',
+      ...secretRef('password').secretKeyRef,
+    });
+    // Written in the Secret only.
+    for (const file of readdirSync(K8S_DIR).filter((name) => name !== 'secret.yaml')) {
+      expect(readFileSync(path.join(K8S_DIR, file), 'utf8'), file).not.toContain(password);
+    }
+  });
+});
