@@ -188,7 +188,11 @@ describe('the Kubernetes manifests, for the API server', () => {
     securityContext?: { fsGroup?: number };
     containers: Container[];
     initContainers?: Container[];
-    volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[];
+    volumes?: {
+      name: string;
+      persistentVolumeClaim?: { claimName: string };
+      configMap?: { name: string };
+    }[];
   }
   interface Manifest {
     kind: string;
@@ -320,6 +324,14 @@ describe('the Kubernetes manifests, for the API server', () => {
       expect(serve.get(name)?.valueFrom?.secretKeyRef, name).toBeDefined();
       expect(serve.get(name)?.valueFrom, name).toEqual(worker.get(name)?.valueFrom);
     }
+    // The workers' configuration file (key prefix, queue, store directory), where both read it.
+    const configOf = (pod: PodSpec, container: Container) => {
+      const file = envOf(container).get('ACTION_WORKER_CONFIG')?.value ?? '(none)';
+      const mount = container.volumeMounts?.find((candidate) => candidate.mountPath === file);
+      return pod.volumes?.find((volume) => volume.name === mount?.name)?.configMap?.name;
+    };
+    expect(configOf(podOf('action-worker-api'), serveContainer())).toBe('action-worker-config');
+    expect(configOf(podOf('action-worker'), workerContainer())).toBe('action-worker-config');
     // The store directory is on the workers' store claim.
     const settings = await settingsOf(serveContainer());
     const claimOf = (pod: PodSpec, container: Container) => {
