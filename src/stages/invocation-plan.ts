@@ -7,6 +7,7 @@ import type { InvocationInput } from '../domain/input-selectors.js';
 import type { RobotoLogLevel } from '../domain/runtime-environment.js';
 import type { ContainerRuntime, OutputStream } from '../ports/container-runtime.js';
 import type { InputResolver } from '../ports/input-resolver.js';
+import type { InvocationCredentials } from '../ports/invocation-credentials.js';
 import type { OutputTarget } from '../ports/output-target.js';
 import type { SecretStore } from '../ports/secret-store.js';
 import type { StatusRecorder } from '../ports/status-recorder.js';
@@ -98,4 +99,9 @@ export interface PipelineDeps {
   forceSignal?: AbortSignal;
   /** Told about the bytes of inputs staged (`download`) and of outputs stored (`upload`). */
   transfers?: TransferObserver;
+  /**
+   * Issues each attempt its own API token (`ROBOTO_API_KEY`); without it the action gets the static
+   * `roboto.apiKey` setting.
+   */
+  credentials?: InvocationCredentials;
 }
