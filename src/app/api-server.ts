@@ -7,6 +7,7 @@ import { buildApiServer } from '../api/server.js';
 import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { DataStore } from '../ports/data-store.js';
+import { refusingFinishedInvocations } from './invocation-credentials.js';
 import { openDataStore } from './local-adapters.js';
 import { openTenancyStore } from './tenancy.js';
 import { type SignalSource, installSignalLadder } from './signal-ladder.js';
@@ -45,7 +46,6 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
-  const authenticator = options.authenticator ?? tenancy;
   // The invocation records' Redis connection: readiness pings it; the invocation routes will read it. (Not
   // the BullMQ queue yet: its close waits for a Redis that is down, and a shutdown must not.)
   const records = new RedisInvocationStore({
@@ -55,6 +55,9 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  // An invocation's token only while its invocation runs, read from its record on every request, even if
+  // its revoke was missed.
+  const authenticator = refusingFinishedInvocations(options.authenticator ?? tenancy, records);
   const closeBackends = async (): Promise<void> => {
     await Promise.allSettled([store.close(), records.close(), tenancy.close()]);
   };

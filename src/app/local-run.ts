@@ -9,7 +9,9 @@ import { StoreOutputTarget } from '../stages/store-output-target.js';
 import { parseQuery } from '../domain/roboql.js';
 import type { FileSelector } from '../domain/input-selectors.js';
 import { assertEmptyOrMissing, exportFiles, importFolder } from './dataset-transfer.js';
-import type { WorkerSettings } from '../config/worker-settings.js';
+import { PLACEHOLDER_SERVICE_ENDPOINT, type WorkerSettings } from '../config/worker-settings.js';
+import { LocalRunCredentials } from './invocation-credentials.js';
+import { type LocalApi, localApiHost, startLocalApi } from './local-api.js';
 import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain/action-config.js';
 import { assertFitsCapacity } from '../domain/compute-requirements.js';
 import { parseDurationMs } from '../domain/duration.js';
@@ -18,7 +20,7 @@ import { newInvocationRequest, requestTimeout } from '../domain/invocation-reque
 import { randomId } from '../domain/ids.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import type { InvocationInput } from '../domain/input-selectors.js';
-import { InvocationStatus, statusName } from '../domain/invocation-status.js';
+import { InvocationStatus, isTerminal, statusName } from '../domain/invocation-status.js';
 import { validateParameters } from '../domain/parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
 import type { RobotoLogLevel } from '../domain/runtime-environment.js';
@@ -185,42 +187,57 @@ export async function runLocal(
     }
   }
 
-  const outcome = await executeInvocation(
-    plan,
-    {
-      runtime: deps.runtime,
-      inputs: new StoreInputResolver(deps.store, deps.logger),
-      outputs: new StoreOutputTarget(
-        deps.store,
-        { invocationId, attempt: 1 },
-        `action-worker run of ${action.name}`,
-      ),
-      secrets: new StaticSecretStore(secrets),
-      status: {
-        record: (status, detail) => {
-          io.onStatus(status, detail);
-          return Promise.resolve();
+  // The action's API for the length of the run, when no other is configured; its one token is the run's.
+  const local = await startRunApi(deps, orgId);
+  let outcome: InvocationOutcome;
+  try {
+    outcome = await executeInvocation(
+      plan,
+      {
+        runtime: deps.runtime,
+        inputs: new StoreInputResolver(deps.store, deps.logger),
+        outputs: new StoreOutputTarget(
+          deps.store,
+          { invocationId, attempt: 1 },
+          `action-worker run of ${action.name}`,
+        ),
+        secrets: new StaticSecretStore(secrets),
+        status: {
+          record: (status, detail) => {
+            // From its terminal status on, the invocation's token is refused.
+            if (isTerminal(status)) local?.credentials.finish();
+            io.onStatus(status, detail);
+            return Promise.resolve();
+          },
         },
+        logger: deps.logger,
+        settings: {
+          ...pipelineSettings(deps.settings, {
+            workerId: `local-${os.hostname()}`,
+            owner: {
+              host: os.hostname(),
+              pid: process.pid,
+              workerId: `local-${os.hostname()}`,
+              pidNamespace: currentPidNamespace(),
+            },
+            environmentLabel: `LOCAL (${os.hostname()})`,
+            keepWorkspace: request.keepWorkspace,
+            logFile,
+          }),
+          ...(local === undefined ? {} : { serviceEndpoint: local.api.url }),
+        },
+        onOutput: io.writeOutput,
+        ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
+        transfers: io.transfers,
+        ...(local === undefined ? {} : { credentials: local.credentials }),
       },
-      logger: deps.logger,
-      settings: pipelineSettings(deps.settings, {
-        workerId: `local-${os.hostname()}`,
-        owner: {
-          host: os.hostname(),
-          pid: process.pid,
-          workerId: `local-${os.hostname()}`,
-          pidNamespace: currentPidNamespace(),
-        },
-        environmentLabel: `LOCAL (${os.hostname()})`,
-        keepWorkspace: request.keepWorkspace,
-        logFile,
-      }),
-      onOutput: io.writeOutput,
-      ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
-      transfers: io.transfers,
-    },
-    signal,
-  );
+      signal,
+    );
+  } finally {
+    // The API, and the token with it, end with the run.
+    local?.credentials.finish();
+    await local?.api.close();
+  }
   const result: LocalRunResult = {
     invocationId,
     outcome,
@@ -246,6 +263,39 @@ export async function runLocal(
     );
   }
   return result;
+}
+
+/**
+ * `run`'s own API (setting `roboto.localApi`): only with invocation tokens on and no endpoint configured,
+ * and only where the action can reach it (see {@link localApiHost}); undefined otherwise.
+ */
+async function startRunApi(
+  deps: { runtime: ContainerRuntime; store: DataStore; settings: WorkerSettings; logger: Logger },
+  orgId: string,
+): Promise<{ api: LocalApi; credentials: LocalRunCredentials } | undefined> {
+  const { roboto, container } = deps.settings;
+  if (
+    !roboto.invocationTokens ||
+    !roboto.localApi ||
+    roboto.serviceEndpoint !== PLACEHOLDER_SERVICE_ENDPOINT
+  ) {
+    return undefined;
+  }
+  const host = await localApiHost(container.networkMode, deps.runtime);
+  if (host === undefined) {
+    deps.logger.info({ networkMode: container.networkMode }, 'run.api_unreachable');
+    return undefined;
+  }
+  const credentials = new LocalRunCredentials();
+  const api = await startLocalApi({
+    store: deps.store,
+    orgId,
+    host,
+    authenticator: credentials,
+    settings: deps.settings,
+    logger: deps.logger,
+  });
+  return { api, credentials };
 }
 
 /** File selectors from the flags: paths per dataset (all files by default), a query, ids; topics by name. */

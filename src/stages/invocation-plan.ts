@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { WorkerSettings } from '../config/worker-settings.js';
+import { PLACEHOLDER_API_KEY, type WorkerSettings } from '../config/worker-settings.js';
 import type { ActionConfig } from '../domain/action-config.js';
 import type { ComputeRequirements } from '../domain/compute-requirements.js';
 import type { ContainerParameters } from '../domain/container-parameters.js';
@@ -75,7 +75,8 @@ export function pipelineSettings(settings: WorkerSettings, runner: AttemptRunner
   return {
     ...runner,
     workspaceParentDir: settings.workspaceDir,
-    apiKey: settings.roboto.apiKey,
+    // With per-invocation tokens on, the static key never reaches a container, even where none is issued.
+    apiKey: settings.roboto.invocationTokens ? PLACEHOLDER_API_KEY : settings.roboto.apiKey,
     serviceEndpoint: settings.roboto.serviceEndpoint,
     container: settings.container,
     images: settings.images,

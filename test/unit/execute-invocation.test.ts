@@ -64,7 +64,7 @@ async function pipeline(
     logs: { dir: path.join(dir, 'logs') },
     workspaceDir: path.join(dir, 'ws'),
     container: { stopGraceMs: 300 },
-    ...(options.apiKey === undefined ? {} : { roboto: { apiKey: options.apiKey } }),
+    ...(options.apiKey === undefined ? {} : { roboto: { apiKey: options.apiKey, invocationTokens: false } }),
   });
   const store = new LocalDataStore(settings.storeDir);
   const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
