@@ -11,6 +11,7 @@ import { importFolder } from '../../src/app/dataset-transfer.js';
 import { openDataStore } from '../../src/app/local-adapters.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import { type DaemonProcess, useTestQueue } from '../support/daemon-harness.js';
@@ -197,6 +198,7 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
   let daemon: DaemonProcess;
   let store: DataStore;
   let redis: Redis;
+  let tenancy: ReturnType<typeof openTenancyStore>;
   const closers: (() => Promise<unknown>)[] = [];
   let orgId: string;
   let datasetId: string;
@@ -212,7 +214,7 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
     const logger = pino({ level: 'silent' });
     api = await startApiServer(settings, { logger });
     closers.push(() => api.stop({ force: true }));
-    const tenancy = openTenancyStore(settings);
+    tenancy = openTenancyStore(settings);
     closers.push(() => tenancy.close());
     orgId = (await tenancy.createOrg({ name: 'runtime' })).org_id;
     const otherOrgId = (await tenancy.createOrg({ name: 'someone else' })).org_id;
@@ -279,4 +281,28 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
       }
     },
   );
+
+  it('serve refuses the token of a finished invocation even when it was never revoked, and one whose invocation is another org’s', async () => {
+    const records = queue().store();
+    const { record } = await records.create(
+      newInvocationRequest({ action: { image: PYTHON_IMAGE, config: { name: 'never-run' } }, org_id: orgId }),
+    );
+    const invocationId = record.invocation_id;
+    const created = await tenancy.createToken({ orgId, invocationId });
+    const url = `${api.url}/v1/datasets/${datasetId}`;
+    expect(await get(url, created.token)).toBe(200);
+    // Cancelled straight in the records, as a writer that does not revoke would: the token stays unrevoked…
+    await records.transition(invocationId, InvocationStatus.Cancelled, 'cancelled');
+    expect((await tenancy.getToken(created.record.token_id))?.revoked).toBeNull();
+    // …and is refused all the same.
+    expect(await get(url, created.token)).toBe(401);
+
+    // A token of another org naming this org's running invocation.
+    const running = await records.create(
+      newInvocationRequest({ action: { image: PYTHON_IMAGE, config: { name: 'never-run' } }, org_id: orgId }),
+    );
+    const otherOrg = (await tenancy.createOrg({ name: 'forger' })).org_id;
+    const forged = await tenancy.createToken({ orgId: otherOrg, invocationId: running.record.invocation_id });
+    expect(await get(`${api.url}/v1/orgs/id/${otherOrg}`, forged.token)).toBe(401);
+  });
 });
