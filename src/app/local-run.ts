@@ -287,15 +287,22 @@ async function startRunApi(
     return undefined;
   }
   const credentials = new LocalRunCredentials();
-  const api = await startLocalApi({
-    store: deps.store,
-    orgId,
-    host,
-    authenticator: credentials,
-    settings: deps.settings,
-    logger: deps.logger,
-  });
-  return { api, credentials };
+  try {
+    const api = await startLocalApi({
+      store: deps.store,
+      orgId,
+      host,
+      authenticator: credentials,
+      settings: deps.settings,
+      logger: deps.logger,
+    });
+    return { api, credentials };
+  } catch (error) {
+    // A gateway that is not an address of this host (an engine in a VM, rootless Docker): the action runs
+    // without an API, as it would with none configured.
+    deps.logger.warn({ err: error, host }, 'run.api_unavailable');
+    return undefined;
+  }
 }
 
 /** File selectors from the flags: paths per dataset (all files by default), a query, ids; topics by name. */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerContainerRuntime } from '../../src/adapters/docker/docker-container-runtime.js';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
 import { importFolder } from '../../src/app/dataset-transfer.js';
@@ -120,6 +121,16 @@ async function redisValues(redis: Redis, prefix: string): Promise<string> {
 beforeAll(async () => {
   await ensurePythonImage();
 }, PYTHON_IMAGE_BUILD_TIMEOUT_MS);
+
+describe("the engine's network gateways (where run's API listens on a bridge)", () => {
+  it('are the IPv4 gateway of a network, and undefined for one that does not exist', async () => {
+    const runtime = new DockerContainerRuntime();
+    // Only read from the engine: nothing here connects to the gateway.
+    expect(await runtime.networkGateway('bridge')).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(await runtime.networkGateway('action-worker-no-such-network')).toBeUndefined();
+    expect(await runtime.networkGateway('../containers/json')).toBeUndefined();
+  });
+});
 
 describe('an action calling the API under action-worker run (the in-process API)', () => {
   it(
