@@ -128,6 +128,8 @@ export function refusingFinishedInvocations(
 export class LocalRunCredentials implements InvocationCredentials, RequestAuthenticator {
   private issued: { hash: string; tokenId: string; orgId: string; invocationId: string } | undefined;
   private ended = false;
+  /** Where the run's API listens: the action's ROBOTO_SERVICE_ENDPOINT. */
+  serviceEndpoint: string | undefined;
 
   issue({ invocationId, orgId }: { invocationId: string; orgId: string }): Promise<InvocationCredential> {
     const minted = mintApiToken();
@@ -135,6 +137,7 @@ export class LocalRunCredentials implements InvocationCredentials, RequestAuthen
     this.ended = false;
     return Promise.resolve({
       token: minted.token,
+      ...(this.serviceEndpoint === undefined ? {} : { serviceEndpoint: this.serviceEndpoint }),
       revoke: () => {
         this.ended = true;
         return Promise.resolve();

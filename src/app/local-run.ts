@@ -189,55 +189,49 @@ export async function runLocal(
 
   // The action's API for the length of the run, when no other is configured; its one token is the run's.
   const local = await startRunApi(deps, orgId);
-  let outcome: InvocationOutcome;
-  try {
-    outcome = await executeInvocation(
-      plan,
-      {
-        runtime: deps.runtime,
-        inputs: new StoreInputResolver(deps.store, deps.logger),
-        outputs: new StoreOutputTarget(
-          deps.store,
-          { invocationId, attempt: 1 },
-          `action-worker run of ${action.name}`,
-        ),
-        secrets: new StaticSecretStore(secrets),
-        status: {
-          record: (status, detail) => {
-            // From its terminal status on, the invocation's token is refused.
-            if (isTerminal(status)) local?.credentials.finish();
-            io.onStatus(status, detail);
-            return Promise.resolve();
-          },
+  const outcome = await executeInvocation(
+    plan,
+    {
+      runtime: deps.runtime,
+      inputs: new StoreInputResolver(deps.store, deps.logger),
+      outputs: new StoreOutputTarget(
+        deps.store,
+        { invocationId, attempt: 1 },
+        `action-worker run of ${action.name}`,
+      ),
+      secrets: new StaticSecretStore(secrets),
+      status: {
+        record: (status, detail) => {
+          // From its terminal status on, the invocation's token is refused.
+          if (isTerminal(status)) local?.credentials.finish();
+          io.onStatus(status, detail);
+          return Promise.resolve();
         },
-        logger: deps.logger,
-        settings: {
-          ...pipelineSettings(deps.settings, {
-            workerId: `local-${os.hostname()}`,
-            owner: {
-              host: os.hostname(),
-              pid: process.pid,
-              workerId: `local-${os.hostname()}`,
-              pidNamespace: currentPidNamespace(),
-            },
-            environmentLabel: `LOCAL (${os.hostname()})`,
-            keepWorkspace: request.keepWorkspace,
-            logFile,
-          }),
-          ...(local === undefined ? {} : { serviceEndpoint: local.api.url }),
-        },
-        onOutput: io.writeOutput,
-        ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
-        transfers: io.transfers,
-        ...(local === undefined ? {} : { credentials: local.credentials }),
       },
-      signal,
-    );
-  } finally {
+      logger: deps.logger,
+      settings: pipelineSettings(deps.settings, {
+        workerId: `local-${os.hostname()}`,
+        owner: {
+          host: os.hostname(),
+          pid: process.pid,
+          workerId: `local-${os.hostname()}`,
+          pidNamespace: currentPidNamespace(),
+        },
+        environmentLabel: `LOCAL (${os.hostname()})`,
+        keepWorkspace: request.keepWorkspace,
+        logFile,
+      }),
+      onOutput: io.writeOutput,
+      ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
+      transfers: io.transfers,
+      ...(local === undefined ? {} : { credentials: local.credentials }),
+    },
+    signal,
+  ).finally(async () => {
     // The API, and the token with it, end with the run.
     local?.credentials.finish();
     await local?.api.close();
-  }
+  });
   const result: LocalRunResult = {
     invocationId,
     outcome,
@@ -296,6 +290,7 @@ async function startRunApi(
       settings: deps.settings,
       logger: deps.logger,
     });
+    credentials.serviceEndpoint = api.url;
     return { api, credentials };
   } catch (error) {
     // A gateway that is not an address of this host (an engine in a VM, rootless Docker): the action runs

@@ -2,6 +2,8 @@
 export interface InvocationCredential {
   /** The bearer token: a secret, masked in everything the action prints, never stored or logged. */
   token: string;
+  /** Where the token is good, when that is not the worker's `roboto.serviceEndpoint` (`run`'s own API). */
+  serviceEndpoint?: string;
   /** Ends the token at once (again is a no-op): once the action's container is gone, nothing needs it. */
   revoke(): Promise<void>;
 }

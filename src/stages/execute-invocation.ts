@@ -166,7 +166,7 @@ export async function executeInvocation(
       orgId: plan.orgId,
       layout: containerLayout,
       apiKey,
-      serviceEndpoint: deps.settings.serviceEndpoint,
+      serviceEndpoint: credential?.serviceEndpoint ?? deps.settings.serviceEndpoint,
       isDryRun: plan.isDryRun,
       logLevel: plan.logLevel,
       environmentLabel: deps.settings.environmentLabel,

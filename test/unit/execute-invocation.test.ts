@@ -383,6 +383,19 @@ describe('executeInvocation with per-invocation API tokens', () => {
     ]);
   });
 
+  it("points the action at the token's own endpoint when it has one (run's in-process API)", async () => {
+    const { credentials } = recordingCredentials(TOKEN);
+    const issue = credentials.issue.bind(credentials);
+    credentials.issue = async (invocation) => ({
+      ...(await issue(invocation))!,
+      serviceEndpoint: 'http://127.0.0.1:41234',
+    });
+    const p = await pipeline(writesOutput, { credentials });
+    const specs = recordSpecs(p.runtime);
+    await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(specs[0]?.env).toContain('ROBOTO_SERVICE_ENDPOINT=http://127.0.0.1:41234');
+  });
+
   it('revokes the token of an attempt cancelled while its action runs', async () => {
     const { credentials, events } = recordingCredentials(TOKEN);
     const p = await pipeline(
