@@ -34,10 +34,10 @@ export interface ApiServerDependencies {
   authenticator: RequestAuthenticator;
   /** The orgs (the tenancy store's): read for `GET /v1/orgs/…`. */
   orgs: OrgSource;
-  /** Registered actions, every version (spec §3.1 A1–A7). */
-  actions: ActionStore;
-  /** Invocations (spec I1–I9) and invoking actions by name (A8). */
-  invocations: InvocationRouteOptions;
+  /** Registered actions, every version (spec §3.1 A1–A7); without it (`run`'s own API) no action routes. */
+  actions?: ActionStore;
+  /** Invocations (spec I1–I9) and invoking actions by name (A8); without it no invocation routes. */
+  invocations?: InvocationRouteOptions;
   /** `/readyz` probes by name (redis, store): each resolves when that dependency answers. */
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
@@ -224,8 +224,8 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   // Route modules, one per resource family (routes/*.ts), each given only what it uses.
   await app.register(datasetRoutes, { store });
   await app.register(orgRoutes, { orgs });
-  await app.register(actionRoutes, { actions: deps.actions });
-  await app.register(invocationRoutes, deps.invocations);
+  if (deps.actions) await app.register(actionRoutes, { actions: deps.actions });
+  if (deps.invocations) await app.register(invocationRoutes, deps.invocations);
 
   return app;
 }

@@ -10,6 +10,7 @@ import type { ActionLookup } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { openActionStore } from './actions.js';
+import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
 import { openDataStore } from './local-adapters.js';
 import { openTenancyStore } from './tenancy.js';
@@ -56,7 +57,6 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
-  const authenticator = options.authenticator ?? tenancy;
   // The invocation records' Redis connection: readiness pings it; the invocation routes read and write it.
   const records = new RedisInvocationStore({
     redis: redisOptions(settings.redis.url, 'wait', { lockDurationMs: settings.daemon.lockDurationMs }),
@@ -77,6 +77,12 @@ export async function startApiServer(
   const queue = new InvocationQueue(settings.redis, (error) => {
     logger.warn({ err: error }, 'redis.connection_error');
   });
+  // An invocation's token only while its invocation runs, read from its record on every request, even if
+  // its revoke was missed.
+  const authenticator = refusingFinishedInvocations(options.authenticator ?? tenancy, records);
+  // Writes through the routes (a status, a cancel) revoke a finished invocation's tokens, as the workers'
+  // own transitions do.
+  const invocations = new TokenRevokingInvocationStore(records, tenancy, logger);
   const closeBackends = async (): Promise<void> => {
     await Promise.allSettled([
       store.close(),
@@ -94,8 +100,8 @@ export async function startApiServer(
       orgs: tenancy,
       actions,
       invocations: {
-        invocations: records,
-        control: invocationControl(records, queue),
+        invocations,
+        control: invocationControl(invocations, queue),
         actions: options.actions ?? actions,
         datasetExists: async (orgId, datasetId) => (await store.getDataset(datasetId))?.org_id === orgId,
         defaultTimeoutMinutes: settings.defaultTimeoutMinutes,

@@ -59,6 +59,18 @@ export const WorkerSettings = z.object({
     .object({
       apiKey: z.string().min(1).default(PLACEHOLDER_API_KEY),
       serviceEndpoint: z.url().default(PLACEHOLDER_SERVICE_ENDPOINT),
+      /**
+       * Each attempt gets its own API token as `ROBOTO_API_KEY` (scoped to its org and invocation, dead once
+       * it ends), and `apiKey` is never handed to a container. Off only to point actions at an API that
+       * does not know our tokens (the hosted Roboto), with `apiKey` as the shared key.
+       */
+      invocationTokens: z.boolean().default(true),
+      /**
+       * `action-worker run` with no `serviceEndpoint` (and invocation tokens on) serves the API itself for
+       * the length of the run, over its own store: on 127.0.0.1 with host networking, else on the gateway
+       * of the action's network. false: it does not (the action gets the placeholder endpoint).
+       */
+      localApi: z.boolean().default(true),
     })
     .prefault({}),
   container: z
@@ -324,6 +336,8 @@ const list: Parser = (value) =>
 const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_API_KEY', 'ROBOTO_API_KEY'], 'roboto.apiKey', text],
   [['ACTION_WORKER_SERVICE_ENDPOINT', 'ROBOTO_SERVICE_ENDPOINT'], 'roboto.serviceEndpoint', text],
+  [['ACTION_WORKER_INVOCATION_TOKENS'], 'roboto.invocationTokens', boolean],
+  [['ACTION_WORKER_LOCAL_API'], 'roboto.localApi', boolean],
   [['ACTION_WORKER_STOP_GRACE'], 'container.stopGraceMs', duration],
   [['ACTION_WORKER_PIDS_LIMIT'], 'container.pidsLimit', integer],
   [['ACTION_WORKER_CONTAINER_USER'], 'container.user', text],
