@@ -201,6 +201,35 @@ export function describeDataStoreContract(name: string, fixture: () => Promise<D
       expect((await store.getDataset(datasetId))?.tags).toEqual(['new']);
     });
 
+    it("sets and clears a dataset's name and description with its changeset, and marks a file ingested", async () => {
+      const { store, scratch, open } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({
+        orgId: 'og_1',
+        name: 'before',
+        description: 'kept',
+      });
+      const renamed = await store.updateDataset(datasetId, MetadataChangeset.parse({ put_tags: ['a'] }), {
+        name: 'after',
+      });
+      expect(renamed).toMatchObject({ name: 'after', description: 'kept', tags: ['a'] });
+      const cleared = await store.updateDataset(datasetId, MetadataChangeset.parse({}), {
+        description: null,
+      });
+      expect(cleared).toMatchObject({ name: 'after', description: null, tags: ['a'] });
+      // Read back through another store: what was written, not what was returned.
+      expect(await (await open()).getDataset(datasetId)).toEqual(cleared);
+
+      const [record] = await store.putFiles(
+        datasetId,
+        [{ relativePath: 'f', sourcePath: await source(scratch, 'f', 'f') }],
+        { writeKey: key('iv'), origination: 't', signal },
+      );
+      expect(record!.ingestion_status).toBe('not_ingested');
+      const ingested = await store.updateFile(record!.file_id, { ingestionStatus: 'ingested' });
+      expect(ingested).toMatchObject({ ingestion_status: 'ingested', description: null, tags: [] });
+      expect((await (await open()).getFile(record!.file_id))?.record).toEqual(ingested);
+    });
+
     it('keeps every version when two stores write the same paths of a dataset at once', async () => {
       const { store, scratch, open } = await fixture();
       const other = await open();

@@ -9,7 +9,9 @@ import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-ch
 import type { FileRecord, TopicRecord } from '../../domain/records.js';
 import type {
   DataStore,
+  DatasetFields,
   DatasetRecord,
+  FileUpdate,
   NewDataset,
   NewTopic,
   Page,
@@ -118,11 +120,17 @@ export class LocalDataStore implements DataStore {
     return records.filter((record): record is DatasetRecord => record !== undefined);
   }
 
-  async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<DatasetRecord> {
+  async updateDataset(
+    datasetId: string,
+    changeset: MetadataChangeset,
+    fields: DatasetFields = {},
+  ): Promise<DatasetRecord> {
     return this.withLock(datasetId, async () => {
       const record = await this.requireDataset(datasetId);
       const applied = applyChangeset(record, changeset);
       const updated = { ...record, ...applied, modified: new Date().toISOString(), modified_by: this.user };
+      if (fields.name !== undefined) updated.name = fields.name;
+      if (fields.description !== undefined) updated.description = fields.description;
       await writeJsonAtomic(path.join(this.datasetDir(datasetId), 'dataset.json'), updated);
       return updated;
     });
@@ -210,10 +218,7 @@ export class LocalDataStore implements DataStore {
     return entry && { record: entry.record, sha256: entry.sha256 };
   }
 
-  async updateFile(
-    fileId: string,
-    update: { description?: string | null; metadataChangeset?: MetadataChangeset },
-  ): Promise<FileRecord> {
+  async updateFile(fileId: string, update: FileUpdate): Promise<FileRecord> {
     const datasetId = await this.readIndex('files', fileId);
     if (datasetId === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
     return this.withLock(datasetId, async () => {
@@ -221,6 +226,7 @@ export class LocalDataStore implements DataStore {
       if (entry === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
       const record = { ...entry.record, modified: new Date().toISOString(), modified_by: this.user };
       if (update.description !== undefined) record.description = update.description;
+      if (update.ingestionStatus !== undefined) record.ingestion_status = update.ingestionStatus;
       if (update.metadataChangeset) Object.assign(record, applyChangeset(record, update.metadataChangeset));
       await writeJsonAtomic(this.fileEntryPath(datasetId, fileId), { ...entry, record });
       return record;
