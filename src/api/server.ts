@@ -17,6 +17,7 @@ import { HttpError, errorAnswer, unauthorized } from './errors.js';
 import { createApiMetrics } from './metrics.js';
 import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope } from './org-scope.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { fileRoutes } from './routes/files.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
 export interface ApiLimits {
@@ -217,6 +218,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   // Route modules, one per resource family (routes/*.ts), each given only what it uses.
   await app.register(datasetRoutes, { store });
   await app.register(orgRoutes, { orgs });
+  await app.register(fileRoutes, { store });
 
   return app;
 }

@@ -10,6 +10,8 @@ import {
   envelope,
 } from '../schemas.js';
 import { ERROR_RESPONSES, callerOf, scopeOf } from './route-kit.js';
+import { UpdateDatasetRequest, changesetOf } from '../data-schemas.js';
+import { applying } from './files.js';
 
 /** Datasets (spec §3.4), in the caller's org only: another org's dataset answers exactly as a missing one. */
 export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (app, { store }) => {
@@ -61,6 +63,40 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async 
         tags: body.tags ?? [],
         metadata: body.metadata ?? {},
       });
+      return { data: datasetToWire(record) };
+    },
+  );
+
+  app.put(
+    '/v1/datasets/:dataset_id',
+    {
+      schema: {
+        summary: 'Update a dataset: metadata changeset, name, description (spec D3)',
+        params: DatasetIdParams,
+        body: UpdateDatasetRequest,
+        response: { 200: envelope(DatasetRecordSchema), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { dataset_id: datasetId } = request.params;
+      await ownDataset(request, datasetId);
+      const body = request.body;
+      if (body.device_id) {
+        throw new HttpError(
+          404,
+          'RobotoNotFoundException',
+          `device ${body.device_id} not found: devices are not kept yet`,
+        );
+      }
+      if (body.custom_fields_changeset && Object.keys(body.custom_fields_changeset).length > 0) {
+        throw new HttpError(400, 'RobotoIllegalArgumentException', 'custom_fields are not kept yet');
+      }
+      const record = await applying(() =>
+        store.updateDataset(datasetId, changesetOf(body.metadata_changeset), {
+          ...(body.name === undefined ? {} : { name: body.name }),
+          ...(body.description === undefined ? {} : { description: body.description }),
+        }),
+      );
       return { data: datasetToWire(record) };
     },
   );

@@ -1,0 +1,369 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Caller, RequestAuthenticator } from '../../src/api/org-scope.js';
+import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
+import { openDataStore } from '../../src/app/local-adapters.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import type { DataStore } from '../../src/ports/data-store.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+
+/**
+ * Datasets, files and topics over HTTP (spec §3.4–§3.6): `serve` on 127.0.0.1 with its default SQLite
+ * store; the test writes files and topics into the same store through a second connection, as the worker
+ * does, and reads them back the way the SDK does.
+ */
+
+const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const TOKEN_A = 'tok-data-a-5e4d3c2b1a';
+const TOKEN_B = 'tok-data-b-6f5e4d3c2b';
+
+class MapAuthenticator implements RequestAuthenticator {
+  constructor(private readonly tokens: Map<string, Caller>) {}
+  authenticate(token: string): Promise<Caller | undefined> {
+    return Promise.resolve(this.tokens.get(token));
+  }
+}
+
+let api: RunningApi;
+let store: DataStore;
+let scratch: string;
+
+beforeAll(async () => {
+  scratch = await tempDir('api-data');
+  const storeDir = path.join(scratch, 'store');
+  const settings = WorkerSettings.parse({
+    storeDir,
+    redis: { url: REDIS_URL, keyPrefix: `action-worker-api-data-test-${process.pid}` },
+    api: { host: '127.0.0.1', port: 0 },
+  });
+  api = await startApiServer(settings, {
+    logger: pino({ level: 'silent' }),
+    authenticator: new MapAuthenticator(
+      new Map([
+        [TOKEN_A, { orgId: 'og_a', tokenId: 'tk_a' }],
+        [TOKEN_B, { orgId: 'og_b', tokenId: 'tk_b' }],
+      ]),
+    ),
+  });
+  store = await openDataStore(settings);
+});
+
+afterAll(async () => {
+  await store.close();
+  await api.stop({ force: true });
+  await removeTempDirs();
+});
+
+interface Answer {
+  status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read what the SDK reads
+  json: any;
+  text: string;
+}
+
+/** An error answer's message. */
+const messageOf = (answer: Answer): string => String(answer.json.error.message);
+
+async function call(
+  urlPath: string,
+  init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${init.token ?? TOKEN_A}`,
+    ...init.headers,
+  };
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${api.url}${urlPath}`, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers,
+    ...(init.body === undefined
+      ? {}
+      : { body: typeof init.body === 'string' ? init.body : JSON.stringify(init.body) }),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, json, text };
+}
+
+let sourceCount = 0;
+/** A dataset of org `orgId` holding these paths (content: the path itself). */
+async function datasetWith(orgId: string, paths: readonly string[], name: string | null = null) {
+  const dataset = await store.createDataset({ orgId, name, tags: ['start'], metadata: { keep: 1 } });
+  const files = await Promise.all(
+    paths.map(async (relativePath) => {
+      const sourcePath = path.join(scratch, `source-${sourceCount++}`);
+      await writeFile(sourcePath, relativePath);
+      return { relativePath, sourcePath };
+    }),
+  );
+  const records = await store.putFiles(dataset.dataset_id, files, {
+    writeKey: { invocationId: 'iv_test', attempt: 1 },
+    origination: 'test',
+    signal: new AbortController().signal,
+  });
+  return { dataset, records };
+}
+
+/** Python's quote(path, safe=""): every byte but A–Z a–z 0–9 _ . - ~ as %XX (spec §1.2). */
+const quote = (text: string) =>
+  [...Buffer.from(text, 'utf8')]
+    .map((byte) =>
+      /[A-Za-z0-9_.~-]/.test(String.fromCharCode(byte))
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('');
+
+/** The SDK's FileRecord fields, each of which it requires or defaults without accepting null (spec §2.6). */
+const FILE_FIELDS = [
+  'association_id',
+  'created',
+  'created_by',
+  'description',
+  'device_id',
+  'file_id',
+  'fs_type',
+  'ingestion_status',
+  'metadata',
+  'modified',
+  'modified_by',
+  'name',
+  'org_id',
+  'origination',
+  'parent_id',
+  'relative_path',
+  'size',
+  'status',
+  'storage_type',
+  'tags',
+  'upload_id',
+  'uri',
+  'version',
+];
+const NULLABLE_FILE_FIELDS = new Set(['description', 'device_id', 'parent_id']);
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+function expectFileRecord(answered: unknown): void {
+  const data = answered as Record<string, unknown>;
+  expect(Object.keys(data).sort()).toEqual([...FILE_FIELDS].sort());
+  for (const field of FILE_FIELDS) {
+    if (!NULLABLE_FILE_FIELDS.has(field)) expect(data[field], field).not.toBeNull();
+  }
+  expect(data.created).toMatch(ISO);
+  expect(data.modified).toMatch(ISO);
+  expect(Number.isInteger(data.size)).toBe(true);
+  expect(Number.isInteger(data.version)).toBe(true);
+  // Nothing of where the server keeps the bytes.
+  expect(JSON.stringify(data)).not.toContain(scratch);
+}
+
+describe('datasets over HTTP (spec D3)', () => {
+  it('applies a metadata changeset as the SDK sends it (put_tags, put_metadata, remove_tags) and bumps modified', async () => {
+    const { dataset } = await datasetWith('og_a', []);
+    const id = dataset.dataset_id;
+    const tagged = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: { metadata_changeset: { put_tags: ['a', 'b'] }, custom_fields_changeset: null },
+    });
+    expect(tagged.status).toBe(200);
+    expect(tagged.json.data.tags).toEqual(['start', 'a', 'b']);
+    expect(tagged.json.data.modified >= dataset.modified).toBe(true);
+    const fields = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: { metadata_changeset: { put_fields: { 'x.y': 1 } }, custom_fields_changeset: null },
+    });
+    expect(fields.json.data.metadata).toEqual({ keep: 1, x: { y: 1 } });
+    const removed = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: {
+        metadata_changeset: { remove_tags: ['a'], remove_fields: ['x.y'] },
+        custom_fields_changeset: null,
+      },
+    });
+    expect(removed.json.data).toMatchObject({ tags: ['start', 'b'], metadata: { keep: 1 } });
+    // What the store holds, read back as the SDK's refresh does.
+    expect((await call(`/v1/datasets/${id}`)).json.data).toEqual(removed.json.data);
+    expect(await store.getDataset(id)).toMatchObject({ tags: ['start', 'b'], metadata: { keep: 1 } });
+  });
+
+  it('sets and clears name and description, leaves absent keys alone, and takes the CLI shape (all four keys, nulls)', async () => {
+    const { dataset } = await datasetWith('og_a', [], 'named');
+    const id = dataset.dataset_id;
+    const described = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: { description: 'x', custom_fields_changeset: null },
+    });
+    expect(described.json.data).toMatchObject({ name: 'named', description: 'x', tags: ['start'] });
+    const cli = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: {
+        metadata_changeset: { put_tags: ['a'], remove_tags: null, put_fields: null, remove_fields: null },
+        name: null,
+        custom_fields_changeset: null,
+      },
+    });
+    expect(cli.status).toBe(200);
+    expect(cli.json.data).toMatchObject({ name: null, description: 'x', tags: ['start', 'a'] });
+    const replaced = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: { metadata_changeset: { put_fields: { only: true }, replace_all: true } },
+    });
+    expect(replaced.json.data).toMatchObject({ tags: [], metadata: { only: true } });
+  });
+
+  it('refuses malformed bodies with 400 and changes nothing', async () => {
+    const { dataset } = await datasetWith('og_a', []);
+    const id = dataset.dataset_id;
+    for (const body of [
+      '{"name":',
+      { name: 'n'.repeat(121) },
+      { metadata_changeset: { put_tags: 'a' } },
+      { metadata_changeset: 'x' },
+    ]) {
+      const answer = await call(`/v1/datasets/${id}`, { method: 'PUT', body });
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      expect(answer.json.error.error_code).toMatch(/^Roboto(InvalidRequest|IllegalArgument)Exception$/);
+    }
+    // put_fields onto a list index that does not exist: refused, not a 500.
+    await store.updateDataset(id, { ...emptyChangeset(), put_fields: { list: [1] } });
+    const outOfRange = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: { metadata_changeset: { put_fields: { 'list.5.k': 1 } } },
+    });
+    expect(outOfRange.status).toBe(400);
+    expect(outOfRange.json.error.error_code).toBe('RobotoIllegalArgumentException');
+    expect((await store.getDataset(id))?.metadata).toEqual({ keep: 1, list: [1] });
+  });
+
+  it("answers an update of another org's dataset exactly as a missing one, and changes nothing (the attack)", async () => {
+    const { dataset } = await datasetWith('og_a', [], 'secret');
+    const id = dataset.dataset_id;
+    const body = { metadata_changeset: { put_tags: ['pwned'] }, name: 'pwned' };
+    const theirs = await call(`/v1/datasets/${id}`, { method: 'PUT', body, token: TOKEN_B });
+    const missing = await call('/v1/datasets/ds_nosuchdataset', { method: 'PUT', body, token: TOKEN_B });
+    expect(theirs.status).toBe(404);
+    expect(theirs.json.error.error_code).toBe('RobotoDatasetNotFoundException');
+    expect(messageOf(theirs).replace(id, 'ID')).toBe(messageOf(missing).replace('ds_nosuchdataset', 'ID'));
+    expect(await store.getDataset(id)).toMatchObject({ name: 'secret', tags: ['start'] });
+  });
+});
+
+function emptyChangeset() {
+  return { put_tags: null, remove_tags: null, put_fields: null, remove_fields: null, replace_all: false };
+}
+
+describe('files over HTTP (spec D7, F1, F2)', () => {
+  const awkward = ['logs/a b+c.bag', 'dir/100%/x.txt', 'ünï/cödé ✓.txt', 'plain.txt'];
+
+  it('finds a file by its percent-encoded path (spaces, /, %, +, unicode) with every FileRecord field', async () => {
+    const { dataset, records } = await datasetWith('og_a', awkward);
+    for (const [index, relativePath] of awkward.entries()) {
+      const answer = await call(
+        `/v1/files/record/path/${quote(relativePath)}/association/${dataset.dataset_id}`,
+      );
+      expect(answer.status, relativePath).toBe(200);
+      expectFileRecord(answer.json.data);
+      expect(answer.json.data).toMatchObject({
+        relative_path: relativePath,
+        file_id: records[index]!.file_id,
+        association_id: dataset.dataset_id,
+        org_id: 'og_a',
+        name: path.posix.basename(relativePath),
+        size: Buffer.byteLength(relativePath),
+        version: 1,
+        status: 'available',
+        fs_type: 'file',
+      });
+    }
+    // A path that is a prefix, or differs in case, is another path.
+    const miss = await call(`/v1/files/record/path/${quote('logs/a')}/association/${dataset.dataset_id}`);
+    expect(miss.status).toBe(404);
+    expect(miss.json.error.error_code).toBe('RobotoNotFoundException');
+  });
+
+  it('answers ?version_id= for the version it holds and 404 for any other', async () => {
+    const { dataset, records } = await datasetWith('og_a', ['v.txt']);
+    const fileId = records[0]!.file_id;
+    const byPath = `/v1/files/record/path/v.txt/association/${dataset.dataset_id}`;
+    expect((await call(`${byPath}?version_id=1`)).status).toBe(200);
+    expect((await call(`/v1/files/record/${fileId}?version_id=1`)).json.data.version).toBe(1);
+    expect((await call(`${byPath}?version_id=2`)).status).toBe(404);
+    expect((await call(`/v1/files/record/${fileId}?version_id=2`)).status).toBe(404);
+    expect((await call(`/v1/files/record/${fileId}?version_id=x`)).status).toBe(400);
+  });
+
+  it('gets a file by id with every FileRecord field, and 404 for an unknown id', async () => {
+    const { records } = await datasetWith('og_a', ['f.bin']);
+    const answer = await call(`/v1/files/record/${records[0]!.file_id}`);
+    expect(answer.status).toBe(200);
+    expectFileRecord(answer.json.data);
+    const missing = await call('/v1/files/record/fl_nosuchfile');
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.error_code).toBe('RobotoNotFoundException');
+  });
+
+  it('updates a file as the SDK does: put_tags, mark_ingested, description set and cleared', async () => {
+    const { records } = await datasetWith('og_a', ['u.txt']);
+    const fileId = records[0]!.file_id;
+    const url = `/v1/files/record/${fileId}`;
+    const tagged = await call(url, { method: 'PUT', body: { metadata_changeset: { put_tags: ['a'] } } });
+    expect(tagged.status).toBe(200);
+    expectFileRecord(tagged.json.data);
+    expect(tagged.json.data).toMatchObject({ tags: ['a'], ingestion_status: 'not_ingested' });
+    const ingested = await call(url, { method: 'PUT', body: { ingestion_complete: true } });
+    expect(ingested.json.data).toMatchObject({ tags: ['a'], ingestion_status: 'ingested' });
+    const folded = await call(url, {
+      method: 'PUT',
+      body: { description: 'd', metadata_changeset: { put_fields: { 'k.v': 2 }, remove_tags: ['a'] } },
+    });
+    expect(folded.json.data).toMatchObject({ description: 'd', tags: [], metadata: { k: { v: 2 } } });
+    const cleared = await call(url, { method: 'PUT', body: { description: null } });
+    expect(cleared.json.data).toMatchObject({ description: null, metadata: { k: { v: 2 } } });
+    expect((await store.getFile(fileId))?.record).toMatchObject({
+      description: null,
+      ingestion_status: 'ingested',
+      metadata: { k: { v: 2 } },
+    });
+    for (const body of ['[', { ingestion_complete: false }, { metadata_changeset: { remove_tags: 7 } }]) {
+      const bad = await call(url, { method: 'PUT', body });
+      expect(bad.status, JSON.stringify(body)).toBe(400);
+    }
+  });
+
+  it("answers another org's file exactly as a missing one on every file route, and changes nothing (the attack)", async () => {
+    const { dataset, records } = await datasetWith('og_a', ['secret.txt']);
+    const fileId = records[0]!.file_id;
+    const attempts: [string, string, unknown][] = [
+      ['GET', `/v1/files/record/${fileId}`, undefined],
+      ['GET', `/v1/files/record/path/secret.txt/association/${dataset.dataset_id}`, undefined],
+      ['PUT', `/v1/files/record/${fileId}`, { metadata_changeset: { put_tags: ['pwned'] } }],
+    ];
+    for (const [method, url, body] of attempts) {
+      const theirs = await call(url, { method, body, token: TOKEN_B });
+      const missing = await call(
+        url.replace(fileId, 'fl_nosuchfile').replace(dataset.dataset_id, 'ds_nosuch'),
+        {
+          method,
+          body,
+          token: TOKEN_B,
+        },
+      );
+      expect(theirs.status, url).toBe(404);
+      expect(theirs.json.error.error_code, url).toBe('RobotoNotFoundException');
+      expect(missing.status, url).toBe(404);
+      // The same words as for a missing file: nothing of the file's own record.
+      expect(messageOf(theirs).replace(fileId, 'F').replace(dataset.dataset_id, 'D'), url).toBe(
+        messageOf(missing).replace('fl_nosuchfile', 'F').replace('ds_nosuch', 'D'),
+      );
+      expect(theirs.text, url).not.toContain('og_a');
+    }
+    expect((await store.getFile(fileId))?.record.tags).toEqual([]);
+  });
+});
