@@ -58,7 +58,8 @@ export const TopicRecordSchema = z.object({
   created: z.string(),
   created_by: z.string(),
   default_representation: z.record(z.string(), z.unknown()).nullable(),
-  end_time: z.number().int().nullable(),
+  // Nanoseconds since the epoch: beyond 2^53, so not a "safe" integer to zod, though integral.
+  end_time: z.number().nullable(),
   message_count: z.number().int().nullable(),
   message_paths: z.array(z.record(z.string(), z.unknown())),
   metadata: z.record(z.string(), z.unknown()),
@@ -68,7 +69,7 @@ export const TopicRecordSchema = z.object({
   schema_checksum: z.string().nullable(),
   schema_id: z.string().nullable(),
   schema_name: z.string().nullable(),
-  start_time: z.number().int().nullable(),
+  start_time: z.number().nullable(),
   topic_id: z.string(),
   topic_name: z.string(),
 });

@@ -18,6 +18,7 @@ import { createApiMetrics } from './metrics.js';
 import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope } from './org-scope.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { fileRoutes } from './routes/files.js';
+import { topicRoutes } from './routes/topics.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
 export interface ApiLimits {
@@ -219,6 +220,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   await app.register(datasetRoutes, { store });
   await app.register(orgRoutes, { orgs });
   await app.register(fileRoutes, { store });
+  await app.register(topicRoutes, { store });
 
   return app;
 }

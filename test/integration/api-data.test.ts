@@ -367,3 +367,171 @@ describe('files over HTTP (spec D7, F1, F2)', () => {
     expect((await store.getFile(fileId))?.record.tags).toEqual([]);
   });
 });
+
+/** Every page of a listing, following next_token as the SDK's pager does (token in the query string). */
+async function allPages(url: string, token = TOKEN_A): Promise<{ pages: Answer[]; items: unknown[] }> {
+  const pages: Answer[] = [];
+  let next: string | null = null;
+  do {
+    const separator = url.includes('?') ? '&' : '?';
+    const answer = await call(
+      next === null ? url : `${url}${separator}page_token=${encodeURIComponent(next)}`,
+      {
+        token,
+      },
+    );
+    expect(answer.status, url).toBe(200);
+    expect(Object.keys(answer.json.data as object).sort()).toEqual(['items', 'next_token']);
+    pages.push(answer);
+    next = answer.json.data.next_token as string | null;
+    expect(next === null || next.length > 0).toBe(true);
+  } while (next !== null && pages.length < 50);
+  return { pages, items: pages.flatMap((page) => page.json.data.items as unknown[]) };
+}
+
+const TOPIC_FIELDS = [
+  'association',
+  'created',
+  'created_by',
+  'default_representation',
+  'end_time',
+  'message_count',
+  'message_paths',
+  'metadata',
+  'modified',
+  'modified_by',
+  'org_id',
+  'schema_checksum',
+  'schema_id',
+  'schema_name',
+  'start_time',
+  'topic_id',
+  'topic_name',
+];
+
+function expectTopicRecord(answered: unknown, fileId: string): void {
+  const data = answered as Record<string, unknown>;
+  expect(Object.keys(data).sort()).toEqual(TOPIC_FIELDS);
+  expect(data.association).toEqual({
+    association_id: fileId,
+    association_type: 'file',
+    association_version: 1,
+    parent: null,
+  });
+  expect(data.message_paths).toEqual([]);
+  expect(data.metadata).not.toBeNull();
+  expect(data.created).toMatch(ISO);
+}
+
+/** Python's quote_plus: form-encoding, space as `+` (spec §1.2). */
+const quotePlus = (text: string) => quote(text).replaceAll('%20', '+');
+
+describe('topics over HTTP (spec P1, P2, P3, D8)', () => {
+  async function fileWithTopics(orgId: string, names: readonly string[]) {
+    const { dataset, records } = await datasetWith(orgId, ['t.mcap', 'other.mcap']);
+    const fileId = records[0]!.file_id;
+    const topics = [];
+    for (const [index, topicName] of names.entries()) {
+      topics.push(
+        await store.addTopic(fileId, {
+          topicName,
+          messageCount: index,
+          startTime: 1_700_000_000_000_000_000,
+        }),
+      );
+    }
+    await store.addTopic(records[1]!.file_id, { topicName: '/elsewhere' });
+    return { dataset, fileId, topics };
+  }
+
+  it('gets a topic by id with every TopicRecord field, and 404 for an unknown one', async () => {
+    const { fileId, topics } = await fileWithTopics('og_a', ['/imu']);
+    const answer = await call(`/v1/topics/id/${topics[0]!.topic_id}`);
+    expect(answer.status).toBe(200);
+    expectTopicRecord(answer.json.data, fileId);
+    expect(answer.json.data).toMatchObject({ topic_name: '/imu', message_count: 0, org_id: 'og_a' });
+    const missing = await call('/v1/topics/id/tp_nosuchtopic');
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.error_code).toBe('RobotoNotFoundException');
+  });
+
+  it("pages a file's topics by name with page_token, without a token for an empty tail", async () => {
+    const names = ['/a', '/b', '/c', '/d', '/e'];
+    const { fileId } = await fileWithTopics('og_a', [...names].reverse());
+    const association = quotePlus(`file:${fileId}`);
+    expect(association).toBe(`file%3A${fileId}`);
+    const { pages, items } = await allPages(`/v1/topics/association/${association}?limit=2`);
+    expect(pages.map((page) => (page.json.data.items as unknown[]).length)).toEqual([2, 2, 1]);
+    expect(items.map((item) => (item as { topic_name: string }).topic_name)).toEqual(names);
+    for (const item of items) expectTopicRecord(item, fileId);
+    // Exactly a page's worth: the last page is full and carries no token.
+    const exact = await allPages(`/v1/topics/association/${association}?limit=5`);
+    expect(exact.pages).toHaveLength(1);
+    // The SDK's own call: no limit, every topic in one page.
+    expect((await allPages(`/v1/topics/association/${association}`)).items).toHaveLength(5);
+    // A versioned association names the same file.
+    expect((await allPages(`/v1/topics/association/${quotePlus(`file:${fileId}:1`)}`)).items).toHaveLength(5);
+    const badToken = await call(`/v1/topics/association/${association}?page_token=not-a-token`);
+    expect(badToken.status).toBe(400);
+    const badType = await call(`/v1/topics/association/${quotePlus('dataset:ds_1')}`);
+    expect(badType.status).toBe(400);
+  });
+
+  it("finds a file's topic by a quote_plus-encoded name (space as +, / as %2F, a literal +)", async () => {
+    const names = ['/imu data', '/a+b', '/ünï/cödé'];
+    const { fileId } = await fileWithTopics('og_a', names);
+    for (const name of names) {
+      const url = `/v1/topics/association/${quotePlus(`file:${fileId}`)}/name/${quotePlus(name)}`;
+      const answer = await call(url);
+      expect(answer.status, url).toBe(200);
+      expectTopicRecord(answer.json.data, fileId);
+      expect(answer.json.data.topic_name).toBe(name);
+    }
+    // `/imu+data` on the wire is "/imu data": a topic named "/imu+data" is another one.
+    const other = await call(`/v1/topics/association/file%3A${fileId}/name/${quote('/imu+data')}`);
+    expect(other.status).toBe(404);
+    expect(other.json.error.error_code).toBe('RobotoNotFoundException');
+    expect((await call(`/v1/topics/association/file%3A${fileId}/name/%2Felsewhere`)).status).toBe(404);
+  });
+
+  it("pages a dataset's topics", async () => {
+    const { dataset, fileId } = await fileWithTopics('og_a', ['/x', '/y', '/z']);
+    const { pages, items } = await allPages(`/v1/datasets/${dataset.dataset_id}/topics?limit=2`);
+    expect(pages).toHaveLength(2);
+    expect(items.map((item) => (item as { topic_name: string }).topic_name)).toEqual([
+      '/elsewhere',
+      '/x',
+      '/y',
+      '/z',
+    ]);
+    expectTopicRecord(items[1], fileId);
+    const empty = await datasetWith('og_a', []);
+    const none = await call(`/v1/datasets/${empty.dataset.dataset_id}/topics`);
+    expect(none.json.data).toEqual({ items: [], next_token: null });
+  });
+
+  it("answers another org's topics, files and datasets exactly as missing ones on every topic route (the attack)", async () => {
+    const { dataset, fileId, topics } = await fileWithTopics('og_a', ['/secret']);
+    const topicId = topics[0]!.topic_id;
+    const urls = [
+      [`/v1/topics/id/${topicId}`, '/v1/topics/id/tp_nosuch'],
+      [`/v1/topics/association/file%3A${fileId}`, '/v1/topics/association/file%3Afl_nosuch'],
+      [
+        `/v1/topics/association/file%3A${fileId}/name/%2Fsecret`,
+        '/v1/topics/association/file%3Afl_nosuch/name/%2Fsecret',
+      ],
+      [`/v1/datasets/${dataset.dataset_id}/topics`, '/v1/datasets/ds_nosuch/topics'],
+    ] as const;
+    for (const [theirsUrl, missingUrl] of urls) {
+      const theirs = await call(theirsUrl, { token: TOKEN_B });
+      const missing = await call(missingUrl, { token: TOKEN_B });
+      expect(theirs.status, theirsUrl).toBe(404);
+      expect(theirs.json.error.error_code, theirsUrl).toBe(missing.json.error.error_code);
+      expect(
+        messageOf(theirs).replace(topicId, 'X').replace(fileId, 'X').replace(dataset.dataset_id, 'X'),
+      ).toBe(
+        messageOf(missing).replace('tp_nosuch', 'X').replace('fl_nosuch', 'X').replace('ds_nosuch', 'X'),
+      );
+    }
+  });
+});

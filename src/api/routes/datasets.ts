@@ -10,8 +10,15 @@ import {
   envelope,
 } from '../schemas.js';
 import { ERROR_RESPONSES, callerOf, scopeOf } from './route-kit.js';
-import { UpdateDatasetRequest, changesetOf } from '../data-schemas.js';
+import {
+  ListingQuery,
+  TopicRecordSchema,
+  UpdateDatasetRequest,
+  changesetOf,
+  pageOf,
+} from '../data-schemas.js';
 import { applying } from './files.js';
+import { topicPage } from './topics.js';
 
 /** Datasets (spec §3.4), in the caller's org only: another org's dataset answers exactly as a missing one. */
 export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (app, { store }) => {
@@ -98,6 +105,31 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async 
         }),
       );
       return { data: datasetToWire(record) };
+    },
+  );
+
+  app.get(
+    '/v1/datasets/:dataset_id/topics',
+    {
+      schema: {
+        summary: "A dataset's topics, paged (spec D8)",
+        params: DatasetIdParams,
+        querystring: ListingQuery,
+        response: { 200: envelope(pageOf(TopicRecordSchema)), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { dataset_id: datasetId } = request.params;
+      const dataset = await ownDataset(request, datasetId);
+      const page = await store.queryTopics({
+        datasetId,
+        orgId: dataset.org_id,
+        sortBy: 'topic_name',
+        sortDirection: 'ASC',
+        limit: request.query.limit ?? 1000,
+        after: request.query.page_token ?? null,
+      });
+      return topicPage(page);
     },
   );
 
