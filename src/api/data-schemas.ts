@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { FileRecord, TopicRecord } from '../domain/records.js';
+import type { StoreQuery } from '../ports/data-store.js';
 
 /**
  * The HTTP shapes of files, topics and the dataset routes beyond create/get (spec §2.6, §2.7, §2.12,
@@ -134,4 +135,41 @@ export const VersionQuery = z.object({ version_id: z.coerce.number().int().min(1
 export const ListingQuery = z.object({
   page_token: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+/**
+ * QuerySpecification (spec §2.11), the body of `…/query`. The condition tree is checked by the store's
+ * query (a bad comparator or field is a 400 naming it); `max_results` is only the search service's.
+ */
+export const QuerySpecificationRequest = z.object({
+  condition: z
+    .unknown()
+    .optional()
+    .describe('a Condition {field, comparator, value} or ConditionGroup {operator, conditions}; null = all'),
+  limit: z.number().int().min(1).max(1000).optional(),
+  max_results: z.number().int().min(1).nullable().optional(),
+  after: z.string().nullable().optional(),
+  sort_by: z.string().nullable().optional(),
+  sort_direction: z.enum(['ASC', 'DESC']).nullable().optional(),
+});
+export type QuerySpecificationRequest = z.output<typeof QuerySpecificationRequest>;
+
+/** The store query of a QuerySpecification, in one org. */
+export function storeQueryOf(spec: QuerySpecificationRequest, orgId: string): StoreQuery {
+  return {
+    condition: (spec.condition ?? null) as StoreQuery['condition'],
+    orgId,
+    ...(spec.sort_by ? { sortBy: spec.sort_by } : {}),
+    ...(spec.sort_direction ? { sortDirection: spec.sort_direction } : {}),
+    ...(spec.limit === undefined ? {} : { limit: spec.limit }),
+    after: spec.after ?? null,
+  };
+}
+
+/** `POST /v1/datasets/{id}/files/query` (spec D6): the SDK always sends these three keys. */
+export const QueryDatasetFilesRequest = z.object({
+  page_token: z.string().min(1).nullable().optional(),
+  include_patterns: z.array(z.string()).nullable().optional(),
+  exclude_patterns: z.array(z.string()).nullable().optional(),
+  limit: z.number().int().min(1).max(1000).optional(),
 });

@@ -535,3 +535,206 @@ describe('topics over HTTP (spec P1, P2, P3, D8)', () => {
     }
   });
 });
+
+/** Every page of a POST query, the QuerySpecification's `after` set to the last next_token (spec §2.11). */
+async function allQueryPages(
+  url: string,
+  spec: Record<string, unknown>,
+  init: { token?: string; headers?: Record<string, string> } = {},
+) {
+  const pages: Answer[] = [];
+  let after: string | null = null;
+  do {
+    const answer = await call(url, { ...init, body: after === null ? spec : { ...spec, after } });
+    expect(answer.status, JSON.stringify(spec)).toBe(200);
+    expect(Object.keys(answer.json.data as object).sort()).toEqual(['items', 'next_token']);
+    pages.push(answer);
+    after = answer.json.data.next_token as string | null;
+  } while (after !== null && pages.length < 50);
+  return { pages, items: pages.flatMap((page) => page.json.data.items as Record<string, unknown>[]) };
+}
+
+describe('queries over HTTP (spec D5, D6, F3)', () => {
+  it("queries the caller org's datasets with a condition, sorted and paged by `after`", async () => {
+    const marker = `q-${Date.now()}`;
+    for (const name of ['q3', 'q1', 'q2']) {
+      const { dataset } = await datasetWith('og_a', [], name);
+      await store.updateDataset(dataset.dataset_id, { ...emptyChangeset(), put_tags: [marker] });
+    }
+    const { dataset: theirs } = await datasetWith('og_b', [], 'q0');
+    await store.updateDataset(theirs.dataset_id, { ...emptyChangeset(), put_tags: [marker] });
+    const spec = {
+      condition: { field: 'tags', comparator: 'CONTAINS', value: marker },
+      sort_by: 'name',
+      sort_direction: 'ASC',
+      limit: 2,
+    };
+    const { pages, items } = await allQueryPages('/v1/datasets/query', spec);
+    expect(pages).toHaveLength(2);
+    expect(items.map((item) => item.name)).toEqual(['q1', 'q2', 'q3']);
+    expect(items.every((item) => item.org_id === 'og_a' && item.roboto_record_version === 0)).toBe(true);
+    // The other org sees only its own, whatever the owner header says.
+    const b = await allQueryPages('/v1/datasets/query', spec, { token: TOKEN_B });
+    expect(b.items.map((item) => item.name)).toEqual(['q0']);
+    const crossed = await call('/v1/datasets/query', {
+      body: spec,
+      token: TOKEN_B,
+      headers: { 'x-roboto-resource-owner-id': 'og_a' },
+    });
+    expect(crossed.json.data).toEqual({ items: [], next_token: null });
+    // The SDK's default query: {"limit":50}.
+    expect((await call('/v1/datasets/query', { body: { limit: 50 } })).status).toBe(200);
+  });
+
+  it('refuses a malformed QuerySpecification with 400 naming the problem', async () => {
+    for (const spec of [
+      { condition: { field: 'tags', comparator: '=', value: 'a' } },
+      { condition: { field: 'no_such_field', comparator: 'EQUALS', value: 'a' } },
+      { condition: { operator: 'AND', conditions: [] } },
+      { limit: 0 },
+      { limit: 1001 },
+      { sort_direction: 'desc' },
+      { after: 'garbage!' },
+    ]) {
+      for (const url of ['/v1/datasets/query', '/v1/files/query']) {
+        const answer = await call(url, { body: spec });
+        expect(answer.status, `${url} ${JSON.stringify(spec)}`).toBe(400);
+        expect(answer.json.error.error_code).toMatch(/^Roboto(InvalidRequest|IllegalArgument)Exception$/);
+      }
+    }
+  });
+
+  it('queries files across the org by tag, a dataset field and a metadata path', async () => {
+    const marker = `fq-${Date.now()}`;
+    const { dataset, records } = await datasetWith('og_a', ['a.bag', 'b.bag', 'c.txt'], marker);
+    for (const record of records.slice(0, 2)) {
+      await store.updateFile(record.file_id, {
+        metadataChangeset: { ...emptyChangeset(), put_tags: [marker], put_fields: { robot: { id: 'r2' } } },
+      });
+    }
+    const mine = await datasetWith('og_b', ['a.bag']);
+    await store.updateFile(mine.records[0]!.file_id, {
+      metadataChangeset: { ...emptyChangeset(), put_tags: [marker] },
+    });
+    const spec = {
+      condition: {
+        operator: 'AND',
+        conditions: [
+          { field: 'tags', comparator: 'CONTAINS', value: marker },
+          { field: 'dataset.name', comparator: 'EQUALS', value: marker },
+          { field: 'metadata.robot.id', comparator: 'EQUALS', value: 'r2' },
+        ],
+      },
+      sort_by: 'relative_path',
+      sort_direction: 'DESC',
+      limit: 1,
+    };
+    const { pages, items } = await allQueryPages('/v1/files/query', spec);
+    expect(pages).toHaveLength(2);
+    expect(items.map((item) => item.relative_path)).toEqual(['b.bag', 'a.bag']);
+    for (const item of items) expectFileRecord(item);
+    expect(items.every((item) => item.association_id === dataset.dataset_id)).toBe(true);
+  });
+
+  const tree = [
+    'a.bag',
+    'logs/b.bag',
+    'logs/deep/c.bag',
+    'logs/x.txt',
+    '.hidden/d.bag',
+    'top.tmp',
+    'z/y.tmp',
+  ];
+
+  /** Every page of D6 as the SDK asks for it: the token in the body, and in the query string from page 2. */
+  async function listFiles(
+    datasetId: string,
+    include: string[] | null,
+    exclude: string[] | null,
+    limit?: number,
+    token = TOKEN_A,
+  ) {
+    const pages: Answer[] = [];
+    let pageToken: string | null = null;
+    do {
+      const answer = await call(
+        `/v1/datasets/${datasetId}/files/query${pageToken === null ? '' : `?page_token=${encodeURIComponent(pageToken)}`}`,
+        {
+          token,
+          body: {
+            page_token: pageToken,
+            include_patterns: include,
+            exclude_patterns: exclude,
+            ...(limit === undefined ? {} : { limit }),
+          },
+        },
+      );
+      expect(answer.status).toBe(200);
+      pages.push(answer);
+      pageToken = answer.json.data.next_token as string | null;
+    } while (pageToken !== null && pages.length < 50);
+    return {
+      pages,
+      paths: pages.flatMap((page) =>
+        (page.json.data.items as { relative_path: string }[]).map((item) => item.relative_path),
+      ),
+    };
+  }
+
+  it("lists a dataset's files with gitignore-style include and exclude patterns, by path", async () => {
+    const { dataset } = await datasetWith('og_a', tree);
+    const id = dataset.dataset_id;
+    expect((await listFiles(id, null, null)).paths).toEqual([...tree].sort());
+    expect((await listFiles(id, [], [])).paths).toEqual([...tree].sort());
+    expect((await listFiles(id, ['**/*.bag'], ['.*/**/*'])).paths).toEqual([
+      'a.bag',
+      'logs/b.bag',
+      'logs/deep/c.bag',
+    ]);
+    expect((await listFiles(id, ['*.tmp'], null)).paths).toEqual(['top.tmp', 'z/y.tmp']);
+    expect((await listFiles(id, ['/*.tmp'], null)).paths).toEqual(['top.tmp']);
+    expect((await listFiles(id, ['logs/'], ['*.txt'])).paths).toEqual(['logs/b.bag', 'logs/deep/c.bag']);
+    expect((await listFiles(id, ['nothing/**'], null)).paths).toEqual([]);
+  });
+
+  it('pages a pattern listing without a token for an empty tail, and an unfiltered one too', async () => {
+    const { dataset } = await datasetWith('og_a', tree);
+    const id = dataset.dataset_id;
+    const bags = await listFiles(id, ['**/*.bag'], ['.*/**/*'], 1);
+    expect(bags.paths).toEqual(['a.bag', 'logs/b.bag', 'logs/deep/c.bag']);
+    // Three matches at one per page: three pages, the last without a token though files follow it.
+    expect(bags.pages).toHaveLength(3);
+    const two = await listFiles(id, ['**/*.bag'], ['.*/**/*'], 2);
+    expect(two.pages.map((page) => (page.json.data.items as unknown[]).length)).toEqual([2, 1]);
+    const all = await listFiles(id, null, null, 3);
+    expect(all.pages.map((page) => (page.json.data.items as unknown[]).length)).toEqual([3, 3, 1]);
+    expect(all.paths).toEqual([...tree].sort());
+    const bad = await call(`/v1/datasets/${id}/files/query?page_token=bogus!`, {
+      body: { page_token: 'bogus!', include_patterns: null, exclude_patterns: null },
+    });
+    expect(bad.status).toBe(400);
+    const malformed = await call(`/v1/datasets/${id}/files/query`, { body: { include_patterns: 'a' } });
+    expect(malformed.status).toBe(400);
+  });
+
+  it("answers another org's dataset file listing exactly as a missing dataset (the attack)", async () => {
+    const { dataset } = await datasetWith('og_a', ['secret.bag']);
+    const body = { page_token: null, include_patterns: null, exclude_patterns: null };
+    const theirs = await call(`/v1/datasets/${dataset.dataset_id}/files/query`, { body, token: TOKEN_B });
+    const missing = await call('/v1/datasets/ds_nosuch/files/query', { body, token: TOKEN_B });
+    expect(theirs.status).toBe(404);
+    expect(theirs.json.error.error_code).toBe('RobotoDatasetNotFoundException');
+    expect(messageOf(theirs).replace(dataset.dataset_id, 'X')).toBe(
+      messageOf(missing).replace('ds_nosuch', 'X'),
+    );
+    // Nor do the org-wide queries reach it, with or without the owner header.
+    for (const headers of [{}, { 'x-roboto-resource-owner-id': 'og_a' }] as Record<string, string>[]) {
+      const files = await call('/v1/files/query', {
+        body: { condition: { field: 'relative_path', comparator: 'EQUALS', value: 'secret.bag' } },
+        token: TOKEN_B,
+        headers,
+      });
+      expect(files.json.data).toEqual({ items: [], next_token: null });
+    }
+  });
+});

@@ -1,6 +1,10 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { DataStore } from '../../ports/data-store.js';
+import { z } from 'zod';
+import { gitignoreMatcher } from '../../domain/gitignore.js';
+import type { Condition } from '../../domain/query-condition.js';
+import { MAX_QUERY_LIMIT, decodePageToken, encodePageToken } from '../../domain/store-query.js';
+import type { DataStore, StoreQuery, StoredFile } from '../../ports/data-store.js';
 import { HttpError } from '../errors.js';
 import {
   CreateDatasetRequest,
@@ -11,14 +15,76 @@ import {
 } from '../schemas.js';
 import { ERROR_RESPONSES, callerOf, scopeOf } from './route-kit.js';
 import {
+  FileRecordSchema,
   ListingQuery,
+  QueryDatasetFilesRequest,
+  QuerySpecificationRequest,
   TopicRecordSchema,
+  fileToWire,
+  storeQueryOf,
   UpdateDatasetRequest,
   changesetOf,
   pageOf,
 } from '../data-schemas.js';
-import { applying } from './files.js';
+import { applying, queryOrgOf } from './files.js';
 import { topicPage } from './topics.js';
+
+/** How many records a pattern-filtered listing reads from the store per query. */
+const SCAN_CHUNK = 1000;
+
+/**
+ * One page of a dataset's available files matching the patterns, by path. Without patterns the store pages
+ * them itself. With patterns, which SQL cannot express, the store's pages (by path, in chunks) are
+ * filtered here, never more than a chunk at a time in memory; the token is the position in the store's
+ * order of the next match, looked for before answering, so that no token is given for an empty tail.
+ */
+async function datasetFilesPage(
+  store: DataStore,
+  options: {
+    datasetId: string;
+    orgId: string;
+    include: string[];
+    exclude: string[];
+    limit: number;
+    token: string | null;
+  },
+): Promise<{ items: StoredFile[]; nextToken: string | null }> {
+  const available: Condition[] = [
+    { field: 'status', comparator: 'EQUALS', value: 'available' },
+    { field: 'fs_type', comparator: 'EQUALS', value: 'file' },
+  ];
+  const query: StoreQuery = {
+    condition: { operator: 'AND', conditions: available },
+    datasetId: options.datasetId,
+    orgId: options.orgId,
+    sortBy: 'relative_path',
+    sortDirection: 'ASC',
+  };
+  if (options.include.length === 0 && options.exclude.length === 0) {
+    const page = await store.queryFiles({ ...query, limit: options.limit, after: options.token });
+    return { items: page.items, nextToken: page.nextToken };
+  }
+  const included = options.include.length === 0 ? () => true : gitignoreMatcher(options.include);
+  const excluded = options.exclude.length === 0 ? () => false : gitignoreMatcher(options.exclude);
+  const items: StoredFile[] = [];
+  let position = options.token === null ? 0 : decodePageToken(options.token);
+  for (;;) {
+    const chunk = await store.queryFiles({
+      ...query,
+      limit: SCAN_CHUNK,
+      after: position === 0 ? null : encodePageToken(position),
+    });
+    for (const stored of chunk.items) {
+      const path = stored.record.relative_path;
+      if (included(path) && !excluded(path)) {
+        if (items.length === options.limit) return { items, nextToken: encodePageToken(position) };
+        items.push(stored);
+      }
+      position += 1;
+    }
+    if (chunk.nextToken === null) return { items, nextToken: null };
+  }
+}
 
 /** Datasets (spec §3.4), in the caller's org only: another org's dataset answers exactly as a missing one. */
 export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (app, { store }) => {
@@ -105,6 +171,53 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async 
         }),
       );
       return { data: datasetToWire(record) };
+    },
+  );
+
+  app.post(
+    '/v1/datasets/query',
+    {
+      schema: {
+        summary: "Query the owner org's datasets with a QuerySpecification (spec D5)",
+        body: QuerySpecificationRequest,
+        response: { 200: envelope(pageOf(DatasetRecordSchema)), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const orgId = queryOrgOf(request);
+      if (orgId === undefined) return { data: { items: [], next_token: null } };
+      const page = await store.queryDatasets(storeQueryOf(request.body, orgId));
+      return { data: { items: page.items.map(datasetToWire), next_token: page.nextToken } };
+    },
+  );
+
+  app.post(
+    '/v1/datasets/:dataset_id/files/query',
+    {
+      schema: {
+        summary: "A dataset's files matching gitignore-style include/exclude patterns, paged (spec D6)",
+        params: DatasetIdParams,
+        querystring: z.object({ page_token: z.string().min(1).optional() }),
+        body: QueryDatasetFilesRequest,
+        response: { 200: envelope(pageOf(FileRecordSchema)), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { dataset_id: datasetId } = request.params;
+      const dataset = await ownDataset(request, datasetId);
+      const body = request.body;
+      const page = await datasetFilesPage(store, {
+        datasetId,
+        orgId: dataset.org_id,
+        include: body.include_patterns ?? [],
+        exclude: body.exclude_patterns ?? [],
+        limit: body.limit ?? MAX_QUERY_LIMIT,
+        // The SDK sends the token both ways from page 2 on (spec §1.9).
+        token: request.query.page_token ?? body.page_token ?? null,
+      });
+      return {
+        data: { items: page.items.map((stored) => fileToWire(stored.record)), next_token: page.nextToken },
+      };
     },
   );
 

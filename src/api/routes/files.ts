@@ -5,14 +5,17 @@ import { MetadataPathError } from '../../domain/metadata-changeset.js';
 import type { DataStore, StoredFile } from '../../ports/data-store.js';
 import {
   FileRecordSchema,
+  QuerySpecificationRequest,
   UpdateFileRequest,
+  pageOf,
+  storeQueryOf,
   VersionQuery,
   changesetOf,
   fileToWire,
 } from '../data-schemas.js';
 import { HttpError } from '../errors.js';
 import { envelope } from '../schemas.js';
-import { ERROR_RESPONSES, callerOf } from './route-kit.js';
+import { ERROR_RESPONSES, callerOf, scopeOf } from './route-kit.js';
 
 const FileIdParams = z.object({ file_id: z.string().min(1).max(200) });
 
@@ -35,6 +38,15 @@ export async function ownFile(
     throw fileNotFound(`${fileId} version ${version}`);
   }
   return stored;
+}
+
+/**
+ * The org a query reads (spec §1.12): the owner header, by default the caller's org. A token reads its own
+ * org only, so another org's scope is answered as an org with nothing in it (undefined).
+ */
+export function queryOrgOf(request: FastifyRequest): string | undefined {
+  const { ownerOrgId } = scopeOf(request);
+  return ownerOrgId === callerOf(request).orgId ? ownerOrgId : undefined;
 }
 
 /** A metadata changeset that cannot be applied (a list index out of range) is the caller's mistake. */
@@ -122,6 +134,25 @@ export const fileRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (ap
         }),
       );
       return { data: fileToWire(record) };
+    },
+  );
+
+  app.post(
+    '/v1/files/query',
+    {
+      schema: {
+        summary: "Query the owner org's files with a QuerySpecification (spec F3)",
+        body: QuerySpecificationRequest,
+        response: { 200: envelope(pageOf(FileRecordSchema)), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const orgId = queryOrgOf(request);
+      if (orgId === undefined) return { data: { items: [], next_token: null } };
+      const page = await store.queryFiles(storeQueryOf(request.body, orgId));
+      return {
+        data: { items: page.items.map((stored) => fileToWire(stored.record)), next_token: page.nextToken },
+      };
     },
   );
 
