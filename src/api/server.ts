@@ -19,6 +19,8 @@ import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope 
 import { datasetRoutes } from './routes/datasets.js';
 import { fileRoutes } from './routes/files.js';
 import { topicRoutes } from './routes/topics.js';
+import { fileContentRoutes } from './routes/file-content.js';
+import { UrlSigner } from './signed-urls.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
 export interface ApiLimits {
@@ -37,6 +39,8 @@ export interface ApiServerDependencies {
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
   limits: ApiLimits;
+  /** Signed download URLs (spec F4): the key and the address they name; by default a per-process key. */
+  signing?: { signer: UrlSigner; publicUrl: string | null };
 }
 
 declare module 'fastify' {
@@ -221,6 +225,11 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   await app.register(orgRoutes, { orgs });
   await app.register(fileRoutes, { store });
   await app.register(topicRoutes, { store });
+  await app.register(fileContentRoutes, {
+    store,
+    signer: deps.signing?.signer ?? new UrlSigner(),
+    publicUrl: deps.signing?.publicUrl ?? null,
+  });
 
   return app;
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import { buildApiServer } from '../api/server.js';
+import { UrlSigner } from '../api/signed-urls.js';
 import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { DataStore } from '../ports/data-store.js';
@@ -33,6 +34,8 @@ export async function startApiServer(
     logger: Logger;
     /** Who a bearer token is; by default the orgs' API tokens in Redis (`action-worker tokens create`). */
     authenticator?: RequestAuthenticator;
+    /** The clock of signed download URLs (tests move it); by default the system's. */
+    now?: () => number;
   },
 ): Promise<RunningApi> {
   const { logger } = options;
@@ -69,6 +72,13 @@ export async function startApiServer(
         store: () => store.getDataset('ds_readiness-probe'),
       },
       logger,
+      signing: {
+        signer: new UrlSigner({
+          secret: settings.api.signingSecret,
+          ...(options.now === undefined ? {} : { now: options.now }),
+        }),
+        publicUrl: settings.api.publicUrl,
+      },
       limits: {
         bodyLimitBytes: settings.api.bodyLimitBytes,
         requestTimeoutMs: settings.api.requestTimeoutMs,

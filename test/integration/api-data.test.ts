@@ -27,6 +27,8 @@ class MapAuthenticator implements RequestAuthenticator {
 }
 
 let api: RunningApi;
+/** The signed URLs' clock, in milliseconds: tests move it instead of waiting. */
+let clock = Date.parse('2026-01-01T00:00:00Z');
 let store: DataStore;
 let scratch: string;
 
@@ -40,6 +42,7 @@ beforeAll(async () => {
   });
   api = await startApiServer(settings, {
     logger: pino({ level: 'silent' }),
+    now: () => clock,
     authenticator: new MapAuthenticator(
       new Map([
         [TOKEN_A, { orgId: 'og_a', tokenId: 'tk_a' }],
@@ -736,5 +739,143 @@ describe('queries over HTTP (spec D5, D6, F3)', () => {
       });
       expect(files.json.data).toEqual({ items: [], next_token: null });
     }
+  });
+});
+
+describe('signed download URLs over HTTP (spec F4)', () => {
+  const signedUrl = async (fileId: string, query = '', token = TOKEN_A) =>
+    call(`/v1/files/${fileId}/signed-url${query}`, {
+      token,
+      headers: { 'x-roboto-resource-owner-id': 'og_a' },
+    });
+
+  it("hands out a URL of serve's own that streams the bytes without a token, with their length", async () => {
+    const { records } = await datasetWith('og_a', ['dir/ünï data.bin']);
+    const answer = await signedUrl(records[0]!.file_id);
+    expect(answer.status).toBe(200);
+    expect(Object.keys(answer.json.data as object)).toEqual(['url']);
+    const url = String(answer.json.data.url);
+    expect(url.startsWith(`${api.url}/`)).toBe(true);
+    expect(url).not.toContain(TOKEN_A);
+    const download = await fetch(url);
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe('dir/ünï data.bin');
+    expect(download.headers.get('content-length')).toBe(String(Buffer.byteLength('dir/ünï data.bin')));
+    expect(download.headers.get('content-type')).toBe('application/octet-stream');
+    expect(download.headers.get('content-disposition')).toContain(
+      "filename*=UTF-8''%C3%BCn%C3%AF%20data.bin",
+    );
+  });
+
+  it('applies the override headers it signed, form-encoded as the SDK sends them', async () => {
+    const { records } = await datasetWith('og_a', ['a b.txt']);
+    const answer = await signedUrl(
+      records[0]!.file_id,
+      '?override_content_disposition=attachment%3B+filename%3Da+b.txt&override_content_type=text%2Fplain',
+    );
+    const download = await fetch(String(answer.json.data.url));
+    expect(download.status).toBe(200);
+    expect(download.headers.get('content-disposition')).toBe('attachment; filename=a b.txt');
+    expect(download.headers.get('content-type')).toBe('text/plain');
+    const injected = await signedUrl(
+      records[0]!.file_id,
+      '?override_content_type=text%2Fplain%0D%0AX-Evil%3A+1',
+    );
+    expect(injected.status).toBe(400);
+  });
+
+  it('refuses a tampered URL with 403: another signature, file, version, expiry or override (the attack)', async () => {
+    const { records } = await datasetWith('og_a', ['one.txt', 'two.txt']);
+    const [one, two] = [records[0]!.file_id, records[1]!.file_id];
+    const url = new URL(String((await signedUrl(one, '?override_content_type=text%2Fplain')).json.data.url));
+    const signature = url.searchParams.get('signature')!;
+    const tampered: URL[] = [];
+    const edit = (change: (copy: URL) => void) => {
+      const copy = new URL(url);
+      change(copy);
+      tampered.push(copy);
+    };
+    edit((copy) => {
+      copy.searchParams.set(
+        'signature',
+        `${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`,
+      );
+    });
+    edit((copy) => {
+      copy.searchParams.set('signature', '');
+    });
+    edit((copy) => {
+      copy.searchParams.delete('signature');
+    });
+    edit((copy) => (copy.pathname = copy.pathname.replace(one, two)));
+    edit((copy) => {
+      copy.searchParams.set('version', '2');
+    });
+    edit((copy) => {
+      copy.searchParams.set('expires', String(Number(copy.searchParams.get('expires')) + 3600));
+    });
+    edit((copy) => {
+      copy.searchParams.set('rct', 'text/html');
+    });
+    edit((copy) => {
+      copy.searchParams.delete('rct');
+    });
+    edit((copy) => {
+      copy.searchParams.set('rcd', 'inline');
+    });
+    for (const bad of tampered) {
+      const download = await fetch(bad);
+      expect([400, 403], bad.toString()).toContain(download.status);
+      const body = (await download.json()) as { error: { error_code: string } };
+      if (download.status === 403) expect(body.error.error_code).toBe('RobotoUnauthorizedException');
+    }
+    expect(tampered.filter((bad) => bad.searchParams.get('signature')).length).toBeGreaterThan(6);
+    // The original still works.
+    expect((await fetch(url)).status).toBe(200);
+  });
+
+  it('refuses an expired URL with 403 once the clock passes its expiry, not before', async () => {
+    const { records } = await datasetWith('og_a', ['e.txt']);
+    const url = String((await signedUrl(records[0]!.file_id)).json.data.url);
+    const expires = Number(new URL(url).searchParams.get('expires'));
+    const before = clock;
+    try {
+      clock = expires * 1000;
+      expect((await fetch(url)).status).toBe(200);
+      clock = expires * 1000 + 1000;
+      const expired = await fetch(url);
+      expect(expired.status).toBe(403);
+      expect(((await expired.json()) as { error: { message: string } }).error.message).toContain('expired');
+    } finally {
+      clock = before;
+    }
+  });
+
+  it('serves only the version it signed: a newer version makes the URL 404', async () => {
+    const { dataset, records } = await datasetWith('og_a', ['v.txt']);
+    const url = String((await signedUrl(records[0]!.file_id)).json.data.url);
+    const sourcePath = path.join(scratch, `source-${sourceCount++}`);
+    await writeFile(sourcePath, 'version two');
+    await store.putFiles(dataset.dataset_id, [{ relativePath: 'v.txt', sourcePath }], {
+      writeKey: { invocationId: 'iv_second', attempt: 1 },
+      origination: 'test',
+      signal: new AbortController().signal,
+    });
+    expect((await fetch(url)).status).toBe(404);
+    const fresh = String((await signedUrl(records[0]!.file_id)).json.data.url);
+    expect(await (await fetch(fresh)).text()).toBe('version two');
+  });
+
+  it("answers a signed URL for another org's file exactly as for a missing one (the attack)", async () => {
+    const { records } = await datasetWith('og_a', ['secret.txt']);
+    const fileId = records[0]!.file_id;
+    const theirs = await signedUrl(fileId, '', TOKEN_B);
+    const missing = await signedUrl('fl_nosuch', '', TOKEN_B);
+    expect(theirs.status).toBe(404);
+    expect(theirs.json.error.error_code).toBe('RobotoNotFoundException');
+    expect(messageOf(theirs).replace(fileId, 'X')).toBe(messageOf(missing).replace('fl_nosuch', 'X'));
+    // Without a token the signing route is closed like every /v1 route.
+    const anonymous = await fetch(`${api.url}/v1/files/${fileId}/signed-url`);
+    expect(anonymous.status).toBe(401);
   });
 });
