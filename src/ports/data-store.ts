@@ -94,6 +94,13 @@ export interface DataStore {
   listFiles(datasetId: string): Promise<StoredFile[]>;
   getFile(fileId: string): Promise<StoredFile | undefined>;
   updateFile(fileId: string, update: FileUpdate): Promise<FileRecord>;
+  /**
+   * Deletes a file with its versions and topics, all at once (true), or nothing when there is no such file
+   * (false). Its bytes stay in the blob store for a garbage collection to find unreferenced.
+   */
+  deleteFile(fileId: string): Promise<boolean>;
+  /** Deletes a dataset with its files and topics, all at once (true); false when there is none. */
+  deleteDataset(datasetId: string): Promise<boolean>;
   /** A local path holding the file's current bytes, to be read (never written). */
   contentPath(file: StoredFile): Promise<string>;
 

@@ -500,6 +500,42 @@ export class SqlDataStore implements DataStore {
     });
   }
 
+  async deleteFile(fileId: string): Promise<boolean> {
+    const found = await this.getFile(fileId);
+    if (found === undefined) return false;
+    // One transaction: the file, its versions and its topics go together or not at all.
+    return this.write(found.record.association_id, async (db) => {
+      await db.deleteFrom('topics').where('file_id', '=', fileId).execute();
+      await db.deleteFrom('file_versions').where('file_id', '=', fileId).execute();
+      const result = await db.deleteFrom('files').where('file_id', '=', fileId).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  async deleteDataset(datasetId: string): Promise<boolean> {
+    if ((await this.getDataset(datasetId)) === undefined) return false;
+    try {
+      return await this.write(datasetId, async (db) => {
+        await db.deleteFrom('topics').where('dataset_id', '=', datasetId).execute();
+        await db
+          .deleteFrom('file_versions')
+          .where(
+            'file_id',
+            'in',
+            db.selectFrom('files').select('file_id').where('dataset_id', '=', datasetId),
+          )
+          .execute();
+        await db.deleteFrom('files').where('dataset_id', '=', datasetId).execute();
+        const result = await db.deleteFrom('datasets').where('dataset_id', '=', datasetId).executeTakeFirst();
+        return Number(result.numDeletedRows) > 0;
+      });
+    } catch (error) {
+      // Deleted by another writer between the look and the lock.
+      if ((await this.getDataset(datasetId)) === undefined) return false;
+      throw error;
+    }
+  }
+
   contentPath(file: StoredFile): Promise<string> {
     return Promise.resolve(this.blobs.pathOf(file.sha256));
   }
