@@ -879,3 +879,55 @@ describe('signed download URLs over HTTP (spec F4)', () => {
     expect(anonymous.status).toBe(401);
   });
 });
+
+describe('deletes over HTTP (spec F5, D4)', () => {
+  it('deletes a file: its record, topics and signed URLs are gone, the rest of the dataset stays', async () => {
+    const { dataset, records } = await datasetWith('og_a', ['gone.txt', 'kept.txt']);
+    const [gone, kept] = [records[0]!.file_id, records[1]!.file_id];
+    const topic = await store.addTopic(gone, { topicName: '/t' });
+    const url = String((await call(`/v1/files/${gone}/signed-url`)).json.data.url);
+    // The SDK sends no body and no content type.
+    const deleted = await call(`/v1/files/${gone}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    expect((await call(`/v1/files/record/${gone}`)).status).toBe(404);
+    expect((await call(`/v1/topics/id/${topic.topic_id}`)).status).toBe(404);
+    expect((await fetch(url)).status).toBe(404);
+    expect((await call(`/v1/files/${gone}`, { method: 'DELETE' })).status).toBe(404);
+    const listed = await call(`/v1/datasets/${dataset.dataset_id}/files/query`, {
+      body: { page_token: null, include_patterns: null, exclude_patterns: null },
+    });
+    expect((listed.json.data.items as { file_id: string }[]).map((item) => item.file_id)).toEqual([kept]);
+  });
+
+  it('deletes a dataset with its files and topics', async () => {
+    const { dataset, records } = await datasetWith('og_a', ['a.txt']);
+    const topic = await store.addTopic(records[0]!.file_id, { topicName: '/t' });
+    const id = dataset.dataset_id;
+    expect((await call(`/v1/datasets/${id}`, { method: 'DELETE' })).status).toBe(200);
+    const after = await call(`/v1/datasets/${id}`);
+    expect(after.status).toBe(404);
+    expect(after.json.error.error_code).toBe('RobotoDatasetNotFoundException');
+    expect((await call(`/v1/files/record/${records[0]!.file_id}`)).status).toBe(404);
+    expect((await call(`/v1/topics/id/${topic.topic_id}`)).status).toBe(404);
+    expect((await call(`/v1/datasets/${id}`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it("answers a delete of another org's file or dataset exactly as a missing one, and deletes nothing (the attack)", async () => {
+    const { dataset, records } = await datasetWith('og_a', ['secret.txt']);
+    const fileId = records[0]!.file_id;
+    for (const [theirsUrl, missingUrl] of [
+      [`/v1/files/${fileId}`, '/v1/files/fl_nosuch'],
+      [`/v1/datasets/${dataset.dataset_id}`, '/v1/datasets/ds_nosuch'],
+    ] as const) {
+      const theirs = await call(theirsUrl, { method: 'DELETE', token: TOKEN_B });
+      const missing = await call(missingUrl, { method: 'DELETE', token: TOKEN_B });
+      expect(theirs.status, theirsUrl).toBe(404);
+      expect(theirs.json.error.error_code).toBe(missing.json.error.error_code);
+      expect(messageOf(theirs).replace(fileId, 'X').replace(dataset.dataset_id, 'X')).toBe(
+        messageOf(missing).replace('fl_nosuch', 'X').replace('ds_nosuch', 'X'),
+      );
+    }
+    expect(await store.getFile(fileId)).toBeDefined();
+    expect(await store.getDataset(dataset.dataset_id)).toBeDefined();
+  });
+});

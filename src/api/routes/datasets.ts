@@ -174,6 +174,25 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async 
     },
   );
 
+  app.delete(
+    '/v1/datasets/:dataset_id',
+    {
+      schema: {
+        summary: 'Delete a dataset with its files and topics (spec D4)',
+        params: DatasetIdParams,
+        response: { 200: envelope(z.null()), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { dataset_id: datasetId } = request.params;
+      await ownDataset(request, datasetId);
+      if (!(await store.deleteDataset(datasetId))) {
+        throw new HttpError(404, 'RobotoDatasetNotFoundException', `dataset ${datasetId} not found`);
+      }
+      return { data: null };
+    },
+  );
+
   app.post(
     '/v1/datasets/query',
     {

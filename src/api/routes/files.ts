@@ -137,6 +137,23 @@ export const fileRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (ap
     },
   );
 
+  app.delete(
+    '/v1/files/:file_id',
+    {
+      schema: {
+        summary: 'Delete a file with its versions and topics (spec F5)',
+        params: FileIdParams,
+        response: { 200: envelope(z.null()), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { file_id: fileId } = request.params;
+      await ownFile(store, request, fileId);
+      if (!(await store.deleteFile(fileId))) throw fileNotFound(fileId);
+      return { data: null };
+    },
+  );
+
   app.post(
     '/v1/files/query',
     {
