@@ -20,6 +20,7 @@ import { datasetRoutes } from './routes/datasets.js';
 import { fileRoutes } from './routes/files.js';
 import { topicRoutes } from './routes/topics.js';
 import { fileContentRoutes } from './routes/file-content.js';
+import { searchRoutes } from './routes/search.js';
 import { UrlSigner } from './signed-urls.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
@@ -115,7 +116,8 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
     // The SDK sends `Connection: close`; other clients may keep connections, which a shutdown must not wait on.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    routerOptions: { ignoreDuplicateSlashes: true },
+    // Query ids carry their query (routes/search.ts): longer than the router's default of 100 characters.
+    routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 8192 },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -225,11 +227,10 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   await app.register(orgRoutes, { orgs });
   await app.register(fileRoutes, { store });
   await app.register(topicRoutes, { store });
-  await app.register(fileContentRoutes, {
-    store,
-    signer: deps.signing?.signer ?? new UrlSigner(),
-    publicUrl: deps.signing?.publicUrl ?? null,
-  });
+  // One key for signed download URLs and sealed query ids.
+  const signer = deps.signing?.signer ?? new UrlSigner();
+  await app.register(fileContentRoutes, { store, signer, publicUrl: deps.signing?.publicUrl ?? null });
+  await app.register(searchRoutes, { store, signer });
 
   return app;
 }

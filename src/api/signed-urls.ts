@@ -56,6 +56,26 @@ export class UrlSigner {
     return this.now() / 1000 > download.expires ? 'expired' : 'ok';
   }
 
+  /** A text with this server's signature appended (`<base64url text>.<signature>`): opaque, tamper-evident. */
+  seal(text: string): string {
+    const body = Buffer.from(text, 'utf8').toString('base64url');
+    return `${body}.${this.macOf(`sealed:${body}`).toString('base64url')}`;
+  }
+
+  /** The text of a sealed string this server signed, or undefined for anything else. */
+  unseal(sealed: string): string | undefined {
+    const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(sealed);
+    if (!match?.[1] || !match[2]) return undefined;
+    const given = Buffer.from(match[2], 'base64url');
+    const expected = this.macOf(`sealed:${match[1]}`);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    return Buffer.from(match[1], 'base64url').toString('utf8');
+  }
+
+  private macOf(message: string): Buffer {
+    return createHmac('sha256', this.key).update(message).digest();
+  }
+
   private mac(download: SignedDownload): Buffer {
     // A JSON array of the fields in a fixed order: no two downloads share a message.
     const message = JSON.stringify([
@@ -66,6 +86,6 @@ export class UrlSigner {
       download.contentDisposition ?? null,
       download.contentType ?? null,
     ]);
-    return createHmac('sha256', this.key).update(message).digest();
+    return this.macOf(message);
   }
 }

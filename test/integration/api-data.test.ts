@@ -931,3 +931,126 @@ describe('deletes over HTTP (spec F5, D4)', () => {
     expect(await store.getDataset(dataset.dataset_id)).toBeDefined();
   });
 });
+
+describe('the query service over HTTP (spec Q1-Q3)', () => {
+  /** Submit, check the status as the SDK's waiter does, then every results page by next_page_token. */
+  async function search(
+    kind: 'roboql' | 'structured',
+    body: unknown,
+    init: { token?: string; headers?: Record<string, string> } = {},
+  ) {
+    const submitted = await call(`/v1/query/submit/${kind}`, { ...init, body });
+    expect(submitted.status, JSON.stringify(body)).toBe(200);
+    const record = submitted.json.data as Record<string, unknown>;
+    const queryId = String(record.query_id);
+    const status = await call(`/v1/query/id/${queryId}`, init);
+    expect(status.status).toBe(200);
+    expect(status.json.data).toEqual(record);
+    const items: Record<string, unknown>[] = [];
+    let next: string | null = null;
+    let pages = 0;
+    do {
+      const page = await call(
+        `/v1/query/id/${queryId}/results${next === null ? '' : `?next_page_token=${encodeURIComponent(next)}`}`,
+        init,
+      );
+      expect(page.status).toBe(200);
+      items.push(...(page.json.data.items as Record<string, unknown>[]));
+      next = page.json.data.next_token as string | null;
+      pages += 1;
+    } while (next !== null && pages < 50);
+    return { record, queryId, items, pages };
+  }
+
+  it('answers `roboto datasets search` at once: results_available, every QueryRecord field, paged results', async () => {
+    const marker = `s-${Date.now()}`;
+    for (const name of ['s1', 's2', 's3']) {
+      const { dataset } = await datasetWith('og_a', [], name);
+      await store.updateDataset(dataset.dataset_id, { ...emptyChangeset(), put_tags: [marker] });
+    }
+    const { record, items, pages } = await search('structured', {
+      content_mode: 'record_with_meta',
+      query: {
+        condition: { field: 'tags', comparator: 'CONTAINS', value: marker },
+        sort_direction: 'DESC',
+        sort_by: 'name',
+        limit: 2,
+      },
+      target: 'datasets',
+    });
+    expect(Object.keys(record).sort()).toEqual([
+      'modified',
+      'org_id',
+      'query_ctx',
+      'query_id',
+      'result_count',
+      'status',
+      'submitted',
+      'submitted_by',
+      'target',
+    ]);
+    expect(record).toMatchObject({
+      status: 'results_available',
+      result_count: 3,
+      org_id: 'og_a',
+      target: 'datasets',
+    });
+    expect(record.query_ctx).toMatchObject({ query_scheme: 'query_spec_v1' });
+    expect(String(record.submitted)).toMatch(ISO);
+    expect(pages).toBe(2);
+    expect(items.map((item) => item.name)).toEqual(['s3', 's2', 's1']);
+    expect(items.every((item) => item.org_id === 'og_a' && Array.isArray(item.tags))).toBe(true);
+  });
+
+  it('answers the RoboQL queries the runtime generates for files', async () => {
+    const { dataset } = await datasetWith('og_a', ['q/a.bag', 'q/b.txt'], `rq-${Date.now()}`);
+    const { record, items } = await search('roboql', {
+      content_mode: 'record_with_meta',
+      query: `path LIKE "q/%.bag" AND dataset_id = "${dataset.dataset_id}"`,
+      target: 'files',
+    });
+    expect(record.result_count).toBe(1);
+    expect(items.map((item) => item.relative_path)).toEqual(['q/a.bag']);
+    expectFileRecord(items[0]);
+  });
+
+  it('refuses a bad query or an unkept target on submit with 400, never a query that stays scheduled', async () => {
+    for (const [kind, body] of [
+      ['roboql', { content_mode: 'record_with_meta', query: 'path LIKE', target: 'files' }],
+      [
+        'structured',
+        { query: { condition: { field: 'nope', comparator: 'EQUALS', value: 1 } }, target: 'datasets' },
+      ],
+      ['structured', { query: {}, target: 'events' }],
+      ['structured', { query: {}, target: 'nonsense' }],
+    ] as const) {
+      const answer = await call(`/v1/query/submit/${kind}`, { body });
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+    }
+  });
+
+  it("answers a forged, altered or another org's query id as a missing one (the attack)", async () => {
+    await datasetWith('og_a', [], 'mine');
+    const { queryId } = await search('structured', { query: {}, target: 'datasets' });
+    const theirs = await call(`/v1/query/id/${queryId}/results`, { token: TOKEN_B });
+    expect(theirs.status).toBe(404);
+    expect(theirs.json.error.error_code).toBe('RobotoNotFoundException');
+    expect(theirs.text).not.toContain('mine');
+    const body = queryId.slice(3).split('.')[0]!;
+    const decoded = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as { org: string };
+    const forgedBody = Buffer.from(JSON.stringify({ ...decoded, org: 'og_b' })).toString('base64url');
+    const forged = `qr_${forgedBody}.${queryId.split('.')[1]!}`;
+    for (const id of [forged, 'qr_nosuch', `${queryId.slice(0, -2)}xx`]) {
+      const answer = await call(`/v1/query/id/${id}/results`, { token: TOKEN_B });
+      expect(answer.status, id).toBe(404);
+    }
+    // And another org's scope by header is an empty query, not the other org's records.
+    const crossed = await search(
+      'structured',
+      { query: {}, target: 'datasets' },
+      { token: TOKEN_B, headers: { 'x-roboto-resource-owner-id': 'og_a' } },
+    );
+    expect(crossed.record.result_count).toBe(0);
+    expect(crossed.items).toEqual([]);
+  });
+});
