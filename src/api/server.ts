@@ -61,7 +61,9 @@ export function requestForLog(request: FastifyRequest): Record<string, unknown> 
   for (const [name, value] of Object.entries(request.headers)) {
     headers[name] = SECRET_HEADERS.has(name.toLowerCase()) ? '[Redacted]' : value;
   }
-  return { method: request.method, url: request.url, remoteAddress: request.ip, headers };
+  // A signed download URL's signature is a credential for as long as it lasts: not in the logs either.
+  const url = request.url.replace(/([?&]signature=)[^&#]*/g, '$1[Redacted]');
+  return { method: request.method, url, remoteAddress: request.ip, headers };
 }
 
 function bearerToken(header: string | undefined): string | undefined {

@@ -27,6 +27,8 @@ class MapAuthenticator implements RequestAuthenticator {
 }
 
 let api: RunningApi;
+/** What serve logged. */
+const logLines: string[] = [];
 /** The signed URLs' clock, in milliseconds: tests move it instead of waiting. */
 let clock = Date.parse('2026-01-01T00:00:00Z');
 let store: DataStore;
@@ -41,7 +43,7 @@ beforeAll(async () => {
     api: { host: '127.0.0.1', port: 0 },
   });
   api = await startApiServer(settings, {
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) }),
     now: () => clock,
     authenticator: new MapAuthenticator(
       new Map([
@@ -832,6 +834,11 @@ describe('signed download URLs over HTTP (spec F4)', () => {
     expect(tampered.filter((bad) => bad.searchParams.get('signature')).length).toBeGreaterThan(6);
     // The original still works.
     expect((await fetch(url)).status).toBe(200);
+    // The request was logged, its signature (a credential while it lasts) not.
+    const logged = logLines.filter((line) => line.includes(`/signed/files/${one}`));
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged.join('\n')).not.toContain(signature);
+    expect(logged.join('\n')).toContain('signature=[Redacted]');
   });
 
   it('refuses an expired URL with 403 once the clock passes its expiry, not before', async () => {
