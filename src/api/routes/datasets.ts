@@ -13,20 +13,20 @@ import {
   datasetToWire,
   envelope,
 } from '../schemas.js';
-import { ERROR_RESPONSES, callerOf, scopeOf } from './route-kit.js';
 import {
   FileRecordSchema,
   ListingQuery,
   QueryDatasetFilesRequest,
   QuerySpecificationRequest,
   TopicRecordSchema,
-  fileToWire,
-  storeQueryOf,
   UpdateDatasetRequest,
   changesetOf,
+  fileToWire,
   pageOf,
+  storeQueryOf,
 } from '../data-schemas.js';
 import { applying, queryOrgOf } from './files.js';
+import { ERROR_RESPONSES, callerOf, scopeOf } from './route-kit.js';
 import { topicPage } from './topics.js';
 
 /** How many records a pattern-filtered listing reads from the store per query. */
