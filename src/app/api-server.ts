@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { InvocationQueue, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import { buildApiServer } from '../api/server.js';
+import { UrlSigner } from '../api/signed-urls.js';
 import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { ActionLookup } from '../ports/action-store.js';
@@ -45,6 +46,8 @@ export async function startApiServer(
     actions?: ActionLookup;
     /** Batch and page sizes of the invocation routes (tests make them small). */
     invocationTuning?: { cancelAllBatch?: number; logPageSize?: number };
+    /** The clock of signed download URLs (tests move it); by default the system's. */
+    now?: () => number;
   },
 ): Promise<RunningApi> {
   const { logger } = options;
@@ -112,6 +115,13 @@ export async function startApiServer(
         store: () => store.getDataset('ds_readiness-probe'),
       },
       logger,
+      signing: {
+        signer: new UrlSigner({
+          secret: settings.api.signingSecret,
+          ...(options.now === undefined ? {} : { now: options.now }),
+        }),
+        publicUrl: settings.api.publicUrl,
+      },
       limits: {
         bodyLimitBytes: settings.api.bodyLimitBytes,
         requestTimeoutMs: settings.api.requestTimeoutMs,

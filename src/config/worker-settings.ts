@@ -306,6 +306,13 @@ export const WorkerSettings = z.object({
       requestTimeoutMs: z.number().int().positive().default(60_000),
       /** On SIGTERM/SIGINT: requests in flight get this long to finish before their connections are closed. */
       shutdownGraceMs: z.number().int().nonnegative().default(10_000),
+      /**
+       * The key of the signed download URLs (`GET /v1/files/{id}/signed-url`); null: a random one per
+       * process, so replicas behind one address must share a set one. At least 32 characters.
+       */
+      signingSecret: z.string().min(32).nullable().default(null),
+      /** The API's address as clients reach it, for the signed URLs it hands out; null: the request's Host. */
+      publicUrl: z.url().nullable().default(null),
     })
     .prefault({}),
   /** Secret values for `roboto-secret://NAME` references: the file NAME (or ORG/NAME) in this directory. */
@@ -384,6 +391,8 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_API_BODY_LIMIT_BYTES'], 'api.bodyLimitBytes', integer],
   [['ACTION_WORKER_API_REQUEST_TIMEOUT'], 'api.requestTimeoutMs', duration],
   [['ACTION_WORKER_API_SHUTDOWN_GRACE'], 'api.shutdownGraceMs', duration],
+  [['ACTION_WORKER_API_SIGNING_SECRET'], 'api.signingSecret', text],
+  [['ACTION_WORKER_API_PUBLIC_URL'], 'api.publicUrl', text],
   [['ACTION_WORKER_SECRETS_DIR'], 'secretsDir', text],
 ];
 
