@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes a Docker engine and a Redis server available on a fresh Debian machine, and builds the local base
 # image the tests and examples use. Idempotent: when everything already runs, it takes a few seconds.
-#   - installs Debian's docker.io, redis-server, busybox-static and postgresql (server binaries for the SQL
-#     store's tests, which start clusters of their own) when missing (needs root);
+#   - installs Debian's docker.io, redis-server, busybox-static, postgresql (server binaries for the SQL
+#     store's tests, which start clusters of their own) and debootstrap (the Python test image) when
+#     missing (needs root);
 #   - starts dockerd and redis-server (maxmemory-policy noeviction, as BullMQ requires) when not running;
 #   - waits until each answers;
 #   - installs the npm dependencies when node_modules is missing or older than package-lock.json;
@@ -49,6 +50,8 @@ if ! { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }; then missin
 # own cluster is not used.
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then missing+=(postgresql); fi
 command -v psql >/dev/null || missing+=(postgresql-client)
+# The Python test image (docker/python-test/build.sh, built by the tests that need it) is a debootstrap.
+command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 as_root mkdir -p "$log_dir"

@@ -20,6 +20,11 @@ import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope 
 import { actionRoutes } from './routes/actions.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { type InvocationRouteOptions, invocationRoutes } from './routes/invocations.js';
+import { fileRoutes } from './routes/files.js';
+import { topicRoutes } from './routes/topics.js';
+import { fileContentRoutes } from './routes/file-content.js';
+import { searchRoutes } from './routes/search.js';
+import { UrlSigner } from './signed-urls.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
 
 export interface ApiLimits {
@@ -34,14 +39,16 @@ export interface ApiServerDependencies {
   authenticator: RequestAuthenticator;
   /** The orgs (the tenancy store's): read for `GET /v1/orgs/…`. */
   orgs: OrgSource;
-  /** Registered actions, every version (spec §3.1 A1–A7). */
-  actions: ActionStore;
-  /** Invocations (spec I1–I9) and invoking actions by name (A8). */
-  invocations: InvocationRouteOptions;
+  /** Registered actions, every version (spec §3.1 A1–A7); without it (`run`'s own API) no action routes. */
+  actions?: ActionStore;
+  /** Invocations (spec I1–I9) and invoking actions by name (A8); without it no invocation routes. */
+  invocations?: InvocationRouteOptions;
   /** `/readyz` probes by name (redis, store): each resolves when that dependency answers. */
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
   limits: ApiLimits;
+  /** Signed download URLs (spec F4): the key and the address they name; by default a per-process key. */
+  signing?: { signer: UrlSigner; publicUrl: string | null };
 }
 
 declare module 'fastify' {
@@ -61,7 +68,9 @@ export function requestForLog(request: FastifyRequest): Record<string, unknown> 
   for (const [name, value] of Object.entries(request.headers)) {
     headers[name] = SECRET_HEADERS.has(name.toLowerCase()) ? '[Redacted]' : value;
   }
-  return { method: request.method, url: request.url, remoteAddress: request.ip, headers };
+  // A signed download URL's signature is a credential for as long as it lasts: not in the logs either.
+  const url = request.url.replace(/([?&]signature=)[^&#]*/g, '$1[Redacted]');
+  return { method: request.method, url, remoteAddress: request.ip, headers };
 }
 
 function bearerToken(header: string | undefined): string | undefined {
@@ -116,7 +125,8 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
     // The SDK sends `Connection: close`; other clients may keep connections, which a shutdown must not wait on.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    routerOptions: { ignoreDuplicateSlashes: true },
+    // Query ids carry their query (routes/search.ts): longer than the router's default of 100 characters.
+    routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 8192 },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -224,8 +234,14 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   // Route modules, one per resource family (routes/*.ts), each given only what it uses.
   await app.register(datasetRoutes, { store });
   await app.register(orgRoutes, { orgs });
-  await app.register(actionRoutes, { actions: deps.actions });
-  await app.register(invocationRoutes, deps.invocations);
+  if (deps.actions) await app.register(actionRoutes, { actions: deps.actions });
+  if (deps.invocations) await app.register(invocationRoutes, deps.invocations);
+  await app.register(fileRoutes, { store });
+  await app.register(topicRoutes, { store });
+  // One key for signed download URLs and sealed query ids.
+  const signer = deps.signing?.signer ?? new UrlSigner();
+  await app.register(fileContentRoutes, { store, signer, publicUrl: deps.signing?.publicUrl ?? null });
+  await app.register(searchRoutes, { store, signer });
 
   return app;
 }

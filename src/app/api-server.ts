@@ -4,12 +4,14 @@ import type { Logger } from 'pino';
 import { InvocationQueue, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import { buildApiServer } from '../api/server.js';
+import { UrlSigner } from '../api/signed-urls.js';
 import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { ActionLookup } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { openActionStore } from './actions.js';
+import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
 import { openDataStore } from './local-adapters.js';
 import { openTenancyStore } from './tenancy.js';
@@ -44,6 +46,8 @@ export async function startApiServer(
     actions?: ActionLookup;
     /** Batch and page sizes of the invocation routes (tests make them small). */
     invocationTuning?: { cancelAllBatch?: number; logPageSize?: number };
+    /** The clock of signed download URLs (tests move it); by default the system's. */
+    now?: () => number;
   },
 ): Promise<RunningApi> {
   const { logger } = options;
@@ -56,7 +60,6 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
-  const authenticator = options.authenticator ?? tenancy;
   // The invocation records' Redis connection: readiness pings it; the invocation routes read and write it.
   const records = new RedisInvocationStore({
     redis: redisOptions(settings.redis.url, 'wait', { lockDurationMs: settings.daemon.lockDurationMs }),
@@ -77,6 +80,12 @@ export async function startApiServer(
   const queue = new InvocationQueue(settings.redis, (error) => {
     logger.warn({ err: error }, 'redis.connection_error');
   });
+  // An invocation's token only while its invocation runs, read from its record on every request, even if
+  // its revoke was missed.
+  const authenticator = refusingFinishedInvocations(options.authenticator ?? tenancy, records);
+  // Writes through the routes (a status, a cancel) revoke a finished invocation's tokens, as the workers'
+  // own transitions do.
+  const invocations = new TokenRevokingInvocationStore(records, tenancy, logger);
   const closeBackends = async (): Promise<void> => {
     await Promise.allSettled([
       store.close(),
@@ -94,8 +103,8 @@ export async function startApiServer(
       orgs: tenancy,
       actions,
       invocations: {
-        invocations: records,
-        control: invocationControl(records, queue),
+        invocations,
+        control: invocationControl(invocations, queue),
         actions: options.actions ?? actions,
         datasetExists: async (orgId, datasetId) => (await store.getDataset(datasetId))?.org_id === orgId,
         defaultTimeoutMinutes: settings.defaultTimeoutMinutes,
@@ -106,6 +115,13 @@ export async function startApiServer(
         store: () => store.getDataset('ds_readiness-probe'),
       },
       logger,
+      signing: {
+        signer: new UrlSigner({
+          secret: settings.api.signingSecret,
+          ...(options.now === undefined ? {} : { now: options.now }),
+        }),
+        publicUrl: settings.api.publicUrl,
+      },
       limits: {
         bodyLimitBytes: settings.api.bodyLimitBytes,
         requestTimeoutMs: settings.api.requestTimeoutMs,

@@ -9,7 +9,9 @@ import { StoreOutputTarget } from '../stages/store-output-target.js';
 import { parseQuery } from '../domain/roboql.js';
 import type { FileSelector } from '../domain/input-selectors.js';
 import { assertEmptyOrMissing, exportFiles, importFolder } from './dataset-transfer.js';
-import type { WorkerSettings } from '../config/worker-settings.js';
+import { PLACEHOLDER_SERVICE_ENDPOINT, type WorkerSettings } from '../config/worker-settings.js';
+import { LocalRunCredentials } from './invocation-credentials.js';
+import { type LocalApi, localApiHost, startLocalApi } from './local-api.js';
 import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain/action-config.js';
 import { assertFitsCapacity } from '../domain/compute-requirements.js';
 import { parseDurationMs } from '../domain/duration.js';
@@ -18,7 +20,7 @@ import { newInvocationRequest, requestTimeout } from '../domain/invocation-reque
 import { randomId } from '../domain/ids.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import type { InvocationInput } from '../domain/input-selectors.js';
-import { InvocationStatus, statusName } from '../domain/invocation-status.js';
+import { InvocationStatus, isTerminal, statusName } from '../domain/invocation-status.js';
 import { validateParameters } from '../domain/parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
 import type { RobotoLogLevel } from '../domain/runtime-environment.js';
@@ -185,6 +187,8 @@ export async function runLocal(
     }
   }
 
+  // The action's API for the length of the run, when no other is configured; its one token is the run's.
+  const local = await startRunApi(deps, orgId);
   const outcome = await executeInvocation(
     plan,
     {
@@ -198,6 +202,8 @@ export async function runLocal(
       secrets: new StaticSecretStore(secrets),
       status: {
         record: (status, detail) => {
+          // From its terminal status on, the invocation's token is refused.
+          if (isTerminal(status)) local?.credentials.finish();
           io.onStatus(status, detail);
           return Promise.resolve();
         },
@@ -218,9 +224,14 @@ export async function runLocal(
       onOutput: io.writeOutput,
       ...(io.forceSignal ? { forceSignal: io.forceSignal } : {}),
       transfers: io.transfers,
+      ...(local === undefined ? {} : { credentials: local.credentials }),
     },
     signal,
-  );
+  ).finally(async () => {
+    // The API, and the token with it, end with the run.
+    local?.credentials.finish();
+    await local?.api.close();
+  });
   const result: LocalRunResult = {
     invocationId,
     outcome,
@@ -246,6 +257,47 @@ export async function runLocal(
     );
   }
   return result;
+}
+
+/**
+ * `run`'s own API (setting `roboto.localApi`): only with invocation tokens on and no endpoint configured,
+ * and only where the action can reach it (see {@link localApiHost}); undefined otherwise.
+ */
+async function startRunApi(
+  deps: { runtime: ContainerRuntime; store: DataStore; settings: WorkerSettings; logger: Logger },
+  orgId: string,
+): Promise<{ api: LocalApi; credentials: LocalRunCredentials } | undefined> {
+  const { roboto, container } = deps.settings;
+  if (
+    !roboto.invocationTokens ||
+    !roboto.localApi ||
+    roboto.serviceEndpoint !== PLACEHOLDER_SERVICE_ENDPOINT
+  ) {
+    return undefined;
+  }
+  const host = await localApiHost(container.networkMode, deps.runtime);
+  if (host === undefined) {
+    deps.logger.info({ networkMode: container.networkMode }, 'run.api_unreachable');
+    return undefined;
+  }
+  const credentials = new LocalRunCredentials();
+  try {
+    const api = await startLocalApi({
+      store: deps.store,
+      orgId,
+      host,
+      authenticator: credentials,
+      settings: deps.settings,
+      logger: deps.logger,
+    });
+    credentials.serviceEndpoint = api.url;
+    return { api, credentials };
+  } catch (error) {
+    // A gateway that is not an address of this host (an engine in a VM, rootless Docker): the action runs
+    // without an API, as it would with none configured.
+    deps.logger.warn({ err: error, host }, 'run.api_unavailable');
+    return undefined;
+  }
 }
 
 /** File selectors from the flags: paths per dataset (all files by default), a query, ids; topics by name. */

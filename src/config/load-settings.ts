@@ -195,5 +195,6 @@ export function redactSettings(settings: WorkerSettings): WorkerSettings {
       apiKey: settings.roboto.apiKey === PLACEHOLDER_API_KEY ? settings.roboto.apiKey : REDACTED,
     },
     redis: { ...settings.redis, url: redactUrlPassword(settings.redis.url) },
+    api: { ...settings.api, signingSecret: settings.api.signingSecret === null ? null : REDACTED },
   };
 }

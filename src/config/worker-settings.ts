@@ -59,6 +59,18 @@ export const WorkerSettings = z.object({
     .object({
       apiKey: z.string().min(1).default(PLACEHOLDER_API_KEY),
       serviceEndpoint: z.url().default(PLACEHOLDER_SERVICE_ENDPOINT),
+      /**
+       * Each attempt gets its own API token as `ROBOTO_API_KEY` (scoped to its org and invocation, dead once
+       * it ends), and `apiKey` is never handed to a container. Off only to point actions at an API that
+       * does not know our tokens (the hosted Roboto), with `apiKey` as the shared key.
+       */
+      invocationTokens: z.boolean().default(true),
+      /**
+       * `action-worker run` with no `serviceEndpoint` (and invocation tokens on) serves the API itself for
+       * the length of the run, over its own store: on 127.0.0.1 with host networking, else on the gateway
+       * of the action's network. false: it does not (the action gets the placeholder endpoint).
+       */
+      localApi: z.boolean().default(true),
     })
     .prefault({}),
   container: z
@@ -294,6 +306,13 @@ export const WorkerSettings = z.object({
       requestTimeoutMs: z.number().int().positive().default(60_000),
       /** On SIGTERM/SIGINT: requests in flight get this long to finish before their connections are closed. */
       shutdownGraceMs: z.number().int().nonnegative().default(10_000),
+      /**
+       * The key of the signed download URLs (`GET /v1/files/{id}/signed-url`); null: a random one per
+       * process, so replicas behind one address must share a set one. At least 32 characters.
+       */
+      signingSecret: z.string().min(32).nullable().default(null),
+      /** The API's address as clients reach it, for the signed URLs it hands out; null: the request's Host. */
+      publicUrl: z.url().nullable().default(null),
     })
     .prefault({}),
   /** Secret values for `roboto-secret://NAME` references: the file NAME (or ORG/NAME) in this directory. */
@@ -324,6 +343,8 @@ const list: Parser = (value) =>
 const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_API_KEY', 'ROBOTO_API_KEY'], 'roboto.apiKey', text],
   [['ACTION_WORKER_SERVICE_ENDPOINT', 'ROBOTO_SERVICE_ENDPOINT'], 'roboto.serviceEndpoint', text],
+  [['ACTION_WORKER_INVOCATION_TOKENS'], 'roboto.invocationTokens', boolean],
+  [['ACTION_WORKER_LOCAL_API'], 'roboto.localApi', boolean],
   [['ACTION_WORKER_STOP_GRACE'], 'container.stopGraceMs', duration],
   [['ACTION_WORKER_PIDS_LIMIT'], 'container.pidsLimit', integer],
   [['ACTION_WORKER_CONTAINER_USER'], 'container.user', text],
@@ -370,6 +391,8 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_API_BODY_LIMIT_BYTES'], 'api.bodyLimitBytes', integer],
   [['ACTION_WORKER_API_REQUEST_TIMEOUT'], 'api.requestTimeoutMs', duration],
   [['ACTION_WORKER_API_SHUTDOWN_GRACE'], 'api.shutdownGraceMs', duration],
+  [['ACTION_WORKER_API_SIGNING_SECRET'], 'api.signingSecret', text],
+  [['ACTION_WORKER_API_PUBLIC_URL'], 'api.publicUrl', text],
   [['ACTION_WORKER_SECRETS_DIR'], 'secretsDir', text],
 ];
 

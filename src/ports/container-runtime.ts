@@ -155,6 +155,11 @@ export interface LabelledContainer {
 export interface ContainerRuntime {
   /** Fails with an InfrastructureError when the engine does not answer. */
   ping(): Promise<void>;
+  /**
+   * The IPv4 gateway address of a network (`bridge` or a named one): the host as its containers reach it.
+   * Undefined when there is no such network or it has no IPv4 gateway.
+   */
+  networkGateway(network: string): Promise<string | undefined>;
   /** The local image, or undefined when it is not present. */
   inspectImage(reference: string): Promise<ImageInfo | undefined>;
   buildImage(request: BuildImageRequest): Promise<ImageInfo>;

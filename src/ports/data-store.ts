@@ -22,6 +22,20 @@ export interface NewDataset {
   metadata?: Record<string, unknown>;
 }
 
+/** A dataset's own fields an update may set (`null` clears); absent ones stay as they are. */
+export interface DatasetFields {
+  name?: string | null;
+  description?: string | null;
+}
+
+/** What an update of a file may change; absent parts stay as they are. */
+export interface FileUpdate {
+  description?: string | null;
+  metadataChangeset?: MetadataChangeset;
+  /** `ingested` once the file's ingestion is complete (the API's `ingestion_complete`). */
+  ingestionStatus?: FileRecord['ingestion_status'];
+}
+
 export interface PutFile {
   /** The dataset path: forward slashes, no leading slash, never leaving the dataset. */
   relativePath: string;
@@ -68,16 +82,25 @@ export interface DataStore {
   /** The dataset, or undefined when there is none with that id. */
   getDataset(datasetId: string): Promise<DatasetRecord | undefined>;
   listDatasets(): Promise<DatasetRecord[]>;
-  updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<DatasetRecord>;
+  /** Applies the changeset to tags and metadata and sets the given fields, in one write. */
+  updateDataset(
+    datasetId: string,
+    changeset: MetadataChangeset,
+    fields?: DatasetFields,
+  ): Promise<DatasetRecord>;
 
   /** Stores files in a dataset: new paths become files (version 1), existing paths a new version. */
   putFiles(datasetId: string, files: readonly PutFile[], options: PutFilesOptions): Promise<FileRecord[]>;
   listFiles(datasetId: string): Promise<StoredFile[]>;
   getFile(fileId: string): Promise<StoredFile | undefined>;
-  updateFile(
-    fileId: string,
-    update: { description?: string | null; metadataChangeset?: MetadataChangeset },
-  ): Promise<FileRecord>;
+  updateFile(fileId: string, update: FileUpdate): Promise<FileRecord>;
+  /**
+   * Deletes a file with its versions and topics, all at once (true), or nothing when there is no such file
+   * (false). Its bytes stay in the blob store for a garbage collection to find unreferenced.
+   */
+  deleteFile(fileId: string): Promise<boolean>;
+  /** Deletes a dataset with its files and topics, all at once (true); false when there is none. */
+  deleteDataset(datasetId: string): Promise<boolean>;
   /** A local path holding the file's current bytes, to be read (never written). */
   contentPath(file: StoredFile): Promise<string>;
 

@@ -14,6 +14,7 @@ import { buildRuntimeEnvironment, toDockerEnv } from '../domain/runtime-environm
 import { maskedError, textMasker } from '../domain/secret-masker.js';
 import { containerWorkspaceLayout, type WorkspaceLayout } from '../domain/workspace-layout.js';
 import type { ContainerExit } from '../ports/container-runtime.js';
+import type { InvocationCredential } from '../ports/invocation-credentials.js';
 import type { ResolvedInput } from '../ports/input-resolver.js';
 import { ActionLog } from './action-log.js';
 import type { InvocationPlan, PipelineDeps } from './invocation-plan.js';
@@ -98,6 +99,8 @@ export async function executeInvocation(
     history: tracker.records,
   };
   let layout: WorkspaceLayout | undefined;
+  // This attempt's own API token (when the worker issues them): revoked as soon as the container is gone.
+  let credential: InvocationCredential | undefined;
   let stage: Stage = 'setup';
   // Masks what the action wrote (paths, changeset keys) on its way to a log or the record.
   let mask = (text: string): string => text;
@@ -155,13 +158,15 @@ export async function executeInvocation(
       'setup.inputs_placed',
     );
     await handOverWorkspace(runDeps, user, layout, parameters.secretsFile !== null);
+    credential = await issueCredential(plan, deps);
+    const apiKey = apiKeyFor(deps, credential);
     const environment = buildRuntimeEnvironment({
       datasetId: plan.dataSourceId,
       invocationId: plan.invocationId,
       orgId: plan.orgId,
       layout: containerLayout,
-      apiKey: deps.settings.apiKey,
-      serviceEndpoint: deps.settings.serviceEndpoint,
+      apiKey,
+      serviceEndpoint: credential?.serviceEndpoint ?? deps.settings.serviceEndpoint,
       isDryRun: plan.isDryRun,
       logLevel: plan.logLevel,
       environmentLabel: deps.settings.environmentLabel,
@@ -186,10 +191,7 @@ export async function executeInvocation(
     stage = 'action';
     await tracker.transition(InvocationStatus.Processing, `running ${reference}`);
     // The API key is a credential too: an action printing its environment must not leak it.
-    const secrets = [
-      ...parameters.secretValues,
-      ...(deps.settings.apiKey === PLACEHOLDER_API_KEY ? [] : [deps.settings.apiKey]),
-    ];
+    const secrets = [...parameters.secretValues, ...(apiKey === PLACEHOLDER_API_KEY ? [] : [apiKey])];
     mask = textMasker(secrets);
     const log = new ActionLog({
       secrets,
@@ -212,6 +214,8 @@ export async function executeInvocation(
         logger.error({ err: error }, 'run.log_close_failed');
       });
       outcome.log = log.text;
+      await revokeCredential(credential, logger);
+      credential = undefined;
     }
     outcome.exit = exit;
     loggers.run.info(
@@ -276,8 +280,48 @@ export async function executeInvocation(
       known.retryable,
     );
   } finally {
+    await revokeCredential(credential, logger);
     if (layout !== undefined) await cleanUp(layout, deps, outcome, logger);
   }
+}
+
+/** One attempt's token, when the worker issues them, living at most the timeout and an hour of setup. */
+async function issueCredential(
+  plan: InvocationPlan,
+  deps: PipelineDeps,
+): Promise<InvocationCredential | undefined> {
+  if (deps.credentials === undefined) return undefined;
+  const credential = await deps.credentials.issue({
+    invocationId: plan.invocationId,
+    orgId: plan.orgId,
+    attempt: plan.attempt,
+    expires: new Date(Date.now() + plan.timeoutMs + CREDENTIAL_SLACK_MS),
+  });
+  if (credential === undefined) {
+    deps.logger.warn({ invocationId: plan.invocationId, orgId: plan.orgId }, 'run.credentials_unknown_org');
+  }
+  return credential;
+}
+
+/** Beyond the timeout (which starts with the container), what setup and the image may take. */
+const CREDENTIAL_SLACK_MS = 60 * 60_000;
+
+/**
+ * `ROBOTO_API_KEY`: the attempt's own token; with per-invocation tokens on but none issued, no usable key
+ * (never the static `roboto.apiKey`); with them off, the static key (or the placeholder).
+ */
+function apiKeyFor(deps: PipelineDeps, credential: InvocationCredential | undefined): string {
+  if (credential !== undefined) return credential.token;
+  return deps.credentials === undefined ? deps.settings.apiKey : PLACEHOLDER_API_KEY;
+}
+
+async function revokeCredential(
+  credential: InvocationCredential | undefined,
+  logger: PipelineDeps['logger'],
+): Promise<void> {
+  await credential?.revoke().catch((error: unknown) => {
+    logger.error({ err: error }, 'cleanup.credential_revoke_failed');
+  });
 }
 
 async function finish(

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { WorkerSettings } from '../config/worker-settings.js';
+import { PLACEHOLDER_API_KEY, type WorkerSettings } from '../config/worker-settings.js';
 import type { ActionConfig } from '../domain/action-config.js';
 import type { ComputeRequirements } from '../domain/compute-requirements.js';
 import type { ContainerParameters } from '../domain/container-parameters.js';
@@ -7,6 +7,7 @@ import type { InvocationInput } from '../domain/input-selectors.js';
 import type { RobotoLogLevel } from '../domain/runtime-environment.js';
 import type { ContainerRuntime, OutputStream } from '../ports/container-runtime.js';
 import type { InputResolver } from '../ports/input-resolver.js';
+import type { InvocationCredentials } from '../ports/invocation-credentials.js';
 import type { OutputTarget } from '../ports/output-target.js';
 import type { SecretStore } from '../ports/secret-store.js';
 import type { StatusRecorder } from '../ports/status-recorder.js';
@@ -74,7 +75,8 @@ export function pipelineSettings(settings: WorkerSettings, runner: AttemptRunner
   return {
     ...runner,
     workspaceParentDir: settings.workspaceDir,
-    apiKey: settings.roboto.apiKey,
+    // With per-invocation tokens on, the static key never reaches a container, even where none is issued.
+    apiKey: settings.roboto.invocationTokens ? PLACEHOLDER_API_KEY : settings.roboto.apiKey,
     serviceEndpoint: settings.roboto.serviceEndpoint,
     container: settings.container,
     images: settings.images,
@@ -98,4 +100,9 @@ export interface PipelineDeps {
   forceSignal?: AbortSignal;
   /** Told about the bytes of inputs staged (`download`) and of outputs stored (`upload`). */
   transfers?: TransferObserver;
+  /**
+   * Issues each attempt its own API token (`ROBOTO_API_KEY`); without it the action gets the static
+   * `roboto.apiKey` setting.
+   */
+  credentials?: InvocationCredentials;
 }

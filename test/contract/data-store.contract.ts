@@ -201,6 +201,81 @@ export function describeDataStoreContract(name: string, fixture: () => Promise<D
       expect((await store.getDataset(datasetId))?.tags).toEqual(['new']);
     });
 
+    it("sets and clears a dataset's name and description with its changeset, and marks a file ingested", async () => {
+      const { store, scratch, open } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({
+        orgId: 'og_1',
+        name: 'before',
+        description: 'kept',
+      });
+      const renamed = await store.updateDataset(datasetId, MetadataChangeset.parse({ put_tags: ['a'] }), {
+        name: 'after',
+      });
+      expect(renamed).toMatchObject({ name: 'after', description: 'kept', tags: ['a'] });
+      const cleared = await store.updateDataset(datasetId, MetadataChangeset.parse({}), {
+        description: null,
+      });
+      expect(cleared).toMatchObject({ name: 'after', description: null, tags: ['a'] });
+      // Read back through another store: what was written, not what was returned.
+      expect(await (await open()).getDataset(datasetId)).toEqual(cleared);
+
+      const [record] = await store.putFiles(
+        datasetId,
+        [{ relativePath: 'f', sourcePath: await source(scratch, 'f', 'f') }],
+        { writeKey: key('iv'), origination: 't', signal },
+      );
+      expect(record!.ingestion_status).toBe('not_ingested');
+      const ingested = await store.updateFile(record!.file_id, { ingestionStatus: 'ingested' });
+      expect(ingested).toMatchObject({ ingestion_status: 'ingested', description: null, tags: [] });
+      expect((await (await open()).getFile(record!.file_id))?.record).toEqual(ingested);
+    });
+
+    it('deletes a file with its topics, and a dataset with its files and topics, leaving the rest', async () => {
+      const { store, scratch, open } = await fixture();
+      const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
+      const { dataset_id: otherId } = await store.createDataset({ orgId: 'og_1' });
+      const write = async (id: string, paths: string[]) =>
+        store.putFiles(
+          id,
+          await Promise.all(
+            paths.map(async (p) => ({ relativePath: p, sourcePath: await source(scratch, `${id}-${p}`, p) })),
+          ),
+          { writeKey: key('iv'), origination: 't', signal },
+        );
+      const [gone, kept] = await write(datasetId, ['gone.txt', 'kept.txt']);
+      const [elsewhere] = await write(otherId, ['x.txt']);
+      const goneTopic = await store.addTopic(gone!.file_id, { topicName: '/a' });
+      const keptTopic = await store.addTopic(kept!.file_id, { topicName: '/a' });
+      const otherTopic = await store.addTopic(elsewhere!.file_id, { topicName: '/a' });
+
+      expect(await store.deleteFile(gone!.file_id)).toBe(true);
+      expect(await store.deleteFile(gone!.file_id)).toBe(false);
+      expect(await store.deleteFile('fl_nope')).toBe(false);
+      const reader = await open();
+      expect(await reader.getFile(gone!.file_id)).toBeUndefined();
+      expect(await reader.getTopic(goneTopic.topic_id)).toBeUndefined();
+      expect((await reader.listFiles(datasetId)).map((f) => f.record.relative_path)).toEqual(['kept.txt']);
+      expect((await reader.listTopics(datasetId)).map((t) => t.topic_id)).toEqual([keptTopic.topic_id]);
+      expect((await reader.queryFiles({ datasetId })).total).toBe(1);
+      // The path can be written again: a new file at version 1.
+      const [again] = await write(datasetId, ['gone.txt']);
+      expect(again!.version).toBe(1);
+
+      expect(await store.deleteDataset(datasetId)).toBe(true);
+      expect(await store.deleteDataset(datasetId)).toBe(false);
+      expect(await reader.getDataset(datasetId)).toBeUndefined();
+      expect(await reader.getFile(kept!.file_id)).toBeUndefined();
+      expect(await reader.getFile(again!.file_id)).toBeUndefined();
+      expect(await reader.getTopic(keptTopic.topic_id)).toBeUndefined();
+      expect((await reader.queryFiles({ datasetId })).items).toEqual([]);
+      expect((await reader.queryTopics({ datasetId })).items).toEqual([]);
+      // Another dataset is untouched, and the id can be used again.
+      expect((await reader.getFile(elsewhere!.file_id))?.record).toEqual(elsewhere);
+      expect(await reader.getTopic(otherTopic.topic_id)).toEqual(otherTopic);
+      expect((await store.createDataset({ orgId: 'og_1', datasetId })).dataset_id).toBe(datasetId);
+      expect(await reader.listFiles(datasetId)).toEqual([]);
+    });
+
     it('keeps every version when two stores write the same paths of a dataset at once', async () => {
       const { store, scratch, open } = await fixture();
       const other = await open();

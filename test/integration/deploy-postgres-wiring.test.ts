@@ -1,7 +1,6 @@
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestQueue } from '../support/daemon-harness.js';
-import { eventually } from '../support/harness.js';
+import { passwordProtectedDatabase as passwordProtectedDatabaseOf } from '../support/password-postgres.js';
 import { PrivatePostgres } from '../support/private-postgres.js';
 
 // What the deployment files rely on (deploy/kubernetes, docker/compose.yaml): the workers get the URL of
@@ -19,41 +18,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-/**
- * A database that only the `action_worker` role may use, with a password: loopback connections of other
- * roles than the administrator's need one (the private cluster trusts every loopback connection at first).
- */
-async function passwordProtectedDatabase(): Promise<string> {
-  const url = await server.database();
-  const name = new URL(url).pathname.slice(1);
-  const admin = (sql: string) => execa('psql', [server.adminUrl, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql]);
-  // One role for the cluster, made by the first test that needs it.
-  const role = await admin("SELECT 1 FROM pg_roles WHERE rolname = 'action_worker'");
-  if (role.stdout.trim() === '') await admin(`CREATE ROLE action_worker LOGIN PASSWORD '${PASSWORD}'`);
-  await admin(`ALTER DATABASE ${name} OWNER TO action_worker`);
-  const hbaFile = (await admin('SHOW hba_file')).stdout.trim();
-  await execa('sh', [
-    '-c',
-    `printf '%s\\n' 'local all all trust' 'host all postgres 127.0.0.1/32 trust' 'host all all 127.0.0.1/32 scram-sha-256' > "$1"`,
-    'sh',
-    hbaFile,
-  ]);
-  await admin('SELECT pg_reload_conf()');
-  const workerUrl = `postgres://action_worker@127.0.0.1:${String(server.port)}/${name}`;
-  // The reload is asynchronous: wait until a connection without the password is refused.
-  await eventually(
-    async () => {
-      const result = await execa('psql', [workerUrl, '-w', '-qAtc', 'SELECT 1'], {
-        reject: false,
-        env: { PGPASSWORD: '' },
-      });
-      return result.exitCode !== 0 ? true : undefined;
-    },
-    30_000,
-    'the server to ask action_worker for a password',
-  );
-  return workerUrl;
-}
+const passwordProtectedDatabase = () => passwordProtectedDatabaseOf(server, PASSWORD);
 
 describe("the workers' metadata database, as the deployment files wire it", () => {
   const queue = useTestQueue();

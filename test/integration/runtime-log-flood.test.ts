@@ -26,6 +26,8 @@ describe('a log flood', () => {
     const child = execa('node', [cliPath, 'run', actionDir, '--output', output], {
       env: {
         ACTION_WORKER_WORKSPACE_DIR: await tempDir('flood-ws'),
+        // No API of its own on the bridge gateway: tests keep to loopback.
+        ACTION_WORKER_LOCAL_API: 'false',
         ACTION_WORKER_LOG_FILE_BYTES: String(FILE_CAP),
       },
       stdout: 'ignore',

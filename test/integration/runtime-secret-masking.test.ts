@@ -40,7 +40,7 @@ describe('secret masking', () => {
         params: [`encoded=${encodeURIComponent(SECRET)}`],
         outputDir: path.join(await tempDir('out'), 'o'),
       },
-      { env: { LEAKY_TOKEN: SECRET }, settings: { roboto: { apiKey: API_KEY } } },
+      { env: { LEAKY_TOKEN: SECRET }, settings: { roboto: { apiKey: API_KEY, invocationTokens: false } } },
     );
     expect(run.result.outcome.status, run.stderr).toBe(5);
     const logFile = await readFile(path.join(run.result.outputDir!, '.metadata', 'action.log'), 'utf8');

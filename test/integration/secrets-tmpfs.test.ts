@@ -65,6 +65,8 @@ describe('secrets.json', () => {
       );
       const env = {
         ACTION_WORKER_WORKSPACE_DIR: await tempDir('kill-ws'),
+        // No API of its own on the bridge gateway: tests keep to loopback.
+        ACTION_WORKER_LOCAL_API: 'false',
         ACTION_WORKER_STORE_DIR: await tempDir('kill-store'),
         ACTION_WORKER_CACHE_DIR: await tempDir('kill-cache'),
         ACTION_WORKER_LOG_DIR: await tempDir('kill-logs'),

@@ -203,6 +203,11 @@ export class FakeContainerRuntime implements ContainerRuntime {
     );
   }
 
+  /** No networks here: a local run over the fake starts no in-process API on a gateway. */
+  networkGateway(): Promise<string | undefined> {
+    return Promise.resolve(undefined);
+  }
+
   async createContainer(spec: ContainerSpec): Promise<string> {
     this.calls.push({ method: 'create', name: spec.name });
     const behaviour = this.byName.get(spec.name) ?? this.queue.shift() ?? this.defaultBehaviour;

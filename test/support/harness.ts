@@ -48,6 +48,8 @@ export async function runInProcess(
     cache: { dir: await tempDir('cache') },
     secretsTmpfsDir: await tmpfsTempDir('secrets'),
     ...options.settings,
+    // No API of its own on the bridge gateway: tests keep to loopback (runtime-api-calls turns it on).
+    roboto: { localApi: false, ...options.settings?.roboto },
     logs: { dir: await tempDir('logs'), ...options.settings?.logs },
     workspaceDir: workspaceParent,
   });
@@ -108,6 +110,8 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
       ACTION_WORKER_CACHE_DIR: await tempDir('cli-cache'),
       ACTION_WORKER_SECRETS_TMPFS_DIR: await tmpfsTempDir('cli-secrets'),
       ACTION_WORKER_LOG_DIR: await tempDir('cli-logs'),
+      // `run` serves no API of its own on the bridge gateway: tests keep to loopback.
+      ACTION_WORKER_LOCAL_API: 'false',
       ...options.env,
     },
     extendEnv: true,

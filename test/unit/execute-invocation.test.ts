@@ -4,12 +4,14 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
 import { StaticSecretStore } from '../../src/adapters/local/static-secret-store.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { PLACEHOLDER_API_KEY, WorkerSettings } from '../../src/config/worker-settings.js';
 import { ActionConfig } from '../../src/domain/action-config.js';
 import { DEFAULT_COMPUTE_REQUIREMENTS } from '../../src/domain/compute-requirements.js';
 import { EMPTY_CONTAINER_PARAMETERS } from '../../src/domain/container-parameters.js';
 import { InfrastructureError } from '../../src/domain/errors.js';
 import { InvocationStatus, statusName } from '../../src/domain/invocation-status.js';
+import type { ContainerSpec } from '../../src/ports/container-runtime.js';
+import type { InvocationCredentials } from '../../src/ports/invocation-credentials.js';
 import type { OutputTarget } from '../../src/ports/output-target.js';
 import { executeInvocation } from '../../src/stages/execute-invocation.js';
 import {
@@ -51,6 +53,7 @@ async function pipeline(
     outputs?: (target: OutputTarget) => OutputTarget;
     /** The API key the worker hands the action, masked like a secret. */
     apiKey?: string;
+    credentials?: PipelineDeps['credentials'];
   } = {},
 ): Promise<Pipeline> {
   const dir = await tempDir('execute');
@@ -61,7 +64,7 @@ async function pipeline(
     logs: { dir: path.join(dir, 'logs') },
     workspaceDir: path.join(dir, 'ws'),
     container: { stopGraceMs: 300 },
-    ...(options.apiKey === undefined ? {} : { roboto: { apiKey: options.apiKey } }),
+    ...(options.apiKey === undefined ? {} : { roboto: { apiKey: options.apiKey, invocationTokens: false } }),
   });
   const store = new LocalDataStore(settings.storeDir);
   const { dataset_id: datasetId } = await store.createDataset({ orgId: 'og_1' });
@@ -118,6 +121,7 @@ async function pipeline(
     }),
     onOutput: () => Promise.resolve(),
     forceSignal: force.signal,
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
   };
   return { runtime, deps, plan, controller, force, store, datasetId, logs };
 }
@@ -301,5 +305,116 @@ describe('executeInvocation over a fake container runtime', () => {
     expect(statuses(outcome.history).at(-1)).toBe('Failed: action failed: create container: engine exploded');
     expect(outcome.failure?.retryable).toBe(true);
     expect(p.runtime.liveContainers).toEqual([]);
+  });
+});
+
+/** Credentials that hand out one known token per attempt and note what happens to it. */
+function recordingCredentials(token: string | undefined): {
+  credentials: InvocationCredentials;
+  events: string[];
+  issued: { invocationId: string; orgId: string; attempt: number; expires: Date }[];
+} {
+  const events: string[] = [];
+  const issued: { invocationId: string; orgId: string; attempt: number; expires: Date }[] = [];
+  return {
+    events,
+    issued,
+    credentials: {
+      issue: (invocation) => {
+        issued.push(invocation);
+        events.push('issue');
+        if (token === undefined) return Promise.resolve(undefined);
+        return Promise.resolve({
+          token,
+          revoke: () => {
+            events.push('revoke');
+            return Promise.resolve();
+          },
+        });
+      },
+    },
+  };
+}
+
+/** The specs the runtime was asked to create containers from. */
+function recordSpecs(runtime: FakeContainerRuntime): ContainerSpec[] {
+  const specs: ContainerSpec[] = [];
+  const create = runtime.createContainer.bind(runtime);
+  runtime.createContainer = (spec) => {
+    specs.push(spec);
+    return create(spec);
+  };
+  return specs;
+}
+
+describe('executeInvocation with per-invocation API tokens', () => {
+  const TOKEN = 'awt_0123456789ab_per-invocation-token-secret-0123456789abcdefghij';
+
+  it('hands the attempt its own token as ROBOTO_API_KEY, masks it and revokes it before the final status', async () => {
+    const { credentials, events, issued } = recordingCredentials(TOKEN);
+    const p = await pipeline(
+      { ...writesOutput, output: [{ stream: 'stdout', text: `key=${TOKEN}\n` }] },
+      { apiKey: 'static-key-shared-by-every-container', credentials },
+    );
+    const specs = recordSpecs(p.runtime);
+    const record = p.deps.status.record.bind(p.deps.status);
+    p.deps.status = {
+      record: async (status, detail, failure) => {
+        events.push(statusName(status));
+        await record(status, detail, failure);
+      },
+    };
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(outcome.status).toBe(InvocationStatus.Completed);
+    expect(specs[0]?.env).toContain(`ROBOTO_API_KEY=${TOKEN}`);
+    expect(specs[0]?.env.join('\n')).not.toContain('static-key-shared-by-every-container');
+    expect(outcome.log).not.toContain(TOKEN);
+    expect(outcome.log).toMatch(/key=\*\*\*/);
+    expect(issued).toMatchObject([{ invocationId: p.plan.invocationId, orgId: 'og_1', attempt: 1 }]);
+    // Issued once the workspace is set up, revoked as soon as the container is gone: before Uploading.
+    expect(events).toEqual([
+      'Scheduled',
+      'Downloading',
+      'issue',
+      'Processing',
+      'revoke',
+      'Uploading',
+      'Completed',
+    ]);
+  });
+
+  it("points the action at the token's own endpoint when it has one (run's in-process API)", async () => {
+    const { credentials } = recordingCredentials(TOKEN);
+    const issue = credentials.issue.bind(credentials);
+    credentials.issue = async (invocation) => ({
+      ...(await issue(invocation))!,
+      serviceEndpoint: 'http://127.0.0.1:41234',
+    });
+    const p = await pipeline(writesOutput, { credentials });
+    const specs = recordSpecs(p.runtime);
+    await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(specs[0]?.env).toContain('ROBOTO_SERVICE_ENDPOINT=http://127.0.0.1:41234');
+  });
+
+  it('revokes the token of an attempt cancelled while its action runs', async () => {
+    const { credentials, events } = recordingCredentials(TOKEN);
+    const p = await pipeline(
+      { ...writesOutput, runMs: Infinity },
+      { credentials, cancelAt: InvocationStatus.Processing },
+    );
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(outcome.status).toBe(InvocationStatus.Cancelled);
+    expect(events).toEqual(['issue', 'revoke']);
+  });
+
+  it('an org the API does not know: no usable key, and never the static one', async () => {
+    const { credentials } = recordingCredentials(undefined);
+    const p = await pipeline(writesOutput, { apiKey: 'static-key-shared-by-every-container', credentials });
+    const specs = recordSpecs(p.runtime);
+    const outcome = await executeInvocation(p.plan, p.deps, p.controller.signal);
+    expect(outcome.status).toBe(InvocationStatus.Completed);
+    expect(specs[0]?.env).toContain(`ROBOTO_API_KEY=${PLACEHOLDER_API_KEY}`);
+    expect(specs[0]?.env.join('\n')).not.toContain('static-key-shared-by-every-container');
+    expect(p.logs.map((line) => line.msg)).toContain('run.credentials_unknown_org');
   });
 });

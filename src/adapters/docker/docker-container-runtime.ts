@@ -60,6 +60,22 @@ export class DockerContainerRuntime implements ContainerRuntime {
     }
   }
 
+  async networkGateway(network: string): Promise<string | undefined> {
+    // The name becomes part of the request's URL path.
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(network)) return undefined;
+    try {
+      const info = (await this.docker.getNetwork(network).inspect()) as {
+        IPAM?: { Config?: { Gateway?: string }[] | null };
+      };
+      return (info.IPAM?.Config ?? [])
+        .map((config) => config.Gateway)
+        .find((gateway): gateway is string => gateway !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(gateway));
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      throw engineError('inspect network', error);
+    }
+  }
+
   async inspectImage(reference: string): Promise<ImageInfo | undefined> {
     // The reference becomes part of the request's URL path: never one that is not a reference.
     assertImageReference(reference, 'image');

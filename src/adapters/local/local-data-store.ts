@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -9,7 +9,9 @@ import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-ch
 import type { FileRecord, TopicRecord } from '../../domain/records.js';
 import type {
   DataStore,
+  DatasetFields,
   DatasetRecord,
+  FileUpdate,
   NewDataset,
   NewTopic,
   Page,
@@ -118,11 +120,17 @@ export class LocalDataStore implements DataStore {
     return records.filter((record): record is DatasetRecord => record !== undefined);
   }
 
-  async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<DatasetRecord> {
+  async updateDataset(
+    datasetId: string,
+    changeset: MetadataChangeset,
+    fields: DatasetFields = {},
+  ): Promise<DatasetRecord> {
     return this.withLock(datasetId, async () => {
       const record = await this.requireDataset(datasetId);
       const applied = applyChangeset(record, changeset);
       const updated = { ...record, ...applied, modified: new Date().toISOString(), modified_by: this.user };
+      if (fields.name !== undefined) updated.name = fields.name;
+      if (fields.description !== undefined) updated.description = fields.description;
       await writeJsonAtomic(path.join(this.datasetDir(datasetId), 'dataset.json'), updated);
       return updated;
     });
@@ -210,10 +218,7 @@ export class LocalDataStore implements DataStore {
     return entry && { record: entry.record, sha256: entry.sha256 };
   }
 
-  async updateFile(
-    fileId: string,
-    update: { description?: string | null; metadataChangeset?: MetadataChangeset },
-  ): Promise<FileRecord> {
+  async updateFile(fileId: string, update: FileUpdate): Promise<FileRecord> {
     const datasetId = await this.readIndex('files', fileId);
     if (datasetId === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
     return this.withLock(datasetId, async () => {
@@ -221,9 +226,51 @@ export class LocalDataStore implements DataStore {
       if (entry === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
       const record = { ...entry.record, modified: new Date().toISOString(), modified_by: this.user };
       if (update.description !== undefined) record.description = update.description;
+      if (update.ingestionStatus !== undefined) record.ingestion_status = update.ingestionStatus;
       if (update.metadataChangeset) Object.assign(record, applyChangeset(record, update.metadataChangeset));
       await writeJsonAtomic(this.fileEntryPath(datasetId, fileId), { ...entry, record });
       return record;
+    });
+  }
+
+  /**
+   * Under the dataset's lock: the file's topics, then its record (one unlink each), then its
+   * index entry. A crash in between leaves the file with fewer topics; the file is gone once its record is.
+   */
+  async deleteFile(fileId: string): Promise<boolean> {
+    const datasetId = await this.readIndex('files', fileId);
+    if (datasetId === undefined || (await this.getDataset(datasetId)) === undefined) return false;
+    return this.withLock(datasetId, async () => {
+      const entryPath = this.fileEntryPath(datasetId, fileId);
+      if ((await readJson<FileEntry>(entryPath)) === undefined) return false;
+      const topicsDir = path.join(this.datasetDir(datasetId), 'topics');
+      for (const topic of await readJsonDir<TopicRecord>(topicsDir)) {
+        if (topic.association.association_id !== fileId) continue;
+        await rm(path.join(topicsDir, `${topic.topic_id}.json`), { force: true });
+        await rm(path.join(this.root, 'index', 'topics', topic.topic_id), { force: true });
+      }
+      await rm(entryPath, { force: true });
+      await rm(path.join(this.root, 'index', 'files', fileId), { force: true });
+      return true;
+    });
+  }
+
+  /**
+   * Under the dataset's lock, its directory is renamed out of `datasets/` in one step (the dataset, its
+   * files and topics disappear together), then removed; index entries left pointing at it find nothing.
+   */
+  async deleteDataset(datasetId: string): Promise<boolean> {
+    if ((await this.getDataset(datasetId)) === undefined) return false;
+    return this.withLock(datasetId, async () => {
+      if ((await this.getDataset(datasetId)) === undefined) return false;
+      const doomed = path.join(
+        LocalDataStore.temporaryDir(this.root),
+        `deleted-${datasetId}-${randomId('x')}`,
+      );
+      await mkdir(path.dirname(doomed), { recursive: true });
+      await rename(this.datasetDir(datasetId), doomed);
+      await rm(doomed, { recursive: true, force: true });
+      return true;
     });
   }
 

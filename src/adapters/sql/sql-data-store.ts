@@ -10,7 +10,9 @@ import type { FileRecord, TopicRecord } from '../../domain/records.js';
 import { safeRelativePath } from '../../domain/relative-path.js';
 import type {
   DataStore,
+  DatasetFields,
   DatasetRecord,
+  FileUpdate,
   NewDataset,
   NewTopic,
   Page,
@@ -192,7 +194,11 @@ export class SqlDataStore implements DataStore {
     return rows.map(datasetFromRow).sort((a, b) => compare(a.dataset_id, b.dataset_id));
   }
 
-  async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<DatasetRecord> {
+  async updateDataset(
+    datasetId: string,
+    changeset: MetadataChangeset,
+    fields: DatasetFields = {},
+  ): Promise<DatasetRecord> {
     checkId(datasetId, 'dataset');
     return this.write(datasetId, async (db) => {
       const row = await db
@@ -204,10 +210,14 @@ export class SqlDataStore implements DataStore {
       const record = datasetFromRow(row);
       const applied = applyChangeset(record, changeset);
       const updated = { ...record, ...applied, modified: new Date().toISOString(), modified_by: this.user };
+      if (fields.name !== undefined) updated.name = fields.name;
+      if (fields.description !== undefined) updated.description = fields.description;
       const columns = datasetRow(updated);
       await db
         .updateTable('datasets')
         .set({
+          name: columns.name,
+          description: columns.description,
           tags: columns.tags,
           metadata: columns.metadata,
           modified: columns.modified,
@@ -459,10 +469,7 @@ export class SqlDataStore implements DataStore {
     return row && storedFile(row);
   }
 
-  async updateFile(
-    fileId: string,
-    update: { description?: string | null; metadataChangeset?: MetadataChangeset },
-  ): Promise<FileRecord> {
+  async updateFile(fileId: string, update: FileUpdate): Promise<FileRecord> {
     const noFile = () => new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
     const found = await this.getFile(fileId);
     if (found === undefined) throw noFile();
@@ -475,11 +482,13 @@ export class SqlDataStore implements DataStore {
         modified_by: this.user,
       };
       if (update.description !== undefined) record.description = update.description;
+      if (update.ingestionStatus !== undefined) record.ingestion_status = update.ingestionStatus;
       if (update.metadataChangeset) Object.assign(record, applyChangeset(record, update.metadataChangeset));
       await db
         .updateTable('files')
         .set({
           description: record.description,
+          ingestion_status: record.ingestion_status,
           tags: JSON.stringify(record.tags),
           metadata: JSON.stringify(record.metadata),
           modified: record.modified,
@@ -489,6 +498,42 @@ export class SqlDataStore implements DataStore {
         .execute();
       return record;
     });
+  }
+
+  async deleteFile(fileId: string): Promise<boolean> {
+    const found = await this.getFile(fileId);
+    if (found === undefined) return false;
+    // One transaction: the file, its versions and its topics go together or not at all.
+    return this.write(found.record.association_id, async (db) => {
+      await db.deleteFrom('topics').where('file_id', '=', fileId).execute();
+      await db.deleteFrom('file_versions').where('file_id', '=', fileId).execute();
+      const result = await db.deleteFrom('files').where('file_id', '=', fileId).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  async deleteDataset(datasetId: string): Promise<boolean> {
+    if ((await this.getDataset(datasetId)) === undefined) return false;
+    try {
+      return await this.write(datasetId, async (db) => {
+        await db.deleteFrom('topics').where('dataset_id', '=', datasetId).execute();
+        await db
+          .deleteFrom('file_versions')
+          .where(
+            'file_id',
+            'in',
+            db.selectFrom('files').select('file_id').where('dataset_id', '=', datasetId),
+          )
+          .execute();
+        await db.deleteFrom('files').where('dataset_id', '=', datasetId).execute();
+        const result = await db.deleteFrom('datasets').where('dataset_id', '=', datasetId).executeTakeFirst();
+        return Number(result.numDeletedRows) > 0;
+      });
+    } catch (error) {
+      // Deleted by another writer between the look and the lock.
+      if ((await this.getDataset(datasetId)) === undefined) return false;
+      throw error;
+    }
   }
 
   contentPath(file: StoredFile): Promise<string> {

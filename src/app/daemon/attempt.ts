@@ -10,6 +10,7 @@ import type { ContainerRuntime, OutputStream } from '../../ports/container-runti
 import type { DataStore } from '../../ports/data-store.js';
 import type { InvocationRecord, InvocationStore } from '../../ports/invocation-store.js';
 import type { LeasedJob } from '../../ports/job-source.js';
+import type { InvocationCredentials } from '../../ports/invocation-credentials.js';
 import type { SecretStore } from '../../ports/secret-store.js';
 import { type InvocationOutcome, executeInvocation } from '../../stages/execute-invocation.js';
 import { type InvocationPlan, pipelineSettings } from '../../stages/invocation-plan.js';
@@ -39,6 +40,8 @@ export interface AttemptDeps {
   store: InvocationStore;
   dataStore: DataStore;
   secrets: SecretStore;
+  /** Each attempt's own API token; without it actions get `roboto.apiKey`. */
+  credentials?: InvocationCredentials;
   /** The worker's logger (the pipeline adds the invocation id and attempt itself). */
   logger: Logger;
   workerId: string;
@@ -148,6 +151,7 @@ export class Attempt {
               return Promise.resolve();
             },
             forceSignal: this.deps.forceSignal,
+            ...(this.deps.credentials === undefined ? {} : { credentials: this.deps.credentials }),
             transfers: {
               moved: (direction, bytes) => {
                 this.deps.metrics.bytes.inc({ direction }, bytes);

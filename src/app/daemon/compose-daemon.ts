@@ -1,10 +1,12 @@
 import { BullmqJobSource } from '../../adapters/bullmq/bullmq-job-source.js';
 import { DockerContainerRuntime } from '../../adapters/docker/docker-container-runtime.js';
 import { DirectorySecretStore } from '../../adapters/local/directory-secret-store.js';
-import type { WorkerSettings } from '../../config/worker-settings.js';
+import { PLACEHOLDER_SERVICE_ENDPOINT, type WorkerSettings } from '../../config/worker-settings.js';
 import type { Logger } from 'pino';
 import { openControlPlane } from '../control-plane.js';
+import { TokenRevokingInvocationStore, tenancyCredentials } from '../invocation-credentials.js';
 import { openDataStore } from '../local-adapters.js';
+import { openTenancyStore } from '../tenancy.js';
 import { Daemon } from './daemon.js';
 import { newWorkerId } from './daemon-state.js';
 import { startHttpServer } from './http-server.js';
@@ -32,6 +34,23 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  // Per-invocation API tokens (roboto.invocationTokens): minted in the tenancy store for each attempt, and
+  // every token of an invocation revoked by the transition that makes it terminal, whoever writes it.
+  // Only where an API is configured: without one there is nothing to call, and no token is worth a record.
+  const tenancy =
+    settings.roboto.invocationTokens && settings.roboto.serviceEndpoint !== PLACEHOLDER_SERVICE_ENDPOINT
+      ? openTenancyStore(settings, {
+          patience: 'wait',
+          onError: (error) => {
+            logger.warn({ err: error }, 'redis.connection_error');
+          },
+        })
+      : undefined;
+  const store =
+    tenancy === undefined ? plane.store : new TokenRevokingInvocationStore(plane.store, tenancy, logger);
+  const closeTenancy = async (): Promise<void> => {
+    await tenancy?.close();
+  };
   const workerId = newWorkerId();
   const { daemon: options, redis } = settings;
   const source = new BullmqJobSource({
@@ -47,12 +66,13 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     settings,
     workerId,
     runtime,
-    store: plane.store,
+    store,
     queue: plane.queue,
     source,
     dataStore,
     secrets: new DirectorySecretStore(settings.secretsDir),
     logger,
+    ...(tenancy === undefined ? {} : { credentials: tenancyCredentials(tenancy) }),
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
@@ -70,6 +90,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     });
   } catch (error) {
     await plane.close();
+    await closeTenancy();
     await dataStore.close();
     throw error;
   }
@@ -80,6 +101,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     close: async () => {
       await http.close();
       await plane.close();
+      await closeTenancy();
       await dataStore.close();
     },
   };

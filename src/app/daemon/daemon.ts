@@ -5,6 +5,7 @@ import type { WorkerSettings } from '../../config/worker-settings.js';
 import type { Deployment } from '../../domain/container-labels.js';
 import { CancelledError } from '../../domain/errors.js';
 import type { ContainerRuntime } from '../../ports/container-runtime.js';
+import type { InvocationCredentials } from '../../ports/invocation-credentials.js';
 import type { DataStore } from '../../ports/data-store.js';
 import type { InvocationStore } from '../../ports/invocation-store.js';
 import type { JobQueue } from '../../ports/job-queue.js';
@@ -38,6 +39,8 @@ export interface DaemonDeps {
   dataStore: DataStore;
   secrets: SecretStore;
   logger: Logger;
+  /** Each attempt's own API token (`roboto.invocationTokens`); without it actions get `roboto.apiKey`. */
+  credentials?: InvocationCredentials;
 }
 
 /**
