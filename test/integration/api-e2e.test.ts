@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { openDataStore } from '../../src/app/local-adapters.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
@@ -102,9 +100,11 @@ describe('serve and a daemon, end to end through HTTP only', () => {
   async function invoke(
     action: ActionRecord,
     extra: Record<string, unknown> = {},
+    options: { latest?: boolean } = {},
   ): Promise<InvocationRecordWire> {
+    const query = options.latest ? '' : `?digest=${action.digest}`;
     return InvocationRecordWire.parse(
-      await ok(`/v1/actions/${action.name}/invoke?digest=${action.digest}`, {
+      await ok(`/v1/actions/${action.name}/invoke${query}`, {
         compute_requirement_overrides: null,
         container_parameter_overrides: null,
         data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
@@ -198,21 +198,26 @@ describe('serve and a daemon, end to end through HTTP only', () => {
     // The output: in the destination dataset, which the API shows to its org only.
     expect((await ok(`/v1/datasets/${datasetId}`)).dataset_id).toBe(datasetId);
     expect((await call(`/v1/datasets/${datasetId}`, { bearer: otherToken })).status).toBe(404);
-    const store = await openDataStore({
-      storeDir: queue.env.ACTION_WORKER_STORE_DIR ?? '',
-      store: { database: null },
-    });
-    onTestFinished(() => store.close());
-    const result = (await store.listFiles(datasetId)).find(
-      (file) => file.record.relative_path === 'result.txt',
-    );
-    expect(result).toBeDefined();
-    if (result) expect(await readFile(await store.contentPath(result), 'utf8')).toBe('made by e2e\n');
+    // Its file, by path (D7), then its bytes through a signed URL (F4), which needs no token.
+    const byPath = `/v1/files/record/path/result.txt/association/${datasetId}`;
+    const file = await ok(byPath);
+    expect(file).toMatchObject({ relative_path: 'result.txt', association_id: datasetId, org_id: orgId });
+    expect((await call(byPath, { bearer: otherToken })).status).toBe(404);
+    const fileId = file.file_id as string;
+    expect((await call(`/v1/files/${fileId}/signed-url`, { bearer: otherToken })).status).toBe(404);
+    const { url } = (await ok(`/v1/files/${fileId}/signed-url`)) as { url: string };
+    expect(new URL(url).origin).toBe(api.url);
+    const download = await fetch(url);
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe('made by e2e\n');
   });
 
   it('cancels a running invocation: Processing, then Cancelled', async () => {
     const action = await createAction('sleeper', 'echo started; sleep 300');
-    const { invocation_id: id } = await invoke(action);
+    // By name alone: the latest version.
+    const invoked = await invoke(action, {}, { latest: true });
+    expect(invoked.provenance.action.digest).toBe(action.digest);
+    const id = invoked.invocation_id;
     await waitForStatus(id, InvocationStatus.Processing);
     // Another org's token cannot cancel it: it answers as if there were no such invocation.
     expect(
