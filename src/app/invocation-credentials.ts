@@ -104,7 +104,8 @@ export class TokenRevokingInvocationStore implements InvocationStore {
 /**
  * Defence in depth for per-invocation tokens: a token scoped to an invocation authenticates only while
  * that invocation's record exists in the token's org, is not terminal and is at the attempt the token was
- * minted for, read on every request (nothing cached), whether or not its revoke happened. Other tokens pass as the inner authenticator says.
+ * minted for, read on every request (nothing cached), whether or not its revoke happened. Other tokens
+ * pass as the inner authenticator says.
  */
 export function refusingFinishedInvocations(
   inner: { authenticate(bearer: string): Promise<Principal | undefined> },

@@ -361,4 +361,27 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
     const forged = await tenancy.createToken({ orgId: otherOrg, invocationId: running.record.invocation_id });
     expect(await get(`${api.url}/v1/orgs/id/${otherOrg}`, forged.token)).toBe(401);
   });
+
+  it("serve refuses an earlier attempt's token once a retry holds the invocation, even unrevoked", async () => {
+    const records = queue().store();
+    const { record } = await records.create(
+      newInvocationRequest({ action: { image: PYTHON_IMAGE, config: { name: 'retried' } }, org_id: orgId }),
+    );
+    const id = record.invocation_id;
+    const url = `${api.url}/v1/datasets/${datasetId}`;
+    await records.startAttempt(id, 1);
+    const first = await tenancy.createToken({ orgId, invocationId: id, attempt: 1 });
+    expect(await get(url, first.token)).toBe(200);
+    // Attempt 1 fails with a retry to come, written straight in the records: its token is not revoked…
+    await records.transition(id, InvocationStatus.Scheduled, null, { attempt: 1 });
+    await records.transition(id, InvocationStatus.Failed, 'boom', { attempt: 1, final: false });
+    await records.startAttempt(id, 2);
+    await records.transition(id, InvocationStatus.Queued, 'retrying', { attempt: 2 });
+    const second = await tenancy.createToken({ orgId, invocationId: id, attempt: 2 });
+    expect((await tenancy.getToken(first.record.token_id))?.revoked).toBeNull();
+    // …and the record is live again, but only for attempt 2's token.
+    expect(await get(url, first.token)).toBe(401);
+    expect(await get(`${api.url}/v1/actions/invocations/${id}`, first.token)).toBe(401);
+    expect(await get(url, second.token)).toBe(200);
+  });
 });
