@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import {
   type Principal,
   UnknownOrgError,
@@ -10,6 +10,7 @@ import {
 import { randomId } from '../../domain/ids.js';
 import type { ApiTokenRecord, NewApiToken, NewOrg, OrgRecord, TenancyStore } from '../../ports/tenancy.js';
 import { withTimeout } from '../../util/with-timeout.js';
+import { DEFAULT_KEY_PREFIX, type RedisStoreOptions, connectRedis } from './redis-connection.js';
 
 /**
  * Writes the token (KEYS[2]) and indexes it (KEYS[3], KEYS[4], and KEYS[5] when it is scoped to invocation
@@ -105,21 +106,12 @@ function tokenFrom(fields: Record<string, string>): ApiTokenRecord | undefined {
 export class RedisTenancyStore implements TenancyStore {
   private readonly redis: Redis;
 
-  constructor(
-    private readonly options: {
-      redis: RedisOptions | string;
-      prefix?: string;
-      onError?: (error: Error) => void;
-    },
-  ) {
-    this.redis = typeof options.redis === 'string' ? new Redis(options.redis) : new Redis(options.redis);
-    this.redis.on('error', (error: Error) => {
-      this.options.onError?.(error);
-    });
+  constructor(private readonly options: RedisStoreOptions) {
+    this.redis = connectRedis(options);
   }
 
   private get prefix(): string {
-    return this.options.prefix ?? 'action-worker:';
+    return this.options.prefix ?? DEFAULT_KEY_PREFIX;
   }
 
   private orgKey(orgId: string): string {
