@@ -294,6 +294,12 @@ describe('POST /v1/actions/{name}/invoke (spec A8)', () => {
       },
     );
     expect(foreign.status).toBe(404);
+    // Without inputs the data source is still the action's dataset and where its outputs go.
+    const foreignSource = await invoke('hub-action', 'h1', { data_source_id: datasetA }, TOKEN_B, {
+      'x-roboto-resource-owner-id': 'og_a',
+    });
+    expect(foreignSource.status).toBe(404);
+    expect(foreignSource.json.error.error_code).toBe('RobotoDatasetNotFoundException');
     const compute = await invoke('plain', 'p1', { compute_requirement_overrides: { vCPU: 1024, memory: 1 } });
     expect(compute.status).toBe(400);
   });
