@@ -1,5 +1,5 @@
 import { UsageError } from './errors.js';
-import { compareCodePoints, likeToRegExp } from './roboql.js';
+import { compareCodePoints, likeMatches } from './roboql.js';
 
 export { compareCodePoints };
 
@@ -163,7 +163,7 @@ export function matchesCondition(node: Condition | ConditionGroup, read: Conditi
     case 'LIKE':
     case 'NOT_LIKE': {
       if (typeof record !== 'string' || typeof expected !== 'string') return false;
-      const isLike = likeToRegExp(expected).test(record);
+      const isLike = likeMatches(expected, record);
       return node.comparator === 'LIKE' ? isLike : !isLike;
     }
     default:

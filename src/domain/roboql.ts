@@ -230,7 +230,7 @@ function compare(actual: unknown, op: string, expected: Value): boolean {
   if (op === '!=') return !equals(actual, expected);
   if (op === 'LIKE') {
     if (typeof actual !== 'string' || typeof expected !== 'string') return false;
-    return likeToRegExp(expected).test(actual);
+    return likeMatches(expected, actual);
   }
   if (actual === undefined || actual === null || expected === null) return false;
   const [a, b] = orderable(actual, expected);
@@ -289,15 +289,37 @@ function orderable(
   return [undefined, undefined];
 }
 
-export function likeToRegExp(pattern: string): RegExp {
-  let source = '';
-  for (const char of pattern) {
-    if (char === '%') source += '.*';
-    else if (char === '_') source += '.';
-    else source += char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/**
+ * SQL LIKE: `%` any run of characters, `_` one character (code point, as in SQL), everything else itself,
+ * case-sensitive, the whole value. Matched greedily with one backtrack point, in O(value × pattern) time:
+ * a regex would backtrack exponentially on `%a%a%a…%b` (a request's pattern against a value a caller chose).
+ */
+export function likeMatches(pattern: string, value: string): boolean {
+  const p = Array.from(pattern);
+  const v = Array.from(value);
+  let pi = 0;
+  let vi = 0;
+  let star = -1;
+  let resume = 0;
+  while (vi < v.length) {
+    const token = p[pi];
+    if (token === '%') {
+      star = pi;
+      pi += 1;
+      resume = vi;
+    } else if (token !== undefined && (token === '_' || token === v[vi])) {
+      pi += 1;
+      vi += 1;
+    } else if (star !== -1) {
+      pi = star + 1;
+      resume += 1;
+      vi = resume;
+    } else {
+      return false;
+    }
   }
-  // `u`: `_` is one character (code point), as in SQL, not one UTF-16 unit.
-  return new RegExp(`^${source}$`, 'su');
+  while (p[pi] === '%') pi += 1;
+  return pi === p.length;
 }
 
 /** Reads a dotted path (metadata.a.b) from an object. */
