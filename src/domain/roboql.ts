@@ -98,6 +98,11 @@ function tokenize(query: string): Token[] {
 
 const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'LIKE', 'IN', 'CONTAINS', 'TRUE', 'FALSE', 'NULL']);
 
+/** NOTs and parentheses nested deeper than this are a syntax error. */
+export const MAX_QUERY_NESTING = 64;
+/** Comparisons in one query, at most. */
+export const MAX_QUERY_TERMS = 256;
+
 /** Parses a query, or throws a QuerySyntaxError that points at where it went wrong. */
 export function parseQuery(query: string): QueryNode {
   const tokens = tokenize(query);
@@ -125,7 +130,11 @@ export function parseQuery(query: string): QueryNode {
     return fail(token, 'a value (a quoted string, a number, true, false or null)');
   };
 
+  // AND/OR chains make trees as deep as they are long (SQLite refuses expressions deeper than 1000).
+  let terms = 0;
   const comparison = (): QueryNode => {
+    terms += 1;
+    if (terms > MAX_QUERY_TERMS) fail(peek(), `at most ${MAX_QUERY_TERMS} comparisons`);
     const fieldToken = next();
     if (fieldToken.type !== 'word' || KEYWORDS.has(fieldToken.text.toUpperCase())) {
       return fail(fieldToken, 'a field name such as path, size or metadata.key');
@@ -156,14 +165,28 @@ export function parseQuery(query: string): QueryNode {
     return fail(operator, 'an operator (=, !=, <, <=, >, >=, LIKE, IN, CONTAINS)');
   };
 
+  // NOTs and parentheses nest the parser (and every walk of the tree): a request's query must not overflow it.
+  let nesting = 0;
+  const nested = <T>(parse: () => T): T => {
+    if (nesting >= MAX_QUERY_NESTING) {
+      fail(peek(), `at most ${MAX_QUERY_NESTING} nested NOTs and parentheses`);
+    }
+    nesting += 1;
+    try {
+      return parse();
+    } finally {
+      nesting -= 1;
+    }
+  };
+
   const not = (): QueryNode => {
     if (isKeyword(peek(), 'NOT')) {
       next();
-      return { kind: 'not', operand: not() };
+      return { kind: 'not', operand: nested(not) };
     }
     if (peek().type === 'lparen') {
       next();
-      const inner = or();
+      const inner = nested(or);
       const close = next();
       if (close.type !== 'rparen') fail(close, '")"');
       return inner;
