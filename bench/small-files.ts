@@ -172,6 +172,7 @@ async function main(): Promise<void> {
             files: [{ dataset_id: datasetId, paths: ['**/*'], query: null, ids: null, names: null }],
             topics: null,
           },
+          'og_bench',
           signal,
         );
       const resolving = process.hrtime.bigint();

@@ -88,6 +88,7 @@ async function main(): Promise<void> {
           files: [{ dataset_id: dataset.dataset_id, paths: ['**/*'], query: null, ids: null, names: null }],
           topics: null,
         },
+        'og_bench',
         signal,
       );
       const cacheDir = path.join(root, `cache-${round}`);

@@ -8,6 +8,7 @@ import {
   mintApiToken,
   tokenMatchesHash,
 } from '../domain/api-token.js';
+import { MalformedRecordError } from '../domain/errors.js';
 import { isTerminal } from '../domain/invocation-status.js';
 import type { InvocationCredential, InvocationCredentials } from '../ports/invocation-credentials.js';
 import type { InvocationRecord, InvocationStore, TransitionOptions } from '../ports/invocation-store.js';
@@ -115,7 +116,11 @@ export function refusingFinishedInvocations(
     authenticate: async (bearer): Promise<Caller | undefined> => {
       const principal = await inner.authenticate(bearer);
       if (principal?.invocationId === undefined) return principal;
-      const record = await records.get(principal.invocationId);
+      // A record that cannot be read cannot vouch for its token: refused (a 500 would be retried by the SDK).
+      const record = await records.get(principal.invocationId).catch((error: unknown) => {
+        if (error instanceof MalformedRecordError) return undefined;
+        throw error;
+      });
       if (record === undefined || record.org_id !== principal.orgId) return undefined;
       if (record.is_finished || isTerminal(record.last_status)) return undefined;
       // A token of an earlier attempt stays dead when a retry makes the record live again.

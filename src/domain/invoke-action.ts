@@ -213,13 +213,13 @@ function inputOf(fields: CreateInvocationFields): InvocationInput | null {
 }
 
 /**
- * The datasets an invocation request names, which must exist in its org: its data source when it has
- * inputs, the datasets its selectors name, its upload destination.
+ * The datasets an invocation request names, which must exist in its org: its data source (with inputs or
+ * without, it is the action's dataset and where its outputs go when nothing else says), the datasets its
+ * selectors name, its upload destination.
  */
 export function datasetsNamed(request: InvocationRequest): string[] {
   const ids = new Set<string>();
-  if (request.input !== null && request.data_source_id !== UNSPECIFIED_DATA_SOURCE)
-    ids.add(request.data_source_id);
+  if (request.data_source_id !== UNSPECIFIED_DATA_SOURCE) ids.add(request.data_source_id);
   for (const selector of [...(request.input?.files ?? []), ...(request.input?.topics ?? [])]) {
     if (selector.dataset_id !== null) ids.add(selector.dataset_id);
   }

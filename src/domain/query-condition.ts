@@ -1,5 +1,5 @@
 import { UsageError } from './errors.js';
-import { compareCodePoints, likeToRegExp } from './roboql.js';
+import { compareCodePoints, likeMatches } from './roboql.js';
 
 export { compareCodePoints };
 
@@ -41,17 +41,26 @@ export function isConditionGroup(node: Condition | ConditionGroup): node is Cond
   return 'operator' in node;
 }
 
+/** Groups nested deeper than this are refused: every walk of a tree (checks, evaluators, SQL) recurses. */
+export const MAX_CONDITION_DEPTH = 64;
+
 /**
  * Checks a condition tree that came from outside (a request body), naming what is wrong: an unknown
- * comparator or operator, an empty group, a value that is not a string, number, boolean or null.
+ * comparator or operator, an empty group, a value that is not a string, number, boolean or null, groups
+ * nested deeper than {@link MAX_CONDITION_DEPTH} (a request's tree would otherwise overflow the stack: a 500).
  */
-export function checkConditionTree(node: unknown, where = 'condition'): Condition | ConditionGroup {
+export function checkConditionTree(
+  node: unknown,
+  where = 'condition',
+  depth = 0,
+): Condition | ConditionGroup {
   const fail = (reason: string): never => {
     throw new UsageError(`${where}: ${reason}`, 'E_INVALID_INPUT');
   };
   if (typeof node !== 'object' || node === null || Array.isArray(node)) return fail('not an object');
   const record = node as Record<string, unknown>;
   if ('operator' in record || 'conditions' in record) {
+    if (depth >= MAX_CONDITION_DEPTH) return fail(`groups nested more than ${MAX_CONDITION_DEPTH} deep`);
     const { operator, conditions } = record;
     if (operator !== 'AND' && operator !== 'OR' && operator !== 'NOT') {
       return fail(`unknown operator ${JSON.stringify(operator)} (AND, OR or NOT)`);
@@ -59,7 +68,9 @@ export function checkConditionTree(node: unknown, where = 'condition'): Conditio
     if (!Array.isArray(conditions) || conditions.length === 0) {
       return fail(`${operator} needs a non-empty list of conditions`);
     }
-    conditions.forEach((child, index) => checkConditionTree(child, `${where}.conditions[${index}]`));
+    conditions.forEach((child, index) =>
+      checkConditionTree(child, `${where}.conditions[${index}]`, depth + 1),
+    );
     return record as unknown as ConditionGroup;
   }
   const { field, comparator, value } = record;
@@ -163,7 +174,7 @@ export function matchesCondition(node: Condition | ConditionGroup, read: Conditi
     case 'LIKE':
     case 'NOT_LIKE': {
       if (typeof record !== 'string' || typeof expected !== 'string') return false;
-      const isLike = likeToRegExp(expected).test(record);
+      const isLike = likeMatches(expected, record);
       return node.comparator === 'LIKE' ? isLike : !isLike;
     }
     default:

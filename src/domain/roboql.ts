@@ -98,6 +98,11 @@ function tokenize(query: string): Token[] {
 
 const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'LIKE', 'IN', 'CONTAINS', 'TRUE', 'FALSE', 'NULL']);
 
+/** NOTs and parentheses nested deeper than this are a syntax error. */
+export const MAX_QUERY_NESTING = 64;
+/** Comparisons in one query, at most. */
+export const MAX_QUERY_TERMS = 256;
+
 /** Parses a query, or throws a QuerySyntaxError that points at where it went wrong. */
 export function parseQuery(query: string): QueryNode {
   const tokens = tokenize(query);
@@ -125,7 +130,11 @@ export function parseQuery(query: string): QueryNode {
     return fail(token, 'a value (a quoted string, a number, true, false or null)');
   };
 
+  // AND/OR chains make trees as deep as they are long (SQLite refuses expressions deeper than 1000).
+  let terms = 0;
   const comparison = (): QueryNode => {
+    terms += 1;
+    if (terms > MAX_QUERY_TERMS) fail(peek(), `at most ${MAX_QUERY_TERMS} comparisons`);
     const fieldToken = next();
     if (fieldToken.type !== 'word' || KEYWORDS.has(fieldToken.text.toUpperCase())) {
       return fail(fieldToken, 'a field name such as path, size or metadata.key');
@@ -156,14 +165,28 @@ export function parseQuery(query: string): QueryNode {
     return fail(operator, 'an operator (=, !=, <, <=, >, >=, LIKE, IN, CONTAINS)');
   };
 
+  // NOTs and parentheses nest the parser (and every walk of the tree): a request's query must not overflow it.
+  let nesting = 0;
+  const nested = <T>(parse: () => T): T => {
+    if (nesting >= MAX_QUERY_NESTING) {
+      fail(peek(), `at most ${MAX_QUERY_NESTING} nested NOTs and parentheses`);
+    }
+    nesting += 1;
+    try {
+      return parse();
+    } finally {
+      nesting -= 1;
+    }
+  };
+
   const not = (): QueryNode => {
     if (isKeyword(peek(), 'NOT')) {
       next();
-      return { kind: 'not', operand: not() };
+      return { kind: 'not', operand: nested(not) };
     }
     if (peek().type === 'lparen') {
       next();
-      const inner = or();
+      const inner = nested(or);
       const close = next();
       if (close.type !== 'rparen') fail(close, '")"');
       return inner;
@@ -230,7 +253,7 @@ function compare(actual: unknown, op: string, expected: Value): boolean {
   if (op === '!=') return !equals(actual, expected);
   if (op === 'LIKE') {
     if (typeof actual !== 'string' || typeof expected !== 'string') return false;
-    return likeToRegExp(expected).test(actual);
+    return likeMatches(expected, actual);
   }
   if (actual === undefined || actual === null || expected === null) return false;
   const [a, b] = orderable(actual, expected);
@@ -289,15 +312,37 @@ function orderable(
   return [undefined, undefined];
 }
 
-export function likeToRegExp(pattern: string): RegExp {
-  let source = '';
-  for (const char of pattern) {
-    if (char === '%') source += '.*';
-    else if (char === '_') source += '.';
-    else source += char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/**
+ * SQL LIKE: `%` any run of characters, `_` one character (code point, as in SQL), everything else itself,
+ * case-sensitive, the whole value. Matched greedily with one backtrack point, in O(value × pattern) time:
+ * a regex would backtrack exponentially on `%a%a%a…%b` (a request's pattern against a value a caller chose).
+ */
+export function likeMatches(pattern: string, value: string): boolean {
+  const p = Array.from(pattern);
+  const v = Array.from(value);
+  let pi = 0;
+  let vi = 0;
+  let star = -1;
+  let resume = 0;
+  while (vi < v.length) {
+    const token = p[pi];
+    if (token === '%') {
+      star = pi;
+      pi += 1;
+      resume = vi;
+    } else if (token !== undefined && (token === '_' || token === v[vi])) {
+      pi += 1;
+      vi += 1;
+    } else if (star !== -1) {
+      pi = star + 1;
+      resume += 1;
+      vi = resume;
+    } else {
+      return false;
+    }
   }
-  // `u`: `_` is one character (code point), as in SQL, not one UTF-16 unit.
-  return new RegExp(`^${source}$`, 'su');
+  while (p[pi] === '%') pi += 1;
+  return pi === p.length;
 }
 
 /** Reads a dotted path (metadata.a.b) from an object. */

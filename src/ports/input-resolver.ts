@@ -15,7 +15,7 @@ export interface ResolvedInput {
   topics: TopicRecord[];
 }
 
-/** Turns input selectors into file and topic records (spec §6.2). */
+/** Turns input selectors into file and topic records (spec §6.2), of the invocation's org only. */
 export interface InputResolver {
-  resolve(input: InvocationInput, signal: AbortSignal): Promise<ResolvedInput>;
+  resolve(input: InvocationInput, orgId: string, signal: AbortSignal): Promise<ResolvedInput>;
 }

@@ -122,7 +122,7 @@ export async function executeInvocation(
     });
     signal.throwIfAborted();
     const resolved: ResolvedInput = plan.input
-      ? await deps.inputs.resolve(plan.input, signal)
+      ? await deps.inputs.resolve(plan.input, plan.orgId, signal)
       : { files: [], topics: [] };
 
     stage = 'image';

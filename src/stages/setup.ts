@@ -47,7 +47,12 @@ export async function prepareParameters(
   for (const [name, value] of merged) {
     const uri = value === null ? undefined : parseSecretUri(value);
     if (uri === undefined || value === null) continue;
-    const secret = await secrets.resolve(uri.name, uri.orgId ?? plan.orgId);
+    // An invocation reads its own org's secrets only: `@og_other` (which anyone invoking may write) is
+    // answered as a secret that does not exist, without asking the store.
+    const secret =
+      uri.orgId === null || uri.orgId === plan.orgId
+        ? await secrets.resolve(uri.name, plan.orgId)
+        : undefined;
     if (secret === undefined) {
       throw new UsageError(
         `Failed to retrieve secret ${value} for parameter "${name}", because it does not exist.`,

@@ -11,7 +11,8 @@ import type { InputResolver, ResolvedFile, ResolvedInput } from '../ports/input-
 /**
  * Resolves input selectors against a DataStore, as the SDK's resolver does (spec §6.2): each selector in
  * order, within it dataset+paths, then query, then ids, then names; results de-duplicated by id, first
- * seen kept. Unlike the hosted resolver (which only warns), a selector that matches nothing is an error
+ * seen kept, and only ever the invocation's org's records (a selector is the invoker's input: a query or an
+ * id of another org's must not hand its files to the action). Unlike the hosted resolver (which only warns), a selector that matches nothing is an error
  * that names it: an action run against nothing is almost always a mistake in the selector.
  */
 export class StoreInputResolver implements InputResolver {
@@ -28,11 +29,11 @@ export class StoreInputResolver implements InputResolver {
     this.byName = { sortBy: 'name', limit: pageSize };
   }
 
-  async resolve(input: InvocationInput, signal: AbortSignal): Promise<ResolvedInput> {
+  async resolve(input: InvocationInput, orgId: string, signal: AbortSignal): Promise<ResolvedInput> {
     const files = new Map<string, StoredFile>();
     for (const [index, selector] of (input.files ?? []).entries()) {
       signal.throwIfAborted();
-      const matched = await this.selectFiles(selector);
+      const matched = await this.selectFiles(selector, orgId);
       if (matched.length === 0) {
         throw new UsageError(
           `file selector ${index + 1} (${describeSelector(selector)}) matched no file`,
@@ -44,7 +45,7 @@ export class StoreInputResolver implements InputResolver {
     const topics = new Map<string, TopicRecord>();
     for (const [index, selector] of (input.topics ?? []).entries()) {
       signal.throwIfAborted();
-      const matched = await this.selectTopics(selector);
+      const matched = await this.selectTopics(selector, orgId);
       if (matched.length === 0) {
         throw new UsageError(
           `topic selector ${index + 1} (${describeSelector(selector)}) matched no topic`,
@@ -64,13 +65,13 @@ export class StoreInputResolver implements InputResolver {
     return { files: resolved, topics: [...topics.values()] };
   }
 
-  private async selectFiles(selector: FileSelector): Promise<StoredFile[]> {
+  private async selectFiles(selector: FileSelector, orgId: string): Promise<StoredFile[]> {
     const out: StoredFile[] = [];
     const hasOther =
       Boolean(selector.query) || Boolean(selector.ids?.length) || Boolean(selector.names?.length);
     if (selector.dataset_id && selector.paths?.length) {
       const isIncluded = gitignoreMatcher(selector.paths);
-      for (const file of await this.filesOf(selector.dataset_id)) {
+      for (const file of await this.filesOf(selector.dataset_id, orgId)) {
         if (isIncluded(file.record.relative_path) && !isHiddenSystemPath(file.record.relative_path))
           out.push(file);
       }
@@ -81,45 +82,54 @@ export class StoreInputResolver implements InputResolver {
       out.push(
         ...(await everyPage((query) => this.store.queryFiles(query), {
           roboql: selector.query,
+          orgId,
           ...this.byPath,
         })),
       );
     for (const id of selector.ids ?? []) {
-      const file = await this.store.getFile(id);
+      const found = await this.store.getFile(id);
+      // Another org's file answers as a missing one.
+      const file = found?.record.org_id === orgId ? found : undefined;
       if (file === undefined) throw new UsageError(`no file with id "${id}"`, 'E_INVALID_INPUT');
       out.push(file);
     }
     if (selector.names?.length) {
       // The SDK's `path LIKE "<n1>" OR path LIKE "<n2>" …`.
       const condition = anyOf('path', 'LIKE', selector.names);
-      out.push(...(await everyPage((query) => this.store.queryFiles(query), { condition, ...this.byPath })));
+      out.push(
+        ...(await everyPage((query) => this.store.queryFiles(query), { condition, orgId, ...this.byPath })),
+      );
     }
     return out;
   }
 
-  private async selectTopics(selector: DataSelector): Promise<TopicRecord[]> {
+  private async selectTopics(selector: DataSelector, orgId: string): Promise<TopicRecord[]> {
     const out: TopicRecord[] = [];
     for (const id of selector.ids ?? []) {
-      const topic = await this.store.getTopic(id);
+      const found = await this.store.getTopic(id);
+      const topic = found?.org_id === orgId ? found : undefined;
       if (topic === undefined) throw new UsageError(`no topic with id "${id}"`, 'E_INVALID_INPUT');
       out.push(topic);
     }
     if (selector.names?.length) {
       const condition = anyOf('name', 'EQUALS', selector.names);
-      out.push(...(await everyPage((query) => this.store.queryTopics(query), { condition, ...this.byName })));
+      out.push(
+        ...(await everyPage((query) => this.store.queryTopics(query), { condition, orgId, ...this.byName })),
+      );
     }
     if (selector.query)
       out.push(
         ...(await everyPage((query) => this.store.queryTopics(query), {
           roboql: selector.query,
+          orgId,
           ...this.byName,
         })),
       );
     return out;
   }
 
-  private async filesOf(datasetId: string): Promise<StoredFile[]> {
-    if ((await this.store.getDataset(datasetId)) === undefined) {
+  private async filesOf(datasetId: string, orgId: string): Promise<StoredFile[]> {
+    if ((await this.store.getDataset(datasetId))?.org_id !== orgId) {
       throw new UsageError(`unknown dataset "${datasetId}"`, 'E_INVALID_INPUT');
     }
     return this.store.listFiles(datasetId);

@@ -722,6 +722,29 @@ describe('queries over HTTP (spec D5, D6, F3)', () => {
     expect(malformed.status).toBe(400);
   });
 
+  it('refuses patterns whose matching backtracks exponentially (one request would stall serve for all)', async () => {
+    // Against this name, `*a*a*a*a*b` takes picomatch's regex seconds; longer chains take hours.
+    const { dataset } = await datasetWith('og_a', ['a'.repeat(60), 'x.bag']);
+    const url = `/v1/datasets/${dataset.dataset_id}/files/query`;
+    for (const patterns of [['*a*a*a*a*b'], ['**/a/**/a/**/b'], ['x'.repeat(1025)]]) {
+      for (const body of [
+        { page_token: null, include_patterns: patterns, exclude_patterns: null },
+        { page_token: null, include_patterns: null, exclude_patterns: patterns },
+      ]) {
+        const answer = await call(url, { body });
+        expect(answer.status, JSON.stringify(answer.json)).toBe(400);
+        expect(answer.json.error.error_code).toBe('RobotoInvalidRequestException');
+      }
+    }
+    // The SDK's own patterns stay accepted.
+    const sdk = await call(url, {
+      body: { page_token: null, include_patterns: ['**/*.bag'], exclude_patterns: ['.*/**/*'] },
+    });
+    expect(sdk.status).toBe(200);
+    const items = sdk.json.data.items as Array<{ relative_path: string }>;
+    expect(items.map((item) => item.relative_path)).toEqual(['x.bag']);
+  });
+
   it("answers another org's dataset file listing exactly as a missing dataset (the attack)", async () => {
     const { dataset } = await datasetWith('og_a', ['secret.bag']);
     const body = { page_token: null, include_patterns: null, exclude_patterns: null };

@@ -294,6 +294,12 @@ describe('POST /v1/actions/{name}/invoke (spec A8)', () => {
       },
     );
     expect(foreign.status).toBe(404);
+    // Without inputs the data source is still the action's dataset and where its outputs go.
+    const foreignSource = await invoke('hub-action', 'h1', { data_source_id: datasetA }, TOKEN_B, {
+      'x-roboto-resource-owner-id': 'og_a',
+    });
+    expect(foreignSource.status).toBe(404);
+    expect(foreignSource.json.error.error_code).toBe('RobotoDatasetNotFoundException');
     const compute = await invoke('plain', 'p1', { compute_requirement_overrides: { vCPU: 1024, memory: 1 } });
     expect(compute.status).toBe(400);
   });
@@ -488,6 +494,27 @@ describe('POST /v1/actions/invocations/query (spec I2)', () => {
       },
     });
     expect((bySource.data as { next_token: string | null }).next_token).not.toBeNull();
+  });
+
+  it('answers a LIKE that a backtracking regex would take hours on (one request would stall serve)', async () => {
+    // Org C's own invocation, with a long value it chose; `%a%a…%b` against it is O(n^k) for a regex.
+    const long = 'a'.repeat(4000);
+    const made = await invokeOk('plain', 'pc', { invocation_source_id: long }, TOKEN_C);
+    const pattern = `${'%a'.repeat(12)}%b`;
+    const answer = await call('/v1/actions/invocations/query', {
+      body: { condition: { field: 'provenance.source.source_id', comparator: 'LIKE', value: pattern } },
+      token: TOKEN_C,
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.data).toEqual({ items: [], next_token: null });
+    const matching = await call('/v1/actions/invocations/query', {
+      body: {
+        condition: { field: 'provenance.source.source_id', comparator: 'LIKE', value: `${'%a'.repeat(12)}%` },
+      },
+      token: TOKEN_C,
+    });
+    const items = (matching.data as { items: { invocation_id: string }[] }).items;
+    expect(items.map((item) => item.invocation_id)).toEqual([made.invocation_id]);
   });
 
   it('refuses malformed queries with 400', async () => {

@@ -22,3 +22,15 @@ describe('gitignoreMatcher', () => {
     expect(gitignoreMatcher(['**/*'])('.hidden/x')).toBe(true);
   });
 });
+
+describe('gitignoreMatcher refuses patterns too costly to match', () => {
+  it.each([['*a*a*b'], ['**/*x*y*z'], ['**/a/**/a/**/b'], ['y'.repeat(1025)]])('%s', (pattern) => {
+    expect(() => gitignoreMatcher([pattern])).toThrow(expect.objectContaining({ code: 'E_INVALID_INPUT' }));
+  });
+
+  it('keeps the patterns actions and the SDK use', () => {
+    for (const pattern of ['**/*.bag', '.*/**/*', 'data/**/*_cam*.jpg', '/*.tmp', 'logs/', 'a/**/b/**/c']) {
+      expect(() => gitignoreMatcher([pattern])).not.toThrow();
+    }
+  });
+});

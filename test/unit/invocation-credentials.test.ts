@@ -7,6 +7,7 @@ import {
   tenancyCredentials,
 } from '../../src/app/invocation-credentials.js';
 import { localApiHost } from '../../src/app/local-api.js';
+import { MalformedRecordError } from '../../src/domain/errors.js';
 import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { MemoryInvocationStore } from '../support/memory-invocation-store.js';
@@ -43,6 +44,15 @@ async function setUp() {
 }
 
 describe('per-invocation tokens', () => {
+  it('a token whose invocation record cannot be read is refused (401), not a 500 the SDK retries', async () => {
+    const { issue, tenancy, invocationId } = await setUp();
+    const { token } = await issue();
+    const unreadable = {
+      get: () => Promise.reject(new MalformedRecordError(invocationId, 'request (not JSON)')),
+    };
+    expect(await refusingFinishedInvocations(tenancy, unreadable).authenticate(token)).toBeUndefined();
+  });
+
   it('a token of a running invocation authenticates as its org and invocation', async () => {
     const { issue, authenticator, org, invocationId, records } = await setUp();
     await records.transition(invocationId, InvocationStatus.Scheduled, null);

@@ -198,7 +198,7 @@ describe('invocationRequestFromAction (spec §4.3)', () => {
     ).toThrow(/no container image/);
   });
 
-  it('names the datasets that must exist: the data source of an input, selector datasets, the destination', () => {
+  it('names the datasets that must exist: the data source (inputs or not), selector datasets, the destination', () => {
     const request = invocationRequestFromAction(
       resolved,
       fields({
@@ -216,7 +216,8 @@ describe('invocationRequestFromAction (spec §4.3)', () => {
       fields({ parameter_values: { n: 1 }, data_source_id: 'ds_1' }),
       context,
     );
-    expect(datasetsNamed(plain)).toEqual([]);
+    // Without inputs too: the data source is the action's dataset and where its outputs go.
+    expect(datasetsNamed(plain)).toEqual(['ds_1']);
   });
 });
 

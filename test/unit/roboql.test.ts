@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { QuerySyntaxError, evaluateQuery, parseQuery, readPath } from '../../src/domain/roboql.js';
+import {
+  QuerySyntaxError,
+  evaluateQuery,
+  likeMatches,
+  parseQuery,
+  readPath,
+} from '../../src/domain/roboql.js';
 
 const file = {
   dataset_id: 'ds_1',
@@ -85,5 +91,41 @@ describe('RoboQL string order', () => {
     // U+FF5E < U+1F600 by code point; by UTF-16 unit (0xFF5E > 0xD83D) it would be the other way.
     expect(evaluateQuery(parseQuery('x < "😀"'), read)).toBe(true);
     expect(evaluateQuery(parseQuery('x >= "😀"'), read)).toBe(false);
+  });
+});
+
+describe('likeMatches', () => {
+  /** SQL LIKE as a regex: right on small inputs, exponential on `%a%a…%b` (why it is not used). */
+  const byRegex = (pattern: string, value: string) =>
+    new RegExp(
+      `^${Array.from(pattern)
+        .map((c) => (c === '%' ? '.*' : c === '_' ? '.' : c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+        .join('')}$`,
+      'su',
+    ).test(value);
+
+  it('agrees with SQL LIKE on every small pattern and value', () => {
+    const words = (alphabet: string, max: number): string[] => {
+      let all = [''];
+      let level = [''];
+      for (let length = 1; length <= max; length += 1) {
+        level = level.flatMap((word) => Array.from(alphabet).map((c) => word + c));
+        all = all.concat(level);
+      }
+      return all;
+    };
+    const values = words('ab\n', 4).concat(['é', 'aé', '😀', 'a😀b']);
+    for (const pattern of words('ab%_', 4).concat(['_', '%😀%', 'a_b', '.*', '(a'])) {
+      for (const value of values) {
+        expect(likeMatches(pattern, value), `${JSON.stringify(pattern)} ~ ${JSON.stringify(value)}`).toBe(
+          byRegex(pattern, value),
+        );
+      }
+    }
+  });
+
+  it('answers a pattern that would make a regex backtrack for hours', () => {
+    expect(likeMatches(`${'%a'.repeat(20)}%b`, 'a'.repeat(10_000))).toBe(false);
+    expect(likeMatches(`${'%a'.repeat(20)}%`, 'a'.repeat(10_000))).toBe(true);
   });
 });

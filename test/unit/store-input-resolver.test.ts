@@ -48,6 +48,9 @@ function watched(store: DataStore): { store: DataStore; queries: StoreQuery[] } 
 
 describe('StoreInputResolver', () => {
   let base: LocalDataStore;
+  let theirs: { dataset_id: string };
+  let theirFileId = '';
+  let theirTopicId = '';
   beforeAll(async () => {
     const root = await tempDir('resolver');
     base = new LocalDataStore(path.join(root, 'store'));
@@ -67,6 +70,21 @@ describe('StoreInputResolver', () => {
       await base.addTopic(records[0]?.file_id ?? '', { topicName: '/imu' });
       await base.addTopic(records[2]?.file_id ?? '', { topicName: `/${name}` });
     }
+    // Another org's dataset, file and topic: never an input of og_1's invocations.
+    theirs = await base.createDataset({ orgId: 'og_2', name: 'theirs' });
+    const source = path.join(root, 'theirs-secret.bag');
+    await writeFile(source, 'secret');
+    const [secret] = await base.putFiles(
+      theirs.dataset_id,
+      [{ relativePath: 'secret.bag', sourcePath: source }],
+      {
+        writeKey: { invocationId: 'iv_theirs', attempt: 1 },
+        origination: 'test',
+        signal,
+      },
+    );
+    theirFileId = secret?.file_id ?? '';
+    theirTopicId = (await base.addTopic(theirFileId, { topicName: '/theirs' })).topic_id;
   });
 
   it('resolves a query and names through store queries, page after page, without listing every file', async () => {
@@ -77,6 +95,7 @@ describe('StoreInputResolver', () => {
         files: [files({ query: 'path LIKE "%.bag" AND size > 0' }), files({ names: ['%.log', "it's.bag"] })],
         topics: [topics({ names: ['/imu'] }), topics({ query: 'name = "/two"' })],
       },
+      'og_1',
       signal,
     );
     expect(resolved.files.map((file) => file.record.relative_path).sort()).toEqual(
@@ -92,19 +111,44 @@ describe('StoreInputResolver', () => {
   it('names an unknown field, a syntax error and a selector that matches nothing', async () => {
     const resolver = new StoreInputResolver(base, silent);
     await expect(
-      resolver.resolve({ topics: null, files: [files({ query: 'colour = "red"' })] }, signal),
+      resolver.resolve({ topics: null, files: [files({ query: 'colour = "red"' })] }, 'og_1', signal),
     ).rejects.toMatchObject({
       code: 'E_INVALID_INPUT',
       message: expect.stringMatching(/no field "colour"/) as unknown,
     });
     await expect(
-      resolver.resolve({ topics: null, files: [files({ query: 'size >> 3' })] }, signal),
+      resolver.resolve({ topics: null, files: [files({ query: 'size >> 3' })] }, 'og_1', signal),
     ).rejects.toThrow(/expected a value/);
     await expect(
-      resolver.resolve({ topics: null, files: [files({ names: ['%.mcap'] })] }, signal),
+      resolver.resolve({ topics: null, files: [files({ names: ['%.mcap'] })] }, 'og_1', signal),
     ).rejects.toThrow('file selector 1 (names %.mcap) matched no file');
     await expect(
-      resolver.resolve({ files: null, topics: [topics({ names: ['/nope'] })] }, signal),
+      resolver.resolve({ files: null, topics: [topics({ names: ['/nope'] })] }, 'og_1', signal),
     ).rejects.toThrow('topic selector 1 (names /nope) matched no topic');
+  });
+
+  it("resolves only the invocation's org: another org's files and topics match nothing, by any selector", async () => {
+    const resolver = new StoreInputResolver(base, silent);
+    const attempts: Array<Parameters<StoreInputResolver['resolve']>[0]> = [
+      { topics: null, files: [files({ query: 'path LIKE "%secret%"' })] },
+      { topics: null, files: [files({ names: ['secret.bag'] })] },
+      { topics: null, files: [files({ ids: [theirFileId] })] },
+      { topics: null, files: [files({ dataset_id: theirs.dataset_id, paths: ['**/*'] })] },
+      { files: null, topics: [topics({ ids: [theirTopicId] })] },
+      { files: null, topics: [topics({ names: ['/theirs'] })] },
+      { files: null, topics: [topics({ query: 'name = "/theirs"' })] },
+    ];
+    for (const input of attempts) {
+      await expect(resolver.resolve(input, 'og_1', signal), JSON.stringify(input)).rejects.toMatchObject({
+        code: 'E_INVALID_INPUT',
+      });
+    }
+    // Their own org resolves them, as before.
+    const own = await resolver.resolve(
+      { topics: null, files: [files({ ids: [theirFileId] })] },
+      'og_2',
+      signal,
+    );
+    expect(own.files.map((file) => file.record.relative_path)).toEqual(['secret.bag']);
   });
 });
