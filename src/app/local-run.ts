@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { StaticSecretStore } from '../adapters/local/static-secret-store.js';
-import type { DataStore } from '../ports/data-store.js';
+import type { DataStore, DatasetRecord } from '../ports/data-store.js';
 import type { TransferObserver } from '../ports/transfer-observer.js';
 import { StoreInputResolver } from '../stages/store-input-resolver.js';
 import { StoreOutputTarget } from '../stages/store-output-target.js';
@@ -110,7 +110,6 @@ export async function runLocal(
   validateParameters(action.parameters, parameterValues, action.name);
   const timeoutMs = request.timeout === undefined ? undefined : parseDurationMs(request.timeout, '--timeout');
 
-  const orgId = request.orgId ?? nonEmpty(deps.env.ROBOTO_ORG_ID) ?? 'og_local';
   const invocationId = randomId('iv');
   const outputDir = request.outputDir === undefined ? undefined : path.resolve(deps.cwd, request.outputDir);
   if (outputDir !== undefined) await assertEmptyOrMissing(outputDir, '--output');
@@ -120,10 +119,21 @@ export async function runLocal(
       : path.join(outputDir, ...ACTION_LOG_FILE.split('/'));
   if (request.query !== undefined) parseQuery(request.query);
   const datasetIds = [...request.datasets];
+  const named: DatasetRecord[] = [];
   for (const datasetId of [...datasetIds, ...(request.uploadTo === undefined ? [] : [request.uploadTo])]) {
-    if ((await deps.store.getDataset(datasetId)) === undefined) {
-      throw new UsageError(`unknown dataset "${datasetId}"`, 'E_INVALID_INPUT');
-    }
+    const dataset = await deps.store.getDataset(datasetId);
+    if (dataset === undefined) throw new UsageError(`unknown dataset "${datasetId}"`, 'E_INVALID_INPUT');
+    named.push(dataset);
+  }
+  // The run's org: as given, else that of the datasets it names (an invocation reads and writes its own
+  // org's data only), else og_local.
+  const orgId = request.orgId ?? nonEmpty(deps.env.ROBOTO_ORG_ID) ?? named[0]?.org_id ?? 'og_local';
+  const foreign = named.find((dataset) => dataset.org_id !== orgId);
+  if (foreign !== undefined) {
+    throw new UsageError(
+      `dataset "${foreign.dataset_id}" belongs to org ${foreign.org_id}, not to the run's org ${orgId}: an invocation reads and writes its own org's datasets only (--org-id)`,
+      'E_INVALID_INPUT',
+    );
   }
   if (request.inputDir !== undefined) {
     const imported = await importFolder(deps.store, request.inputDir, {

@@ -152,6 +152,17 @@ describe('inputs from the dataset store', () => {
     expect(unknown.stderr).toContain('unknown dataset "ds_nosuchdataset"');
     expect(unknown.stderr).not.toContain('Scheduled');
 
+    // Another org's dataset: an invocation reads its own org's data only (the org is the dataset's when
+    // none is given, as in the run above).
+    const foreign = await runCli(['run', actionDir, '--dataset', dataset.dataset_id, '--org-id', 'og_2'], {
+      env,
+    });
+    expect(foreign.exitCode).toBe(64);
+    expect(foreign.stderr).toContain(
+      `dataset "${dataset.dataset_id}" belongs to org og_1, not to the run's org og_2`,
+    );
+    expect(foreign.stderr).not.toContain('Scheduled');
+
     const malformed = await runCli(['run', actionDir, '--query', 'size >> 3'], { env });
     expect(malformed.exitCode).toBe(64);
     expect(malformed.stderr).toContain(
