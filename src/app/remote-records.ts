@@ -3,6 +3,7 @@ import { UsageError } from '../domain/errors.js';
 import type { LogRecordWire } from '../domain/invocation-log-records.js';
 import { type InvocationStatus, isTerminal, statusName } from '../domain/invocation-status.js';
 import type { InvocationRecordWire } from '../domain/invocation-wire.js';
+import type { DatasetRecord, FileRecord } from '../domain/records.js';
 import { type WaitOptions, pollInvocation } from './invocation-wait.js';
 
 /** The environment variables the API token is read from, in order (never a flag: shell history, `ps`). */
@@ -112,6 +113,44 @@ export class RemoteRecords {
       (record) => statusName(record.last_status as InvocationStatus),
       { pollMs: REMOTE_POLL_MS, ...options },
     );
+  }
+
+  /** D5: the caller's org's datasets, every page. */
+  async listDatasets(): Promise<DatasetRecord[]> {
+    const records: DatasetRecord[] = [];
+    let after: string | null = null;
+    do {
+      const page: Page<DatasetRecord> = await this.client.call({
+        method: 'POST',
+        path: '/v1/datasets/query',
+        body: { limit: QUERY_PAGE, ...(after === null ? {} : { after }) },
+      });
+      records.push(...page.items);
+      after = page.next_token;
+    } while (after);
+    return records;
+  }
+
+  /** D2. */
+  getDataset(datasetId: string): Promise<DatasetRecord> {
+    return this.client.call({ method: 'GET', path: `/v1/datasets/${id(datasetId)}` });
+  }
+
+  /** D6: every file of the dataset, the page token sent both ways as the SDK does (spec §1.9). */
+  async datasetFiles(datasetId: string): Promise<FileRecord[]> {
+    const records: FileRecord[] = [];
+    let token: string | null = null;
+    do {
+      const page: Page<FileRecord> = await this.client.call({
+        method: 'POST',
+        path: `/v1/datasets/${id(datasetId)}/files/query`,
+        ...(token === null ? {} : { query: { page_token: token } }),
+        body: { page_token: token, include_patterns: null, exclude_patterns: null },
+      });
+      records.push(...page.items);
+      token = page.next_token;
+    } while (token);
+    return records;
   }
 
   /** A6: the latest version of each of the org's actions, every page. */

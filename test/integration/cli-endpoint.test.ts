@@ -55,7 +55,8 @@ describe('action-worker read commands through the API (--endpoint)', () => {
   beforeAll(async () => {
     const env = queue().env;
     const settings = WorkerSettings.parse({
-      storeDir: await tempDir('cli-endpoint-store'),
+      // The store the CLI's `datasets import` writes: serve answers for the same datasets.
+      storeDir: env.ACTION_WORKER_STORE_DIR,
       redis: {
         url: env.ACTION_WORKER_REDIS_URL,
         queue: env.ACTION_WORKER_QUEUE,
@@ -223,6 +224,37 @@ describe('action-worker read commands through the API (--endpoint)', () => {
     expect(foreign.exitCode).toBe(64);
     expect(foreign.stderr).toContain('RobotoNotFoundException');
     expect(foreign.stdout).toBe('');
+  });
+
+  it("reads the org's datasets and their files (D5, D2, D6), and not another org's", async () => {
+    const folder = await tempDir('endpoint-dataset');
+    await writeFile(path.join(folder, 'a.txt'), 'alpha');
+    await writeFile(path.join(folder, 'b.txt'), 'bravo!');
+    const imported = await queue().cli(['datasets', 'import', folder, '--org-id', orgA]);
+    expect(imported.exitCode, imported.stderr).toBe(0);
+    const datasetId = imported.stdout.trim();
+
+    const listed = JSON.parse(await ok(['datasets', 'list', '--json'])) as { dataset_id: string }[];
+    expect(listed.map((dataset) => dataset.dataset_id)).toEqual([datasetId]);
+    expect(JSON.parse(await ok(['datasets', 'list', '--json'], tokenB))).toEqual([]);
+
+    const shown = await ok(['datasets', 'show', datasetId]);
+    expect(shown).toContain(datasetId);
+    expect(shown).toMatch(/files: {7}2/);
+    const files = await ok(['datasets', 'files', datasetId]);
+    expect(files).toMatch(/^fl_\S+ {2}v1 +5 {2}a\.txt\n.* {2}v1 +6 {2}b\.txt$/);
+    const wire = JSON.parse(await ok(['datasets', 'files', datasetId, '--json'])) as { uri: string }[];
+    expect(wire.map((file) => file.uri)).toEqual([
+      expect.stringMatching(/^action-worker:\/\//),
+      expect.anything(),
+    ]);
+
+    for (const command of [['show'], ['files']]) {
+      const foreign = await read(['datasets', ...command, datasetId], tokenB);
+      expect(foreign.exitCode, command.join(' ')).toBe(64);
+      expect(foreign.stderr).toContain(`RobotoDatasetNotFoundException: dataset ${datasetId} not found`);
+      expect(foreign.stdout).toBe('');
+    }
   });
 
   it('refuses a wrong or missing token clearly, never printing it', async () => {
