@@ -285,8 +285,7 @@ describe('action-worker read commands through the API (--endpoint)', () => {
     await new Promise((resolve) => closed.close(resolve));
     const url = `http://127.0.0.1:${port}`;
     const result = await cli(['invocations', 'show', done, '--endpoint', url]);
-    expect(result.exitCode).not.toBe(0);
-    expect(result.exitCode).not.toBe(64);
+    expect(result.exitCode).toBe(70);
     expect(result.stderr).toContain(`cannot reach the API at ${url}`);
     expect(result.stdout + result.stderr).not.toContain(tokenA);
   });
