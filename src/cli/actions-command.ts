@@ -93,8 +93,9 @@ export function registerActionsCommand(program: Command): void {
     .requiredOption('--org <ID>', 'the org (og_…)')
     .addOption(endpointOption())
     .action(async (options) => {
-      if (options.endpoint !== undefined) {
-        print(await (await remoteRecordsAt(options.endpoint)).listActions(options.org));
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        print(await remote.listActions(options.org));
         return;
       }
       await withActions(async (store, app) => {
@@ -110,8 +111,9 @@ export function registerActionsCommand(program: Command): void {
     .option('--digest <DIGEST>', 'a version')
     .addOption(endpointOption())
     .action(async (name, options) => {
-      if (options.endpoint !== undefined) {
-        print(await (await remoteRecordsAt(options.endpoint)).showAction(options.org, name, options.digest));
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        print(await remote.showAction(options.org, name, options.digest));
         return;
       }
       await withActions(async (store, app) => {

@@ -114,10 +114,11 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--json', 'print JSON', false)
     .addOption(endpointOption())
     .action(async (options) => {
+      const remote = await remoteRecordsAt(options.endpoint);
       const all =
-        options.endpoint === undefined
+        remote === undefined
           ? await withStore((datasetStore) => datasetStore.listDatasets())
-          : await (await remoteRecordsAt(options.endpoint)).listDatasets();
+          : await remote.listDatasets();
       if (options.json) console.log(JSON.stringify(all, null, 2));
       else
         for (const dataset of all)
@@ -133,7 +134,7 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--json', 'print JSON', false)
     .addOption(endpointOption())
     .action(async (id, options) => {
-      const remote = options.endpoint === undefined ? undefined : await remoteRecordsAt(options.endpoint);
+      const remote = await remoteRecordsAt(options.endpoint);
       const { dataset, files } =
         remote === undefined
           ? await withStore(async (datasetStore) => ({
@@ -152,8 +153,9 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--json', 'print the file records as JSON', false)
     .addOption(endpointOption())
     .action(async (id, options) => {
-      if (options.endpoint !== undefined) {
-        const records = await (await remoteRecordsAt(options.endpoint)).datasetFiles(id);
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        const records = await remote.datasetFiles(id);
         if (options.json) console.log(JSON.stringify(records, null, 2));
         else for (const record of records) printFile({ record });
         return;

@@ -11,8 +11,12 @@ export const endpointOption = () =>
     'read through this API instead of Redis; token from $ACTION_WORKER_API_TOKEN, else $ROBOTO_API_KEY',
   ).env('ACTION_WORKER_API_ENDPOINT');
 
-/** The API's records at `url`; the HTTP client loads only now. */
-export async function remoteRecordsAt(url: string): Promise<RemoteRecords> {
+/**
+ * The API's records at `url`, or undefined without one (no `--endpoint`, or an empty
+ * ACTION_WORKER_API_ENDPOINT): the command reads Redis or the store as before. The HTTP client loads only now.
+ */
+export async function remoteRecordsAt(url: string | undefined): Promise<RemoteRecords | undefined> {
+  if (url === undefined || url.trim() === '') return undefined;
   const { remoteRecords } = await import('../app/remote-records.js');
   return remoteRecords(url, process.env);
 }

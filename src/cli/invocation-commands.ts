@@ -310,8 +310,9 @@ export function registerInvocationsCommand(program: Command): void {
         if (options.json) console.log(JSON.stringify(records, null, 2));
         else for (const record of records) console.log(listLine(view(record)));
       };
-      if (options.endpoint !== undefined) {
-        print(await (await remoteRecordsAt(options.endpoint)).listInvocations(query), wireView);
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        print(await remote.listInvocations(query), wireView);
         return;
       }
       await withControlPlane(async (plane) => {
@@ -326,8 +327,9 @@ export function registerInvocationsCommand(program: Command): void {
     .option('--json', 'print the record as JSON', false)
     .addOption(endpointOption())
     .action(async (invocationId, options) => {
-      if (options.endpoint !== undefined) {
-        const record = await (await remoteRecordsAt(options.endpoint)).getInvocation(invocationId);
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        const record = await remote.getInvocation(invocationId);
         console.log(options.json ? JSON.stringify(record, null, 2) : describe(wireView(record)));
         return;
       }
@@ -347,8 +349,9 @@ export function registerInvocationsCommand(program: Command): void {
     .option('--follow', 'keep printing until the invocation is finished', false)
     .addOption(endpointOption())
     .action(async (invocationId, options) => {
-      if (options.endpoint !== undefined) {
-        await remoteLogs(await remoteRecordsAt(options.endpoint), invocationId, options.follow);
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        await remoteLogs(remote, invocationId, options.follow);
         return;
       }
       await withControlPlane(async (plane) => {
@@ -419,8 +422,8 @@ export function registerInvocationsCommand(program: Command): void {
     .action(async (invocationId, options) => {
       const timeoutMs =
         options.timeout === undefined ? undefined : parseDurationMs(options.timeout, '--timeout');
-      if (options.endpoint !== undefined) {
-        const remote = await remoteRecordsAt(options.endpoint);
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
         await follow(remoteWait(remote, invocationId), invocationId, timeoutMs);
         return;
       }

@@ -290,8 +290,9 @@ describe('action-worker read commands through the API (--endpoint)', () => {
     expect(result.stdout + result.stderr).not.toContain(tokenA);
   });
 
-  it('without --endpoint still reads Redis', async () => {
-    const result = await queue().cli(['invocations', 'show', done, '--json']);
+  it('without --endpoint (or with an empty ACTION_WORKER_API_ENDPOINT) still reads Redis', async () => {
+    // cli() sets ACTION_WORKER_API_ENDPOINT to '' and a token: neither turns the API on.
+    const result = await cli(['invocations', 'show', done, '--json']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toHaveProperty('request');
   });
