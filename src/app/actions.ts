@@ -1,4 +1,3 @@
-import { type RedisPatience, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisActionStore } from '../adapters/redis/redis-action-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { parseActionConfigJson } from '../domain/action-config.js';
@@ -8,39 +7,22 @@ import { UnknownOrgError } from '../domain/api-token.js';
 import { UsageError } from '../domain/errors.js';
 import type { ActionStore } from '../ports/action-store.js';
 import type { TenancyStore } from '../ports/tenancy.js';
-import { rethrowUnlessRedisAnswers } from './control-plane.js';
+import { redisStoreOptions, usingRedisStore } from './control-plane.js';
 
-/**
- * Registered actions as the settings locate them: beside the invocation records, under their prefix.
- * `patience`: `fail` for a command a person waits for, `wait` for a server that rides out a Redis outage.
- */
+/** Registered actions as the settings locate them: beside the invocation records, under their prefix. */
 export function openActionStore(
   settings: WorkerSettings,
-  options: { patience?: RedisPatience; onError?: (error: Error) => void } = {},
+  options: Parameters<typeof redisStoreOptions>[1] = {},
 ): RedisActionStore {
-  return new RedisActionStore({
-    redis: redisOptions(settings.redis.url, options.patience ?? 'fail'),
-    prefix: recordPrefix(settings.redis),
-    ...(options.onError ? { onError: options.onError } : {}),
-  });
+  return new RedisActionStore(redisStoreOptions(settings, options));
 }
 
-/**
- * Runs `use` against the action store, failing fast when Redis does not answer (one clear error), and
- * closes the connection whatever happens.
- */
+/** Runs `use` against the action store, failing fast when Redis does not answer, and closes it. */
 export async function usingActions<T>(
   settings: WorkerSettings,
   use: (store: ActionStore) => Promise<T>,
 ): Promise<T> {
-  const store = openActionStore(settings);
-  try {
-    return await use(store);
-  } catch (error) {
-    return await rethrowUnlessRedisAnswers(error, () => store.ping(), settings.redis.url);
-  } finally {
-    await store.close();
-  }
+  return usingRedisStore(settings, openActionStore(settings), use);
 }
 
 /** Who the CLI's versions are by: it writes straight to Redis, with no token. */

@@ -5,6 +5,7 @@ import {
   redisOptions,
   withoutCredentials,
 } from '../adapters/bullmq/invocation-queue.js';
+import type { RedisStoreOptions } from '../adapters/redis/redis-connection.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { ActionWorkerError, InfrastructureError } from '../domain/errors.js';
@@ -78,4 +79,38 @@ export async function rethrowUnlessRedisAnswers(
     'E_IO',
     error,
   );
+}
+
+/**
+ * Where a Redis-backed store (orgs and tokens, actions) lives as the settings locate it: beside the
+ * invocation records, under their prefix. `patience`: `fail` for a command a person waits for, `wait` for a
+ * server that rides out a Redis outage.
+ */
+export function redisStoreOptions(
+  settings: WorkerSettings,
+  options: { patience?: RedisPatience; onError?: (error: Error) => void } = {},
+): RedisStoreOptions {
+  return {
+    redis: redisOptions(settings.redis.url, options.patience ?? 'fail'),
+    prefix: recordPrefix(settings.redis),
+    ...(options.onError ? { onError: options.onError } : {}),
+  };
+}
+
+/**
+ * Runs `use` against a Redis-backed store, failing fast when Redis does not answer (one clear error), and
+ * closes its connection whatever happens.
+ */
+export async function usingRedisStore<S extends { ping(): Promise<unknown>; close(): Promise<void> }, T>(
+  settings: WorkerSettings,
+  store: S,
+  use: (store: S) => Promise<T>,
+): Promise<T> {
+  try {
+    return await use(store);
+  } catch (error) {
+    return await rethrowUnlessRedisAnswers(error, () => store.ping(), settings.redis.url);
+  } finally {
+    await store.close();
+  }
 }

@@ -29,6 +29,7 @@ export function tenancyCredentials(
         created = await tenancy.createToken({
           orgId,
           invocationId,
+          attempt,
           name: `invocation ${invocationId} attempt ${attempt}`,
           expires,
         });
@@ -102,8 +103,9 @@ export class TokenRevokingInvocationStore implements InvocationStore {
 
 /**
  * Defence in depth for per-invocation tokens: a token scoped to an invocation authenticates only while
- * that invocation's record exists in the token's org and is not terminal, read on every request (nothing
- * cached), whether or not its revoke happened. Other tokens pass as the inner authenticator says.
+ * that invocation's record exists in the token's org, is not terminal and is at the attempt the token was
+ * minted for, read on every request (nothing cached), whether or not its revoke happened. Other tokens
+ * pass as the inner authenticator says.
  */
 export function refusingFinishedInvocations(
   inner: { authenticate(bearer: string): Promise<Principal | undefined> },
@@ -116,6 +118,8 @@ export function refusingFinishedInvocations(
       const record = await records.get(principal.invocationId);
       if (record === undefined || record.org_id !== principal.orgId) return undefined;
       if (record.is_finished || isTerminal(record.last_status)) return undefined;
+      // A token of an earlier attempt stays dead when a retry makes the record live again.
+      if (principal.attempt !== undefined && principal.attempt !== record.attempt) return undefined;
       return principal;
     },
   };

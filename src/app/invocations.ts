@@ -9,6 +9,12 @@ import {
   requestTimeout,
 } from '../domain/invocation-request.js';
 import { InvocationStatus, statusName } from '../domain/invocation-status.js';
+import {
+  type ActionVersions,
+  invocationRequestFromAction,
+  resolveInheritance,
+  visibleTo,
+} from '../domain/invoke-action.js';
 import { ownValue } from '../domain/names.js';
 import { parseSecretUri, secretUri, validateParameters } from '../domain/parameters.js';
 import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
@@ -70,19 +76,9 @@ export async function buildInvocationRequest(
   const secretParameters: string[] = [];
   for (const spec of options.secrets) {
     const [name, source] = splitAssignment(spec, '--secret');
-    if (/^(env|file|literal):/.test(source)) {
-      throw new UsageError(
-        `--secret ${name}: invoke sends references, never values; give the name of a secret in the workers' secret store (NAME=KEY or NAME=roboto-secret://KEY)`,
-        'E_INVALID_PARAMETER',
-      );
-    }
-    assertParameterName(name, '--secret');
+    const reference = secretReference(name, source);
     if (ownValue(parameterValues, name) !== undefined || secretParameters.includes(name)) {
       throw new UsageError(`parameter "${name}" is given twice`, 'E_INVALID_PARAMETER');
-    }
-    const reference = source.startsWith('roboto-secret://') ? source : secretUri(source);
-    if (source === '' || parseSecretUri(reference) === undefined) {
-      throw new UsageError(`--secret ${name}: "${source}" is not a secret name`, 'E_INVALID_PARAMETER');
     }
     parameterValues[name] = reference;
     secretParameters.push(name);
@@ -105,6 +101,103 @@ export async function buildInvocationRequest(
     dry_run: options.dryRun,
     log_level: options.logLevel,
   });
+}
+
+/** Who invocations made by the CLI are requested by (their provenance's source id): it has no token. */
+export const CLI_REQUESTER = 'action-worker-cli';
+
+/** `NAME` or `NAME@DIGEST` (the digest after the last `@`). */
+export function parseActionReference(text: string): { name: string; digest?: string } {
+  const at = text.lastIndexOf('@');
+  if (at <= 0) return { name: text };
+  const digest = text.slice(at + 1);
+  if (digest === '') throw new UsageError(`"${text}" has an empty digest after @`);
+  return { name: text.slice(0, at), digest };
+}
+
+/**
+ * The request `invoke NAME[@DIGEST]` submits for a registered action of the org: the same inheritance
+ * and the same request building as `POST /v1/actions/{name}/invoke` (spec A8), from the command's
+ * options. A name the org does not have is one error naming both things the argument could have been.
+ */
+export async function buildRegisteredInvocationRequest(
+  actions: ActionVersions,
+  reference: string,
+  options: Omit<InvokeOptions, 'actionDir'>,
+  context: { env: NodeJS.ProcessEnv; defaultTimeoutMinutes: number },
+): Promise<InvocationRequest> {
+  if (options.image !== undefined) {
+    throw new UsageError(
+      `--image cannot be given with the registered action "${reference}": it runs the image it was registered with (register a new version with \`actions update --image\`)`,
+    );
+  }
+  const orgId = options.orgId ?? (context.env.ROBOTO_ORG_ID || 'og_local');
+  const { name, digest } = parseActionReference(reference);
+  const visible = visibleTo(orgId);
+  const action = await actions.getAction(orgId, name, digest);
+  if (action === undefined || !visible(action)) {
+    throw new UsageError(
+      `"${reference}" is neither an action directory (no such directory) nor an action registered in org ${orgId}${digest === undefined ? '' : ' with that digest'} (see \`actions list --org ${orgId}\`)`,
+    );
+  }
+  const resolved = await resolveInheritance(actions, action, visible);
+  const parameterValues: Record<string, unknown> = await collectParameterValues(
+    options.params,
+    options.paramsFile,
+  );
+  for (const spec of options.secrets) {
+    const [secretName, source] = splitAssignment(spec, '--secret');
+    const uri = secretReference(secretName, source);
+    if (ownValue(parameterValues, secretName) !== undefined) {
+      throw new UsageError(`parameter "${secretName}" is given twice`, 'E_INVALID_PARAMETER');
+    }
+    parameterValues[secretName] = uri;
+  }
+  if (options.query !== undefined) parseQuery(options.query);
+  const input = buildInput({ ...options, topics: [] }, options.datasets);
+  const timeoutMs = options.timeout === undefined ? undefined : parseDurationMs(options.timeout, '--timeout');
+  const request = invocationRequestFromAction(
+    resolved,
+    {
+      compute_requirement_overrides: null,
+      container_parameter_overrides: null,
+      data_source_id: options.datasets[0] ?? UNSPECIFIED_DATA_SOURCE,
+      idempotency_id: options.idempotencyId ?? null,
+      input_data: [],
+      rich_input_data: input,
+      invocation_source: 'Manual',
+      invocation_source_id: null,
+      parameter_values: parameterValues,
+      timeout: null,
+      upload_destination:
+        options.uploadTo === undefined
+          ? null
+          : { destination_type: 'Dataset', destination_id: options.uploadTo },
+    },
+    { callerOrgId: orgId, requesterId: CLI_REQUESTER, defaultTimeoutMinutes: context.defaultTimeoutMinutes },
+  );
+  return {
+    ...request,
+    ...(timeoutMs === undefined ? {} : requestTimeout(timeoutMs)),
+    dry_run: options.dryRun,
+    log_level: options.logLevel,
+  };
+}
+
+/** `--secret NAME=KEY` (or `NAME=roboto-secret://KEY`) as the reference the request carries. */
+function secretReference(name: string, source: string): string {
+  if (/^(env|file|literal):/.test(source)) {
+    throw new UsageError(
+      `--secret ${name}: invoke sends references, never values; give the name of a secret in the workers' secret store (NAME=KEY or NAME=roboto-secret://KEY)`,
+      'E_INVALID_PARAMETER',
+    );
+  }
+  assertParameterName(name, '--secret');
+  const reference = source.startsWith('roboto-secret://') ? source : secretUri(source);
+  if (source === '' || parseSecretUri(reference) === undefined) {
+    throw new UsageError(`--secret ${name}: "${source}" is not a secret name`, 'E_INVALID_PARAMETER');
+  }
+  return reference;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { FileSelector } from '../domain/input-selectors.js';
 import { assertEmptyOrMissing, exportFiles, importFolder } from './dataset-transfer.js';
 import { PLACEHOLDER_SERVICE_ENDPOINT, type WorkerSettings } from '../config/worker-settings.js';
 import { LocalRunCredentials } from './invocation-credentials.js';
-import { type LocalApi, localApiHost, startLocalApi } from './local-api.js';
+import { type LocalApi, LocalInvocationView, localApiHost, startLocalApi } from './local-api.js';
 import { type ActionConfig, ActionConfig as ActionConfigSchema } from '../domain/action-config.js';
 import { assertFitsCapacity } from '../domain/compute-requirements.js';
 import { parseDurationMs } from '../domain/duration.js';
@@ -188,7 +188,8 @@ export async function runLocal(
   }
 
   // The action's API for the length of the run, when no other is configured; its one token is the run's.
-  const local = await startRunApi(deps, orgId);
+  const view = new LocalInvocationView(invocationId, invocation);
+  const local = await startRunApi(deps, orgId, view);
   const outcome = await executeInvocation(
     plan,
     {
@@ -204,6 +205,7 @@ export async function runLocal(
         record: (status, detail) => {
           // From its terminal status on, the invocation's token is refused.
           if (isTerminal(status)) local?.credentials.finish();
+          view.record(status, detail);
           io.onStatus(status, detail);
           return Promise.resolve();
         },
@@ -266,6 +268,7 @@ export async function runLocal(
 async function startRunApi(
   deps: { runtime: ContainerRuntime; store: DataStore; settings: WorkerSettings; logger: Logger },
   orgId: string,
+  invocation: LocalInvocationView,
 ): Promise<{ api: LocalApi; credentials: LocalRunCredentials } | undefined> {
   const { roboto, container } = deps.settings;
   if (
@@ -289,6 +292,7 @@ async function startRunApi(
       authenticator: credentials,
       settings: deps.settings,
       logger: deps.logger,
+      invocation,
     });
     credentials.serviceEndpoint = api.url;
     return { api, credentials };

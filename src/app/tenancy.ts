@@ -1,42 +1,24 @@
-import { type RedisPatience, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisTenancyStore } from '../adapters/redis/redis-tenancy-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { UnknownOrgError, UnknownTokenError, parseTokenExpiry } from '../domain/api-token.js';
 import { UsageError } from '../domain/errors.js';
 import type { ApiTokenRecord, OrgRecord, TenancyStore } from '../ports/tenancy.js';
-import { rethrowUnlessRedisAnswers } from './control-plane.js';
+import { redisStoreOptions, usingRedisStore } from './control-plane.js';
 
-/**
- * The orgs and tokens as the settings locate them: beside the invocation records, under their prefix.
- * `patience`: `fail` for a command a person waits for, `wait` for a server that rides out a Redis outage.
- */
+/** The orgs and tokens as the settings locate them: beside the invocation records, under their prefix. */
 export function openTenancyStore(
   settings: WorkerSettings,
-  options: { patience?: RedisPatience; onError?: (error: Error) => void } = {},
+  options: Parameters<typeof redisStoreOptions>[1] = {},
 ): RedisTenancyStore {
-  return new RedisTenancyStore({
-    redis: redisOptions(settings.redis.url, options.patience ?? 'fail'),
-    prefix: recordPrefix(settings.redis),
-    ...(options.onError ? { onError: options.onError } : {}),
-  });
+  return new RedisTenancyStore(redisStoreOptions(settings, options));
 }
 
-/**
- * Runs `use` against the tenancy store, failing fast when Redis does not answer (one clear error), and
- * closes the connection whatever happens.
- */
+/** Runs `use` against the tenancy store, failing fast when Redis does not answer, and closes it. */
 export async function usingTenancy<T>(
   settings: WorkerSettings,
   use: (store: TenancyStore) => Promise<T>,
 ): Promise<T> {
-  const store = openTenancyStore(settings);
-  try {
-    return await use(store);
-  } catch (error) {
-    return await rethrowUnlessRedisAnswers(error, () => store.ping(), settings.redis.url);
-  } finally {
-    await store.close();
-  }
+  return usingRedisStore(settings, openTenancyStore(settings), use);
 }
 
 export async function createOrg(store: TenancyStore, name: string): Promise<OrgRecord> {

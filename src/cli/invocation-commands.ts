@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +17,8 @@ import type { InvocationRecordWire } from '../domain/invocation-wire.js';
 import type { InvocationRecord } from '../ports/invocation-store.js';
 import type { ControlPlane } from '../app/control-plane.js';
 import type { RemoteRecords } from '../app/remote-records.js';
+import type { WorkerSettings } from '../config/worker-settings.js';
+import type { ActionStore } from '../ports/action-store.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -51,6 +54,23 @@ async function withControlPlane<T>(use: (plane: ControlPlane) => Promise<T>): Pr
     cliSettings(),
   ]);
   return usingControlPlane(settings, use);
+}
+
+/** Whether `invoke`'s argument names a directory (today's ACTION_DIR), rather than a registered action. */
+async function isDirectory(text: string): Promise<boolean> {
+  try {
+    return (await stat(text)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `use` against the registered actions (Redis, beside the records); the clients load only now. */
+async function withRegisteredActions<T>(
+  use: (actions: ActionStore, settings: WorkerSettings) => Promise<T>,
+): Promise<T> {
+  const [{ usingActions }, settings] = await Promise.all([import('../app/actions.js'), cliSettings()]);
+  return usingActions(settings, (actions) => use(actions, settings));
 }
 
 /** A status's name; a value this version does not know (from another server) as its number. */
@@ -109,7 +129,10 @@ export function registerInvokeCommand(program: Command): void {
   program
     .command('invoke')
     .description('Queue an invocation for the daemons and print its id.')
-    .argument('[ACTION_DIR]', 'directory holding action.json (its image_uri is the image unless --image)')
+    .argument(
+      '[ACTION_DIR|NAME[@DIGEST]]',
+      'directory holding action.json (its image_uri is the image unless --image), else a registered action of the org (its latest version, or the one with that digest)',
+    )
     .option('--image <REF>', 'the image the workers run (pulled, or found on their engine)')
     .option('--dataset <ID>', 'input dataset (repeatable; the first is ROBOTO_DATASET_ID)', collect, [])
     .option(
@@ -146,28 +169,37 @@ export function registerInvokeCommand(program: Command): void {
     )
     .option('--wait', 'follow the invocation to its end; exit 0 only when it Completed', false)
     .option('--json', 'print the invocation record as JSON', false)
-    .action(async (actionDir, options) => {
-      const { buildInvocationRequest, submitInvocation } = await invocationsApp();
-      const request = await buildInvocationRequest(
-        {
-          ...(actionDir === undefined ? {} : { actionDir }),
-          ...(options.image === undefined ? {} : { image: options.image }),
-          datasets: options.dataset,
-          files: options.files,
-          ...(options.query === undefined ? {} : { query: options.query }),
-          fileIds: options.fileId,
-          params: options.param,
-          ...(options.paramsFile === undefined ? {} : { paramsFile: options.paramsFile }),
-          secrets: options.secret,
-          ...(options.uploadTo === undefined ? {} : { uploadTo: options.uploadTo }),
-          ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
-          ...(options.idempotencyId === undefined ? {} : { idempotencyId: options.idempotencyId }),
-          ...(options.orgId === undefined ? {} : { orgId: options.orgId }),
-          dryRun: options.dryRun,
-          logLevel: options.logLevel,
-        },
-        process.env,
-      );
+    .action(async (actionDirOrName, options) => {
+      const { buildInvocationRequest, buildRegisteredInvocationRequest, submitInvocation } =
+        await invocationsApp();
+      const given = {
+        ...(options.image === undefined ? {} : { image: options.image }),
+        datasets: options.dataset,
+        files: options.files,
+        ...(options.query === undefined ? {} : { query: options.query }),
+        fileIds: options.fileId,
+        params: options.param,
+        ...(options.paramsFile === undefined ? {} : { paramsFile: options.paramsFile }),
+        secrets: options.secret,
+        ...(options.uploadTo === undefined ? {} : { uploadTo: options.uploadTo }),
+        ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+        ...(options.idempotencyId === undefined ? {} : { idempotencyId: options.idempotencyId }),
+        ...(options.orgId === undefined ? {} : { orgId: options.orgId }),
+        dryRun: options.dryRun,
+        logLevel: options.logLevel,
+      };
+      const request =
+        actionDirOrName === undefined || (await isDirectory(actionDirOrName))
+          ? await buildInvocationRequest(
+              { ...given, ...(actionDirOrName === undefined ? {} : { actionDir: actionDirOrName }) },
+              process.env,
+            )
+          : await withRegisteredActions((actions, settings) =>
+              buildRegisteredInvocationRequest(actions, actionDirOrName, given, {
+                env: process.env,
+                defaultTimeoutMinutes: settings.defaultTimeoutMinutes,
+              }),
+            );
       await withControlPlane(async (plane) => {
         const { record, isNew } = await submitInvocation(plane.store, plane.queue, request);
         if (!isNew) {

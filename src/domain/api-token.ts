@@ -35,7 +35,7 @@ export function mintApiToken(): MintedToken {
  * revoked or used; `hash` is what the store keeps of the secret, `token` what the caller is shown once.
  */
 export function newApiToken(
-  request: { orgId: string; name?: string; expires?: Date; invocationId?: string },
+  request: { orgId: string; name?: string; expires?: Date; invocationId?: string; attempt?: number },
   now = new Date(),
 ): {
   record: {
@@ -46,6 +46,7 @@ export function newApiToken(
     expires: string | null;
     revoked: string | null;
     invocation_id: string | null;
+    attempt: number | null;
     last_used: string | null;
   };
   token: string;
@@ -61,6 +62,7 @@ export function newApiToken(
       expires: request.expires?.toISOString() ?? null,
       revoked: null,
       invocation_id: request.invocationId ?? null,
+      attempt: request.invocationId === undefined ? null : (request.attempt ?? null),
       last_used: null,
     },
     token: minted.token,
@@ -117,6 +119,8 @@ export interface Principal {
   tokenId: string;
   /** Set for a token scoped to one invocation. */
   invocationId?: string;
+  /** Set for a token scoped to one attempt of that invocation: it stands for that attempt only. */
+  attempt?: number;
 }
 
 /** What a store keeps of a token and authentication reads. */
@@ -126,6 +130,8 @@ export interface StoredTokenCheck {
   expires: string | null;
   revoked: string | null;
   invocation_id: string | null;
+  /** The attempt an invocation token was minted for (null or absent: any attempt, a token of before). */
+  attempt?: number | null;
 }
 
 /**
@@ -147,6 +153,7 @@ export function authenticateToken(
     orgId: stored.org_id,
     tokenId,
     ...(stored.invocation_id === null ? {} : { invocationId: stored.invocation_id }),
+    ...(stored.invocation_id === null || stored.attempt == null ? {} : { attempt: stored.attempt }),
   };
 }
 

@@ -31,6 +31,17 @@ export interface ResolvedAction {
 }
 
 /**
+ * Who may invoke (or inherit from) an action version, seen from `callerOrgId`: the caller's org's own, one
+ * on the action hub, or, as a parent, one of the same org as the action inheriting it.
+ */
+export function visibleTo(callerOrgId: string) {
+  return (action: ActionRecord, child?: ActionRecord): boolean =>
+    action.org_id === callerOrgId ||
+    action.accessibility === 'action_hub' ||
+    (child !== undefined && action.org_id === child.org_id);
+}
+
+/**
  * Follows `inherits` (spec §4.2: the pinned digest or the latest version; the owner defaults to the
  * inheriting action's org): image, parameters, container parameters and requires_downloaded_inputs come
  * from the action that has them; compute requirements and timeout are the nearest non-null. A missing or

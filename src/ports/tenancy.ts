@@ -26,6 +26,8 @@ export const ApiTokenRecord = z.object({
   /** When it was revoked; null while it is not. */
   revoked: z.string().nullable(),
   invocation_id: z.string().nullable(),
+  /** The attempt of the invocation it was minted for: it stands for that attempt only (null: any). */
+  attempt: z.number().int().nullable(),
   /** When it last authenticated a request, to the minute (null: never). */
   last_used: z.string().nullable(),
 });
@@ -43,6 +45,8 @@ export interface NewApiToken {
   name?: string;
   expires?: Date;
   invocationId?: string;
+  /** With `invocationId`: the attempt the token is for; a later attempt of the invocation refuses it. */
+  attempt?: number;
 }
 
 /** Orgs and their API tokens; the token secret leaves the store once, from `createToken`. */

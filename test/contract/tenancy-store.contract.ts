@@ -40,6 +40,7 @@ export function describeTenancyStoreContract(
         expires: null,
         revoked: null,
         invocation_id: null,
+        attempt: null,
         last_used: null,
       });
       expect(record.token_id).toMatch(/^tk_/);
@@ -142,6 +143,31 @@ export function describeTenancyStoreContract(
         orgId: org.org_id,
         tokenId: record.token_id,
         invocationId: 'iv_scoped01',
+      });
+    });
+
+    it('keeps the attempt of an invocation token and returns it with the principal', async () => {
+      const store = open();
+      const org = await store.createOrg({ name: 'f2' });
+      const { record, token } = await store.createToken({
+        orgId: org.org_id,
+        invocationId: 'iv_attempt01',
+        attempt: 3,
+      });
+      expect(record).toMatchObject({ invocation_id: 'iv_attempt01', attempt: 3 });
+      expect(await open().getToken(record.token_id)).toEqual(record);
+      expect(await open().authenticate(token)).toEqual({
+        orgId: org.org_id,
+        tokenId: record.token_id,
+        invocationId: 'iv_attempt01',
+        attempt: 3,
+      });
+      // An org's API key has no attempt, whatever is asked.
+      const key = await store.createToken({ orgId: org.org_id, attempt: 2 });
+      expect(key.record.attempt).toBeNull();
+      expect(await open().authenticate(key.token)).toEqual({
+        orgId: org.org_id,
+        tokenId: key.record.token_id,
       });
     });
 

@@ -1,4 +1,4 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { openDataStore } from '../../src/app/local-adapters.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { newInvocationRequest } from '../../src/domain/invocation-request.js';
-import { InvocationStatus } from '../../src/domain/invocation-status.js';
+import { InvocationStatus, isTerminal } from '../../src/domain/invocation-status.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import { type DaemonProcess, useTestQueue } from '../support/daemon-harness.js';
 import { runInProcess } from '../support/harness.js';
@@ -60,7 +60,7 @@ async function apiCallingAction(keyDrop: string): Promise<string> {
     JSON.stringify({
       name: 'api-caller',
       image_uri: PYTHON_IMAGE,
-      parameters: [{ name: 'other_dataset' }],
+      parameters: [{ name: 'other_dataset' }, { name: 'file_path' }],
       container_parameters: {
         entry_point: ['python3', '-c'],
         command: [await readFile(SCRIPT, 'utf8')],
@@ -74,6 +74,49 @@ async function apiCallingAction(keyDrop: string): Promise<string> {
 interface CallResult {
   status: number;
   answer: { data?: Record<string, unknown>; error?: { error_code: string } } | null;
+}
+
+/** An input file with a space and a sub-directory in its path: the action finds it by that path (D7). */
+const NESTED_PATH = 'sub dir/b c.log';
+
+/** The action's input folder: a.log and NESTED_PATH. */
+async function inputFolder(prefix: string): Promise<string> {
+  const input = await tempDir(prefix);
+  await writeFile(path.join(input, 'a.log'), 'one line\n');
+  await mkdir(path.join(input, 'sub dir'));
+  await writeFile(path.join(input, ...NESTED_PATH.split('/')), 'another line\n');
+  return input;
+}
+
+/**
+ * The SDK's runtime calls succeeded, with what they wrote in the store: the invocation read while running
+ * (I1), the dataset tagged and given a field (D4), the nested file found by its path (D7) and tagged (F2),
+ * its topics listed (P2, a page).
+ */
+async function expectSdkCallsTookEffect(
+  calls: Record<string, CallResult>,
+  store: DataStore,
+  datasetId: string,
+  invocationId: string,
+): Promise<void> {
+  expect(calls.invocation).toMatchObject({ status: 200, answer: { data: { invocation_id: invocationId } } });
+  const status = calls.invocation!.answer!.data!.last_status as InvocationStatus;
+  expect(isTerminal(status), `status ${String(status)}`).toBe(false);
+  expect(calls.tag_dataset).toMatchObject({ status: 200, answer: { data: { dataset_id: datasetId } } });
+  expect(calls.file_by_path).toMatchObject({
+    status: 200,
+    answer: { data: { relative_path: NESTED_PATH, association_id: datasetId } },
+  });
+  const fileId = calls.file_by_path!.answer!.data!.file_id as string;
+  expect(calls.tag_file).toMatchObject({ status: 200, answer: { data: { file_id: fileId } } });
+  expect(calls.file_topics).toMatchObject({ status: 200, answer: { data: { items: [], next_token: null } } });
+
+  const dataset = await store.getDataset(datasetId);
+  expect(dataset?.tags).toContain('tagged-by-action');
+  expect(dataset?.metadata).toMatchObject({ seen_by: 'call_api' });
+  const file = await store.getFile(fileId);
+  expect(file?.record.relative_path).toBe(NESTED_PATH);
+  expect(file?.record.tags).toContain('file-tagged-by-action');
 }
 
 /** The api-calls.json the action left in a dataset. */
@@ -134,7 +177,7 @@ describe("the engine's network gateways (where run's API listens on a bridge)", 
 
 describe('an action calling the API under action-worker run (the in-process API)', () => {
   it(
-    'reads its dataset and org with its own token, is refused another org’s dataset, and the token dies with the run',
+    'makes the SDK’s runtime calls with its own token (invocation, tags, metadata, file by path, topics), is refused another org’s dataset, and the token dies with the run',
     { timeout: 180_000 },
     async () => {
       const drop = await startKeyDrop();
@@ -142,15 +185,14 @@ describe('an action calling the API under action-worker run (the in-process API)
         const storeDir = await tempDir('run-api-store');
         const store = new LocalDataStore(storeDir);
         const other = await store.createDataset({ orgId: 'og_someone_else', name: 'not yours' });
-        const input = await tempDir('run-api-input');
-        await writeFile(path.join(input, 'a.log'), 'one line\n');
+        const input = await inputFolder('run-api-input');
         const run = await runInProcess(
           {
             actionDir: await apiCallingAction(drop.url),
             image: PYTHON_IMAGE,
             inputDir: input,
             orgId: 'og_runner',
-            params: [`other_dataset=${other.dataset_id}`],
+            params: [`other_dataset=${other.dataset_id}`, `file_path=${NESTED_PATH}`],
             keepWorkspace: true,
             outputDir: path.join(await tempDir('run-api-out'), 'o'),
           },
@@ -172,6 +214,7 @@ describe('an action calling the API under action-worker run (the in-process API)
         const datasetId = outcome.uploadDatasetId!;
         expect(calls.dataset).toMatchObject({ status: 200, answer: { data: { dataset_id: datasetId } } });
         expect(calls.org).toMatchObject({ status: 200, answer: { data: { org_id: 'og_runner' } } });
+        await expectSdkCallsTookEffect(calls, store, datasetId, run.result.invocationId);
         // Another org's dataset answers exactly like a missing one.
         expect(calls.other_org_dataset).toMatchObject({
           status: 404,
@@ -231,8 +274,7 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
     const otherOrgId = (await tenancy.createOrg({ name: 'someone else' })).org_id;
     store = await openDataStore(settings, { logger });
     closers.push(() => store.close());
-    const input = await tempDir('daemon-api-input');
-    await writeFile(path.join(input, 'a.log'), 'one line\n');
+    const input = await inputFolder('daemon-api-input');
     const signal = new AbortController().signal;
     datasetId = (await importFolder(store, input, { orgId, signal })).dataset.dataset_id;
     otherDatasetId = (await store.createDataset({ orgId: otherOrgId, name: 'not yours' })).dataset_id;
@@ -247,7 +289,7 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
   });
 
   it(
-    'reads its dataset and org with its own token, which is refused once the invocation is over and is stored nowhere',
+    'makes the SDK’s runtime calls with its own token (invocation, tags, metadata, file by path, topics), which is refused once the invocation is over and is stored nowhere',
     { timeout: 180_000 },
     async () => {
       const drop = await startKeyDrop();
@@ -260,6 +302,8 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
           orgId,
           '--param',
           `other_dataset=${otherDatasetId}`,
+          '--param',
+          `file_path=${NESTED_PATH}`,
         ]);
         const record = await queue().waitFinished(invocationId, 120_000);
         const log = await queue().store().getLog(invocationId);
@@ -268,6 +312,7 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
         const calls = await apiCallsIn(store, datasetId);
         expect(calls.dataset).toMatchObject({ status: 200, answer: { data: { dataset_id: datasetId } } });
         expect(calls.org).toMatchObject({ status: 200, answer: { data: { org_id: orgId } } });
+        await expectSdkCallsTookEffect(calls, store, datasetId, invocationId);
         expect(calls.other_org_dataset).toMatchObject({
           status: 404,
           answer: { error: { error_code: 'RobotoDatasetNotFoundException' } },
@@ -315,5 +360,28 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
     const otherOrg = (await tenancy.createOrg({ name: 'forger' })).org_id;
     const forged = await tenancy.createToken({ orgId: otherOrg, invocationId: running.record.invocation_id });
     expect(await get(`${api.url}/v1/orgs/id/${otherOrg}`, forged.token)).toBe(401);
+  });
+
+  it("serve refuses an earlier attempt's token once a retry holds the invocation, even unrevoked", async () => {
+    const records = queue().store();
+    const { record } = await records.create(
+      newInvocationRequest({ action: { image: PYTHON_IMAGE, config: { name: 'retried' } }, org_id: orgId }),
+    );
+    const id = record.invocation_id;
+    const url = `${api.url}/v1/datasets/${datasetId}`;
+    await records.startAttempt(id, 1);
+    const first = await tenancy.createToken({ orgId, invocationId: id, attempt: 1 });
+    expect(await get(url, first.token)).toBe(200);
+    // Attempt 1 fails with a retry to come, written straight in the records: its token is not revoked…
+    await records.transition(id, InvocationStatus.Scheduled, null, { attempt: 1 });
+    await records.transition(id, InvocationStatus.Failed, 'boom', { attempt: 1, final: false });
+    await records.startAttempt(id, 2);
+    await records.transition(id, InvocationStatus.Queued, 'retrying', { attempt: 2 });
+    const second = await tenancy.createToken({ orgId, invocationId: id, attempt: 2 });
+    expect((await tenancy.getToken(first.record.token_id))?.revoked).toBeNull();
+    // …and the record is live again, but only for attempt 2's token.
+    expect(await get(url, first.token)).toBe(401);
+    expect(await get(`${api.url}/v1/actions/invocations/${id}`, first.token)).toBe(401);
+    expect(await get(url, second.token)).toBe(200);
   });
 });

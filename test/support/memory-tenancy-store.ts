@@ -114,6 +114,7 @@ function listed(stored: StoredToken): ApiTokenRecord {
     expires: stored.expires,
     revoked: stored.revoked,
     invocation_id: stored.invocation_id,
+    attempt: stored.attempt,
     last_used: stored.last_used,
   };
 }

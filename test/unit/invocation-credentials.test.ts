@@ -23,12 +23,14 @@ async function setUp() {
     newInvocationRequest({ action: { image: 'x:1', config: { name: 'a' } }, org_id: org.org_id }),
   );
   const invocationId = record.invocation_id;
+  // As the daemon does: the attempt holds the record before its token is minted.
+  await records.startAttempt(invocationId, 1);
   const credentials = tenancyCredentials(tenancy);
-  const issue = async (orgId = org.org_id) => {
+  const issue = async (orgId = org.org_id, attempt = 1) => {
     const credential = await credentials.issue({
       invocationId,
       orgId,
-      attempt: 1,
+      attempt,
       expires: new Date(Date.now() + 60_000),
     });
     return credential!;
@@ -92,6 +94,41 @@ describe('per-invocation tokens', () => {
     expect(await authenticator.authenticate(forged.token)).toBeUndefined();
     const orphan = await tenancy.createToken({ orgId: other.org_id, invocationId: 'iv_nonesuch' });
     expect(await authenticator.authenticate(orphan.token)).toBeUndefined();
+  });
+
+  it("a retry does not revive an earlier attempt's token whose revoke was missed", async () => {
+    const { tenancy, org, unrevoked } = await setUp();
+    const { record } = await unrevoked.create(
+      newInvocationRequest({ action: { image: 'x:1', config: { name: 'a' } }, org_id: org.org_id }),
+    );
+    const id = record.invocation_id;
+    const credentials = tenancyCredentials(tenancy);
+    const mint = async (attempt: number) =>
+      (await credentials.issue({
+        invocationId: id,
+        orgId: org.org_id,
+        attempt,
+        expires: new Date(Date.now() + 60_000),
+      }))!;
+    const authenticator = refusingFinishedInvocations(tenancy, unrevoked);
+    await unrevoked.startAttempt(id, 1);
+    const first = await mint(1);
+    expect(await authenticator.authenticate(first.token)).toMatchObject({ invocationId: id, attempt: 1 });
+    // Attempt 1 fails without its revoke (a store that does not revoke); the retry takes the record.
+    await unrevoked.transition(id, InvocationStatus.Scheduled, null, { attempt: 1 });
+    await unrevoked.transition(id, InvocationStatus.Failed, 'boom', { attempt: 1, final: false });
+    await unrevoked.startAttempt(id, 2);
+    await unrevoked.transition(id, InvocationStatus.Queued, 'retrying', { attempt: 2 });
+    await unrevoked.transition(id, InvocationStatus.Scheduled, null, { attempt: 2 });
+    const second = await mint(2);
+    // Neither was revoked: only the attempt binding refuses the first.
+    const minted = (await tenancy.listTokens()).filter((token) => token.invocation_id === id);
+    expect(minted.map((token) => [token.attempt, token.revoked])).toEqual([
+      [1, null],
+      [2, null],
+    ]);
+    expect(await authenticator.authenticate(first.token)).toBeUndefined();
+    expect(await authenticator.authenticate(second.token)).toMatchObject({ invocationId: id, attempt: 2 });
   });
 
   it("an org's own API key is not affected", async () => {

@@ -9,6 +9,7 @@ import {
   datasetsNamed,
   invocationRequestFromAction,
   resolveInheritance,
+  visibleTo,
 } from '../../src/domain/invoke-action.js';
 
 const action = (fields: Partial<ActionRecord> & { name: string; digest: string }): ActionRecord =>
@@ -114,6 +115,21 @@ describe('resolveInheritance', () => {
     await expect(resolveInheritance(versionsOf(chain), chain[0] as ActionRecord, everyone)).rejects.toThrow(
       /more than/,
     );
+  });
+});
+
+describe('visibleTo', () => {
+  it("sees the caller's org's actions, the action hub's, and a parent of its child's org; nothing else", () => {
+    const visible = visibleTo('og_1');
+    const own = action({ name: 'own', digest: 'o' });
+    const foreign = action({ name: 'foreign', digest: 'f', org_id: 'og_9' });
+    const hub = action({ name: 'hub', digest: 'h', org_id: 'og_9', accessibility: 'action_hub' });
+    const foreignChild = action({ name: 'child', digest: 'c', org_id: 'og_9', accessibility: 'action_hub' });
+    expect(visible(own)).toBe(true);
+    expect(visible(hub)).toBe(true);
+    expect(visible(foreign)).toBe(false);
+    expect(visible(foreign, own)).toBe(false);
+    expect(visible(foreign, foreignChild)).toBe(true);
   });
 });
 

@@ -58,3 +58,33 @@ describe('settingsFromEnv', () => {
     expect(() => settingsFromEnv(env)).toThrow(message);
   });
 });
+
+describe('the API signing key', () => {
+  const secret = 'k'.repeat(40);
+
+  it('comes from ACTION_WORKER_API_SIGNING_SECRET, with the public URL beside it', () => {
+    const settings = settingsFromEnv({
+      ACTION_WORKER_API_SIGNING_SECRET: secret,
+      ACTION_WORKER_API_PUBLIC_URL: 'https://api.example.test',
+    });
+    expect(settings.api.signingSecret).toBe(secret);
+    expect(settings.api.publicUrl).toBe('https://api.example.test');
+  });
+
+  it("is unset when the variable is empty (Compose's ${VAR:-} default): each process makes its own", () => {
+    expect(settingsFromEnv({ ACTION_WORKER_API_SIGNING_SECRET: '' }).api.signingSecret).toBeNull();
+  });
+
+  it('refuses a key shorter than 32 characters without echoing it', () => {
+    const short = 'tooshort-secret-value';
+    let caught: unknown;
+    try {
+      settingsFromEnv({ ACTION_WORKER_API_SIGNING_SECRET: short });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(UsageError);
+    expect((caught as Error).message).toMatch(/signingSecret/);
+    expect((caught as Error).message).not.toContain(short);
+  });
+});

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type ActionQuery, pageActions } from '../../domain/action-query.js';
 import { type Accessibility, ActionRecord } from '../../domain/action-record.js';
 import {
@@ -10,6 +10,7 @@ import { ActionWorkerError, InfrastructureError } from '../../domain/errors.js';
 import type { Page } from '../../domain/store-query.js';
 import type { ActionQueryScope, ActionStore } from '../../ports/action-store.js';
 import { withTimeout } from '../../util/with-timeout.js';
+import { DEFAULT_KEY_PREFIX, type RedisStoreOptions, connectRedis } from './redis-connection.js';
 
 /**
  * KEYS: meta, versions, org index, hub index. ARGV: accessibility, published, digest, version JSON, name,
@@ -78,21 +79,12 @@ const MAX_UPDATE_ATTEMPTS = 50;
 export class RedisActionStore implements ActionStore {
   private readonly redis: Redis;
 
-  constructor(
-    private readonly options: {
-      redis: RedisOptions | string;
-      prefix?: string;
-      onError?: (error: Error) => void;
-    },
-  ) {
-    this.redis = typeof options.redis === 'string' ? new Redis(options.redis) : new Redis(options.redis);
-    this.redis.on('error', (error: Error) => {
-      this.options.onError?.(error);
-    });
+  constructor(private readonly options: RedisStoreOptions) {
+    this.redis = connectRedis(options);
   }
 
   private get prefix(): string {
-    return this.options.prefix ?? 'action-worker:';
+    return this.options.prefix ?? DEFAULT_KEY_PREFIX;
   }
 
   private metaKey(orgId: string, name: string): string {

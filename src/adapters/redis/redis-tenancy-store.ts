@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import {
   type Principal,
   UnknownOrgError,
@@ -10,6 +10,7 @@ import {
 import { randomId } from '../../domain/ids.js';
 import type { ApiTokenRecord, NewApiToken, NewOrg, OrgRecord, TenancyStore } from '../../ports/tenancy.js';
 import { withTimeout } from '../../util/with-timeout.js';
+import { DEFAULT_KEY_PREFIX, type RedisStoreOptions, connectRedis } from './redis-connection.js';
 
 /**
  * Writes the token (KEYS[2]) and indexes it (KEYS[3], KEYS[4], and KEYS[5] when it is scoped to invocation
@@ -67,6 +68,12 @@ function orgFrom(fields: Record<string, string>): OrgRecord | undefined {
   };
 }
 
+/** A token's attempt as stored (a decimal); null when absent (a token of before attempts were recorded). */
+function attemptFrom(value: string | null | undefined): number | null {
+  if (value == null || !/^\d+$/.test(value)) return null;
+  return Number(value);
+}
+
 function tokenFrom(fields: Record<string, string>): ApiTokenRecord | undefined {
   if (fields.token_id === undefined) return undefined;
   return {
@@ -77,6 +84,7 @@ function tokenFrom(fields: Record<string, string>): ApiTokenRecord | undefined {
     expires: nullable(fields.expires),
     revoked: nullable(fields.revoked),
     invocation_id: nullable(fields.invocation_id),
+    attempt: attemptFrom(fields.attempt),
     last_used: nullable(fields.last_used),
   };
 }
@@ -87,7 +95,7 @@ function tokenFrom(fields: Record<string, string>): ApiTokenRecord | undefined {
  *   <prefix>org:<og_id>            hash: org_id, name, tier, status, created, created_by
  *   <prefix>orgs                   sorted set of org ids by creation time
  *   <prefix>token:<tk_id>          hash: token_id, org_id, name, created, expires, revoked, invocation_id,
- *                                  last_used (to the minute), hash (SHA-256 of the token; the token
+ *                                  attempt, last_used (to the minute), hash (SHA-256 of the token; the token
  *                                  itself is never stored)
  *   <prefix>tokens                 sorted set of token ids by creation time
  *   <prefix>org:<og_id>:tokens     the same, of one org
@@ -98,21 +106,12 @@ function tokenFrom(fields: Record<string, string>): ApiTokenRecord | undefined {
 export class RedisTenancyStore implements TenancyStore {
   private readonly redis: Redis;
 
-  constructor(
-    private readonly options: {
-      redis: RedisOptions | string;
-      prefix?: string;
-      onError?: (error: Error) => void;
-    },
-  ) {
-    this.redis = typeof options.redis === 'string' ? new Redis(options.redis) : new Redis(options.redis);
-    this.redis.on('error', (error: Error) => {
-      this.options.onError?.(error);
-    });
+  constructor(private readonly options: RedisStoreOptions) {
+    this.redis = connectRedis(options);
   }
 
   private get prefix(): string {
-    return this.options.prefix ?? 'action-worker:';
+    return this.options.prefix ?? DEFAULT_KEY_PREFIX;
   }
 
   private orgKey(orgId: string): string {
@@ -162,7 +161,8 @@ export class RedisTenancyStore implements TenancyStore {
     const minted = newApiToken(token);
     const { record } = minted;
     const fields: string[] = [];
-    for (const [field, value] of Object.entries(record)) if (value !== null) fields.push(field, value);
+    for (const [field, value] of Object.entries(record))
+      if (value !== null) fields.push(field, String(value));
     fields.push('hash', minted.hash);
     const wrote = (await this.redis.eval(
       CREATE_TOKEN,
@@ -215,7 +215,7 @@ export class RedisTenancyStore implements TenancyStore {
   async authenticate(bearer: string, now = new Date()): Promise<Principal | undefined> {
     const tokenId = tokenIdOf(bearer);
     if (tokenId === undefined) return undefined;
-    const [orgId, hash, expires, revoked, invocationId, lastUsed] = await this.redis.hmget(
+    const [orgId, hash, expires, revoked, invocationId, lastUsed, attempt] = await this.redis.hmget(
       this.tokenKey(tokenId),
       'org_id',
       'hash',
@@ -223,6 +223,7 @@ export class RedisTenancyStore implements TenancyStore {
       'revoked',
       'invocation_id',
       'last_used',
+      'attempt',
     );
     const stored =
       orgId == null || hash == null
@@ -233,6 +234,7 @@ export class RedisTenancyStore implements TenancyStore {
             expires: nullable(expires ?? undefined),
             revoked: nullable(revoked ?? undefined),
             invocation_id: nullable(invocationId ?? undefined),
+            attempt: attemptFrom(attempt),
           };
     const principal = authenticateToken(bearer, tokenId, stored, now);
     if (principal !== undefined && shouldRecordUse(nullable(lastUsed ?? undefined), now)) {

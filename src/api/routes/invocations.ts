@@ -1,7 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ActionRecord } from '../../domain/action-record.js';
 import { InvalidTransitionError, MalformedRecordError } from '../../domain/errors.js';
 import {
   type LogRecordWire,
@@ -15,6 +14,7 @@ import {
   datasetsNamed,
   invocationRequestFromAction,
   resolveInheritance,
+  visibleTo,
 } from '../../domain/invoke-action.js';
 import { UNSPECIFIED_DATA_SOURCE } from '../../domain/records.js';
 import { decodePageToken, encodePageToken } from '../../domain/store-query.js';
@@ -375,10 +375,7 @@ export const invocationRoutes: FastifyPluginAsyncZod<InvocationRouteOptions> = a
       const caller = callerOf(request);
       const scope = scopeOf(request);
       const { name } = request.params;
-      const visible = (action: ActionRecord, child?: ActionRecord) =>
-        action.org_id === caller.orgId ||
-        action.accessibility === 'action_hub' ||
-        (child !== undefined && action.org_id === child.org_id);
+      const visible = visibleTo(caller.orgId);
       const action = await actions.getAction(scope.ownerOrgId, name, request.query.digest);
       if (action === undefined || !visible(action)) {
         const version = request.query.digest === undefined ? '' : `@${request.query.digest}`;
