@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { InvocationQueue } from '../adapters/bullmq/invocation-queue.js';
 import { ActionConfig } from '../domain/action-config.js';
 import { parseDurationMs } from '../domain/duration.js';
-import { ActionWorkerError, InvalidTransitionError, UsageError } from '../domain/errors.js';
+import { InvalidTransitionError, UsageError } from '../domain/errors.js';
 import { assertImageReference } from '../domain/image-reference.js';
 import {
   type InvocationRequest,
@@ -22,6 +21,7 @@ import { UNSPECIFIED_DATA_SOURCE } from '../domain/records.js';
 import { parseQuery } from '../domain/roboql.js';
 import type { CancelResult, InvocationControl } from '../ports/invocation-control.js';
 import type { InvocationRecord, InvocationStore } from '../ports/invocation-store.js';
+import { pollInvocation } from './invocation-wait.js';
 import { buildInput } from './local-run.js';
 import {
   assertParameterName,
@@ -265,17 +265,7 @@ export async function activeInvocations(
   );
 }
 
-/** A wait for an invocation that ran out before it finished (`invocations wait --timeout`). */
-export class WaitTimeoutError extends ActionWorkerError {
-  constructor(invocationId: string, status: string) {
-    super(`invocation ${invocationId} is still ${status}: the wait ran out`, {
-      code: 'E_TIMEOUT',
-      // The one override of the table: E_TIMEOUT is an action that ran out of time (another attempt would
-      // too), but here it is the caller's wait, and waiting again may well see the invocation finish.
-      retryable: true,
-    });
-  }
-}
+export { WaitTimeoutError } from './invocation-wait.js';
 
 /** Follows the record until it is finished; calls back on each new status. */
 export async function waitForInvocation(
@@ -283,19 +273,11 @@ export async function waitForInvocation(
   invocationId: string,
   options: { timeoutMs?: number; pollMs?: number; onStatus?: (record: InvocationRecord) => void },
 ): Promise<InvocationRecord> {
-  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
-  let seen = 0;
-  for (;;) {
-    const record = await store.get(invocationId);
-    if (record === undefined) throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
-    if (options.onStatus) {
-      for (; seen < record.status.length; seen += 1)
-        options.onStatus({ ...record, status: record.status.slice(0, seen + 1) });
-    }
-    if (record.is_finished) return record;
-    if (Date.now() >= deadline) {
-      throw new WaitTimeoutError(invocationId, statusName(record.last_status));
-    }
-    await sleep(Math.min(options.pollMs ?? 500, Math.max(0, deadline - Date.now())));
-  }
+  return pollInvocation(
+    invocationId,
+    () => store.get(invocationId),
+    (record) => record.is_finished,
+    (record) => statusName(record.last_status),
+    options,
+  );
 }

@@ -3,6 +3,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { UsageError } from '../domain/errors.js';
 import type { ActionStore } from '../ports/action-store.js';
 import type { TenancyStore } from '../ports/tenancy.js';
+import { endpointOption, remoteRecordsAt } from './endpoint.js';
 import { cliSettings } from './settings.js';
 
 /** The action use cases and the Redis clients: loaded only when an actions command runs. */
@@ -90,7 +91,13 @@ export function registerActionsCommand(program: Command): void {
     .command('list')
     .description("The latest version of each of an org's actions, by name, as JSON.")
     .requiredOption('--org <ID>', 'the org (og_…)')
+    .addOption(endpointOption())
     .action(async (options) => {
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        print(await remote.listActions(options.org));
+        return;
+      }
       await withActions(async (store, app) => {
         print(await app.listActions(store, options.org));
       });
@@ -102,7 +109,13 @@ export function registerActionsCommand(program: Command): void {
     .argument('<NAME>', "the action's name")
     .requiredOption('--org <ID>', 'the org (og_…)')
     .option('--digest <DIGEST>', 'a version')
+    .addOption(endpointOption())
     .action(async (name, options) => {
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        print(await remote.showAction(options.org, name, options.digest));
+        return;
+      }
       await withActions(async (store, app) => {
         print(
           await app.showAction(store, {

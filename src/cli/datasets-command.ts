@@ -1,7 +1,9 @@
 import type { Command } from '@commander-js/extra-typings';
+import { endpointOption, remoteRecordsAt } from './endpoint.js';
 import { cliSettings } from './settings.js';
 import { UsageError } from '../domain/errors.js';
-import type { DataStore, DatasetRecord, StoredFile } from '../ports/data-store.js';
+import type { DataStore, DatasetRecord } from '../ports/data-store.js';
+import type { FileRecord } from '../domain/records.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -41,7 +43,8 @@ function printDataset(dataset: DatasetRecord, fileCount?: number): void {
     console.log(`  metadata:    ${JSON.stringify(dataset.metadata)}`);
 }
 
-function printFile({ record }: StoredFile): void {
+/** A file's line, from the store's record or the API's (the same fields). */
+function printFile({ record }: { record: FileRecord }): void {
   const extras = [
     record.tags.length > 0 ? `tags ${record.tags.join(',')}` : '',
     Object.keys(record.metadata).length > 0 ? `metadata ${JSON.stringify(record.metadata)}` : '',
@@ -109,8 +112,13 @@ export function registerDatasetsCommand(program: Command): void {
     .command('list')
     .description('List the datasets.')
     .option('--json', 'print JSON', false)
+    .addOption(endpointOption())
     .action(async (options) => {
-      const all = await withStore((datasetStore) => datasetStore.listDatasets());
+      const remote = await remoteRecordsAt(options.endpoint);
+      const all =
+        remote === undefined
+          ? await withStore((datasetStore) => datasetStore.listDatasets())
+          : await remote.listDatasets();
       if (options.json) console.log(JSON.stringify(all, null, 2));
       else
         for (const dataset of all)
@@ -124,11 +132,16 @@ export function registerDatasetsCommand(program: Command): void {
     .description('Show a dataset: description, tags, metadata, file count.')
     .argument('<ID>')
     .option('--json', 'print JSON', false)
+    .addOption(endpointOption())
     .action(async (id, options) => {
-      const { dataset, files } = await withStore(async (datasetStore) => ({
-        dataset: await requireDataset(datasetStore, id),
-        files: await datasetStore.listFiles(id),
-      }));
+      const remote = await remoteRecordsAt(options.endpoint);
+      const { dataset, files } =
+        remote === undefined
+          ? await withStore(async (datasetStore) => ({
+              dataset: await requireDataset(datasetStore, id),
+              files: await datasetStore.listFiles(id),
+            }))
+          : { dataset: await remote.getDataset(id), files: await remote.datasetFiles(id) };
       if (options.json) console.log(JSON.stringify({ ...dataset, file_count: files.length }, null, 2));
       else printDataset(dataset, files.length);
     });
@@ -138,7 +151,15 @@ export function registerDatasetsCommand(program: Command): void {
     .description("List a dataset's files with their version, size, tags, metadata and description.")
     .argument('<ID>')
     .option('--json', 'print the file records as JSON', false)
+    .addOption(endpointOption())
     .action(async (id, options) => {
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        const records = await remote.datasetFiles(id);
+        if (options.json) console.log(JSON.stringify(records, null, 2));
+        else for (const record of records) printFile({ record });
+        return;
+      }
       const files = await withStore((datasetStore) => datasetStore.listFiles(id));
       if (options.json)
         console.log(

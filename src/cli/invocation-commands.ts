@@ -1,12 +1,22 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cliSettings } from './settings.js';
+import { endpointOption, remoteRecordsAt } from './endpoint.js';
 import { parseDurationMs } from '../domain/duration.js';
 import { UsageError } from '../domain/errors.js';
-import { ALL_STATUSES, InvocationStatus, statusName } from '../domain/invocation-status.js';
+import {
+  ALL_STATUSES,
+  InvocationStatus,
+  isTerminal,
+  parseStatus,
+  statusName,
+} from '../domain/invocation-status.js';
+import type { InvocationRecordWire } from '../domain/invocation-wire.js';
 import type { InvocationRecord } from '../ports/invocation-store.js';
 import type { ControlPlane } from '../app/control-plane.js';
+import type { RemoteRecords } from '../app/remote-records.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { ActionStore } from '../ports/action-store.js';
 
@@ -21,7 +31,7 @@ export const WaitExitCode = {
   cancelled: 130,
 } as const;
 
-function exitCodeFor(record: InvocationRecord): number {
+function exitCodeFor(record: { last_status: number }): number {
   switch (record.last_status) {
     case InvocationStatus.Completed:
       return WaitExitCode.completed;
@@ -63,21 +73,45 @@ async function withRegisteredActions<T>(
   return usingActions(settings, (actions) => use(actions, settings));
 }
 
-function statusLine(record: InvocationRecord): string {
+/** A status's name; a value this version does not know (from another server) as its number. */
+function nameOf(status: number): string {
+  const known = parseStatus(status);
+  return known === undefined ? String(status) : statusName(known);
+}
+
+/** What the Redis record and the API's wire record both have to show. */
+interface StatusHistory {
+  last_status: number;
+  status: readonly { status: number; detail?: string | null; timestamp: string }[];
+}
+
+function statusLine(record: StatusHistory): string {
   const last = record.status[record.status.length - 1];
-  const status = last ? statusName(last.status) : statusName(record.last_status);
+  const status = nameOf(last ? last.status : record.last_status);
   return `${status}${last?.detail ? ` (${last.detail})` : ''}`;
 }
 
+/** The waits of `invocations wait` and `invoke --wait`: on the store, or over the API (`--endpoint`). */
+type Wait = (options: {
+  timeoutMs?: number;
+  onStatus: (record: StatusHistory) => void;
+}) => Promise<StatusHistory>;
+
+const storeWait =
+  (plane: ControlPlane, invocationId: string): Wait =>
+  async (options) =>
+    (await invocationsApp()).waitForInvocation(plane.store, invocationId, options);
+
+const remoteWait =
+  (remote: RemoteRecords, invocationId: string): Wait =>
+  (options) =>
+    remote.waitForInvocation(invocationId, options);
+
 /** Follows to the end, printing each status on stderr; sets the exit code from the final status. */
-async function follow(
-  plane: ControlPlane,
-  invocationId: string,
-  timeoutMs: number | undefined,
-): Promise<void> {
-  const { WaitTimeoutError, waitForInvocation } = await invocationsApp();
+async function follow(wait: Wait, invocationId: string, timeoutMs: number | undefined): Promise<void> {
+  const { WaitTimeoutError } = await import('../app/invocation-wait.js');
   try {
-    const record = await waitForInvocation(plane.store, invocationId, {
+    const record = await wait({
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       onStatus: (partial) => {
         process.stderr.write(`action-worker: ${invocationId} ${statusLine(partial)}\n`);
@@ -174,7 +208,8 @@ export function registerInvokeCommand(program: Command): void {
           );
         }
         console.log(options.json ? JSON.stringify(record, null, 2) : record.invocation_id);
-        if (options.wait) await follow(plane, record.invocation_id, undefined);
+        if (options.wait)
+          await follow(storeWait(plane, record.invocation_id), record.invocation_id, undefined);
       });
     });
 }
@@ -197,23 +232,94 @@ function parseCreatedBefore(text: string): Date {
   return date;
 }
 
-function describe(record: InvocationRecord): string {
+/**
+ * One invocation as `invocations show/list` print it, from the Redis record or the API's wire record; the
+ * wire record has no attempt count or cancel flag, so those lines are the Redis record's only.
+ */
+interface InvocationView extends StatusHistory {
+  invocation_id: string;
+  org_id: string;
+  created: string;
+  finished: boolean;
+  image: string;
+  /** The attempt and how many times it was handed back. */
+  attempt?: { number: number; handbacks: number };
+  heartbeat: string | null;
+  cancelRequested?: boolean;
+}
+
+function storedView(record: InvocationRecord): InvocationView {
+  return {
+    ...record,
+    finished: record.is_finished,
+    image: `${record.request.action.image}${record.image ? ` (${record.image.id}${record.image.digest ? `, ${record.image.digest}` : ''})` : ''}`,
+    attempt: { number: record.attempt, handbacks: record.handbacks },
+    heartbeat: record.last_heartbeat,
+    cancelRequested: record.is_cancel_requested,
+  };
+}
+
+function wireView(record: InvocationRecordWire): InvocationView {
+  const { container_image_uri: uri, container_image_digest: digest } = record.provenance.executable;
+  return {
+    ...record,
+    finished: isTerminal(record.last_status as InvocationStatus),
+    image: `${uri ?? '-'}${digest ? ` (${digest})` : ''}`,
+    heartbeat: record.last_heartbeat,
+  };
+}
+
+function describe(view: InvocationView): string {
   const lines = [
-    `invocation  ${record.invocation_id}`,
-    `status      ${statusLine(record)}${record.is_finished ? '' : ' (not finished)'}`,
-    `org         ${record.org_id}`,
-    `created     ${record.created}`,
-    `image       ${record.request.action.image}${record.image ? ` (${record.image.id}${record.image.digest ? `, ${record.image.digest}` : ''})` : ''}`,
-    `attempt     ${record.attempt}${record.handbacks > 0 ? ` (${record.handbacks} handed back)` : ''}`,
-    `heartbeat   ${record.last_heartbeat ?? '-'}`,
-    ...(record.is_cancel_requested ? ['cancel      requested'] : []),
+    `invocation  ${view.invocation_id}`,
+    `status      ${statusLine(view)}${view.finished ? '' : ' (not finished)'}`,
+    `org         ${view.org_id}`,
+    `created     ${view.created}`,
+    `image       ${view.image}`,
+    ...(view.attempt === undefined
+      ? []
+      : [
+          `attempt     ${view.attempt.number}${view.attempt.handbacks > 0 ? ` (${view.attempt.handbacks} handed back)` : ''}`,
+        ]),
+    `heartbeat   ${view.heartbeat ?? '-'}`,
+    ...(view.cancelRequested ? ['cancel      requested'] : []),
     'history',
-    ...record.status.map(
-      (entry) =>
-        `  ${entry.timestamp}  ${statusName(entry.status)}${entry.detail ? `  ${entry.detail}` : ''}`,
+    ...view.status.map(
+      (entry) => `  ${entry.timestamp}  ${nameOf(entry.status)}${entry.detail ? `  ${entry.detail}` : ''}`,
     ),
   ];
   return lines.join('\n');
+}
+
+function listLine(view: InvocationView): string {
+  return [
+    view.invocation_id,
+    nameOf(view.last_status).padEnd(11),
+    ...(view.attempt === undefined ? [] : [`attempt ${view.attempt.number}`]),
+    view.created,
+    view.image,
+  ].join('  ');
+}
+
+/** `invocations logs` over the API: the lines so far (I8), or with `follow` the stream (I9) to the end. */
+async function remoteLogs(remote: RemoteRecords, invocationId: string, follow: boolean): Promise<void> {
+  if (!follow) {
+    for await (const line of remote.logLines(invocationId)) process.stdout.write(`${line.log}\n`);
+    return;
+  }
+  let cursor: string | null = null;
+  for (;;) {
+    // Read before draining: whatever the invocation wrote before it ended is in the stream that follows.
+    const finished = isTerminal((await remote.getInvocation(invocationId)).last_status as InvocationStatus);
+    for (;;) {
+      const page = await remote.streamLogs(invocationId, cursor);
+      for (const line of page.items) process.stdout.write(`${line.log}\n`);
+      cursor = page.last_read ?? cursor;
+      if (!(page.has_next && page.last_read)) break;
+    }
+    if (finished) return;
+    await sleep(2_000);
+  }
 }
 
 export function registerInvocationsCommand(program: Command): void {
@@ -225,28 +331,24 @@ export function registerInvocationsCommand(program: Command): void {
     .option('--status <STATUS>', 'only those whose current status is this (e.g. Processing)')
     .option('--limit <N>', 'at most this many', '20')
     .option('--json', 'print the records as JSON', false)
+    .addOption(endpointOption())
     .action(async (options) => {
       const limit = Number(options.limit);
       if (!Number.isInteger(limit) || limit <= 0)
         throw new UsageError(`--limit "${options.limit}" must be a positive whole number`);
       const status = options.status === undefined ? undefined : parseStatusName(options.status);
+      const query = { limit, ...(status === undefined ? {} : { status }) };
+      const print = <R>(records: R[], view: (record: R) => InvocationView) => {
+        if (options.json) console.log(JSON.stringify(records, null, 2));
+        else for (const record of records) console.log(listLine(view(record)));
+      };
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        print(await remote.listInvocations(query), wireView);
+        return;
+      }
       await withControlPlane(async (plane) => {
-        const records = await plane.store.list({ limit, ...(status === undefined ? {} : { status }) });
-        if (options.json) {
-          console.log(JSON.stringify(records, null, 2));
-          return;
-        }
-        for (const record of records) {
-          console.log(
-            [
-              record.invocation_id,
-              statusName(record.last_status).padEnd(11),
-              `attempt ${record.attempt}`,
-              record.created,
-              record.request.action.image,
-            ].join('  '),
-          );
-        }
+        print(await plane.store.list(query), storedView);
       });
     });
 
@@ -255,11 +357,18 @@ export function registerInvocationsCommand(program: Command): void {
     .description('One invocation: its request, status history, attempt, heartbeat and image.')
     .argument('<ID>')
     .option('--json', 'print the record as JSON', false)
+    .addOption(endpointOption())
     .action(async (invocationId, options) => {
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        const record = await remote.getInvocation(invocationId);
+        console.log(options.json ? JSON.stringify(record, null, 2) : describe(wireView(record)));
+        return;
+      }
       await withControlPlane(async (plane) => {
         const record = await plane.store.get(invocationId);
         if (record === undefined) throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
-        console.log(options.json ? JSON.stringify(record, null, 2) : describe(record));
+        console.log(options.json ? JSON.stringify(record, null, 2) : describe(storedView(record)));
       });
     });
 
@@ -270,7 +379,13 @@ export function registerInvocationsCommand(program: Command): void {
     )
     .argument('<ID>')
     .option('--follow', 'keep printing until the invocation is finished', false)
+    .addOption(endpointOption())
     .action(async (invocationId, options) => {
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        await remoteLogs(remote, invocationId, options.follow);
+        return;
+      }
       await withControlPlane(async (plane) => {
         const record = await plane.store.get(invocationId);
         if (record === undefined) throw new UsageError(`no invocation ${invocationId}`, 'E_INVALID_INPUT');
@@ -335,11 +450,17 @@ export function registerInvocationsCommand(program: Command): void {
     .description('Wait for an invocation to finish; exit 0 only when it Completed.')
     .argument('<ID>')
     .option('--timeout <DURATION>', 'give up waiting after this long (exit 75)')
+    .addOption(endpointOption())
     .action(async (invocationId, options) => {
       const timeoutMs =
         options.timeout === undefined ? undefined : parseDurationMs(options.timeout, '--timeout');
+      const remote = await remoteRecordsAt(options.endpoint);
+      if (remote !== undefined) {
+        await follow(remoteWait(remote, invocationId), invocationId, timeoutMs);
+        return;
+      }
       await withControlPlane(async (plane) => {
-        await follow(plane, invocationId, timeoutMs);
+        await follow(storeWait(plane, invocationId), invocationId, timeoutMs);
       });
     });
 }

@@ -72,7 +72,7 @@ describe('action-worker start-up', () => {
   afterAll(removeTempDirs);
 
   /** Runs the CLI with the tracer; returns its result and the packages it loaded. */
-  async function traced(args: string[]) {
+  async function traced(args: string[], env: Record<string, string> = {}) {
     const traceFile = path.join(dir, `trace-${traces++}.txt`);
     await writeFile(traceFile, '');
     const result = await runCli(args, {
@@ -80,6 +80,7 @@ describe('action-worker start-up', () => {
         NODE_OPTIONS: `--import=${pathToFileURL(tracer).href}`,
         MODULE_TRACE_FILE: traceFile,
         ACTION_WORKER_PULL_POLICY: 'never',
+        ...env,
       },
     });
     return { result, loaded: await packagesIn(await readFile(traceFile, 'utf8')) };
@@ -95,6 +96,17 @@ describe('action-worker start-up', () => {
       for (const client of ALL_CLIENTS) expect(loaded, `${command} loaded ${client}`).not.toContain(client);
     },
   );
+
+  it('loads no queue, Redis or Docker client for a read through the API (--endpoint)', async () => {
+    // Nothing listens there: the command fails reaching the API, after loading all it needs for it.
+    const { result, loaded } = await traced(
+      ['invocations', 'show', 'iv_1', '--endpoint', 'http://127.0.0.1:1'],
+      { ACTION_WORKER_API_TOKEN: 'tok-startup' },
+    );
+    expect(result.stderr, result.all).toContain('cannot reach the API at http://127.0.0.1:1');
+    for (const client of ALL_CLIENTS)
+      expect(loaded, `invocations show --endpoint loaded ${client}`).not.toContain(client);
+  });
 
   it('loads the Docker client but neither the queue nor Redis for run', async () => {
     const { result, loaded } = await traced(['run', '--image', BASE_IMAGE]);

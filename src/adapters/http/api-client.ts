@@ -37,6 +37,13 @@ export class ApiClient {
     if (base.protocol !== 'http:' && base.protocol !== 'https:') {
       throw new UsageError(`--endpoint "${endpoint.url}" must be an http:// or https:// URL`, 'E_USAGE');
     }
+    if (base.username !== '' || base.password !== '') {
+      // Not echoed: fetch would refuse it later with the whole URL, password included, in its message.
+      throw new UsageError(
+        '--endpoint must not carry credentials (user:password@): the token comes from the environment',
+        'E_USAGE',
+      );
+    }
     if (endpoint.token.trim() === '') throw new UsageError('the API token is empty', 'E_USAGE');
     this.base = base;
   }
