@@ -787,6 +787,8 @@ describe('signed download URLs over HTTP (spec F4)', () => {
     expect(await download.text()).toBe('dir/ünï data.bin');
     expect(download.headers.get('content-length')).toBe(String(Buffer.byteLength('dir/ünï data.bin')));
     expect(download.headers.get('content-type')).toBe('application/octet-stream');
+    expect(download.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(download.headers.get('content-security-policy')).toBe('sandbox');
     expect(download.headers.get('content-disposition')).toContain(
       "filename*=UTF-8''%C3%BCn%C3%AF%20data.bin",
     );
