@@ -6,6 +6,8 @@ export interface Caller {
   orgId: string;
   /** The token's id (never the token itself): what logs and records may name. */
   tokenId: string;
+  /** Set for an action's own token, scoped to its invocation. */
+  invocationId?: string;
 }
 
 /**

@@ -86,6 +86,41 @@ function underV1(request: FastifyRequest): boolean {
   return request.routeOptions.url?.startsWith('/v1/') ?? /^\/+v1(\/|$|\?)/.test(request.url);
 }
 
+/** Routes that change what an org runs: registered actions, triggers, every active invocation at once. */
+const ORG_CONTROL_ROUTES = new Set([
+  'POST /v1/actions',
+  'PUT /v1/actions/:name',
+  'DELETE /v1/actions/:name',
+  'PUT /v1/actions/:name/accessibility',
+  'POST /v1/actions/invocations/cancel/all',
+]);
+const INVOCATION_WRITE = /^\/v1\/actions\/invocations\/:invocation_id\//;
+
+/**
+ * What an action's own token (scoped to its invocation) may not do, though its org's tokens may: change the
+ * org's registered actions or triggers, cancel everything, or write to (status, cancel, container info,
+ * logs location) an invocation other than its own. It reads and writes the org's data as the SDK does at
+ * runtime, and may invoke actions. Refused with 403, whatever the route would answer.
+ */
+function refuseBeyondInvocation(request: FastifyRequest, invocationId: string): void {
+  const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+  const method = request.method;
+  const key = `${method} ${route}`;
+  const writes = method !== 'GET' && method !== 'HEAD';
+  let refused = ORG_CONTROL_ROUTES.has(key) || (writes && route.startsWith('/v1/triggers'));
+  if (!refused && writes && INVOCATION_WRITE.test(route)) {
+    const target = (request.params as { invocation_id?: string } | undefined)?.invocation_id;
+    refused = target !== invocationId;
+  }
+  if (refused) {
+    throw new HttpError(
+      403,
+      'RobotoUnauthorizedException',
+      `an invocation's token may not ${method} ${route}: use an API token of the org`,
+    );
+  }
+}
+
 async function probe(check: () => Promise<unknown>): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -171,6 +206,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
     const caller = await authenticator.authenticate(token);
     if (caller === undefined) throw unauthorized('the bearer token is not valid');
     request.caller = caller;
+    if (caller.invocationId !== undefined) refuseBeyondInvocation(request, caller.invocationId);
     request.orgScope = resolveOrgScope(
       {
         'x-roboto-org-id': request.headers['x-roboto-org-id'],

@@ -1,0 +1,108 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordPrefix, redisOptions } from '../../src/adapters/bullmq/invocation-queue.js';
+import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
+import { openTenancyStore } from '../../src/app/tenancy.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { newInvocationRequest } from '../../src/domain/invocation-request.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+
+/**
+ * An action holds a token scoped to its invocation. It reads and writes its org's data as the SDK does, but
+ * may not change the org's actions or triggers, cancel everything, or write to another invocation: the
+ * attacks, over real sockets against serve on 127.0.0.1 with real Redis and real tokens.
+ */
+
+const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+
+describe("an invocation's token", () => {
+  let api: RunningApi;
+  let records: RedisInvocationStore;
+  let orgToken: string;
+  let actionToken: string;
+  let own: string;
+  let other: string;
+  let closeTenancy: () => Promise<void>;
+
+  beforeAll(async () => {
+    const settings = WorkerSettings.parse({
+      storeDir: await tempDir('token-scope-store'),
+      redis: { url: REDIS_URL, keyPrefix: `action-worker-token-scope-${process.pid}-${Date.now()}` },
+      api: { host: '127.0.0.1', port: 0 },
+    });
+    api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
+    const tenancy = openTenancyStore(settings);
+    closeTenancy = () => tenancy.close();
+    records = new RedisInvocationStore({
+      redis: redisOptions(REDIS_URL, 'fail'),
+      prefix: recordPrefix(settings.redis),
+    });
+    const org = await tenancy.createOrg({ name: 'scope' });
+    orgToken = (await tenancy.createToken({ orgId: org.org_id, name: 'org' })).token;
+    const request = () =>
+      newInvocationRequest({ action: { image: 'busybox:scope', config: { name: 'a' } }, org_id: org.org_id });
+    own = (await records.create(request())).record.invocation_id;
+    other = (await records.create(request())).record.invocation_id;
+    actionToken = (await tenancy.createToken({ orgId: org.org_id, invocationId: own })).token;
+  });
+
+  afterAll(async () => {
+    await api.stop();
+    await records.close();
+    await closeTenancy();
+    await removeTempDirs();
+  });
+
+  const call = async (token: string, method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${api.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, json: (await response.json()) as { error?: { error_code: string } } };
+  };
+
+  const action = { name: 'scoped', uri: 'busybox:scope' };
+
+  it('may not change the org’s actions, triggers or every invocation at once (an org token may)', async () => {
+    for (const [method, path, body] of [
+      ['POST', '/v1/actions', action],
+      ['PUT', '/v1/actions/scoped', { description: 'x' }],
+      ['PUT', '/v1/actions/scoped/accessibility', { accessibility: 'action_hub' }],
+      ['DELETE', '/v1/actions/scoped', undefined],
+      ['POST', '/v1/actions/invocations/cancel/all', { created_before: new Date().toISOString() }],
+      ['POST', '/v1/triggers', { name: 't' }],
+    ] as const) {
+      const answer = await call(actionToken, method, path, body);
+      expect(answer.status, `${method} ${path}`).toBe(403);
+      expect(answer.json.error?.error_code).toBe('RobotoUnauthorizedException');
+    }
+    expect((await call(orgToken, 'POST', '/v1/actions', action)).status).toBe(200);
+    expect((await call(actionToken, 'GET', '/v1/actions/scoped')).status).toBe(200);
+  });
+
+  it('writes to its own invocation only, and reads its org’s data', async () => {
+    for (const [method, suffix, body] of [
+      ['POST', 'status', { status: 1, detail: 'None' }],
+      ['POST', 'cancel', undefined],
+      ['PUT', 'container-info', { image_digest: 'sha256:abc' }],
+      ['PUT', 'logs', { bucket: 'b', prefix: 'p/' }],
+    ] as const) {
+      const answer = await call(actionToken, method, `/v1/actions/invocations/${other}/${suffix}`, body);
+      expect(answer.status, `${method} ${suffix}`).toBe(403);
+    }
+    expect((await records.get(other))?.status.map((entry) => entry.status)).toEqual([0]);
+    expect((await records.get(other))?.is_cancel_requested).toBe(false);
+    const mine = await call(actionToken, 'PUT', `/v1/actions/invocations/${own}/container-info`, {
+      image_digest: 'sha256:abc',
+    });
+    expect(mine.status).toBe(200);
+    expect((await call(actionToken, 'GET', `/v1/actions/invocations/${other}`)).status).toBe(200);
+    const dataset = await call(actionToken, 'POST', '/v1/datasets', { name: 'made by an action' });
+    expect(dataset.status).toBe(200);
+  });
+});
