@@ -122,6 +122,7 @@ export async function startApiServer(
         actions: options.actions ?? actions,
         datasetExists: async (orgId, datasetId) => (await store.getDataset(datasetId))?.org_id === orgId,
         defaultTimeoutMinutes: settings.defaultTimeoutMinutes,
+        triggerIdOf: async (orgId, name) => (await triggers.getTrigger(orgId, name))?.trigger_id,
         ...options.invocationTuning,
       },
       readiness: {

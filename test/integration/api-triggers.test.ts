@@ -453,6 +453,31 @@ describe('serve: triggers over a real socket, real tokens and Redis (spec §3.3 
     ]);
   });
 
+  it('stores the trigger id for an invoke naming its trigger by name, as Trigger.invoke does (T9, §4.5)', async () => {
+    const trigger = await createOk('t9');
+    const invoke = (as: Org, sourceId: string) =>
+      call('POST', '/v1/actions/tag-dataset/invoke', {
+        as,
+        caller: as.orgId,
+        body: { invocation_source: 'Trigger', invocation_source_id: sourceId, parameter_values: {} },
+      });
+    const invoked = await invoke(orgA, 't9');
+    expect(invoked.status, JSON.stringify(invoked.json)).toBe(200);
+    const bySource = async (as: Org, value: string) =>
+      (
+        await call('POST', '/v1/actions/invocations/query', {
+          as,
+          body: { condition: { field: 'provenance.source.source_id', comparator: 'EQUALS', value } },
+        })
+      ).json.data.items.map((item) => item.invocation_id);
+    expect(await bySource(orgA, trigger.trigger_id)).toEqual([invoked.json.data.invocation_id]);
+    // Another org naming A's trigger keeps the name it sent: it never learns A's trigger id.
+    const other = await invoke(orgB, 't9');
+    expect(other.status, JSON.stringify(other.json)).toBe(200);
+    expect(await bySource(orgB, 't9')).toEqual([other.json.data.invocation_id]);
+    expect(await bySource(orgB, trigger.trigger_id)).toEqual([]);
+  });
+
   describe("another org's trigger answers exactly like a missing one, on every route", () => {
     it('T2, T4, T5, T6 with the owner header naming the other org, or with its own token', async () => {
       await createOk('secret', { timeout: 3 });
