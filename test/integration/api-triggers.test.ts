@@ -539,6 +539,18 @@ describe('serve: triggers over a real socket, real tokens and Redis (spec §3.3 
       const aimed = await create('aimed', { action_owner_id: orgA.orgId }, orgB);
       expect(aimed.status).toBe(400);
       expect(aimed.json.error.message).toContain('not found');
+      // Nor retarget one of its own there.
+      const retarget = await call('PUT', '/v1/triggers/secret-q', {
+        as: orgB,
+        body: { action_owner_id: orgA.orgId },
+      });
+      expect(retarget.status).toBe(400);
+      expect(retarget.json.error.message).toContain('not found');
+      expect((await call('GET', '/v1/triggers/secret-q', { as: orgB })).json.data.action).toEqual({
+        name: 'tag-dataset',
+        digest: null,
+        owner: orgB.orgId,
+      });
     });
   });
 });
