@@ -3,7 +3,12 @@ import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
 import { UsageError } from './errors.js';
 import { gitignoreMatcher } from './gitignore.js';
-import { type Condition, type ConditionGroup, checkConditionTree } from './query-condition.js';
+import {
+  type Condition,
+  type ConditionGroup,
+  checkConditionTree,
+  isConditionGroup,
+} from './query-condition.js';
 
 /**
  * Triggers (spec §2.3, §2.4, §4.5): the records. What decides when a trigger fires (events, evaluation) is
@@ -85,10 +90,17 @@ export const InputPatterns = z
     });
   });
 
+/** The tree with only its own keys (a condition's absent value as null): nothing else is stored. */
+function canonicalTree(node: Condition | ConditionGroup): Condition | ConditionGroup {
+  if (isConditionGroup(node))
+    return { operator: node.operator, conditions: node.conditions.map(canonicalTree) };
+  return { field: node.field, comparator: node.comparator, value: node.value ?? null };
+}
+
 /** A Condition or ConditionGroup (spec §2.11), checked by the query module's own rules. */
 export const TriggerCondition = z.unknown().transform((value, ctx): Condition | ConditionGroup => {
   try {
-    return checkConditionTree(value, 'condition');
+    return canonicalTree(checkConditionTree(value, 'condition'));
   } catch (error) {
     ctx.addIssue({
       code: 'custom',

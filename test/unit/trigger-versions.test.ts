@@ -154,6 +154,25 @@ describe('newTrigger (spec T1, §2.3)', () => {
     },
   );
 
+  it('stores a condition tree with only its own keys, an absent value as null', () => {
+    const record = newTrigger(
+      {
+        ...MINIMAL,
+        condition: {
+          operator: 'OR',
+          extra: 1,
+          conditions: [{ field: 'metadata.k', comparator: 'EXISTS', junk: 'x' }],
+        },
+      },
+      'og_1',
+      author,
+    );
+    expect(record.condition).toEqual({
+      operator: 'OR',
+      conditions: [{ field: 'metadata.k', comparator: 'EXISTS', value: null }],
+    });
+  });
+
   it('ignores unknown keys (spec §1.5)', () => {
     expect(newTrigger({ ...MINIMAL, future_field: 1 }, 'og_1', author)).not.toHaveProperty('future_field');
   });
