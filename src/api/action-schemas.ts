@@ -7,14 +7,14 @@ import { Accessibility, ActionRecord } from '../domain/action-record.js';
  * CreateActionRequest / UpdateActionRequest.
  */
 
-const WireComputeRequirements = z.object({
+export const WireComputeRequirements = z.object({
   vCPU: z.number().int(),
   memory: z.number().int(),
   gpu: z.boolean(),
   storage: z.number().int(),
 });
 
-const WireContainerParameters = z.object({
+export const WireContainerParameters = z.object({
   command: z.array(z.string()).nullable(),
   entry_point: z.array(z.string()).nullable(),
   env_vars: z.record(z.string(), z.string()).nullable(),

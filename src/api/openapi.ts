@@ -28,6 +28,11 @@ export async function openApiDocument(): Promise<unknown> {
       datasetExists: unused,
       defaultTimeoutMinutes: 1,
     },
+    triggers: {
+      triggers: new Proxy({}, { get: () => unused }) as never,
+      actions: { getAction: unused },
+      datasetExists: unused,
+    },
     readiness: {},
     logger: pino({ level: 'silent' }),
     limits: { bodyLimitBytes: 1, requestTimeoutMs: 1 },

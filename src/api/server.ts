@@ -18,6 +18,7 @@ import { HttpError, errorAnswer, unauthorized } from './errors.js';
 import { createApiMetrics } from './metrics.js';
 import { type Caller, type OrgScope, type RequestAuthenticator, resolveOrgScope } from './org-scope.js';
 import { actionRoutes } from './routes/actions.js';
+import { type TriggerRouteOptions, triggerRoutes } from './routes/triggers.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { type InvocationRouteOptions, invocationRoutes } from './routes/invocations.js';
 import { fileRoutes } from './routes/files.js';
@@ -41,6 +42,8 @@ export interface ApiServerDependencies {
   orgs: OrgSource;
   /** Registered actions, every version (spec §3.1 A1–A7); without it (`run`'s own API) no action routes. */
   actions?: ActionStore;
+  /** Triggers (spec §3.3 T1–T7); without it no trigger routes. */
+  triggers?: TriggerRouteOptions;
   /** Invocations (spec I1–I9) and invoking actions by name (A8); without it no invocation routes. */
   invocations?: InvocationRouteOptions;
   /** `/readyz` probes by name (redis, store): each resolves when that dependency answers. */
@@ -272,6 +275,7 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   await app.register(orgRoutes, { orgs });
   if (deps.actions) await app.register(actionRoutes, { actions: deps.actions });
   if (deps.invocations) await app.register(invocationRoutes, deps.invocations);
+  if (deps.triggers) await app.register(triggerRoutes, deps.triggers);
   await app.register(fileRoutes, { store });
   await app.register(topicRoutes, { store });
   // One key for signed download URLs and sealed query ids.

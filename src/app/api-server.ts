@@ -11,6 +11,7 @@ import type { ActionLookup } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { openActionStore } from './actions.js';
+import { openTriggerStore } from './triggers.js';
 import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
 import { openDataStore } from './local-adapters.js';
@@ -75,6 +76,13 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  // Triggers in Redis, beside the actions.
+  const triggers = openTriggerStore(settings, {
+    patience: 'wait',
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
   // The queue the invoke route adds jobs to, as `action-worker invoke` does. Its close waits for a Redis
   // that answers; a shutdown does not wait for one that is down longer than QUEUE_CLOSE_MS.
   const queue = new InvocationQueue(settings.redis, (error) => {
@@ -92,6 +100,7 @@ export async function startApiServer(
       records.close(),
       tenancy.close(),
       actions.close(),
+      triggers.close(),
       withTimeout(queue.close(), QUEUE_CLOSE_MS),
     ]);
   };
@@ -102,12 +111,18 @@ export async function startApiServer(
       authenticator,
       orgs: tenancy,
       actions,
+      triggers: {
+        triggers,
+        actions: options.actions ?? actions,
+        datasetExists: async (orgId, datasetId) => (await store.getDataset(datasetId))?.org_id === orgId,
+      },
       invocations: {
         invocations,
         control: invocationControl(invocations, queue),
         actions: options.actions ?? actions,
         datasetExists: async (orgId, datasetId) => (await store.getDataset(datasetId))?.org_id === orgId,
         defaultTimeoutMinutes: settings.defaultTimeoutMinutes,
+        triggerIdOf: async (orgId, name) => (await triggers.getTrigger(orgId, name))?.trigger_id,
         ...options.invocationTuning,
       },
       readiness: {

@@ -13,6 +13,7 @@ import { registerServeCommand } from './serve-command.js';
 import { registerInvocationsCommand, registerInvokeCommand } from './invocation-commands.js';
 import { registerOrgsCommand, registerTokensCommand } from './tenancy-commands.js';
 import { registerActionsCommand } from './actions-command.js';
+import { registerTriggersCommand } from './triggers-command.js';
 
 function version(): string {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerOrgsCommand(program);
   registerTokensCommand(program);
   registerActionsCommand(program);
+  registerTriggersCommand(program);
   return program;
 }
 

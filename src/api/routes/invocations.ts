@@ -39,6 +39,12 @@ export interface InvocationRouteOptions {
   cancelAllBatch?: number;
   /** Log lines per page (I8) and per stream answer (I9); by default 1000. */
   logPageSize?: number;
+  /**
+   * The id of the org's trigger of that name, if any: an invoke with `invocation_source: "Trigger"` names
+   * its trigger by name (the SDK's Trigger.invoke) but is queried by id (Trigger.get_invocations), so the
+   * name is stored as the id (spec §4.5). Without it the source id is kept as sent.
+   */
+  triggerIdOf?: (orgId: string, name: string) => Promise<string | undefined>;
 }
 
 const InvocationIdParams = z.object({ invocation_id: z.string().min(1).max(200) });
@@ -383,6 +389,10 @@ export const invocationRoutes: FastifyPluginAsyncZod<InvocationRouteOptions> = a
       }
       const resolved = await resolveInheritance(actions, action, visible);
       const body = request.body;
+      let sourceId = body.invocation_source_id ?? null;
+      if (body.invocation_source === 'Trigger' && sourceId !== null && options.triggerIdOf) {
+        sourceId = (await options.triggerIdOf(scope.callerOrgId, sourceId)) ?? sourceId;
+      }
       const invocationRequest = invocationRequestFromAction(
         resolved,
         {
@@ -393,7 +403,7 @@ export const invocationRoutes: FastifyPluginAsyncZod<InvocationRouteOptions> = a
           input_data: body.input_data ?? [],
           rich_input_data: body.rich_input_data ?? null,
           invocation_source: body.invocation_source ?? 'Manual',
-          invocation_source_id: body.invocation_source_id ?? null,
+          invocation_source_id: sourceId,
           parameter_values: body.parameter_values ?? null,
           timeout: body.timeout ?? null,
           upload_destination: body.upload_destination ?? null,

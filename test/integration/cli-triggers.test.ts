@@ -1,0 +1,147 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
+import { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
+import { TriggerRecord } from '../../src/domain/trigger-record.js';
+import { useTestQueue } from '../support/daemon-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
+
+describe('action-worker triggers, through the CLI, on a real redis-server', () => {
+  const queue = useTestQueue();
+
+  async function run(args: string[]) {
+    return queue().cli(args);
+  }
+
+  async function ok(args: string[]): Promise<string> {
+    const result = await run(args);
+    expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+    return result.stdout;
+  }
+
+  async function jsonFile(content: unknown, name = 'file.json'): Promise<string> {
+    const file = path.join(await tempDir('trigger-json'), name);
+    await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content));
+    return file;
+  }
+
+  async function orgWithAction(name: string): Promise<string> {
+    const orgId = (await ok(['orgs', 'create', '--name', name])).trim();
+    const action = await jsonFile(
+      { name: 'tag-dataset', image_uri: 'img:1', parameters: [{ name: 'p' }] },
+      'action.json',
+    );
+    await ok(['actions', 'create', '--from-file', action, '--org', orgId]);
+    return orgId;
+  }
+
+  const record = (stdout: string) => TriggerRecord.parse(JSON.parse(stdout));
+
+  it('creates from the T1 body, shows, updates, disables, enables, lists and deletes', async () => {
+    const orgId = await orgWithAction('cli-triggers');
+    // The SDK's minimal create body (spec T1), as a file.
+    const file = await jsonFile({
+      action_digest: null,
+      action_name: 'tag-dataset',
+      action_owner_id: null,
+      additional_inputs: null,
+      causes: null,
+      compute_requirement_overrides: null,
+      condition: null,
+      container_parameter_overrides: null,
+      enabled: true,
+      for_each: 'dataset',
+      name: 'trig',
+      parameter_values: { p: 1 },
+      required_inputs: ['**/*.bag'],
+      service_user_id: null,
+      timeout: null,
+    });
+    const created = record(await ok(['triggers', 'create', '--from-file', file, '--org', orgId]));
+    expect(created).toMatchObject({
+      name: 'trig',
+      org_id: orgId,
+      action: { name: 'tag-dataset', digest: null, owner: orgId },
+      causes: ['file_upload', 'dataset_metadata_update'],
+      parameter_values: { p: 1 },
+      enabled: true,
+      created_by: 'action-worker-cli',
+    });
+
+    // What the API answers: the same record in the same Redis.
+    const store = new RedisTriggerStore({
+      redis: queue().location().url,
+      prefix: recordPrefix(queue().location()),
+    });
+    try {
+      expect(await store.getTrigger(orgId, 'trig')).toEqual(created);
+    } finally {
+      await store.close();
+    }
+
+    const again = await run(['triggers', 'create', '--from-file', file, '--org', orgId]);
+    expect(again.exitCode).toBe(64);
+    expect(again.stderr).toContain('already exists');
+
+    expect(record(await ok(['triggers', 'show', 'trig', '--org', orgId]))).toEqual(created);
+
+    const update = await jsonFile({ timeout: 15, causes: ['file_ingest'] });
+    const updated = record(await ok(['triggers', 'update', 'trig', '--from-file', update, '--org', orgId]));
+    expect(updated).toMatchObject({ timeout: 15, causes: ['file_ingest'], trigger_id: created.trigger_id });
+
+    expect(record(await ok(['triggers', 'disable', 'trig', '--org', orgId])).enabled).toBe(false);
+    expect(record(await ok(['triggers', 'show', 'trig', '--org', orgId])).enabled).toBe(false);
+    expect(record(await ok(['triggers', 'enable', 'trig', '--org', orgId]))).toMatchObject({
+      enabled: true,
+      timeout: 15,
+    });
+
+    await ok([
+      'triggers',
+      'create',
+      '--from-file',
+      await jsonFile({ name: 'another', action_name: 'tag-dataset', required_inputs: ['*.yaml'] }),
+      '--org',
+      orgId,
+    ]);
+    const listed = TriggerRecord.array().parse(JSON.parse(await ok(['triggers', 'list', '--org', orgId])));
+    expect(listed.map((each) => each.name)).toEqual(['another', 'trig']);
+
+    expect(await ok(['triggers', 'delete', 'trig', '--org', orgId])).toContain('deleted trigger trig');
+    const gone = await run(['triggers', 'show', 'trig', '--org', orgId]);
+    expect(gone.exitCode).toBe(64);
+    expect(gone.stderr).toContain('not found');
+    expect((await run(['triggers', 'delete', 'trig', '--org', orgId])).exitCode).toBe(64);
+    expect((await run(['triggers', 'disable', 'trig', '--org', orgId])).exitCode).toBe(64);
+  });
+
+  it('refuses an unknown action or parameter, bad JSON, a bad field and a missing org, clearly', async () => {
+    const orgId = await orgWithAction('cli-triggers-errors');
+    const attempt = async (content: unknown, org = orgId) =>
+      run(['triggers', 'create', '--from-file', await jsonFile(content), '--org', org]);
+    const base = { name: 'bad', action_name: 'tag-dataset', required_inputs: ['**/*.bag'] };
+
+    const unknownAction = await attempt({ ...base, action_name: 'nope' });
+    expect(unknownAction.exitCode).toBe(64);
+    expect(unknownAction.stderr).toContain('action nope not found');
+
+    const unknownParameter = await attempt({ ...base, parameter_values: { zz: 1 } });
+    expect(unknownParameter.exitCode).toBe(64);
+    expect(unknownParameter.stderr).toContain('zz');
+
+    const badField = await attempt({ ...base, required_inputs: [] });
+    expect(badField.exitCode).toBe(64);
+    expect(badField.stderr).toContain('required_inputs');
+
+    const notJson = await attempt('{"name": ');
+    expect(notJson.exitCode).toBe(64);
+    expect(notJson.stderr).toContain('not JSON');
+
+    const noOrg = await attempt(base, 'og_doesnotexist');
+    expect(noOrg.exitCode).toBe(64);
+    expect(noOrg.stderr).toContain('og_doesnotexist');
+
+    expect((await run(['triggers', 'list', '--org', orgId])).stdout.trim()).toBe('[]');
+  });
+});

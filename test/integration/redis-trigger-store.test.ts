@@ -1,0 +1,57 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
+import { newTrigger } from '../../src/domain/trigger-versions.js';
+import { describeTriggerStoreContract } from '../contract/trigger-store.contract.js';
+
+const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const prefix = `action-worker-test-triggers-${process.pid}-${Date.now()}:`;
+const stores: RedisTriggerStore[] = [];
+
+function store(): RedisTriggerStore {
+  const created = new RedisTriggerStore({ redis: REDIS_URL, prefix });
+  stores.push(created);
+  return created;
+}
+
+afterAll(async () => {
+  for (const each of stores.splice(0)) await each.close();
+  const redis = new Redis(REDIS_URL);
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+describeTriggerStoreContract('RedisTriggerStore on a real redis-server', store);
+
+describe('RedisTriggerStore on a real redis-server', () => {
+  it('keeps a trigger under its prefix: the record, the org index and the enabled index', async () => {
+    const triggers = store();
+    const record = newTrigger(
+      { name: 'layout', action_name: 'a', required_inputs: ['*.bag'] },
+      'og_layout0001',
+      { userId: 'tk_1', now: new Date('2024-01-01T00:00:00Z') },
+    );
+    await triggers.createTrigger(record);
+    const redis = new Redis(REDIS_URL);
+    try {
+      expect(await redis.get(`${prefix}trigger:og_layout0001:layout`)).toBe(JSON.stringify(record));
+      expect(await redis.smembers(`${prefix}triggers:og_layout0001`)).toEqual(['layout']);
+      expect(await redis.smembers(`${prefix}triggers:og_layout0001:enabled`)).toEqual(['layout']);
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it('reports a stored record that is not a TriggerRecord as malformed, not as missing', async () => {
+    const redis = new Redis(REDIS_URL);
+    try {
+      await redis.set(`${prefix}trigger:og_broken00001:x`, '{"name":"x"}');
+      await expect(store().getTrigger('og_broken00001', 'x')).rejects.toMatchObject({
+        code: 'E_MALFORMED_RECORD',
+      });
+    } finally {
+      await redis.quit();
+    }
+  });
+});
