@@ -1,4 +1,3 @@
-import { type RedisPatience, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { RedisTriggerStore } from '../adapters/redis/redis-trigger-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { UnknownOrgError } from '../domain/api-token.js';
@@ -15,21 +14,14 @@ import type { ActionLookup } from '../ports/action-store.js';
 import type { TenancyStore } from '../ports/tenancy.js';
 import type { TriggerStore } from '../ports/trigger-store.js';
 import { openActionStore } from './actions.js';
-import { rethrowUnlessRedisAnswers } from './control-plane.js';
+import { redisStoreOptions, usingRedisStore } from './control-plane.js';
 
-/**
- * Triggers as the settings locate them: beside the invocation records and the actions, under their prefix.
- * `patience`: `fail` for a command a person waits for, `wait` for a server that rides out a Redis outage.
- */
+/** Triggers as the settings locate them: beside the invocation records and the actions, under their prefix. */
 export function openTriggerStore(
   settings: WorkerSettings,
-  options: { patience?: RedisPatience; onError?: (error: Error) => void } = {},
+  options: Parameters<typeof redisStoreOptions>[1] = {},
 ): RedisTriggerStore {
-  return new RedisTriggerStore({
-    redis: redisOptions(settings.redis.url, options.patience ?? 'fail'),
-    prefix: recordPrefix(settings.redis),
-    ...(options.onError ? { onError: options.onError } : {}),
-  });
+  return new RedisTriggerStore(redisStoreOptions(settings, options));
 }
 
 /**
@@ -40,15 +32,9 @@ export async function usingTriggers<T>(
   settings: WorkerSettings,
   use: (triggers: TriggerStore, actions: ActionLookup) => Promise<T>,
 ): Promise<T> {
-  const triggers = openTriggerStore(settings);
-  const actions = openActionStore(settings);
-  try {
-    return await use(triggers, actions);
-  } catch (error) {
-    return await rethrowUnlessRedisAnswers(error, () => triggers.ping(), settings.redis.url);
-  } finally {
-    await Promise.all([triggers.close(), actions.close()]);
-  }
+  return usingRedisStore(settings, openTriggerStore(settings), (triggers) =>
+    usingRedisStore(settings, openActionStore(settings), (actions) => use(triggers, actions)),
+  );
 }
 
 /** Who the CLI's triggers are by: it writes straight to Redis, with no token. */

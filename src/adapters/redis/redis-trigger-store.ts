@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ActionWorkerError, InfrastructureError } from '../../domain/errors.js';
 import type { Page } from '../../domain/store-query.js';
 import { type TriggerQuery, pageTriggers } from '../../domain/trigger-query.js';
@@ -6,6 +6,7 @@ import { TriggerRecord } from '../../domain/trigger-record.js';
 import { TriggerExistsError } from '../../domain/trigger-versions.js';
 import type { TriggerStore } from '../../ports/trigger-store.js';
 import { withTimeout } from '../../util/with-timeout.js';
+import { DEFAULT_KEY_PREFIX, type RedisStoreOptions, connectRedis } from './redis-connection.js';
 
 /** KEYS: record, org index, enabled index. ARGV: record JSON, name, enabled ('1'/'0'). 1 created, 0 exists. */
 const CREATE = `
@@ -53,21 +54,12 @@ const MAX_UPDATE_ATTEMPTS = 50;
 export class RedisTriggerStore implements TriggerStore {
   private readonly redis: Redis;
 
-  constructor(
-    private readonly options: {
-      redis: RedisOptions | string;
-      prefix?: string;
-      onError?: (error: Error) => void;
-    },
-  ) {
-    this.redis = typeof options.redis === 'string' ? new Redis(options.redis) : new Redis(options.redis);
-    this.redis.on('error', (error: Error) => {
-      this.options.onError?.(error);
-    });
+  constructor(private readonly options: RedisStoreOptions) {
+    this.redis = connectRedis(options);
   }
 
   private get prefix(): string {
-    return this.options.prefix ?? 'action-worker:';
+    return this.options.prefix ?? DEFAULT_KEY_PREFIX;
   }
 
   private recordKey(orgId: string, name: string): string {
