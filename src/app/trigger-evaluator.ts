@@ -160,7 +160,7 @@ export class TriggerEvaluator implements TriggerEventHandler {
     let end: EvaluationEnd;
     try {
       const decision = decideEvaluation({ trigger, event, dataset, files, source });
-      end = await this.act(trigger, dataset, decision);
+      end = await this.act(trigger, dataset, decision, record.evaluation_start);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       await this.finish(record, event, { status: 'failed', status_detail: message });
@@ -197,11 +197,12 @@ export class TriggerEvaluator implements TriggerEventHandler {
     );
   }
 
-  /** Submits the decision's units: invoked_action when one was new, already_run when none was. */
+  /** Submits the decision's units: invoked_action when this evaluation made one, already_run when none. */
   private async act(
     trigger: TriggerRecord,
     dataset: DatasetRecord,
     decision: EvaluationDecision,
+    since: string,
   ): Promise<EvaluationEnd> {
     if (decision.kind === 'skipped') {
       return {
@@ -211,11 +212,14 @@ export class TriggerEvaluator implements TriggerEventHandler {
         status_detail: decision.detail,
       };
     }
+    // An invocation this evaluation made: new now, or made since it started (a first try that was cut off
+    // after submitting, or a concurrent delivery of the same event); older ones ran for an earlier event.
+    const started = Date.parse(since);
     let created = 0;
     for (const unit of decision.units) {
       const request = await this.requestFor(trigger, dataset, unit, decision.trigger_depth);
       const { record, isNew } = await this.deps.control.submit(request);
-      if (isNew) {
+      if (isNew || Date.parse(record.created) >= started) {
         created += 1;
         this.deps.logger.info(
           { triggerId: trigger.trigger_id, invocationId: record.invocation_id },

@@ -17,6 +17,7 @@ import { TriggerEvaluator, openTriggerEvaluationStore } from '../../src/app/trig
 import { openTriggerStore } from '../../src/app/triggers.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { newAction } from '../../src/domain/action-versions.js';
+import { InfrastructureError } from '../../src/domain/errors.js';
 import type { InvocationRecord } from '../../src/ports/invocation-store.js';
 import type { TriggerEvent } from '../../src/domain/trigger-event.js';
 import { newTrigger } from '../../src/domain/trigger-versions.js';
@@ -306,6 +307,38 @@ describe('TriggerEvaluator on real Redis, BullMQ and the data store', () => {
     await evaluator.handle(once);
     await evaluator.handle(once);
     await Promise.all([evaluator.handle(once), evaluator.handle(once)]);
+    expect(await invocationsOf(org)).toHaveLength(1);
+    expect(await outcomes(org, trigger.trigger_id)).toEqual([['evaluated', 'invoked_action', null]]);
+  });
+
+  it('a delivery cut off after submitting is retried; the retry records invoked_action, one invocation', async () => {
+    const org = await orgWithAction();
+    const trigger = await addTrigger(org, {});
+    const dataset = await data.createDataset({ orgId: org });
+    await upload(dataset.dataset_id, ['x.bag']);
+    const real = invocationControl(invocations, queue);
+    // The connection drops right after the invocation was stored and queued.
+    const cutOff = new TriggerEvaluator({
+      triggers,
+      evaluations,
+      data,
+      invocations,
+      actions,
+      control: {
+        submit: async (request) => {
+          await real.submit(request);
+          throw new InfrastructureError('connection lost', 'E_IO');
+        },
+        cancel: (id) => real.cancel(id),
+      },
+      defaultTimeoutMinutes: 45,
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+    });
+    const once = event(org, dataset.dataset_id);
+    await expect(cutOff.handle(once)).rejects.toBeInstanceOf(InfrastructureError);
+    expect(await outcomes(org, trigger.trigger_id)).toEqual([['failed', null, null]]);
+    await evaluator.handle(once);
     expect(await invocationsOf(org)).toHaveLength(1);
     expect(await outcomes(org, trigger.trigger_id)).toEqual([['evaluated', 'invoked_action', null]]);
   });
