@@ -343,6 +343,34 @@ describe('TriggerEvaluator on real Redis, BullMQ and the data store', () => {
     expect(await outcomes(org, trigger.trigger_id)).toEqual([['evaluated', 'invoked_action', null]]);
   });
 
+  it("an event naming another org's dataset evaluates nothing (no record, no invocation)", async () => {
+    const owner = await orgWithAction();
+    const attacker = await orgWithAction();
+    const attackerTrigger = await addTrigger(attacker, {});
+    const ownerTrigger = await addTrigger(owner, {});
+    const dataset = await data.createDataset({ orgId: owner });
+    await upload(dataset.dataset_id, ['x.bag']);
+    await evaluator.handle(event(attacker, dataset.dataset_id));
+    expect(await invocationsOf(attacker)).toHaveLength(0);
+    expect(await invocationsOf(owner)).toHaveLength(0);
+    expect(await outcomes(attacker, attackerTrigger.trigger_id)).toEqual([]);
+    expect(await outcomes(owner, ownerTrigger.trigger_id)).toEqual([]);
+    expect((await evaluations.listByDataset(attacker, dataset.dataset_id, { limit: 10 })).items).toEqual([]);
+  });
+
+  it('an Action Hub action taken private after the trigger was made is not invoked (visibility checked again)', async () => {
+    const publisher = await orgWithAction();
+    await actions.setAccessibility(publisher, 'process', 'action_hub');
+    const org = newOrg();
+    const trigger = await addTrigger(org, { action_owner_id: publisher });
+    const dataset = await data.createDataset({ orgId: org });
+    await upload(dataset.dataset_id, ['x.bag']);
+    await actions.setAccessibility(publisher, 'process', 'organization');
+    await evaluator.handle(event(org, dataset.dataset_id));
+    expect(await invocationsOf(org)).toHaveLength(0);
+    expect(await outcomes(org, trigger.trigger_id)).toEqual([['failed', null, null]]);
+  });
+
   it('an action that no longer exists fails the evaluation with its message, not the event', async () => {
     const org = newOrg();
     const trigger = await addTrigger(org, {});
