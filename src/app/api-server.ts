@@ -12,6 +12,7 @@ import type { DataStore } from '../ports/data-store.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { openActionStore } from './actions.js';
 import { openTriggerStore } from './triggers.js';
+import { openTriggerEvaluationStore } from './trigger-evaluator.js';
 import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
 import { openDataStore } from './local-adapters.js';
@@ -83,6 +84,13 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  // The evaluator's records of trigger evaluations, beside the triggers (T6/T7 list them).
+  const triggerEvaluations = openTriggerEvaluationStore(settings, {
+    patience: 'wait',
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
   // The queue the invoke route adds jobs to, as `action-worker invoke` does. Its close waits for a Redis
   // that answers; a shutdown does not wait for one that is down longer than QUEUE_CLOSE_MS.
   const queue = new InvocationQueue(settings.redis, (error) => {
@@ -101,6 +109,7 @@ export async function startApiServer(
       tenancy.close(),
       actions.close(),
       triggers.close(),
+      triggerEvaluations.close(),
       withTimeout(queue.close(), QUEUE_CLOSE_MS),
     ]);
   };
@@ -114,6 +123,7 @@ export async function startApiServer(
       triggers: {
         triggers,
         actions: options.actions ?? actions,
+        evaluations: triggerEvaluations,
         datasetExists: async (orgId, datasetId) => (await store.getDataset(datasetId))?.org_id === orgId,
       },
       invocations: {

@@ -16,6 +16,11 @@ const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const;
 export const InvocationRequestProvenance = z.object({
   action: z.object({ name: z.string(), org_id: z.string(), digest: z.string().nullable().default(null) }),
   source: z.object({ source_type: z.enum(['Manual', 'Trigger']), source_id: z.string() }),
+  /**
+   * How many triggered invocations lead to this one, itself included (absent: not triggered, 0): a
+   * trigger's evaluator cuts chains deeper than MAX_TRIGGER_CHAIN_DEPTH (domain/trigger-evaluation.ts).
+   */
+  trigger_depth: z.number().int().nonnegative().optional(),
 });
 export type InvocationRequestProvenance = z.output<typeof InvocationRequestProvenance>;
 

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Condition, ConditionGroup } from '../../domain/query-condition.js';
-import { decodePageToken } from '../../domain/store-query.js';
+import { decodeEvaluationToken } from '../../domain/trigger-evaluation-page.js';
 import { type TriggerQuery, pageTriggers } from '../../domain/trigger-query.js';
 import type { TriggerRecord } from '../../domain/trigger-record.js';
 import {
@@ -15,6 +15,7 @@ import {
   updatedTrigger,
 } from '../../domain/trigger-versions.js';
 import type { ActionLookup } from '../../ports/action-store.js';
+import type { EvaluationPage, TriggerEvaluationStore } from '../../ports/trigger-evaluation-store.js';
 import type { TriggerStore } from '../../ports/trigger-store.js';
 import { QuerySpecificationBody } from '../action-schemas.js';
 import { HttpError } from '../errors.js';
@@ -36,7 +37,12 @@ export interface TriggerRouteOptions {
   actions: ActionLookup;
   /** Whether the dataset exists in the org (T7): another org's answers as a missing one. */
   datasetExists: (orgId: string, datasetId: string) => Promise<boolean>;
+  /** The evaluations T6/T7 list; without it, none are recorded (an empty page). */
+  evaluations?: Pick<TriggerEvaluationStore, 'listByTrigger' | 'listByDataset'>;
 }
+
+/** Evaluations per page when the caller gives no `limit` (T7 never does; its pager follows next_token). */
+const EVALUATION_PAGE = 100;
 
 /** One message for a missing trigger and one the caller may not see: they must not differ. */
 const triggerNotFound = (name: string): HttpError =>
@@ -56,9 +62,14 @@ const page = (result: { items: TriggerRecord[]; total: number; nextToken: string
   data: { items: result.items, next_token: result.nextToken, total_count: result.total },
 });
 
-/** No evaluations are recorded yet (the evaluation slice writes them): a checked token, an empty page. */
+/** A page of evaluations as T6/T7 answer it (spec §1.9: no token after the last page). */
+const evaluationPage = (result: EvaluationPage) => ({
+  data: { items: result.items, next_token: result.nextToken },
+});
+
+/** No evaluation store: a checked token, an empty page. */
 function noEvaluations(pageToken: string | undefined) {
-  if (pageToken !== undefined) decodePageToken(pageToken);
+  if (pageToken !== undefined) decodeEvaluationToken(pageToken);
   return { data: { items: [], next_token: null } };
 }
 
@@ -66,12 +77,12 @@ function noEvaluations(pageToken: string | undefined) {
  * Triggers (spec §3.3 T1–T7, §1.12). Creates go to the caller org; name routes and queries address the
  * owner org (header, default the caller's), which must be the caller's own: triggers are never shared, so
  * another org's trigger answers exactly as a missing one, and a query of another org finds nothing.
- * `created_by`/`modified_by` are the caller's token id. Evaluations (T6, T7) are empty pages until the
- * evaluation slice records them.
+ * `created_by`/`modified_by` are the caller's token id. Evaluations (T6, T7) are the evaluator's records,
+ * newest first.
  */
 export const triggerRoutes: FastifyPluginAsyncZod<TriggerRouteOptions> = async (
   app,
-  { triggers, actions, datasetExists },
+  { triggers, actions, datasetExists, evaluations },
 ) => {
   const author = (request: FastifyRequest) => ({ userId: callerOf(request).tokenId, now: new Date() });
 
@@ -127,7 +138,7 @@ export const triggerRoutes: FastifyPluginAsyncZod<TriggerRouteOptions> = async (
     '/v1/triggers/dataset/id/:dataset_id/evaluations',
     {
       schema: {
-        summary: 'Evaluations of every trigger for a dataset, newest first (spec T7; none recorded yet)',
+        summary: 'Evaluations of every trigger for a dataset, newest first (spec T7)',
         params: DatasetEvaluationsParams,
         querystring: DatasetEvaluationsQuery,
         response: { 200: envelope(TriggerEvaluationPage), ...ERROR_RESPONSES },
@@ -139,7 +150,14 @@ export const triggerRoutes: FastifyPluginAsyncZod<TriggerRouteOptions> = async (
       if (ownerOrgId !== callerOrgId || !(await datasetExists(callerOrgId, datasetId))) {
         throw new HttpError(404, 'RobotoDatasetNotFoundException', `dataset ${datasetId} not found`);
       }
-      return noEvaluations(request.query.page_token);
+      const pageToken = request.query.page_token;
+      if (evaluations === undefined) return noEvaluations(pageToken);
+      return evaluationPage(
+        await evaluations.listByDataset(callerOrgId, datasetId, {
+          limit: EVALUATION_PAGE,
+          ...(pageToken === undefined ? {} : { pageToken }),
+        }),
+      );
     },
   );
 
@@ -205,7 +223,7 @@ export const triggerRoutes: FastifyPluginAsyncZod<TriggerRouteOptions> = async (
     '/v1/triggers/:name/evaluations',
     {
       schema: {
-        summary: "A trigger's evaluations, newest first (spec T6; none recorded yet)",
+        summary: "A trigger's evaluations, newest first (spec T6)",
         params: TriggerNameParams,
         querystring: TriggerEvaluationsQuery,
         response: { 200: envelope(TriggerEvaluationPage), ...ERROR_RESPONSES },
@@ -213,8 +231,17 @@ export const triggerRoutes: FastifyPluginAsyncZod<TriggerRouteOptions> = async (
     },
     async (request) => {
       const { name } = request.params;
-      if ((await triggers.getTrigger(ownOrg(request, name), name)) === undefined) throw triggerNotFound(name);
-      return noEvaluations(request.query.page_token);
+      const orgId = ownOrg(request, name);
+      const trigger = await triggers.getTrigger(orgId, name);
+      if (trigger === undefined) throw triggerNotFound(name);
+      const { limit, page_token: pageToken } = request.query;
+      if (evaluations === undefined) return noEvaluations(pageToken);
+      return evaluationPage(
+        await evaluations.listByTrigger(orgId, trigger.trigger_id, {
+          limit: limit ?? EVALUATION_PAGE,
+          ...(pageToken === undefined ? {} : { pageToken }),
+        }),
+      );
     },
   );
 

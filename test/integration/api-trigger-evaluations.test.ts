@@ -1,0 +1,192 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvocationQueue } from '../../src/adapters/bullmq/invocation-queue.js';
+import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import type { RedisTriggerEvaluationStore } from '../../src/adapters/redis/redis-trigger-evaluation-store.js';
+import type { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
+import type { RedisActionStore } from '../../src/adapters/redis/redis-action-store.js';
+import { openActionStore } from '../../src/app/actions.js';
+import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
+import { redisStoreOptions } from '../../src/app/control-plane.js';
+import { invocationControl } from '../../src/app/invocations.js';
+import { openDataStore } from '../../src/app/local-adapters.js';
+import { openTenancyStore } from '../../src/app/tenancy.js';
+import { TriggerEvaluator, openTriggerEvaluationStore } from '../../src/app/trigger-evaluator.js';
+import { openTriggerStore } from '../../src/app/triggers.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { TriggerEvaluationRecord } from '../../src/domain/trigger-record.js';
+import type { DataStore } from '../../src/ports/data-store.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+
+const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const KEY_PREFIX = `action-worker-api-trigger-evals-${process.pid}-${Date.now()}`;
+
+interface Org {
+  orgId: string;
+  token: string;
+}
+type Body = {
+  data: { items: Record<string, unknown>[]; next_token: string | null };
+  error: { error_code: string };
+};
+
+let api: RunningApi;
+let data: DataStore;
+let invocations: RedisInvocationStore;
+let queue: InvocationQueue;
+let actions: RedisActionStore;
+let triggers: RedisTriggerStore;
+let evaluations: RedisTriggerEvaluationStore;
+let evaluator: TriggerEvaluator;
+let scratch: string;
+let orgA: Org;
+let orgB: Org;
+
+async function newOrg(settings: WorkerSettings, name: string): Promise<Org> {
+  const tenancy = openTenancyStore(settings);
+  try {
+    const org = await tenancy.createOrg({ name });
+    const { token } = await tenancy.createToken({ orgId: org.org_id, name: 'test' });
+    return { orgId: org.org_id, token };
+  } finally {
+    await tenancy.close();
+  }
+}
+
+async function call(
+  method: string,
+  target: string,
+  as: Org,
+  body?: unknown,
+): Promise<{ status: number; json: Body }> {
+  const headers: Record<string, string> = { authorization: `Bearer ${as.token}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${api.url}${target}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, json: (await response.json()) as Body };
+}
+
+beforeAll(async () => {
+  const settings = WorkerSettings.parse({
+    storeDir: await tempDir('api-trigger-evals'),
+    redis: { url: REDIS_URL, keyPrefix: KEY_PREFIX },
+    api: { host: '127.0.0.1', port: 0 },
+  });
+  scratch = await tempDir('api-trigger-evals-scratch');
+  orgA = await newOrg(settings, 'A');
+  orgB = await newOrg(settings, 'B');
+  api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
+  data = await openDataStore(settings);
+  invocations = new RedisInvocationStore(redisStoreOptions(settings));
+  queue = new InvocationQueue(settings.redis);
+  actions = openActionStore(settings);
+  triggers = openTriggerStore(settings);
+  evaluations = openTriggerEvaluationStore(settings);
+  evaluator = new TriggerEvaluator({
+    triggers,
+    evaluations,
+    data,
+    invocations,
+    actions,
+    control: invocationControl(invocations, queue),
+    defaultTimeoutMinutes: 30,
+    logger: pino({ level: 'silent' }),
+    registry: new Registry(),
+  });
+});
+
+afterAll(async () => {
+  await api.stop();
+  await Promise.allSettled([
+    data.close(),
+    invocations.close(),
+    queue.close(),
+    actions.close(),
+    triggers.close(),
+    evaluations.close(),
+  ]);
+  await removeTempDirs();
+  const redis = new Redis(REDIS_URL);
+  const keys = await redis.keys(`${KEY_PREFIX}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe("T6/T7 over HTTP: the evaluator's records", () => {
+  it("lists a trigger's evaluations newest first in pages, and a dataset's; another org sees a missing one", async () => {
+    expect((await call('POST', '/v1/actions', orgA, { name: 'process', uri: 'img:1' })).status).toBe(200);
+    const created = await call('POST', '/v1/triggers', orgA, {
+      name: 'on-bags',
+      action_name: 'process',
+      required_inputs: ['**/*.bag'],
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(200);
+    const dataset = await data.createDataset({ orgId: orgA.orgId });
+    const source = path.join(scratch, 'a');
+    await writeFile(source, 'bag');
+    const fire = (eventId: string) =>
+      evaluator.handle({
+        event_id: eventId,
+        org_id: orgA.orgId,
+        dataset_id: dataset.dataset_id,
+        cause: 'file_upload',
+        transaction_id: `tx_${eventId}`,
+        file_ids: [],
+        source_invocation_id: null,
+        occurred: new Date().toISOString(),
+      });
+    await fire('ev_1'); // no bag yet
+    await data.putFiles(dataset.dataset_id, [{ relativePath: 'a.bag', sourcePath: source }], {
+      writeKey: { invocationId: 'iv_t', attempt: 1 },
+      origination: 'test',
+      signal: new AbortController().signal,
+    });
+    await fire('ev_2');
+    await fire('ev_3');
+
+    const latest = await call('GET', '/v1/triggers/on-bags/evaluations?limit=1', orgA);
+    expect(latest.status).toBe(200);
+    const [first] = latest.json.data.items;
+    expect(TriggerEvaluationRecord.parse(first)).toEqual(first);
+    expect(first).toMatchObject({ status: 'evaluated', outcome: 'skipped', outcome_reason: 'already_run' });
+    expect(Number.isInteger(first?.trigger_evaluation_id)).toBe(true);
+    const reasons: unknown[] = [];
+    let token: string | null = null;
+    do {
+      const query: string = token === null ? '?limit=1' : `?limit=1&page_token=${token}`;
+      const page = await call('GET', `/v1/triggers/on-bags/evaluations${query}`, orgA);
+      expect(page.status).toBe(200);
+      reasons.push(...page.json.data.items.map((item) => item.outcome_reason ?? item.outcome));
+      token = page.json.data.next_token;
+    } while (token !== null);
+    expect(reasons).toEqual(['already_run', 'invoked_action', 'no_matching_files']);
+
+    const byDataset = await call('GET', `/v1/triggers/dataset/id/${dataset.dataset_id}/evaluations`, orgA);
+    expect(byDataset.status).toBe(200);
+    expect(byDataset.json.data.items).toHaveLength(3);
+    expect(byDataset.json.data.next_token).toBeNull();
+
+    // Another org: the trigger and the dataset answer exactly as missing ones.
+    const missingTrigger = await call('GET', '/v1/triggers/nothing/evaluations', orgB);
+    const otherTrigger = await call('GET', '/v1/triggers/on-bags/evaluations', orgB);
+    expect([otherTrigger.status, otherTrigger.json.error.error_code]).toEqual([
+      missingTrigger.status,
+      missingTrigger.json.error.error_code,
+    ]);
+    expect(otherTrigger.status).toBe(404);
+    const otherDataset = await call('GET', `/v1/triggers/dataset/id/${dataset.dataset_id}/evaluations`, orgB);
+    const missingDataset = await call('GET', '/v1/triggers/dataset/id/ds_nothing/evaluations', orgB);
+    expect([otherDataset.status, otherDataset.json.error.error_code]).toEqual([
+      404,
+      missingDataset.json.error.error_code,
+    ]);
+    expect((await call('GET', `/v1/triggers/on-bags/evaluations?page_token=bm9wZQ`, orgA)).status).toBe(400);
+  });
+});
