@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { InvocationQueue, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
+import { TriggerEventQueue, TriggerEventWorker } from '../adapters/bullmq/trigger-event-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import { buildApiServer } from '../api/server.js';
 import { UrlSigner } from '../api/signed-urls.js';
@@ -9,9 +10,11 @@ import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { ActionLookup } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
+import type { TriggerEventHandler } from '../ports/trigger-events.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { openActionStore } from './actions.js';
 import { openTriggerStore } from './triggers.js';
+import { createTriggerEventMetrics } from './trigger-event-metrics.js';
 import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
 import { openDataStore } from './local-adapters.js';
@@ -20,6 +23,24 @@ import { type SignalSource, installSignalLadder } from './signal-ladder.js';
 
 /** The longest a shutdown waits for the queue's connections to close politely. */
 const QUEUE_CLOSE_MS = 6_000;
+/** The longest a shutdown waits for trigger events being handled (cut off, they are handled again elsewhere). */
+const TRIGGER_WORKER_CLOSE_MS = 10_000;
+
+/**
+ * The handler until the evaluator is wired in: logs each event and does nothing with it (the event is
+ * completed; nothing is evaluated).
+ */
+export function loggingTriggerEventHandler(logger: Logger): TriggerEventHandler {
+  return {
+    handle: (event) => {
+      logger.info(
+        { event_id: event.event_id, org_id: event.org_id, dataset_id: event.dataset_id, cause: event.cause },
+        'trigger.event_unevaluated',
+      );
+      return Promise.resolve();
+    },
+  };
+}
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -49,6 +70,10 @@ export async function startApiServer(
     invocationTuning?: { cancelAllBatch?: number; logPageSize?: number };
     /** The clock of signed download URLs (tests move it); by default the system's. */
     now?: () => number;
+    /** What handles trigger events (the evaluator); by default one that only logs them. */
+    triggerEventHandler?: TriggerEventHandler;
+    /** The consumer's lease on an event being handled (tests make it short); BullMQ renews it meanwhile. */
+    triggerEventLockMs?: number;
   },
 ): Promise<RunningApi> {
   const { logger } = options;
@@ -88,6 +113,13 @@ export async function startApiServer(
   const queue = new InvocationQueue(settings.redis, (error) => {
     logger.warn({ err: error }, 'redis.connection_error');
   });
+  // Where D3 and F2 announce changes for trigger evaluation, on the same Redis and key prefix.
+  const triggerEvents = new TriggerEventQueue(settings.redis, {
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
+  const triggerMetrics = createTriggerEventMetrics();
   // An invocation's token only while its invocation runs, read from its record on every request, even if
   // its revoke was missed.
   const authenticator = refusingFinishedInvocations(options.authenticator ?? tenancy, records);
@@ -102,6 +134,7 @@ export async function startApiServer(
       actions.close(),
       triggers.close(),
       withTimeout(queue.close(), QUEUE_CLOSE_MS),
+      withTimeout(triggerEvents.close(), QUEUE_CLOSE_MS),
     ]);
   };
   let app: FastifyInstance;
@@ -130,6 +163,10 @@ export async function startApiServer(
         store: () => store.getDataset('ds_readiness-probe'),
       },
       logger,
+      triggerEvents,
+      registerMetrics: (registry) => {
+        triggerMetrics.register(registry);
+      },
       signing: {
         signer: new UrlSigner({
           secret: settings.api.signingSecret,
@@ -151,6 +188,36 @@ export async function startApiServer(
   const url = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
   logger.info({ url }, 'api.listening');
 
+  // serve consumes trigger events unless told not to (a replica that only answers HTTP).
+  let triggerWorker: TriggerEventWorker | undefined;
+  if (settings.triggers.enabled) {
+    triggerWorker = new TriggerEventWorker(
+      settings.redis,
+      options.triggerEventHandler ?? loggingTriggerEventHandler(logger),
+      {
+        concurrency: settings.triggers.concurrency,
+        ...(options.triggerEventLockMs === undefined
+          ? {}
+          : { lockDurationMs: options.triggerEventLockMs, stalledIntervalMs: options.triggerEventLockMs }),
+        onHandled: (event, lagSeconds) => {
+          triggerMetrics.handled(event, lagSeconds);
+        },
+        onFailed: (event, error, final) => {
+          triggerMetrics.failed(event, final);
+          logger.warn(
+            { err: error, event_id: event?.event_id, cause: event?.cause, final },
+            'trigger.event_failed',
+          );
+        },
+        onError: (error) => {
+          logger.warn({ err: error }, 'trigger.consumer_error');
+        },
+      },
+    );
+    triggerWorker.start();
+    logger.info({ concurrency: settings.triggers.concurrency }, 'trigger.consumer_started');
+  }
+
   let stopping: Promise<void> | undefined;
   let forceNow: () => void = () => undefined;
   const stop = ({ force = false } = {}): Promise<void> => {
@@ -168,6 +235,7 @@ export async function startApiServer(
       clearTimeout(timer);
       app.server.closeAllConnections();
       await closed;
+      await triggerWorker?.close(TRIGGER_WORKER_CLOSE_MS);
       await closeBackends();
       logger.info('api.stopped');
     })();
@@ -187,6 +255,8 @@ export async function serveApi(
     logger: Logger;
     authenticator?: RequestAuthenticator;
     actions?: ActionLookup;
+    /** What handles trigger events (the evaluator); by default one that only logs them. */
+    triggerEventHandler?: TriggerEventHandler;
     signals: SignalSource;
     exit: () => void;
     onListening?: (api: RunningApi) => void;

@@ -145,8 +145,9 @@ export class TriggerEventWorker {
   async close(boundMs = 10_000): Promise<void> {
     const closed = await withTimeout(this.worker.close(), boundMs).catch(() => undefined);
     if (closed === TIMED_OUT) {
+      // A Redis that does not answer: neither a forced close nor a disconnect may hold the shutdown.
       await withTimeout(this.worker.close(true), 2_000).catch(() => undefined);
-      await this.worker.disconnect().catch(() => undefined);
+      await withTimeout(this.worker.disconnect(), 2_000).catch(() => undefined);
     }
   }
 }
