@@ -278,12 +278,12 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   app.get('/openapi.json', { schema: { ...hidden } }, () => Promise.resolve(app.swagger()));
 
   // Route modules, one per resource family (routes/*.ts), each given only what it uses.
-  await app.register(datasetRoutes, { store });
+  await app.register(datasetRoutes, { store, triggerEvents: deps.triggerEvents });
   await app.register(orgRoutes, { orgs });
   if (deps.actions) await app.register(actionRoutes, { actions: deps.actions });
   if (deps.invocations) await app.register(invocationRoutes, deps.invocations);
   if (deps.triggers) await app.register(triggerRoutes, deps.triggers);
-  await app.register(fileRoutes, { store });
+  await app.register(fileRoutes, { store, triggerEvents: deps.triggerEvents });
   await app.register(topicRoutes, { store });
   // One key for signed download URLs and sealed query ids.
   const signer = deps.signing?.signer ?? new UrlSigner();

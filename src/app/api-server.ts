@@ -15,6 +15,7 @@ import { withTimeout } from '../util/with-timeout.js';
 import { openActionStore } from './actions.js';
 import { openTriggerStore } from './triggers.js';
 import { createTriggerEventMetrics } from './trigger-event-metrics.js';
+import { AfterChangeEmitter } from './after-change-emitter.js';
 import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
 import { openDataStore } from './local-adapters.js';
@@ -163,7 +164,8 @@ export async function startApiServer(
         store: () => store.getDataset('ds_readiness-probe'),
       },
       logger,
-      triggerEvents,
+      // A change is committed first; its event follows, retried, never failing the request.
+      triggerEvents: new AfterChangeEmitter(triggerEvents, logger),
       registerMetrics: (registry) => {
         triggerMetrics.register(registry);
       },
