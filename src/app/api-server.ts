@@ -43,6 +43,16 @@ export function loggingTriggerEventHandler(logger: Logger): TriggerEventHandler 
   };
 }
 
+/** What serve opens, for the trigger event handler (the evaluator) to be made from. */
+export interface ServeBackends {
+  store: DataStore;
+  triggers: ReturnType<typeof openTriggerStore>;
+  actions: ReturnType<typeof openActionStore>;
+  invocations: TokenRevokingInvocationStore;
+  queue: InvocationQueue;
+  logger: Logger;
+}
+
 export interface RunningApi {
   app: FastifyInstance;
   /** `http://host:port`, as bound. */
@@ -71,8 +81,11 @@ export async function startApiServer(
     invocationTuning?: { cancelAllBatch?: number; logPageSize?: number };
     /** The clock of signed download URLs (tests move it); by default the system's. */
     now?: () => number;
-    /** What handles trigger events (the evaluator); by default one that only logs them. */
-    triggerEventHandler?: TriggerEventHandler;
+    /**
+     * What handles trigger events (the evaluator), or how to make it from the backends this server opens;
+     * by default one that only logs them.
+     */
+    triggerEventHandler?: TriggerEventHandler | ((backends: ServeBackends) => TriggerEventHandler);
     /** The consumer's lease on an event being handled (tests make it short); BullMQ renews it meanwhile. */
     triggerEventLockMs?: number;
   },
@@ -195,7 +208,9 @@ export async function startApiServer(
   if (settings.triggers.enabled) {
     triggerWorker = new TriggerEventWorker(
       settings.redis,
-      options.triggerEventHandler ?? loggingTriggerEventHandler(logger),
+      typeof options.triggerEventHandler === 'function'
+        ? options.triggerEventHandler({ store, triggers, actions, invocations, queue, logger })
+        : (options.triggerEventHandler ?? loggingTriggerEventHandler(logger)),
       {
         concurrency: settings.triggers.concurrency,
         ...(options.triggerEventLockMs === undefined
@@ -257,8 +272,8 @@ export async function serveApi(
     logger: Logger;
     authenticator?: RequestAuthenticator;
     actions?: ActionLookup;
-    /** What handles trigger events (the evaluator); by default one that only logs them. */
-    triggerEventHandler?: TriggerEventHandler;
+    /** What handles trigger events (the evaluator), or how to make it; by default one that only logs them. */
+    triggerEventHandler?: TriggerEventHandler | ((backends: ServeBackends) => TriggerEventHandler);
     signals: SignalSource;
     exit: () => void;
     onListening?: (api: RunningApi) => void;

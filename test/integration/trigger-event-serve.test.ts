@@ -143,7 +143,7 @@ describe('serve consumes trigger events', () => {
     }
   }, 120_000);
 
-  it('counts handled events and their lag on /metrics; triggers.enabled=false runs no consumer', async () => {
+  it("counts handled events and their lag on /metrics (handler made from serve's backends); triggers.enabled=false runs no consumer", async () => {
     const location = deployment();
     const queue = new TriggerEventQueue(location);
     const seen: string[] = [];
@@ -163,12 +163,14 @@ describe('serve consumes trigger events', () => {
       { ...settings(true), storeDir: await tempDir('te-on') },
       {
         logger,
-        triggerEventHandler: {
-          handle: (e) => {
+        // The factory form, as the evaluator is made: from the backends serve opened.
+        triggerEventHandler: (backends) => ({
+          handle: async (e) => {
+            // The handler reads through serve's own stores.
+            expect(await backends.triggers.getTrigger(e.org_id, 'none-such')).toBeUndefined();
             seen.push(e.event_id);
-            return Promise.resolve();
           },
-        },
+        }),
       },
     );
     try {
