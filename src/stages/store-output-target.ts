@@ -96,7 +96,22 @@ export class StoreOutputTarget implements OutputTarget {
     await this.store.updateFile(fileId, update);
   }
 
+  /** Applies the action's dataset changeset; a change of tags or metadata is announced (once per attempt). */
   async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<void> {
-    await this.store.updateDataset(datasetId, changeset);
+    const before = this.events === undefined ? undefined : await this.store.getDataset(datasetId);
+    const after = await this.store.updateDataset(datasetId, changeset);
+    if (this.events === undefined || before === undefined) return;
+    if (JSON.stringify([before.tags, before.metadata]) === JSON.stringify([after.tags, after.metadata]))
+      return;
+    await this.events.emit({
+      event_id: `${this.writeKey.invocationId}:${this.writeKey.attempt}:dataset-metadata`,
+      org_id: after.org_id,
+      dataset_id: datasetId,
+      cause: 'dataset_metadata_update',
+      transaction_id: null,
+      file_ids: [],
+      source_invocation_id: this.writeKey.invocationId,
+      occurred: new Date().toISOString(),
+    });
   }
 }

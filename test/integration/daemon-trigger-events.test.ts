@@ -11,6 +11,9 @@ const WRITE_THREE = [
   'for n in 1 2 3; do echo "$n" > "$ROBOTO_OUTPUT_DIR/logs/$n.bag"; done',
 ].join('\n');
 
+// Tags the dataset it stores into (a changeset, no files).
+const TAG_DATASET = `echo '{"put_tags":["processed"]}' > "$ROBOTO_DATASET_METADATA_CHANGESET_FILE"`;
+
 describe('the daemon announces stored outputs for trigger evaluation', () => {
   const queue = useTestQueue({ ACTION_WORKER_NETWORK: 'none' });
   let daemon: DaemonProcess;
@@ -46,5 +49,27 @@ describe('the daemon announces stored outputs for trigger evaluation', () => {
     });
     expect(event.file_ids).toHaveLength(3);
     expect(event.org_id.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("an action's dataset changeset that changes tags or metadata is one dataset_metadata_update", async () => {
+    const events = new TriggerEventQueue({
+      url: TEST_REDIS_URL,
+      queue: queue().env.ACTION_WORKER_QUEUE ?? '',
+      keyPrefix: queue().env.ACTION_WORKER_KEY_PREFIX ?? '',
+    });
+    onTestFinished(() => events.close());
+    const first = await queue().invoke([await shellAction('three-outputs-2', WRITE_THREE)]);
+    expect((await queue().waitFinished(first)).last_status).toBe(InvocationStatus.Completed);
+    const datasetId = (await events.queue.getJob(triggerEventJobId(`${first}:1`)))?.data.dataset_id as string;
+    const tagger = await queue().invoke([await shellAction('tagger', TAG_DATASET), '--dataset', datasetId]);
+    expect((await queue().waitFinished(tagger)).last_status, daemon.dump()).toBe(InvocationStatus.Completed);
+    const job = await events.queue.getJob(triggerEventJobId(`${tagger}:1:dataset-metadata`));
+    expect(job?.data).toMatchObject({
+      cause: 'dataset_metadata_update',
+      dataset_id: datasetId,
+      source_invocation_id: tagger,
+    });
+    // No files stored, no file_upload.
+    expect(await events.queue.getJob(triggerEventJobId(`${tagger}:1`))).toBeUndefined();
   }, 120_000);
 });
