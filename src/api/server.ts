@@ -12,6 +12,8 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { TriggerEventSink } from '../ports/trigger-events.js';
 import type { ActionStore } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
 import { HttpError, errorAnswer, unauthorized } from './errors.js';
@@ -50,6 +52,10 @@ export interface ApiServerDependencies {
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
   limits: ApiLimits;
+  /** Metrics of other parts of the process (the trigger event consumer) to serve on `/metrics` too. */
+  registerMetrics?: (registry: Registry) => void;
+  /** Where D3 and F2 announce changes for trigger evaluation (issue 13); without it no events. */
+  triggerEvents?: TriggerEventSink;
   /** Signed download URLs (spec F4): the key and the address they name; by default a per-process key. */
   signing?: { signer: UrlSigner; publicUrl: string | null };
 }
@@ -149,6 +155,7 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
 export async function buildApiServer(deps: ApiServerDependencies): Promise<FastifyInstance> {
   const { store, authenticator, orgs, limits } = deps;
   const metrics = createApiMetrics();
+  deps.registerMetrics?.(metrics.registry);
   // Typed as Fastify's logger so the instance keeps Fastify's default types.
   const logger: FastifyBaseLogger = deps.logger.child(
     { component: 'api' },
@@ -271,12 +278,12 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   app.get('/openapi.json', { schema: { ...hidden } }, () => Promise.resolve(app.swagger()));
 
   // Route modules, one per resource family (routes/*.ts), each given only what it uses.
-  await app.register(datasetRoutes, { store });
+  await app.register(datasetRoutes, { store, triggerEvents: deps.triggerEvents });
   await app.register(orgRoutes, { orgs });
   if (deps.actions) await app.register(actionRoutes, { actions: deps.actions });
   if (deps.invocations) await app.register(invocationRoutes, deps.invocations);
   if (deps.triggers) await app.register(triggerRoutes, deps.triggers);
-  await app.register(fileRoutes, { store });
+  await app.register(fileRoutes, { store, triggerEvents: deps.triggerEvents });
   await app.register(topicRoutes, { store });
   // One key for signed download URLs and sealed query ids.
   const signer = deps.signing?.signer ?? new UrlSigner();

@@ -1,7 +1,9 @@
+import { Registry } from 'prom-client';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { InvocationQueue, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
+import { TriggerEventQueue, TriggerEventWorker } from '../adapters/bullmq/trigger-event-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
 import { buildApiServer } from '../api/server.js';
 import { UrlSigner } from '../api/signed-urls.js';
@@ -9,10 +11,13 @@ import type { RequestAuthenticator } from '../api/org-scope.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import type { ActionLookup } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
+import type { TriggerEventHandler } from '../ports/trigger-events.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { openActionStore } from './actions.js';
 import { openTriggerStore } from './triggers.js';
-import { openTriggerEvaluationStore } from './trigger-evaluator.js';
+import { TriggerEvaluator, openTriggerEvaluationStore } from './trigger-evaluator.js';
+import { createTriggerEventMetrics } from './trigger-event-metrics.js';
+import { AfterChangeEmitter } from './after-change-emitter.js';
 import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
 import { openDataStore } from './local-adapters.js';
@@ -21,6 +26,18 @@ import { type SignalSource, installSignalLadder } from './signal-ladder.js';
 
 /** The longest a shutdown waits for the queue's connections to close politely. */
 const QUEUE_CLOSE_MS = 6_000;
+/** The longest a shutdown waits for trigger events being handled (cut off, they are handled again elsewhere). */
+const TRIGGER_WORKER_CLOSE_MS = 10_000;
+
+/** What serve opens, for the trigger event handler (the evaluator) to be made from. */
+export interface ServeBackends {
+  store: DataStore;
+  triggers: ReturnType<typeof openTriggerStore>;
+  actions: ReturnType<typeof openActionStore>;
+  invocations: TokenRevokingInvocationStore;
+  queue: InvocationQueue;
+  logger: Logger;
+}
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -50,6 +67,13 @@ export async function startApiServer(
     invocationTuning?: { cancelAllBatch?: number; logPageSize?: number };
     /** The clock of signed download URLs (tests move it); by default the system's. */
     now?: () => number;
+    /**
+     * What handles trigger events (the evaluator), or how to make it from the backends this server opens;
+     * by default one that only logs them.
+     */
+    triggerEventHandler?: TriggerEventHandler | ((backends: ServeBackends) => TriggerEventHandler);
+    /** The consumer's lease on an event being handled (tests make it short); BullMQ renews it meanwhile. */
+    triggerEventLockMs?: number;
   },
 ): Promise<RunningApi> {
   const { logger } = options;
@@ -96,6 +120,13 @@ export async function startApiServer(
   const queue = new InvocationQueue(settings.redis, (error) => {
     logger.warn({ err: error }, 'redis.connection_error');
   });
+  // Where D3 and F2 announce changes for trigger evaluation, on the same Redis and key prefix.
+  const triggerEvents = new TriggerEventQueue(settings.redis, {
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
+  const triggerMetrics = createTriggerEventMetrics();
   // An invocation's token only while its invocation runs, read from its record on every request, even if
   // its revoke was missed.
   const authenticator = refusingFinishedInvocations(options.authenticator ?? tenancy, records);
@@ -111,9 +142,12 @@ export async function startApiServer(
       triggers.close(),
       triggerEvaluations.close(),
       withTimeout(queue.close(), QUEUE_CLOSE_MS),
+      withTimeout(triggerEvents.close(), QUEUE_CLOSE_MS),
     ]);
   };
   let app: FastifyInstance;
+  // The server's metrics registry, where the trigger evaluator's metrics go too.
+  let metricsRegistry: Registry | undefined;
   try {
     app = await buildApiServer({
       store,
@@ -140,6 +174,12 @@ export async function startApiServer(
         store: () => store.getDataset('ds_readiness-probe'),
       },
       logger,
+      // A change is committed first; its event follows, retried, never failing the request.
+      triggerEvents: new AfterChangeEmitter(triggerEvents, logger),
+      registerMetrics: (registry) => {
+        triggerMetrics.register(registry);
+        metricsRegistry = registry;
+      },
       signing: {
         signer: new UrlSigner({
           secret: settings.api.signingSecret,
@@ -161,6 +201,49 @@ export async function startApiServer(
   const url = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
   logger.info({ url }, 'api.listening');
 
+  // serve consumes trigger events unless told not to (a replica that only answers HTTP).
+  let triggerWorker: TriggerEventWorker | undefined;
+  if (settings.triggers.enabled) {
+    triggerWorker = new TriggerEventWorker(
+      settings.redis,
+      typeof options.triggerEventHandler === 'function'
+        ? options.triggerEventHandler({ store, triggers, actions, invocations, queue, logger })
+        : (options.triggerEventHandler ??
+            new TriggerEvaluator({
+              triggers,
+              evaluations: triggerEvaluations,
+              data: store,
+              invocations,
+              actions,
+              control: invocationControl(invocations, queue),
+              defaultTimeoutMinutes: settings.defaultTimeoutMinutes,
+              logger,
+              registry: metricsRegistry ?? new Registry(),
+            })),
+      {
+        concurrency: settings.triggers.concurrency,
+        ...(options.triggerEventLockMs === undefined
+          ? {}
+          : { lockDurationMs: options.triggerEventLockMs, stalledIntervalMs: options.triggerEventLockMs }),
+        onHandled: (event, lagSeconds) => {
+          triggerMetrics.handled(event, lagSeconds);
+        },
+        onFailed: (event, error, final) => {
+          triggerMetrics.failed(event, final);
+          logger.warn(
+            { err: error, event_id: event?.event_id, cause: event?.cause, final },
+            'trigger.event_failed',
+          );
+        },
+        onError: (error) => {
+          logger.warn({ err: error }, 'trigger.consumer_error');
+        },
+      },
+    );
+    triggerWorker.start();
+    logger.info({ concurrency: settings.triggers.concurrency }, 'trigger.consumer_started');
+  }
+
   let stopping: Promise<void> | undefined;
   let forceNow: () => void = () => undefined;
   const stop = ({ force = false } = {}): Promise<void> => {
@@ -178,6 +261,7 @@ export async function startApiServer(
       clearTimeout(timer);
       app.server.closeAllConnections();
       await closed;
+      await triggerWorker?.close(TRIGGER_WORKER_CLOSE_MS);
       await closeBackends();
       logger.info('api.stopped');
     })();
@@ -197,6 +281,8 @@ export async function serveApi(
     logger: Logger;
     authenticator?: RequestAuthenticator;
     actions?: ActionLookup;
+    /** What handles trigger events (the evaluator), or how to make it; by default one that only logs them. */
+    triggerEventHandler?: TriggerEventHandler | ((backends: ServeBackends) => TriggerEventHandler);
     signals: SignalSource;
     exit: () => void;
     onListening?: (api: RunningApi) => void;

@@ -55,7 +55,15 @@ export async function importFolder(
     /** Told the import's total, then every increment of bytes stored (an import is an `upload`). */
     transfers?: TransferObserver;
   },
-): Promise<{ dataset: DatasetRecord; files: FileRecord[]; isNew: boolean }> {
+): Promise<{
+  dataset: DatasetRecord;
+  files: FileRecord[];
+  isNew: boolean;
+  /** The import's own id: its write key and its upload transaction. */
+  importId: string;
+  /** The files this import wrote (new, or a new version): those an unchanged file's record is not. */
+  changed: FileRecord[];
+}> {
   if (!(await stat(folder).catch(() => undefined))?.isDirectory()) {
     throw new UsageError(`input folder "${folder}" does not exist or is not a directory`, 'E_INVALID_INPUT');
   }
@@ -81,15 +89,18 @@ export async function importFolder(
     const stats = statSync(sourcePath, { bigint: true });
     if (stats.isFile()) sources.push({ relativePath, sourcePath, sourceStat: sourceStatOf(stats) });
   }
+  const importId = randomId('import');
   const files = await store.putFiles(datasetId, sources, {
     // Each import is its own write: a changed file gets a new version, an unchanged one is left alone.
-    writeKey: { invocationId: randomId('import'), attempt: 0 },
+    writeKey: { invocationId: importId, attempt: 0 },
     origination: `action-worker import of ${root}`,
     skipUnchanged: true,
     signal: options.signal,
     transfers: options.transfers,
   });
-  return { dataset, files, isNew };
+  // A record this import wrote carries its write key as the upload id (domain/stored-records.ts).
+  const changed = files.filter((file) => file.upload_id === `${importId}-0`);
+  return { dataset, files, isNew, importId, changed };
 }
 
 /** `.metadata/action-worker.json` beside exported files: what the store knows about them. */

@@ -87,6 +87,10 @@ export function registerDatasetsCommand(program: Command): void {
     .argument('<DIR>')
     .option('--dataset <ID>', 'into this dataset (default: the one that belongs to the folder)')
     .option('--org-id <ID>', 'owning org of a new dataset', 'og_local')
+    .option(
+      '--no-trigger-events',
+      'do not announce the import for trigger evaluation (by default: one event on the Redis of the settings)',
+    )
     .action(async (dir, options) => {
       const [{ importFolder }, { transferProgress }] = await Promise.all([
         transfers(),
@@ -105,6 +109,20 @@ export function registerDatasetsCommand(program: Command): void {
       console.error(
         `imported ${imported.files.length} file(s) into ${imported.isNew ? 'new ' : ''}dataset ${imported.dataset.dataset_id}`,
       );
+      if (options.triggerEvents) {
+        // After the files are stored: an unreachable Redis is a warning, never a failed import.
+        const [{ announceImport }, settings] = await Promise.all([
+          import('../app/import-events.js'),
+          cliSettings(),
+        ]);
+        try {
+          await announceImport(settings, imported);
+        } catch (error) {
+          console.error(
+            `warning: the import is stored, but was not announced for trigger evaluation: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+      }
       console.log(imported.dataset.dataset_id);
     });
 

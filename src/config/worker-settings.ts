@@ -315,6 +315,15 @@ export const WorkerSettings = z.object({
       publicUrl: z.url().nullable().default(null),
     })
     .prefault({}),
+  /** `action-worker serve`'s consumer of trigger events (issue 13). */
+  triggers: z
+    .object({
+      /** Whether this serve process consumes trigger events; off on a replica that should only answer HTTP. */
+      enabled: z.boolean().default(true),
+      /** Events handled at once by one serve process. */
+      concurrency: z.number().int().positive().default(4),
+    })
+    .prefault({}),
   /** Secret values for `roboto-secret://NAME` references: the file NAME (or ORG/NAME) in this directory. */
   secretsDir: z.string().min(1).nullable().default(null),
 });
@@ -393,6 +402,8 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_API_SHUTDOWN_GRACE'], 'api.shutdownGraceMs', duration],
   [['ACTION_WORKER_API_SIGNING_SECRET'], 'api.signingSecret', text],
   [['ACTION_WORKER_API_PUBLIC_URL'], 'api.publicUrl', text],
+  [['ACTION_WORKER_TRIGGERS_ENABLED'], 'triggers.enabled', boolean],
+  [['ACTION_WORKER_TRIGGERS_CONCURRENCY'], 'triggers.concurrency', integer],
   [['ACTION_WORKER_SECRETS_DIR'], 'secretsDir', text],
 ];
 

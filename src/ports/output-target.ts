@@ -41,4 +41,9 @@ export interface OutputTarget {
   ensureDataset(dataset: OutputDataset): Promise<void>;
   updateFile(fileId: string, update: FileUpdateRequest): Promise<void>;
   updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<void>;
+  /**
+   * Told once the output stage is done with the files it uploaded (their changesets applied): the upload
+   * is then announced for trigger evaluation, when the target announces anything.
+   */
+  uploadCommitted?(datasetId: string, files: readonly FileRecord[]): Promise<void>;
 }

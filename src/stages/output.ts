@@ -227,6 +227,10 @@ export async function applyOutputs(
       }
     }
   }
+  // One announcement for the whole upload (one transaction), after its changesets: a trigger's condition
+  // on the files' tags sees them.
+  if (uploadDatasetId !== null && uploaded.length > 0)
+    await target.uploadCommitted?.(uploadDatasetId, uploaded);
   return {
     uploaded,
     refused,

@@ -1,6 +1,7 @@
 import type { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { FileRecord } from '../domain/records.js';
 import type { DataStore } from '../ports/data-store.js';
+import type { TriggerEventSink } from '../ports/trigger-events.js';
 import { UsageError } from '../domain/errors.js';
 import type {
   FileUpdateRequest,
@@ -19,7 +20,30 @@ export class StoreOutputTarget implements OutputTarget {
     private readonly store: DataStore,
     private readonly writeKey: { invocationId: string; attempt: number },
     private readonly origination: string,
+    /** Where stored outputs are announced for trigger evaluation (issue 13); none: not announced. */
+    private readonly events?: TriggerEventSink,
   ) {}
+
+  /**
+   * One file_upload event per stored output set: the transaction is the attempt (`<invocation>:<attempt>`),
+   * the source the invocation (a trigger's own outputs never fire it again). A retried attempt stores the
+   * same files again and announces its own transaction; evaluation is idempotent per trigger and data.
+   */
+  async uploadCommitted(datasetId: string, files: readonly FileRecord[]): Promise<void> {
+    const first = files[0];
+    if (this.events === undefined || first === undefined) return;
+    const transactionId = `${this.writeKey.invocationId}:${this.writeKey.attempt}`;
+    await this.events.emit({
+      event_id: transactionId,
+      org_id: first.org_id,
+      dataset_id: datasetId,
+      cause: 'file_upload',
+      transaction_id: transactionId,
+      file_ids: files.map((file) => file.file_id),
+      source_invocation_id: this.writeKey.invocationId,
+      occurred: new Date().toISOString(),
+    });
+  }
 
   async upload(
     datasetId: string | null,
@@ -72,7 +96,22 @@ export class StoreOutputTarget implements OutputTarget {
     await this.store.updateFile(fileId, update);
   }
 
+  /** Applies the action's dataset changeset; a change of tags or metadata is announced (once per attempt). */
   async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<void> {
-    await this.store.updateDataset(datasetId, changeset);
+    const before = this.events === undefined ? undefined : await this.store.getDataset(datasetId);
+    const after = await this.store.updateDataset(datasetId, changeset);
+    if (this.events === undefined || before === undefined) return;
+    if (JSON.stringify([before.tags, before.metadata]) === JSON.stringify([after.tags, after.metadata]))
+      return;
+    await this.events.emit({
+      event_id: `${this.writeKey.invocationId}:${this.writeKey.attempt}:dataset-metadata`,
+      org_id: after.org_id,
+      dataset_id: datasetId,
+      cause: 'dataset_metadata_update',
+      transaction_id: null,
+      file_ids: [],
+      source_invocation_id: this.writeKey.invocationId,
+      occurred: new Date().toISOString(),
+    });
   }
 }

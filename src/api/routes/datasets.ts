@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { TriggerEventSink } from '../../ports/trigger-events.js';
+import { announce, differs } from '../trigger-announce.js';
 import { z } from 'zod';
 import { gitignoreMatcher } from '../../domain/gitignore.js';
 import type { Condition } from '../../domain/query-condition.js';
@@ -87,7 +90,11 @@ async function datasetFilesPage(
 }
 
 /** Datasets (spec §3.4), in the caller's org only: another org's dataset answers exactly as a missing one. */
-export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (app, { store }) => {
+export const datasetRoutes: FastifyPluginAsyncZod<{
+  store: DataStore;
+  /** Where D3 announces a change of metadata, tags or description (issue 13); none: no events. */
+  triggerEvents?: TriggerEventSink;
+}> = async (app, { store, triggerEvents }) => {
   const ownDataset = async (request: FastifyRequest, datasetId: string) => {
     const record = await store.getDataset(datasetId);
     if (record === undefined || record.org_id !== callerOf(request).orgId) {
@@ -152,7 +159,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async 
     },
     async (request) => {
       const { dataset_id: datasetId } = request.params;
-      await ownDataset(request, datasetId);
+      const before = await ownDataset(request, datasetId);
       const body = request.body;
       if (body.device_id) {
         throw new HttpError(
@@ -170,6 +177,23 @@ export const datasetRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async 
           ...(body.description === undefined ? {} : { description: body.description }),
         }),
       );
+      // Committed; then announced, when it changed what a trigger's condition reads (spec §4.5).
+      if (
+        differs(before.metadata, record.metadata) ||
+        differs(before.tags, record.tags) ||
+        before.description !== record.description
+      ) {
+        await announce(triggerEvents, request.log, {
+          event_id: `dsmeta_${randomUUID()}`,
+          org_id: record.org_id,
+          dataset_id: record.dataset_id,
+          cause: 'dataset_metadata_update',
+          transaction_id: null,
+          file_ids: [],
+          source_invocation_id: null,
+          occurred: new Date().toISOString(),
+        });
+      }
       return { data: datasetToWire(record) };
     },
   );

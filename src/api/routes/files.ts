@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { TriggerEventSink } from '../../ports/trigger-events.js';
+import { announce, differs } from '../trigger-announce.js';
 import { z } from 'zod';
 import { MetadataPathError } from '../../domain/metadata-changeset.js';
 import type { DataStore, StoredFile } from '../../ports/data-store.js';
@@ -62,7 +65,11 @@ export async function applying<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** Files (spec §3.5, and D7 file by path), in the caller's org only. */
-export const fileRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (app, { store }) => {
+export const fileRoutes: FastifyPluginAsyncZod<{
+  store: DataStore;
+  /** Where F2 announces a file ingested or its metadata changed (issue 13); none: no events. */
+  triggerEvents?: TriggerEventSink;
+}> = async (app, { store, triggerEvents }) => {
   app.get(
     '/v1/files/record/path/:path/association/:dataset_id',
     {
@@ -121,7 +128,7 @@ export const fileRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (ap
     },
     async (request) => {
       const { file_id: fileId } = request.params;
-      await ownFile(store, request, fileId);
+      const { record: before } = await ownFile(store, request, fileId);
       const body = request.body;
       if (body.device_id) {
         throw new HttpError(404, 'RobotoNotFoundException', `device ${body.device_id} not found`);
@@ -133,6 +140,30 @@ export const fileRoutes: FastifyPluginAsyncZod<{ store: DataStore }> = async (ap
           ...(body.ingestion_complete ? { ingestionStatus: 'ingested' as const } : {}),
         }),
       );
+      // Committed; then announced (spec §4.5): one event per kind of change this update made.
+      const about = {
+        org_id: record.org_id,
+        dataset_id: record.association_id,
+        transaction_id: null,
+        file_ids: [record.file_id],
+        source_invocation_id: null,
+        occurred: new Date().toISOString(),
+      };
+      if (before.ingestion_status !== 'ingested' && record.ingestion_status === 'ingested') {
+        // Deterministic: marking the same version ingested twice is one event.
+        await announce(triggerEvents, request.log, {
+          ...about,
+          event_id: `${record.file_id}:${record.version}:ingest`,
+          cause: 'file_ingest',
+        });
+      }
+      if (differs(before.metadata, record.metadata) || differs(before.tags, record.tags)) {
+        await announce(triggerEvents, request.log, {
+          ...about,
+          event_id: `flmeta_${randomUUID()}`,
+          cause: 'file_metadata_update',
+        });
+      }
       return { data: fileToWire(record) };
     },
   );

@@ -1,4 +1,6 @@
 import { BullmqJobSource } from '../../adapters/bullmq/bullmq-job-source.js';
+import { TriggerEventQueue } from '../../adapters/bullmq/trigger-event-queue.js';
+import { AfterChangeEmitter } from '../after-change-emitter.js';
 import { DockerContainerRuntime } from '../../adapters/docker/docker-container-runtime.js';
 import { DirectorySecretStore } from '../../adapters/local/directory-secret-store.js';
 import { PLACEHOLDER_SERVICE_ENDPOINT, type WorkerSettings } from '../../config/worker-settings.js';
@@ -51,6 +53,12 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
   const closeTenancy = async (): Promise<void> => {
     await tenancy?.close();
   };
+  // Stored outputs announced for trigger evaluation, on the same Redis and key prefix as the queue.
+  const triggerEvents = new TriggerEventQueue(settings.redis, {
+    onError: (error) => {
+      logger.warn({ err: error }, 'redis.connection_error');
+    },
+  });
   const workerId = newWorkerId();
   const { daemon: options, redis } = settings;
   const source = new BullmqJobSource({
@@ -72,6 +80,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     dataStore,
     secrets: new DirectorySecretStore(settings.secretsDir),
     logger,
+    triggerEvents: new AfterChangeEmitter(triggerEvents, logger),
     ...(tenancy === undefined ? {} : { credentials: tenancyCredentials(tenancy) }),
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
@@ -90,6 +99,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     });
   } catch (error) {
     await plane.close();
+    await triggerEvents.close();
     await closeTenancy();
     await dataStore.close();
     throw error;
@@ -101,6 +111,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     close: async () => {
       await http.close();
       await plane.close();
+      await triggerEvents.close();
       await closeTenancy();
       await dataStore.close();
     },

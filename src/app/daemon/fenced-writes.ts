@@ -110,5 +110,9 @@ export function fencedOutputs(target: OutputTarget, lease: Lease): OutputTarget 
       await lease.assertHeld();
       await target.updateDataset(datasetId, changeset);
     },
+    // Not fenced: it writes no data, and what was stored is there to be announced whoever holds the lease.
+    uploadCommitted: async (datasetId, files) => {
+      await target.uploadCommitted?.(datasetId, files);
+    },
   };
 }
