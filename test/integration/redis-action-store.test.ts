@@ -3,24 +3,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RedisActionStore } from '../../src/adapters/redis/redis-action-store.js';
 import { newAction } from '../../src/domain/action-versions.js';
 import { describeActionStoreContract } from '../contract/action-store.contract.js';
+import { TEST_REDIS_URL, redisStoresUnder } from '../support/redis-stores.js';
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const prefix = `action-worker-test-actions-${process.pid}-${Date.now()}:`;
-const stores: RedisActionStore[] = [];
+const { prefix, store, cleanup } = redisStoresUnder('actions', (options) => new RedisActionStore(options));
 
-function store(): RedisActionStore {
-  const created = new RedisActionStore({ redis: REDIS_URL, prefix });
-  stores.push(created);
-  return created;
-}
-
-afterAll(async () => {
-  for (const each of stores.splice(0)) await each.close();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+afterAll(cleanup);
 
 describeActionStoreContract('RedisActionStore on a real redis-server', store);
 
@@ -32,7 +19,7 @@ describe('RedisActionStore on a real redis-server', () => {
       now: new Date('2024-01-01T00:00:00Z'),
     });
     await actions.createAction(record);
-    const redis = new Redis(REDIS_URL);
+    const redis = new Redis(TEST_REDIS_URL);
     try {
       expect(await redis.hgetall(`${prefix}action:og_layout0001:layout`)).toEqual({
         accessibility: 'organization',
@@ -49,7 +36,7 @@ describe('RedisActionStore on a real redis-server', () => {
   });
 
   it('reports a stored version that is not an ActionRecord as malformed, not as missing', async () => {
-    const redis = new Redis(REDIS_URL);
+    const redis = new Redis(TEST_REDIS_URL);
     try {
       await redis.hset(`${prefix}action:og_broken00001:x`, {
         accessibility: 'organization',

@@ -4,27 +4,17 @@ import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-
 import { InvocationRequest } from '../../src/domain/invocation-request.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { describeInvocationStoreContract } from '../contract/invocation-store.contract.js';
+import { TEST_REDIS_URL, redisStoresUnder } from '../support/redis-stores.js';
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const prefix = `action-worker-test-${process.pid}-${Date.now()}:`;
-const stores: RedisInvocationStore[] = [];
-
-function store(): RedisInvocationStore {
-  const created = new RedisInvocationStore({ redis: REDIS_URL, prefix });
-  stores.push(created);
-  return created;
-}
+const { prefix, store, cleanup } = redisStoresUnder(
+  'invocations',
+  (options) => new RedisInvocationStore(options),
+);
 
 const request = (extra: Record<string, unknown> = {}) =>
   InvocationRequest.parse({ action: { image: 'img:1', config: { name: 'act' } }, org_id: 'og_1', ...extra });
 
-afterAll(async () => {
-  for (const each of stores.splice(0)) await each.close();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+afterAll(cleanup);
 
 describeInvocationStoreContract('RedisInvocationStore on a real redis-server', store);
 
@@ -41,7 +31,7 @@ describe('RedisInvocationStore on a real redis-server', () => {
       final: true,
     });
     expect(failed.is_finished).toBe(true);
-    const redis = new Redis(REDIS_URL);
+    const redis = new Redis(TEST_REDIS_URL);
     const ttl = await redis.ttl(`${prefix}inv:${id}:live`);
     await redis.quit();
     expect(ttl).toBeGreaterThan(0);
@@ -56,7 +46,7 @@ describe('RedisInvocationStore on a real redis-server', () => {
     const org = `og_malformed${Date.now()}`;
     const good = await invocations.create(request({ org_id: org }));
     const bad = await invocations.create(request({ org_id: org }));
-    const redis = new Redis(REDIS_URL);
+    const redis = new Redis(TEST_REDIS_URL);
     await redis.hset(`${prefix}inv:${bad.record.invocation_id}`, 'last_status', 'Processing');
     await redis.quit();
     const page = await invocations.query(org, {}, { defaultTimeoutMinutes: 30 });

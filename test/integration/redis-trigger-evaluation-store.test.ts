@@ -2,24 +2,14 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisTriggerEvaluationStore } from '../../src/adapters/redis/redis-trigger-evaluation-store.js';
 import { describeTriggerEvaluationStoreContract } from '../contract/trigger-evaluation-store.contract.js';
+import { TEST_REDIS_URL, redisStoresUnder } from '../support/redis-stores.js';
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const prefix = `action-worker-test-trigger-evaluations-${process.pid}-${Date.now()}:`;
-const stores: RedisTriggerEvaluationStore[] = [];
+const { prefix, store, cleanup } = redisStoresUnder(
+  'trigger-evaluations',
+  (options) => new RedisTriggerEvaluationStore(options),
+);
 
-function store(): RedisTriggerEvaluationStore {
-  const created = new RedisTriggerEvaluationStore({ redis: REDIS_URL, prefix });
-  stores.push(created);
-  return created;
-}
-
-afterAll(async () => {
-  for (const each of stores.splice(0)) await each.close();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+afterAll(cleanup);
 
 describeTriggerEvaluationStoreContract('RedisTriggerEvaluationStore on a real redis-server', store);
 
@@ -38,7 +28,7 @@ describe('RedisTriggerEvaluationStore on a real redis-server', () => {
       outcome_reason: null,
       cause: null,
     });
-    const redis = new Redis(REDIS_URL);
+    const redis = new Redis(TEST_REDIS_URL);
     try {
       await redis.set(`${prefix}trigger-evaluation:${record.trigger_evaluation_id}`, '{"record":{}}');
       await expect(evaluations.listByTrigger('og_broken', 'tr_b', { limit: 5 })).rejects.toMatchObject({

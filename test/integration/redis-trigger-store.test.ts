@@ -3,24 +3,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
 import { newTrigger } from '../../src/domain/trigger-versions.js';
 import { describeTriggerStoreContract } from '../contract/trigger-store.contract.js';
+import { TEST_REDIS_URL, redisStoresUnder } from '../support/redis-stores.js';
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const prefix = `action-worker-test-triggers-${process.pid}-${Date.now()}:`;
-const stores: RedisTriggerStore[] = [];
+const { prefix, store, cleanup } = redisStoresUnder('triggers', (options) => new RedisTriggerStore(options));
 
-function store(): RedisTriggerStore {
-  const created = new RedisTriggerStore({ redis: REDIS_URL, prefix });
-  stores.push(created);
-  return created;
-}
-
-afterAll(async () => {
-  for (const each of stores.splice(0)) await each.close();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+afterAll(cleanup);
 
 describeTriggerStoreContract('RedisTriggerStore on a real redis-server', store);
 
@@ -33,7 +20,7 @@ describe('RedisTriggerStore on a real redis-server', () => {
       { userId: 'tk_1', now: new Date('2024-01-01T00:00:00Z') },
     );
     await triggers.createTrigger(record);
-    const redis = new Redis(REDIS_URL);
+    const redis = new Redis(TEST_REDIS_URL);
     try {
       expect(await redis.get(`${prefix}trigger:og_layout0001:layout`)).toBe(JSON.stringify(record));
       expect(await redis.smembers(`${prefix}triggers:og_layout0001`)).toEqual(['layout']);
@@ -44,7 +31,7 @@ describe('RedisTriggerStore on a real redis-server', () => {
   });
 
   it('reports a stored record that is not a TriggerRecord as malformed, not as missing', async () => {
-    const redis = new Redis(REDIS_URL);
+    const redis = new Redis(TEST_REDIS_URL);
     try {
       await redis.set(`${prefix}trigger:og_broken00001:x`, '{"name":"x"}');
       await expect(store().getTrigger('og_broken00001', 'x')).rejects.toMatchObject({

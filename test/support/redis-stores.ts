@@ -1,0 +1,30 @@
+import { Redis } from 'ioredis';
+
+export const TEST_REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Stores of one kind on the test Redis, under a key prefix of their own (`name`, the process and the time):
+ * `store()` opens one more; `cleanup()` (for afterAll) closes them all and deletes every key of the prefix.
+ */
+export function redisStoresUnder<S extends { close(): Promise<void> }>(
+  name: string,
+  open: (options: { redis: string; prefix: string }) => S,
+): { prefix: string; store: () => S; cleanup: () => Promise<void> } {
+  const prefix = `action-worker-test-${name}-${process.pid}-${Date.now()}:`;
+  const stores: S[] = [];
+  return {
+    prefix,
+    store: () => {
+      const created = open({ redis: TEST_REDIS_URL, prefix });
+      stores.push(created);
+      return created;
+    },
+    cleanup: async () => {
+      for (const each of stores.splice(0)) await each.close();
+      const redis = new Redis(TEST_REDIS_URL);
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    },
+  };
+}
