@@ -190,6 +190,10 @@ describe('triggers end to end: CLI, datasets import, serve, daemon', () => {
       250,
     );
     expect(done.data_source).toEqual({ data_source_type: 'Dataset', data_source_id: datasetId });
+    // Another org's token: no such invocation, and none in its query.
+    expect((await call(`/v1/actions/invocations/${id}`, { bearer: otherToken })).status).toBe(404);
+    const foreign = await call('/v1/actions/invocations/query', { body: {}, bearer: otherToken });
+    expect(foreign.data.items).toEqual([]);
 
     // Its output was uploaded into the dataset: an event from that invocation, which the trigger skips.
     const file = await call(`/v1/files/record/path/result.txt/association/${datasetId}`);
