@@ -156,3 +156,48 @@ export function pageRecords<T>(
     nextToken: next < matching.length ? encodePageToken(next) : null,
   };
 }
+
+/** A QuerySpecification as the action and trigger stores take it (camel-cased sort keys). */
+export interface NamedRecordQuery {
+  condition?: Condition | ConditionGroup | null;
+  /** A field of the record, dotted paths allowed; by default `created`. */
+  sortBy?: string | null;
+  /** By default `DESC`. */
+  sortDirection?: 'ASC' | 'DESC' | null;
+  /** 1 to 1000, by default 1000. */
+  limit?: number | null;
+  /** The `next_token` of the page before. */
+  after?: string | null;
+}
+
+/**
+ * One page of records named within their org (registered actions, triggers), with org and name as the
+ * tie-breaker; otherwise as {@link pageRecords}. Throws a UsageError for an unknown field, comparator,
+ * limit or token.
+ */
+export function pageNamedRecords<T extends { org_id: string; name: string }>(
+  records: readonly T[],
+  query: NamedRecordQuery,
+  fields: RecordFields,
+): Page<T> {
+  const prepared = prepareRecordQuery(
+    {
+      condition: query.condition ?? null,
+      sort_by: query.sortBy ?? null,
+      sort_direction: query.sortDirection ?? null,
+      limit: query.limit ?? null,
+      after: query.after ?? null,
+    },
+    fields,
+  );
+  return pageRecords(
+    prepared,
+    records,
+    (record) => record,
+    (view) => {
+      const { org_id, name } = view as T;
+      // NUL sorts first: the same order as comparing the org, then the name.
+      return `${org_id}\u0000${name}`;
+    },
+  );
+}
