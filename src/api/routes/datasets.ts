@@ -89,6 +89,23 @@ async function datasetFilesPage(
   }
 }
 
+/**
+ * Devices and custom fields are not kept yet: a device is answered as one that does not exist (404), a
+ * non-empty custom field (or changeset of them) as an argument we refuse (400), rather than dropped.
+ */
+function refuseUnkept(deviceId: string | null | undefined, customFields: object | null | undefined): void {
+  if (deviceId) {
+    throw new HttpError(
+      404,
+      'RobotoNotFoundException',
+      `device ${deviceId} not found: devices are not kept yet`,
+    );
+  }
+  if (customFields && Object.keys(customFields).length > 0) {
+    throw new HttpError(400, 'RobotoIllegalArgumentException', 'custom_fields are not kept yet');
+  }
+}
+
 /** Datasets (spec §3.4), in the caller's org only: another org's dataset answers exactly as a missing one. */
 export const datasetRoutes: FastifyPluginAsyncZod<{
   store: DataStore;
@@ -126,16 +143,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{
     },
     async (request) => {
       const body = request.body;
-      if (body.device_id) {
-        throw new HttpError(
-          404,
-          'RobotoNotFoundException',
-          `device ${body.device_id} not found: devices are not kept yet`,
-        );
-      }
-      if (body.custom_fields && Object.keys(body.custom_fields).length > 0) {
-        throw new HttpError(400, 'RobotoIllegalArgumentException', 'custom_fields are not kept yet');
-      }
+      refuseUnkept(body.device_id, body.custom_fields);
       const record = await store.createDataset({
         orgId: scopeOf(request).callerOrgId,
         name: body.name ?? null,
@@ -161,16 +169,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<{
       const { dataset_id: datasetId } = request.params;
       const before = await ownDataset(request, datasetId);
       const body = request.body;
-      if (body.device_id) {
-        throw new HttpError(
-          404,
-          'RobotoNotFoundException',
-          `device ${body.device_id} not found: devices are not kept yet`,
-        );
-      }
-      if (body.custom_fields_changeset && Object.keys(body.custom_fields_changeset).length > 0) {
-        throw new HttpError(400, 'RobotoIllegalArgumentException', 'custom_fields are not kept yet');
-      }
+      refuseUnkept(body.device_id, body.custom_fields_changeset);
       const record = await applying(() =>
         store.updateDataset(datasetId, changesetOf(body.metadata_changeset), {
           ...(body.name === undefined ? {} : { name: body.name }),
