@@ -170,6 +170,34 @@ function expectFileRecord(answered: unknown): void {
 }
 
 describe('datasets over HTTP (spec D3)', () => {
+  it('refuses devices and custom fields, which it does not keep, on create and update, and keeps nothing of them', async () => {
+    const { dataset } = await datasetWith('og_a', []);
+    const id = dataset.dataset_id;
+    const device = await call('/v1/datasets', { method: 'POST', body: { name: 'd', device_id: 'dv_1' } });
+    expect(device.status).toBe(404);
+    expect(device.json.error.error_code).toBe('RobotoNotFoundException');
+    const custom = await call('/v1/datasets', {
+      method: 'POST',
+      body: { name: 'c', custom_fields: { a: 1 } },
+    });
+    expect(custom.status).toBe(400);
+    expect(custom.json.error.error_code).toBe('RobotoIllegalArgumentException');
+    const moved = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: { device_id: 'dv_1', metadata_changeset: { put_tags: ['no'] } },
+    });
+    expect(moved.status).toBe(404);
+    const customized = await call(`/v1/datasets/${id}`, {
+      method: 'PUT',
+      body: { custom_fields_changeset: { put_fields: { a: 1 } }, metadata_changeset: { put_tags: ['no'] } },
+    });
+    expect(customized.status).toBe(400);
+    expect((await store.getDataset(id))?.tags).not.toContain('no');
+    // Empty ones, as the SDK sends them, are fine.
+    const empty = await call('/v1/datasets', { method: 'POST', body: { name: 'e', custom_fields: {} } });
+    expect(empty.status).toBe(200);
+  });
+
   it('applies a metadata changeset as the SDK sends it (put_tags, put_metadata, remove_tags) and bumps modified', async () => {
     const { dataset } = await datasetWith('og_a', []);
     const id = dataset.dataset_id;
