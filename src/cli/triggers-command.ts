@@ -41,8 +41,7 @@ export function registerTriggersCommand(program: Command): void {
   const triggers = program
     .command('triggers')
     .description(
-      'Trigger records in Redis (what `serve` answers under /v1/triggers). Triggers do not fire yet: ' +
-        'nothing evaluates them.',
+      'Trigger records in Redis (what `serve` answers under /v1/triggers), and their evaluations.',
     );
 
   triggers
@@ -117,6 +116,47 @@ export function registerTriggersCommand(program: Command): void {
     .action(async (name, options) => {
       await withTriggers(async (store, _actions, app) => {
         print(await app.showTrigger(store, options.org, name));
+      });
+    });
+
+  triggers
+    .command('evaluations')
+    .description(
+      'Why a trigger ran or did not: its evaluations, newest first (what GET /v1/triggers/NAME/evaluations ' +
+        "answers), or with --dataset every trigger's evaluations of that dataset.",
+    )
+    .argument('[NAME]', "the trigger's name (or --dataset)")
+    .requiredOption('--org <ID>', 'the org (og_…)')
+    .option('--dataset <ID>', "every trigger's evaluations of this dataset (ds_…), instead of NAME")
+    .option('--limit <N>', 'at most this many evaluations, newest first', '50')
+    .option('--json', 'print the evaluation records as a JSON array')
+    .action(async (name, options) => {
+      if ((name === undefined) === (options.dataset === undefined)) {
+        throw new UsageError('give a trigger NAME or --dataset ID (one of them)');
+      }
+      const limit = Number(options.limit);
+      if (!Number.isSafeInteger(limit) || limit < 1) {
+        throw new UsageError(`--limit must be a positive integer, not ${JSON.stringify(options.limit)}`);
+      }
+      const of = name === undefined ? { datasetId: options.dataset ?? '' } : { trigger: name };
+      const [evaluationsApp, settings] = await Promise.all([
+        import('../app/trigger-evaluations.js'),
+        cliSettings(),
+      ]);
+      await withTriggers(async (store, _actions, _app, orgs) => {
+        const records = await evaluationsApp.usingTriggerEvaluations(settings, (evaluations) =>
+          evaluationsApp.listTriggerEvaluations(
+            { triggers: store, evaluations, orgs },
+            { orgId: options.org, of, limit },
+          ),
+        );
+        if (options.json === true) {
+          print(records);
+        } else if (records.length === 0) {
+          console.log('no evaluations');
+        } else {
+          console.log(records.map((record) => evaluationsApp.describeEvaluation(record, name)).join('\n\n'));
+        }
       });
     });
 
