@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { RedisTriggerEvaluationStore } from '../adapters/redis/redis-trigger-evaluation-store.js';
@@ -59,6 +60,9 @@ class EvaluatorMetrics {
   }
 }
 
+/** How many of an event's trigger evaluations run at once. */
+const EVALUATION_CONCURRENCY = 16;
+
 /** How many triggers one query reads (the store's maximum page). */
 const TRIGGER_PAGE = 1000;
 
@@ -95,16 +99,24 @@ export class TriggerEvaluator implements TriggerEventHandler {
     const files = (await this.deps.data.listFiles(dataset.dataset_id)).map((stored) => stored.record);
     const source = await this.sourceOf(event);
     let retry: Error | undefined;
-    for (const trigger of triggers) {
-      try {
-        await this.evaluate(trigger, event, dataset, files, source);
-      } catch (error) {
-        // Recorded as failed; the event is retried (after the other triggers) only when trying again may help.
-        if (retry === undefined && isRetryable(error)) {
-          retry = error instanceof Error ? error : new Error(String(error));
-        }
-      }
-    }
+    // The triggers are independent (a record and idempotency ids of their own each): evaluated a few at a
+    // time, so an org's hundred triggers cost a few Redis round trips of latency, not a hundred.
+    const limit = pLimit(EVALUATION_CONCURRENCY);
+    await Promise.all(
+      triggers.map((trigger) =>
+        limit(async () => {
+          try {
+            await this.evaluate(trigger, event, dataset, files, source);
+          } catch (error) {
+            // Recorded as failed; the event is retried (after the other triggers) only when trying again
+            // may help.
+            if (retry === undefined && isRetryable(error)) {
+              retry = error instanceof Error ? error : new Error(String(error));
+            }
+          }
+        }),
+      ),
+    );
     if (retry !== undefined) throw retry;
   }
 
