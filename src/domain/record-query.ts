@@ -8,9 +8,8 @@ import {
   matchesCondition,
 } from './query-condition.js';
 import {
-  DEFAULT_QUERY_LIMIT,
-  MAX_QUERY_LIMIT,
   type Page,
+  checkQueryLimit,
   compareSortValues,
   decodePageToken,
   encodePageToken,
@@ -72,13 +71,7 @@ export function prepareRecordQuery(query: RecordQuery, fields: RecordFields): Pr
     });
   const sortBy = query.sort_by ?? 'created';
   checkField(fields, sortBy, 'sort_by');
-  const limit = query.limit ?? DEFAULT_QUERY_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) {
-    throw new UsageError(
-      `query limit ${String(limit)} is out of range (an integer from 1 to ${MAX_QUERY_LIMIT})`,
-      'E_INVALID_INPUT',
-    );
-  }
+  const limit = checkQueryLimit(query.limit);
   const direction: string = query.sort_direction ?? 'DESC';
   if (direction !== 'ASC' && direction !== 'DESC') {
     throw new UsageError(

@@ -99,13 +99,7 @@ export function prepareQuery(target: QueryTarget, query: StoreQuery): PreparedQu
     forEachConditionField(node, resolve);
     predicate = { kind: 'condition', node };
   }
-  const limit = query.limit ?? DEFAULT_QUERY_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) {
-    throw new UsageError(
-      `query limit ${String(limit)} is out of range (an integer from 1 to ${MAX_QUERY_LIMIT})`,
-      'E_INVALID_INPUT',
-    );
-  }
+  const limit = checkQueryLimit(query.limit);
   // From outside (a request body), whatever the type says.
   const direction: string = query.sortDirection ?? 'DESC';
   if (direction !== 'ASC' && direction !== 'DESC') {
@@ -252,17 +246,26 @@ export function nextPageToken(query: PreparedQuery, total: number): string | nul
  * stores page the same way, and a record added between two requests shifts later pages by one.
  */
 export function encodePageToken(offset: number): string {
-  return Buffer.from(`v1:json:${JSON.stringify({ offset })}`).toString('base64url');
+  return encodeJsonPageToken({ offset });
 }
 
-export function decodePageToken(token: string): number {
+/**
+ * A page token's JSON (`v1:json:<json>`, base64url, the SDK's PaginationToken form), or a UsageError (400)
+ * for anything but a token this server made.
+ */
+export function encodeJsonPageToken(content: object): string {
+  return Buffer.from(`v1:json:${JSON.stringify(content)}`).toString('base64url');
+}
+
+/** The non-negative integer under `key` in a token made by {@link encodeJsonPageToken}, or a UsageError. */
+export function decodeJsonPageToken(token: string, key: string, minimum: number): number {
   const fail = (): never => {
     throw new UsageError(
       `malformed page token ${JSON.stringify(token)} (pass a next_token unchanged)`,
       'E_INVALID_INPUT',
     );
   };
-  if (!/^[A-Za-z0-9_-]+$/.test(token)) return fail();
+  if (!/^[A-Za-z0-9_-]{1,400}$/.test(token)) return fail();
   const text = Buffer.from(token, 'base64url').toString('utf8');
   if (!text.startsWith('v1:json:')) return fail();
   let parsed: unknown;
@@ -271,7 +274,23 @@ export function decodePageToken(token: string): number {
   } catch {
     return fail();
   }
-  const offset = (parsed as { offset?: unknown } | null)?.offset;
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) return fail();
-  return offset;
+  const value = (parsed as Record<string, unknown> | null)?.[key];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) return fail();
+  return value;
+}
+
+export function decodePageToken(token: string): number {
+  return decodeJsonPageToken(token, 'offset', 0);
+}
+
+/** A query's page size, checked: 1 to 1000, by default 1000 (spec §1.9). */
+export function checkQueryLimit(limit: number | null | undefined): number {
+  const value = limit ?? DEFAULT_QUERY_LIMIT;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_QUERY_LIMIT) {
+    throw new UsageError(
+      `query limit ${String(value)} is out of range (an integer from 1 to ${MAX_QUERY_LIMIT})`,
+      'E_INVALID_INPUT',
+    );
+  }
+  return value;
 }
