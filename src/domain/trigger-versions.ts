@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { wireTimestamp } from './action-digest.js';
-import { ActionNotFoundError } from './action-versions.js';
+import { ActionNotFoundError, type VersionAuthor } from './action-versions.js';
 import { ComputeRequirements } from './compute-requirements.js';
 import { ContainerParameters } from './container-parameters.js';
 import { UsageError, parseOrThrow } from './errors.js';
@@ -83,11 +83,8 @@ export const UpdateTriggerRequest = z.object({
 });
 export type UpdateTriggerRequest = z.output<typeof UpdateTriggerRequest>;
 
-/** Who makes or changes a trigger, and when. `userId`: the caller's token id (we have no users). */
-export interface TriggerAuthor {
-  userId: string;
-  now: Date;
-}
+/** Who makes or changes a trigger, and when: as for an action's version. */
+export type TriggerAuthor = VersionAuthor;
 
 /** A trigger of that name already exists in the org (spec T1: 409). */
 export class TriggerExistsError extends UsageError {
