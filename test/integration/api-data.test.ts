@@ -8,6 +8,7 @@ import { openDataStore } from '../../src/app/local-adapters.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { deleteKeysUnder } from '../support/redis-stores.js';
 
 /**
  * Datasets, files and topics over HTTP (spec §3.4–§3.6): `serve` on 127.0.0.1 with its default SQLite
@@ -58,6 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await store.close();
   await api.stop({ force: true });
+  await deleteKeysUnder(REDIS_URL, `action-worker-api-data-test-${process.pid}`);
   await removeTempDirs();
 });
 

@@ -7,6 +7,7 @@ import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { deleteKeysUnder } from '../support/redis-stores.js';
 
 /**
  * An action holds a token scoped to its invocation. It reads and writes its org's data as the SDK does, but
@@ -24,11 +25,12 @@ describe("an invocation's token", () => {
   let own: string;
   let other: string;
   let closeTenancy: () => Promise<void>;
+  const keyPrefix = `action-worker-token-scope-${process.pid}-${Date.now()}`;
 
   beforeAll(async () => {
     const settings = WorkerSettings.parse({
       storeDir: await tempDir('token-scope-store'),
-      redis: { url: REDIS_URL, keyPrefix: `action-worker-token-scope-${process.pid}-${Date.now()}` },
+      redis: { url: REDIS_URL, keyPrefix },
       api: { host: '127.0.0.1', port: 0 },
     });
     api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
@@ -51,6 +53,7 @@ describe("an invocation's token", () => {
     await api.stop();
     await records.close();
     await closeTenancy();
+    await deleteKeysUnder(REDIS_URL, keyPrefix);
     await removeTempDirs();
   });
 

@@ -10,6 +10,7 @@ import { cliPath } from '../support/paths.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { eventually } from '../support/poll.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { deleteKeysUnder } from '../support/redis-stores.js';
 
 const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const BODY_LIMIT = 4096;
@@ -109,6 +110,8 @@ beforeAll(async () => {
 afterAll(async () => {
   serve.signals.emit('SIGTERM', 'SIGTERM');
   await serve.served;
+  await deleteKeysUnder(REDIS_URL, `action-worker-api-test-${process.pid}`);
+  await deleteKeysUnder(REDIS_URL, `action-worker-api-cli-${process.pid}`);
   await removeTempDirs();
 });
 

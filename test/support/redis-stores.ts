@@ -28,3 +28,14 @@ export function redisStoresUnder<S extends { close(): Promise<void> }>(
     },
   };
 }
+
+/** Deletes every key of a test's own key prefix (`ACTION_WORKER_KEY_PREFIX`), for its afterAll. */
+export async function deleteKeysUnder(url: string, keyPrefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    const keys = await redis.keys(`${keyPrefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    await redis.quit();
+  }
+}
