@@ -13,6 +13,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { cliPath, projectRoot } from './paths.js';
 import { eventually } from './poll.js';
 import { removeTempDirs, tempDir, tmpfsTempDir } from './temp-dirs.js';
+import { CLI_TEST_KEY_PREFIX_STEM } from './redis-stores.js';
 
 export { eventually };
 
@@ -101,6 +102,9 @@ export async function runInProcess(
 }
 
 /** Runs the built CLI as a user would. */
+/** The key prefix of the CLI the tests run, unless a test gives its own: deleted by the global teardown. */
+export const CLI_TEST_KEY_PREFIX = `${CLI_TEST_KEY_PREFIX_STEM}${process.pid}`;
+
 export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
   return execa('node', [cliPath, ...args], {
     cwd: options.cwd ?? projectRoot,
@@ -112,6 +116,9 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
       ACTION_WORKER_LOG_DIR: await tempDir('cli-logs'),
       // `run` serves no API of its own on the bridge gateway: tests keep to loopback.
       ACTION_WORKER_LOCAL_API: 'false',
+      // What a command writes to Redis (an import's trigger event, …) under the tests' own prefix, which
+      // the suite's teardown deletes, never under the default one.
+      ACTION_WORKER_KEY_PREFIX: CLI_TEST_KEY_PREFIX,
       ...options.env,
     },
     extendEnv: true,

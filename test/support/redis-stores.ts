@@ -1,5 +1,8 @@
 import { Redis } from 'ioredis';
 
+/** The stem of the prefix under which the CLI the tests run keeps its Redis keys (harness runCli). */
+export const CLI_TEST_KEY_PREFIX_STEM = 'action-worker-test-cli-';
+
 export const TEST_REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
 /**
@@ -35,6 +38,21 @@ export async function deleteKeysUnder(url: string, keyPrefix: string): Promise<v
   try {
     const keys = await redis.keys(`${keyPrefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    await redis.quit();
+  }
+}
+
+/** Deletes the keys of every prefix that starts with `stem` (the suite's teardown of the CLI's keys). */
+export async function deleteKeysWithStem(url: string, stem: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${stem}*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
   } finally {
     await redis.quit();
   }
