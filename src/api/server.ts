@@ -13,7 +13,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { TriggerEventSink } from '../ports/trigger-events.js';
+import type { ChangeNotifier, TriggerEventSink } from '../ports/trigger-events.js';
 import type { ActionStore } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
 import { HttpError, errorAnswer, unauthorized } from './errors.js';
@@ -55,6 +55,11 @@ export interface ApiServerDependencies {
   /** Metrics of other parts of the process (the trigger event consumer) to serve on `/metrics` too. */
   registerMetrics?: (registry: Registry) => void;
   /** Where D3 and F2 announce changes for trigger evaluation (issue 13); without it no events. */
+  /**
+   * Told after every change made with an announcement (the store wrote its event into the outbox); with
+   * it the routes announce their changes (issue 13), without it they announce nothing (`run`'s own API).
+   */
+  changes?: ChangeNotifier;
   triggerEvents?: TriggerEventSink;
   /** Signed download URLs (spec F4): the key and the address they name; by default a per-process key. */
   signing?: { signer: UrlSigner; publicUrl: string | null };

@@ -2,6 +2,7 @@ import type { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { DatasetRecord, FileRecord, TopicRecord } from '../domain/records.js';
 import type { Page, StoreQuery } from '../domain/store-query.js';
 import type { NewTopic } from '../domain/stored-records.js';
+import type { TriggerEvent } from '../domain/trigger-event.js';
 import type { TransferObserver } from './transfer-observer.js';
 
 export type { DatasetRecord } from '../domain/records.js';
@@ -36,6 +37,31 @@ export interface FileUpdate {
   ingestionStatus?: FileRecord['ingestion_status'];
 }
 
+/**
+ * Asks a change to be announced for trigger evaluation (issue 13). The store writes the change's
+ * TriggerEvent into its outbox in the change's own transaction, so a committed change always has its event;
+ * a relay (app/change-relay.ts) hands outbox events on to the trigger event queue. The store fills in the
+ * org, the dataset, the cause, the files and the time; a change that changes nothing announces nothing.
+ */
+export interface ChangeAnnouncement {
+  /**
+   * The event's id: unique per change, the same when the same change is made again (a retried upload
+   * completion), so that the event is handed on once. By default a fresh one.
+   */
+  eventId?: string;
+  /** Uploads: the upload transaction (the evaluation's data constraint); by default the event's id. */
+  transactionId?: string;
+  /** The invocation whose outputs or API calls made the change: its lineage (a trigger never fires itself). */
+  sourceInvocationId?: string | null;
+}
+
+/** An event of a committed change, in the store's outbox until a relay has handed it on. */
+export interface OutboxEvent {
+  /** Its place in the outbox: events are claimed oldest first. */
+  seq: number;
+  event: TriggerEvent;
+}
+
 export interface PutFile {
   /** The dataset path: forward slashes, no leading slash, never leaving the dataset. */
   relativePath: string;
@@ -65,6 +91,13 @@ export interface PutFilesOptions {
   signal: AbortSignal;
   /** Told the write's total before it starts, then every increment of bytes stored, as `upload`. */
   transfers?: TransferObserver;
+  /**
+   * Announce the write as one `file_upload` event, written in the transaction of the write's last batch.
+   * Its files are those the call wrote, and those an earlier run of the same write key had written (a
+   * retried attempt lists all of its files); files left alone as unchanged by another write are not in
+   * it, and a call that lists none announces nothing.
+   */
+  announce?: ChangeAnnouncement;
 }
 
 export type { NewTopic } from '../domain/stored-records.js';
@@ -82,18 +115,27 @@ export interface DataStore {
   /** The dataset, or undefined when there is none with that id. */
   getDataset(datasetId: string): Promise<DatasetRecord | undefined>;
   listDatasets(): Promise<DatasetRecord[]>;
-  /** Applies the changeset to tags and metadata and sets the given fields, in one write. */
+  /**
+   * Applies the changeset to tags and metadata and sets the given fields, in one write. With `announce`,
+   * a change of tags, metadata or description is announced as `dataset_metadata_update`.
+   */
   updateDataset(
     datasetId: string,
     changeset: MetadataChangeset,
     fields?: DatasetFields,
+    announce?: ChangeAnnouncement,
   ): Promise<DatasetRecord>;
 
   /** Stores files in a dataset: new paths become files (version 1), existing paths a new version. */
   putFiles(datasetId: string, files: readonly PutFile[], options: PutFilesOptions): Promise<FileRecord[]>;
   listFiles(datasetId: string): Promise<StoredFile[]>;
   getFile(fileId: string): Promise<StoredFile | undefined>;
-  updateFile(fileId: string, update: FileUpdate): Promise<FileRecord>;
+  /**
+   * With `announce`: a file that becomes ingested is announced as `file_ingest` (the event id
+   * `<file>:<version>:ingest`, whatever `announce.eventId`: once per version), and a change of its tags or
+   * metadata as `file_metadata_update` (the announcement's id).
+   */
+  updateFile(fileId: string, update: FileUpdate, announce?: ChangeAnnouncement): Promise<FileRecord>;
   /**
    * Deletes a file with its versions and topics, all at once (true), or nothing when there is no such file
    * (false). Its bytes stay in the blob store for a garbage collection to find unreferenced.
@@ -107,6 +149,15 @@ export interface DataStore {
   addTopic(fileId: string, topic: NewTopic): Promise<TopicRecord>;
   listTopics(datasetId: string): Promise<TopicRecord[]>;
   getTopic(topicId: string): Promise<TopicRecord | undefined>;
+
+  /**
+   * Claims up to `limit` outbox events, oldest first, that no relay has claimed in the last `leaseMs`:
+   * several relays may drain one store, and an event a relay claimed and did not settle (it died) is
+   * claimed again once its lease has run out.
+   */
+  claimOutboxEvents(limit: number, leaseMs: number): Promise<OutboxEvent[]>;
+  /** Deletes outbox events that have been handed on. */
+  settleOutboxEvents(seqs: readonly number[]): Promise<void>;
 
   /** Lets go of what the store holds open (database connections); whoever opens a store closes it. */
   close(): Promise<void>;

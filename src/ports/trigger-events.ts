@@ -15,3 +15,11 @@ export interface TriggerEventSink {
 export interface TriggerEventHandler {
   handle(event: TriggerEvent): Promise<void>;
 }
+
+/**
+ * Told that a change with an announcement has committed (its event is in the store's outbox), so that the
+ * event is handed on now rather than at the relay's next poll. Whoever holds one announces its changes.
+ */
+export interface ChangeNotifier {
+  changed(): void;
+}

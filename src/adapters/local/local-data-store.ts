@@ -14,6 +14,7 @@ import type {
   FileUpdate,
   NewDataset,
   NewTopic,
+  OutboxEvent,
   Page,
   PutFile,
   PutFilesOptions,
@@ -272,6 +273,15 @@ export class LocalDataStore implements DataStore {
       await rm(doomed, { recursive: true, force: true });
       return true;
     });
+  }
+
+  // Seam for the outbox (issue 13); implemented in the next commit.
+  claimOutboxEvents(_limit: number, _leaseMs: number): Promise<OutboxEvent[]> {
+    return Promise.reject(new Error('the change outbox is not built yet'));
+  }
+
+  settleOutboxEvents(_seqs: readonly number[]): Promise<void> {
+    return Promise.reject(new Error('the change outbox is not built yet'));
   }
 
   contentPath(file: StoredFile): Promise<string> {

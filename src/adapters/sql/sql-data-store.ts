@@ -15,6 +15,7 @@ import type {
   FileUpdate,
   NewDataset,
   NewTopic,
+  OutboxEvent,
   Page,
   PutFile,
   PutFilesOptions,
@@ -534,6 +535,15 @@ export class SqlDataStore implements DataStore {
       if ((await this.getDataset(datasetId)) === undefined) return false;
       throw error;
     }
+  }
+
+  // Seam for the outbox (issue 13); implemented in the next commit.
+  claimOutboxEvents(_limit: number, _leaseMs: number): Promise<OutboxEvent[]> {
+    return Promise.reject(new Error('the change outbox is not built yet'));
+  }
+
+  settleOutboxEvents(_seqs: readonly number[]): Promise<void> {
+    return Promise.reject(new Error('the change outbox is not built yet'));
   }
 
   contentPath(file: StoredFile): Promise<string> {
