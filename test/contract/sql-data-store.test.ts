@@ -11,6 +11,7 @@ import { MetadataChangeset } from '../../src/domain/metadata-changeset.js';
 import { projectRoot } from '../support/paths.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { describeDataStoreContract } from './data-store.contract.js';
+import { describeChangeOutbox } from './change-outbox.suite.js';
 import { describeSqlDataStore } from './sql-data-store.suite.js';
 
 const opened: SqlDataStore[] = [];
@@ -35,6 +36,7 @@ async function sqliteFixture() {
 
 describeDataStoreContract('SqlDataStore on SQLite', sqliteFixture);
 describeSqlDataStore('SQLite', sqliteFixture);
+describeChangeOutbox('SQLite', sqliteFixture);
 
 describe('SqlDataStore on SQLite with several processes', () => {
   it(
