@@ -155,6 +155,8 @@ export interface DataStore {
   claimOutboxEvents(limit: number, leaseMs: number): Promise<OutboxEvent[]>;
   /** Deletes outbox events that have been handed on. */
   settleOutboxEvents(seqs: readonly number[]): Promise<void>;
+  /** Gives back claimed events that could not be handed on: the next claim, by any relay, takes them. */
+  releaseOutboxEvents(seqs: readonly number[]): Promise<void>;
 
   /** Lets go of what the store holds open (database connections); whoever opens a store closes it. */
   close(): Promise<void>;

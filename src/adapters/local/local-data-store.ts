@@ -300,6 +300,10 @@ export class LocalDataStore implements DataStore {
     return Promise.reject(new UsageError('the folder store has no outbox events to settle', 'E_USAGE'));
   }
 
+  releaseOutboxEvents(seqs: readonly number[]): Promise<void> {
+    return this.settleOutboxEvents(seqs);
+  }
+
   contentPath(file: StoredFile): Promise<string> {
     return Promise.resolve(this.blobs.pathOf(file.sha256));
   }

@@ -696,6 +696,15 @@ export class SqlDataStore implements DataStore {
     }
   }
 
+  async releaseOutboxEvents(seqs: readonly number[]): Promise<void> {
+    for (let start = 0; start < seqs.length; start += RECORD_BATCH) {
+      const batch = seqs.slice(start, start + RECORD_BATCH);
+      await this.write(null, (db) =>
+        db.updateTable('change_outbox').set({ claimed_until: 0 }).where('seq', 'in', batch).execute(),
+      );
+    }
+  }
+
   contentPath(file: StoredFile): Promise<string> {
     return Promise.resolve(this.blobs.pathOf(file.sha256));
   }
