@@ -6,6 +6,9 @@ import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { newInvocationRequest } from '../../src/domain/invocation-request.js';
+import { TriggerEventQueue } from '../../src/adapters/bullmq/trigger-event-queue.js';
+import { TriggerEvent } from '../../src/domain/trigger-event.js';
+import { eventually } from '../support/poll.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { deleteKeysUnder } from '../support/redis-stores.js';
 
@@ -26,6 +29,7 @@ describe("an invocation's token", () => {
   let other: string;
   let closeTenancy: () => Promise<void>;
   const keyPrefix = `action-worker-token-scope-${process.pid}-${Date.now()}`;
+  let settingsQueue: string;
 
   beforeAll(async () => {
     const settings = WorkerSettings.parse({
@@ -33,6 +37,7 @@ describe("an invocation's token", () => {
       redis: { url: REDIS_URL, keyPrefix },
       api: { host: '127.0.0.1', port: 0 },
     });
+    settingsQueue = settings.redis.queue;
     api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
     const tenancy = openTenancyStore(settings);
     closeTenancy = () => tenancy.close();
@@ -107,5 +112,42 @@ describe("an invocation's token", () => {
     expect((await call(actionToken, 'GET', `/v1/actions/invocations/${other}`)).status).toBe(200);
     const dataset = await call(actionToken, 'POST', '/v1/datasets', { name: 'made by an action' });
     expect(dataset.status).toBe(200);
+  });
+
+  it('gives the changes it makes its invocation as their lineage (a trigger never fires on its own action)', async () => {
+    const created = (await call(orgToken, 'POST', '/v1/datasets', { name: 'lineage' })) as {
+      status: number;
+      json: { data?: { dataset_id: string } };
+    };
+    const datasetId = created.json.data?.dataset_id ?? '';
+    expect(created.status).toBe(200);
+    const tag = (token: string, tagName: string) =>
+      call(token, 'PUT', `/v1/datasets/${datasetId}`, {
+        metadata_changeset: { put_tags: [tagName] },
+        custom_fields_changeset: null,
+      });
+    expect((await tag(actionToken, 'by-action')).status).toBe(200);
+    expect((await tag(orgToken, 'by-org')).status).toBe(200);
+    const queue = new TriggerEventQueue({ url: REDIS_URL, queue: settingsQueue, keyPrefix });
+    try {
+      const events = await eventually(async () => {
+        const jobs = await queue.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
+        const found = jobs
+          .map((job) => TriggerEvent.parse(job.data))
+          .filter((event) => event.dataset_id === datasetId);
+        return found.length >= 2 ? found : undefined;
+      });
+      // Two changes, two events (in either order: they may share a millisecond).
+      const lineage = events.map((event) => [event.cause, event.source_invocation_id]);
+      expect(lineage).toHaveLength(2);
+      expect(lineage).toEqual(
+        expect.arrayContaining([
+          ['dataset_metadata_update', own],
+          ['dataset_metadata_update', null],
+        ]),
+      );
+    } finally {
+      await queue.close();
+    }
   });
 });
