@@ -1,14 +1,5 @@
-import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningApi, serveApi } from '../../src/app/api-server.js';
-import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
-
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const KEY_PREFIX = `action-worker-api-triggers-${process.pid}-${Date.now()}`;
+import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
 
 /** Every key of spec §2.3's TriggerRecord: the answer carries all of them. */
 const RECORD_KEYS = [
@@ -54,11 +45,7 @@ const minimalBody = (name: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-interface Org {
-  orgId: string;
-  token: string;
-  tokenId: string;
-}
+type Org = TestOrg;
 type Json = Record<string, unknown>;
 type Item = Json & { name: string; trigger_id: string; org_id: string; created: string; modified: string };
 interface Body {
@@ -66,23 +53,10 @@ interface Body {
   error: { error_code: string; message: string };
 }
 
-let api: RunningApi;
-let served: Promise<void>;
-const signals = new EventEmitter();
+let server: ApiTestServer;
 let orgA: Org;
 let orgB: Org;
 let actionDigest: string;
-
-async function newOrg(settings: WorkerSettings, name: string): Promise<Org> {
-  const tenancy = openTenancyStore(settings);
-  try {
-    const org = await tenancy.createOrg({ name });
-    const { record, token } = await tenancy.createToken({ orgId: org.org_id, name: 'test' });
-    return { orgId: org.org_id, token, tokenId: record.token_id };
-  } finally {
-    await tenancy.close();
-  }
-}
 
 /** A request as the SDK makes it: bearer token, JSON body, org headers when given. */
 async function call(
@@ -92,18 +66,11 @@ async function call(
 ): Promise<{ status: number; json: Body }> {
   const headers: Record<string, string> = { connection: 'close' };
   const as = options.as ?? orgA;
-  headers.authorization = `Bearer ${as.token}`;
   if (options.caller !== undefined) headers['x-roboto-org-id'] = options.caller;
   if (options.owner !== undefined) headers['x-roboto-resource-owner-id'] = options.owner;
   const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${api.url}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-  });
-  const text = await response.text();
-  return { status: response.status, json: (text === '' ? {} : JSON.parse(text)) as Body };
+  const { status, text } = await server.request(path, { method, token: as.token, body, headers });
+  return { status, json: (text === '' ? {} : JSON.parse(text)) as Body };
 }
 
 const create = (name: string, extra: Record<string, unknown> = {}, as: Org = orgA) =>
@@ -127,26 +94,8 @@ async function createAction(as: Org, name: string, extra: Record<string, unknown
 }
 
 beforeAll(async () => {
-  const settings = WorkerSettings.parse({
-    storeDir: await tempDir('api-triggers'),
-    redis: { url: REDIS_URL, keyPrefix: KEY_PREFIX },
-    api: { host: '127.0.0.1', port: 0 },
-  });
-  orgA = await newOrg(settings, 'A');
-  orgB = await newOrg(settings, 'B');
-  let listening: (running: RunningApi) => void = () => undefined;
-  const started = new Promise<RunningApi>((resolve) => {
-    listening = resolve;
-  });
-  served = serveApi(settings, {
-    logger: pino({ level: 'silent' }),
-    signals,
-    exit: () => {
-      throw new Error('a third signal');
-    },
-    onListening: listening,
-  });
-  api = await Promise.race([started, served.then(() => Promise.reject(new Error('serve ended early')))]);
+  server = await apiTestServer({ name: 'api-triggers', orgs: ['A', 'B'], serve: true });
+  [orgA, orgB] = server.orgs as [Org, Org];
   const action = await createAction(orgA, 'tag-dataset', {
     parameters: [{ name: 'p', required: false }, { name: 'mode' }],
   });
@@ -164,13 +113,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  signals.emit('SIGTERM', 'SIGTERM');
-  await served;
-  await removeTempDirs();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${KEY_PREFIX}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await server.close();
 });
 
 describe('serve: triggers over a real socket, real tokens and Redis (spec §3.3 T1–T8)', () => {
