@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { type Logger, pino } from 'pino';
+import type { Caller, RequestAuthenticator } from '../../src/api/org-scope.js';
 import { type RunningApi, serveApi, startApiServer } from '../../src/app/api-server.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings, type WorkerSettingsInput } from '../../src/config/worker-settings.js';
@@ -12,6 +13,19 @@ export interface TestOrg {
   orgId: string;
   token: string;
   tokenId: string;
+}
+
+/**
+ * The authentication seam's test double, for tests of other things than tokens: fixed tokens of fixed
+ * callers, in a Map; `asked` tells which tokens were presented, so a test knows a request arrived.
+ */
+export class MapAuthenticator implements RequestAuthenticator {
+  readonly asked: string[] = [];
+  constructor(private readonly tokens: Map<string, Caller>) {}
+  authenticate(token: string): Promise<Caller | undefined> {
+    this.asked.push(token);
+    return Promise.resolve(this.tokens.get(token));
+  }
 }
 
 /** What a test asks of the server beyond the defaults (a silent logger, the orgs' tokens in Redis). */
