@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
+import { minimalActionBody } from '../support/sdk-bodies.js';
 
 /** Every key of spec §2.1's ActionRecord: the answer carries all of them. */
 const RECORD_KEYS = [
@@ -27,20 +28,7 @@ const RECORD_KEYS = [
 const WIRE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$/;
 
 /** The SDK's minimal create body (spec A1): all twelve keys. */
-const minimalBody = (name: string) => ({
-  name,
-  compute_requirements: null,
-  container_parameters: null,
-  description: null,
-  inherits: null,
-  metadata: {},
-  parameters: [],
-  requires_downloaded_inputs: null,
-  short_description: null,
-  tags: [],
-  timeout: null,
-  uri: 'img:1',
-});
+const minimalBody = (name: string) => minimalActionBody(name, 'img:1');
 
 type Org = TestOrg;
 type Json = Record<string, unknown>;

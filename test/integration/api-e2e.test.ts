@@ -6,6 +6,7 @@ import { InvocationRecordWire } from '../../src/domain/invocation-wire.js';
 import type { TestOrg } from '../support/api-test-server.js';
 import { BASE_IMAGE } from '../support/paths.js';
 import { eventually } from '../support/poll.js';
+import { invokeBody } from '../support/sdk-bodies.js';
 import { type ServeWithDaemon, serveWithDaemon } from '../support/serve-with-daemon.js';
 
 /** Small log pages, so the numbered lines span several; one invocation per cancel-all call. */
@@ -80,21 +81,7 @@ describe('serve and a daemon, end to end through HTTP only', () => {
   ): Promise<InvocationRecordWire> {
     const query = options.latest ? '' : `?digest=${action.digest}`;
     return InvocationRecordWire.parse(
-      await ok(`/v1/actions/${action.name}/invoke${query}`, {
-        compute_requirement_overrides: null,
-        container_parameter_overrides: null,
-        data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
-        data_source_type: 'Dataset',
-        idempotency_id: null,
-        input_data: [],
-        rich_input_data: null,
-        invocation_source: 'Manual',
-        invocation_source_id: null,
-        parameter_values: null,
-        timeout: null,
-        upload_destination: null,
-        ...extra,
-      }),
+      await ok(`/v1/actions/${action.name}/invoke${query}`, invokeBody(extra)),
     );
   }
 

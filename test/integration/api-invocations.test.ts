@@ -13,6 +13,7 @@ import type { ActionLookup } from '../../src/ports/action-store.js';
 import { type ApiTestServer, MapAuthenticator, apiTestServer } from '../support/api-test-server.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { TEST_REDIS_URL as REDIS_URL, testKeyPrefix } from '../support/redis-stores.js';
+import { invokeBody } from '../support/sdk-bodies.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
 const KEY_PREFIX = testKeyPrefix('api-inv');
@@ -86,23 +87,6 @@ async function call(
   const json = JSON.parse(answer.text) as Answer['json'];
   return { status: answer.status, json, data: json.data as Record<string, unknown> };
 }
-
-/** The body the SDK sends for a plain `action.invoke()` (spec A8), with these keys changed. */
-const invokeBody = (extra: Record<string, unknown> = {}) => ({
-  compute_requirement_overrides: null,
-  container_parameter_overrides: null,
-  data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
-  data_source_type: 'Dataset',
-  idempotency_id: null,
-  input_data: [],
-  rich_input_data: null,
-  invocation_source: 'Manual',
-  invocation_source_id: null,
-  parameter_values: null,
-  timeout: null,
-  upload_destination: null,
-  ...extra,
-});
 
 const invoke = (
   name: string,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
+import { invokeBody, minimalTriggerBody } from '../support/sdk-bodies.js';
 
 /** Every key of spec §2.3's TriggerRecord: the answer carries all of them. */
 const RECORD_KEYS = [
@@ -26,24 +27,7 @@ const RECORD_KEYS = [
 const WIRE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$/;
 
 /** The SDK's minimal create body (spec T1): all fifteen keys. */
-const minimalBody = (name: string, extra: Record<string, unknown> = {}) => ({
-  action_digest: null,
-  action_name: 'tag-dataset',
-  action_owner_id: null,
-  additional_inputs: null,
-  causes: null,
-  compute_requirement_overrides: null,
-  condition: null,
-  container_parameter_overrides: null,
-  enabled: true,
-  for_each: 'dataset',
-  name,
-  parameter_values: null,
-  required_inputs: ['**/*.bag'],
-  service_user_id: null,
-  timeout: null,
-  ...extra,
-});
+const minimalBody = minimalTriggerBody;
 
 type Org = TestOrg;
 type Json = Record<string, unknown>;
@@ -368,20 +352,7 @@ describe('serve: triggers over a real socket, real tokens and Redis (spec §3.3 
     const trigger = await createOk('t8');
     const invoked = await call('POST', `/v1/actions/tag-dataset/invoke?digest=${actionDigest}`, {
       caller: orgA.orgId,
-      body: {
-        compute_requirement_overrides: null,
-        container_parameter_overrides: null,
-        data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
-        data_source_type: 'Dataset',
-        idempotency_id: null,
-        input_data: [],
-        rich_input_data: null,
-        invocation_source: 'Trigger',
-        invocation_source_id: trigger.trigger_id,
-        parameter_values: null,
-        timeout: null,
-        upload_destination: null,
-      },
+      body: invokeBody({ invocation_source: 'Trigger', invocation_source_id: trigger.trigger_id }),
     });
     expect(invoked.status, JSON.stringify(invoked.json)).toBe(200);
     const found = await call('POST', '/v1/actions/invocations/query', {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
 import { TriggerRecord } from '../../src/domain/trigger-record.js';
 import { useCliScaffold } from '../support/cli-scaffold.js';
+import { minimalTriggerBody } from '../support/sdk-bodies.js';
 
 describe('action-worker triggers, through the CLI, on a real redis-server', () => {
   const scaffold = useCliScaffold();
@@ -15,23 +16,7 @@ describe('action-worker triggers, through the CLI, on a real redis-server', () =
   it('creates from the T1 body, shows, updates, disables, enables, lists and deletes', async () => {
     const orgId = await orgWithAction('cli-triggers');
     // The SDK's minimal create body (spec T1), as a file.
-    const file = await jsonFile({
-      action_digest: null,
-      action_name: 'tag-dataset',
-      action_owner_id: null,
-      additional_inputs: null,
-      causes: null,
-      compute_requirement_overrides: null,
-      condition: null,
-      container_parameter_overrides: null,
-      enabled: true,
-      for_each: 'dataset',
-      name: 'trig',
-      parameter_values: { p: 1 },
-      required_inputs: ['**/*.bag'],
-      service_user_id: null,
-      timeout: null,
-    });
+    const file = await jsonFile(minimalTriggerBody('trig', { parameter_values: { p: 1 } }));
     const created = record(await ok(['triggers', 'create', '--from-file', file, '--org', orgId]));
     expect(created).toMatchObject({
       name: 'trig',
