@@ -1,22 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvocationQueue } from '../../src/adapters/bullmq/invocation-queue.js';
-import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
-import type { RedisTriggerEvaluationStore } from '../../src/adapters/redis/redis-trigger-evaluation-store.js';
-import type { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
-import type { RedisActionStore } from '../../src/adapters/redis/redis-action-store.js';
-import { openActionStore } from '../../src/app/actions.js';
-import { redisStoreOptions } from '../../src/app/control-plane.js';
-import { invocationControl } from '../../src/app/invocations.js';
-import { openDataStore } from '../../src/app/local-adapters.js';
-import { TriggerEvaluator, openTriggerEvaluationStore } from '../../src/app/trigger-evaluator.js';
-import { openTriggerStore } from '../../src/app/triggers.js';
+import type { TriggerEvaluator } from '../../src/app/trigger-evaluator.js';
 import { TriggerEvaluationRecord } from '../../src/domain/trigger-record.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
+import { type EvaluatorBackends, openEvaluatorBackends } from '../support/evaluator-backends.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
 type Org = TestOrg;
@@ -26,12 +15,8 @@ type Body = {
 };
 
 let server: ApiTestServer;
+let backends: EvaluatorBackends;
 let data: DataStore;
-let invocations: RedisInvocationStore;
-let queue: InvocationQueue;
-let actions: RedisActionStore;
-let triggers: RedisTriggerStore;
-let evaluations: RedisTriggerEvaluationStore;
 let evaluator: TriggerEvaluator;
 let scratch: string;
 let orgA: Org;
@@ -56,34 +41,12 @@ beforeAll(async () => {
   const { settings } = server;
   scratch = await tempDir('api-trigger-evals-scratch');
   [orgA, orgB] = server.orgs as [Org, Org];
-  data = await openDataStore(settings);
-  invocations = new RedisInvocationStore(redisStoreOptions(settings));
-  queue = new InvocationQueue(settings.redis);
-  actions = openActionStore(settings);
-  triggers = openTriggerStore(settings);
-  evaluations = openTriggerEvaluationStore(settings);
-  evaluator = new TriggerEvaluator({
-    triggers,
-    evaluations,
-    data,
-    invocations,
-    actions,
-    control: invocationControl(invocations, queue),
-    defaultTimeoutMinutes: 30,
-    logger: pino({ level: 'silent' }),
-    registry: new Registry(),
-  });
+  backends = await openEvaluatorBackends(settings, { defaultTimeoutMinutes: 30 });
+  ({ data, evaluator } = backends);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([
-    data.close(),
-    invocations.close(),
-    queue.close(),
-    actions.close(),
-    triggers.close(),
-    evaluations.close(),
-  ]);
+  await backends.close();
   await server.close();
   await removeTempDirs();
 });
