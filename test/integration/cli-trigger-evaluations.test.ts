@@ -3,6 +3,7 @@ import { RedisTriggerEvaluationStore } from '../../src/adapters/redis/redis-trig
 import { TriggerEvaluationRecord, TriggerRecord } from '../../src/domain/trigger-record.js';
 import type { PendingEvaluation } from '../../src/ports/trigger-evaluation-store.js';
 import { useCliScaffold } from '../support/cli-scaffold.js';
+import { pendingEvaluation } from '../support/pending-evaluation.js';
 
 describe('action-worker triggers evaluations, through the CLI, on a real redis-server', () => {
   const { run, ok, jsonFile, withRecords, orgWithAction } = useCliScaffold();
@@ -26,18 +27,10 @@ describe('action-worker triggers evaluations, through the CLI, on a real redis-s
   const withEvaluations = <T>(use: (store: RedisTriggerEvaluationStore) => Promise<T>): Promise<T> =>
     withRecords((options) => new RedisTriggerEvaluationStore(options), use);
 
-  const pending = (triggerId: string, datasetId: string, start: string): PendingEvaluation => ({
-    trigger_id: triggerId,
-    data_source: { data_source_type: 'Dataset', data_source_id: datasetId },
-    data_constraint: { transaction_id: `tx_${start}`, file_id: null },
-    evaluation_start: start,
-    evaluation_end: null,
-    status: 'pending',
-    status_detail: null,
-    outcome: null,
-    outcome_reason: null,
-    cause: 'file_upload',
-  });
+  const pending = (triggerId: string, datasetId: string, start: string): PendingEvaluation =>
+    pendingEvaluation(triggerId, datasetId, start, {
+      data_constraint: { transaction_id: `tx_${start}`, file_id: null },
+    });
 
   const parsed = (stdout: string) => TriggerEvaluationRecord.array().parse(JSON.parse(stdout));
 
