@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { DataStore } from '../ports/data-store.js';
 import type { ChangeNotifier, TriggerEventSink } from '../ports/trigger-events.js';
+import { withTimeout } from '../util/with-timeout.js';
 
 export interface ChangeRelayOptions {
   /** How often the outbox is looked at without being told of a change (events of other processes, of a crash). */
@@ -81,11 +82,27 @@ export class ChangeRelay implements ChangeNotifier {
     return run;
   }
 
-  /** Stops polling and waits for a drain under way; what is left stays in the outbox for another relay. */
-  async close(): Promise<void> {
+  /**
+   * Hands on just these events (an import's own), whatever else waits in the outbox: those are another
+   * deployment's to relay, if this process's queue is not theirs. Resolves to how many it handed on.
+   */
+  async handOn(eventIds: readonly string[]): Promise<number> {
+    return this.drainOnce(eventIds);
+  }
+
+  /**
+   * Stops polling; waits up to `boundMs` for a drain under way to end (it stops after its batch), then
+   * goes: what is left stays in the outbox, leased, for this or another relay later.
+   */
+  async close(boundMs = 5_000): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+    const running = this.running;
+    if (running !== undefined)
+      await withTimeout(
+        running.catch(() => undefined),
+        boundMs,
+      );
   }
 
   /** Whether a drain was asked for while one ran (and forgets it). */
@@ -95,21 +112,26 @@ export class ChangeRelay implements ChangeNotifier {
     return asked;
   }
 
-  private async drainOnce(): Promise<number> {
+  private async drainOnce(only?: readonly string[]): Promise<number> {
     this.lastFailure = undefined;
     let total = 0;
-    for (;;) {
-      let claimed;
+    while (!this.closed || only !== undefined) {
+      let claimed: Awaited<ReturnType<typeof this.store.claimOutboxEvents>>;
       try {
-        claimed = await this.store.claimOutboxEvents(this.batch, this.leaseMs);
+        claimed = await this.store.claimOutboxEvents(this.batch, this.leaseMs, only);
       } catch (error) {
         this.lastFailure = error;
         this.logger.warn({ err: error }, 'trigger.outbox_unreadable');
         return total;
       }
-      if (claimed.length === 0) return total;
-      const outcomes = await Promise.allSettled(claimed.map(({ event }) => this.sink.emit(event)));
-      const handedOn = claimed.filter((_entry, i) => outcomes[i]?.status === 'fulfilled');
+      const { events, setAside } = claimed;
+      if (setAside.length > 0) {
+        // Kept in the outbox, never claimed again: an operator looks at them (docs/operations.md).
+        this.logger.error({ seqs: setAside }, 'trigger.outbox_event_set_aside');
+      }
+      if (events.length === 0 && setAside.length === 0) return total;
+      const outcomes = await Promise.allSettled(events.map(({ event }) => this.sink.emit(event)));
+      const handedOn = events.filter((_entry, i) => outcomes[i]?.status === 'fulfilled');
       if (handedOn.length > 0) {
         await this.store.settleOutboxEvents(handedOn.map((entry) => entry.seq)).catch((error: unknown) => {
           // Handed on but still in the outbox: handed on again after the lease, and deduplicated then.
@@ -124,15 +146,16 @@ export class ChangeRelay implements ChangeNotifier {
       if (failure !== undefined) {
         this.lastFailure = failure.reason;
         // Given back, for the next drain of any relay (else they would wait for the lease to run out).
-        const unsent = claimed.filter((_entry, i) => outcomes[i]?.status === 'rejected');
+        const unsent = events.filter((_entry, i) => outcomes[i]?.status === 'rejected');
         await this.store.releaseOutboxEvents(unsent.map((entry) => entry.seq)).catch(() => undefined);
         this.logger.warn(
-          { err: failure.reason, pending: claimed.length - handedOn.length },
+          { err: failure.reason, pending: events.length - handedOn.length },
           'trigger.event_delayed',
         );
         return total;
       }
-      if (claimed.length < this.batch) return total;
+      if (events.length + setAside.length < this.batch) return total;
     }
+    return total;
   }
 }

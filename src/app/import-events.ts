@@ -10,14 +10,16 @@ const IMPORT_EVENT_BOUND_MS = 10_000;
 
 /**
  * Hands an import's event (written into the store's outbox with its files: one file_upload event for the
- * whole import) on to the trigger event queue, with whatever else waits in the outbox. The files and the
- * event are stored whatever happens here: a Redis that does not answer within seconds is an error the
- * caller reports as a warning, and the event stays in the outbox until a `serve` or a daemon over the same
- * store hands it on.
+ * whole import) on to the trigger event queue of the settings. Only that event: whatever else waits in the
+ * outbox is for the relays of the `serve` and daemons over the store, whose queue this one may not be. The
+ * files and the event are stored whatever happens here: a Redis that does not answer within seconds is an
+ * error the caller reports as a warning, and the event stays in the outbox until a `serve` or a daemon
+ * over the same store hands it on.
  */
-export async function handOnChanges(
+export async function handOnImportEvent(
   settings: Pick<WorkerSettings, 'redis'>,
   store: DataStore,
+  eventId: string,
 ): Promise<number> {
   let failure: unknown;
   const queue = new TriggerEventQueue(settings.redis, {
@@ -28,7 +30,7 @@ export async function handOnChanges(
   });
   const relay = new ChangeRelay(store, queue, pino({ level: 'silent' }));
   try {
-    const outcome = await withTimeout(relay.drain(), IMPORT_EVENT_BOUND_MS);
+    const outcome = await withTimeout(relay.handOn([eventId]), IMPORT_EVENT_BOUND_MS);
     failure = outcome === TIMED_OUT ? (failure ?? 'no answer') : relay.lastFailure;
     if (outcome === TIMED_OUT || failure !== undefined) {
       throw new Error(
@@ -37,8 +39,8 @@ export async function handOnChanges(
     }
     return outcome;
   } finally {
-    // A drain still waiting for the queue ends when the queue's connection is dropped.
-    await withTimeout(relay.close(), 1_000);
+    // A hand-on still waiting for the queue ends when the queue's connection is dropped.
+    await relay.close(1_000);
     await queue.close();
   }
 }

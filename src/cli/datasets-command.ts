@@ -108,11 +108,11 @@ export function registerDatasetsCommand(program: Command): void {
         });
         if (options.triggerEvents && done.changed.length > 0) {
           // The event is stored with the files; an unreachable Redis is a warning, never a failed import.
-          const [{ handOnChanges }, settings] = await Promise.all([
+          const [{ handOnImportEvent }, settings] = await Promise.all([
             import('../app/import-events.js'),
             cliSettings(),
           ]);
-          await handOnChanges(settings, datasetStore).catch((error: unknown) => {
+          await handOnImportEvent(settings, datasetStore, done.importId).catch((error: unknown) => {
             warning = `the import is stored and announced, but not yet evaluated by triggers: ${error instanceof Error ? error.message : String(error)}`;
           });
         }

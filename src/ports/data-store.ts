@@ -150,9 +150,16 @@ export interface DataStore {
   /**
    * Claims up to `limit` outbox events, oldest first, that no relay has claimed in the last `leaseMs`:
    * several relays may drain one store, and an event a relay claimed and did not settle (it died) is
-   * claimed again once its lease has run out.
+   * claimed again once its lease has run out. `only`: just the events of these ids (an import hands on its
+   * own event, not the whole outbox). A row that is not a trigger event this version can read (written by
+   * a newer one, or edited by hand) is set aside, never claimed again and kept for an operator; its
+   * sequence number is reported so that it can be logged.
    */
-  claimOutboxEvents(limit: number, leaseMs: number): Promise<OutboxEvent[]>;
+  claimOutboxEvents(
+    limit: number,
+    leaseMs: number,
+    only?: readonly string[],
+  ): Promise<{ events: OutboxEvent[]; setAside: number[] }>;
   /** Deletes outbox events that have been handed on. */
   settleOutboxEvents(seqs: readonly number[]): Promise<void>;
   /** Gives back claimed events that could not be handed on: the next claim, by any relay, takes them. */

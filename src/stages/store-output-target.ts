@@ -36,7 +36,9 @@ export class StoreOutputTarget implements OutputTarget {
   /**
    * One file_upload event per stored output set, once its changesets are applied: the transaction is the
    * attempt (`<invocation>:<attempt>`). It goes into the store's outbox, so it survives this process; a
-   * crash before it is a lost attempt, whose retry stores the same files again and announces them.
+   * crash before it is a lost attempt, whose retry stores the same files again and announces them. Known
+   * gap (docs/operations.md): outputs stored by a last attempt that is lost, cancelled or timed out before
+   * this point are never announced.
    */
   async uploadCommitted(datasetId: string, files: readonly FileRecord[]): Promise<void> {
     const transactionId = `${this.writeKey.invocationId}:${this.writeKey.attempt}`;
@@ -97,13 +99,12 @@ export class StoreOutputTarget implements OutputTarget {
     }
   }
 
-  /** Applies a file changeset; a change of the file's tags or metadata is announced (once per attempt). */
+  /**
+   * Applies a file changeset. Not announced by itself (10,000 outputs with tags would be 10,000 events): the
+   * output set's one file_upload event follows the changesets, so a trigger's condition sees the tags.
+   */
   async updateFile(fileId: string, update: FileUpdateRequest): Promise<void> {
-    const announce = this.announcement(
-      `${this.writeKey.invocationId}:${this.writeKey.attempt}:file-metadata:${fileId}`,
-    );
-    await this.store.updateFile(fileId, update, announce);
-    if (announce !== undefined) this.changes?.changed();
+    await this.store.updateFile(fileId, update);
   }
 
   /** Applies the action's dataset changeset; a change of tags or metadata is announced (once per attempt). */

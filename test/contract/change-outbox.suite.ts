@@ -9,9 +9,21 @@ import type { SqlDataStoreFixture } from './sql-data-store.suite.js';
 const signal = new AbortController().signal;
 const LEASE = 60_000;
 
+/** The events claimed (none set aside). */
+async function claimEvents(
+  store: SqlDataStore,
+  limit: number,
+  leaseMs: number,
+  only?: readonly string[],
+): Promise<OutboxEvent[]> {
+  const { events, setAside } = await store.claimOutboxEvents(limit, leaseMs, only);
+  expect(setAside).toEqual([]);
+  return events;
+}
+
 /** Every event in the store's outbox, claimed (so a second look within the lease sees none). */
 async function claimAll(store: SqlDataStore): Promise<OutboxEvent[]> {
-  return store.claimOutboxEvents(1_000, LEASE);
+  return claimEvents(store, 1_000, LEASE);
 }
 
 async function sourceFiles(scratch: string, names: string[], content = (name: string) => `bytes of ${name}`) {
@@ -190,6 +202,47 @@ export function describeChangeOutbox(name: string, fixture: () => Promise<SqlDat
       ]);
     });
 
+    it('claims only the events asked for, and sets aside a row it cannot read without stopping at it', async () => {
+      const { store, database } = await fixture();
+      const dataset = await store.createDataset({ orgId: 'og_1' });
+      // The oldest row: written by a newer version, with a cause this one does not know.
+      await database.db
+        .insertInto('change_outbox')
+        .values({
+          event_id: 'from-the-future',
+          event: JSON.stringify({
+            event_id: 'from-the-future',
+            org_id: 'og_1',
+            dataset_id: dataset.dataset_id,
+            cause: 'file_delete',
+            occurred: new Date().toISOString(),
+          }),
+        })
+        .execute();
+      for (const eventId of ['a', 'b']) {
+        await store.updateDataset(
+          dataset.dataset_id,
+          MetadataChangeset.parse({ put_tags: [eventId] }),
+          {},
+          { eventId },
+        );
+      }
+      expect((await claimEvents(store, 10, LEASE, ['b'])).map((entry) => entry.event.event_id)).toEqual([
+        'b',
+      ]);
+      const first = await store.claimOutboxEvents(10, LEASE);
+      expect(first.events.map((entry) => entry.event.event_id)).toEqual(['a']);
+      expect(first.setAside).toHaveLength(1);
+      // Set aside for good (even with every lease run out), and kept for an operator.
+      expect(await store.claimOutboxEvents(10, 0)).toEqual({ events: [], setAside: [] });
+      const kept = await database.db
+        .selectFrom('change_outbox')
+        .select('seq')
+        .where('event_id', '=', 'from-the-future')
+        .execute();
+      expect(kept.map((row) => Number(row.seq))).toEqual(first.setAside);
+    });
+
     it('gives each event to one relay while its lease runs, again once it has run out, never once settled', async () => {
       const { store, open, database } = await fixture();
       const other = await open();
@@ -203,13 +256,10 @@ export function describeChangeOutbox(name: string, fixture: () => Promise<SqlDat
         );
       for (let i = 0; i < 6; i += 1) await change(i);
       // Two relays at once, on their own connections: each event is claimed by one of them.
-      const [mine, theirs] = await Promise.all([
-        store.claimOutboxEvents(4, LEASE),
-        other.claimOutboxEvents(4, LEASE),
-      ]);
+      const [mine, theirs] = await Promise.all([claimEvents(store, 4, LEASE), claimEvents(other, 4, LEASE)]);
       const claimedIds = [...mine, ...theirs].map((entry) => entry.event.event_id).sort();
       expect(claimedIds).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']);
-      expect(await store.claimOutboxEvents(10, LEASE)).toEqual([]);
+      expect(await claimEvents(store, 10, LEASE)).toEqual([]);
       // Settled: gone for good; the others stay, claimed, in the database.
       await store.settleOutboxEvents(mine.map((entry) => entry.seq));
       const rows = await database.db.selectFrom('change_outbox').select('event_id').execute();
@@ -219,16 +269,16 @@ export function describeChangeOutbox(name: string, fixture: () => Promise<SqlDat
       // A relay whose lease has run out (0 ms: it died at once): its events are claimed again, oldest first.
       await change(6);
       await change(7);
-      const died = await other.claimOutboxEvents(10, 0);
+      const died = await claimEvents(other, 10, 0);
       expect(died.map((entry) => entry.event.event_id)).toEqual(['e6', 'e7']);
-      const again = await store.claimOutboxEvents(10, LEASE);
+      const again = await claimEvents(store, 10, LEASE);
       expect(again).toEqual(died);
       // Given back by a relay that could not hand them on: the next claim takes them at once.
       await store.releaseOutboxEvents(again.map((entry) => entry.seq));
-      const released = await other.claimOutboxEvents(10, LEASE);
+      const released = await claimEvents(other, 10, LEASE);
       expect(released).toEqual(died);
       await store.settleOutboxEvents(released.map((entry) => entry.seq));
-      expect(await (await open()).claimOutboxEvents(10, 0)).toEqual([]);
+      expect(await claimEvents(await open(), 10, 0)).toEqual([]);
     });
   });
 }

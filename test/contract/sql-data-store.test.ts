@@ -151,7 +151,7 @@ describe('SqlDataStore on SQLite written by the version before the change outbox
     opened.push(store);
     expect((await store.getDataset('ds_before'))?.tags).toEqual(['kept']);
     await store.updateDataset('ds_before', MetadataChangeset.parse({ put_tags: ['new'] }), {}, {});
-    const events = await store.claimOutboxEvents(10, 60_000);
+    const { events } = await store.claimOutboxEvents(10, 60_000);
     expect(events.map((entry) => [entry.event.dataset_id, entry.event.cause])).toEqual([
       ['ds_before', 'dataset_metadata_update'],
     ]);

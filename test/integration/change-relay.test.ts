@@ -107,7 +107,7 @@ describe('the change relay', { timeout: 120_000 }, () => {
       [`crash-${datasetId}`, 'dataset_metadata_update', datasetId],
     ]);
     const store = await openStore(settings);
-    expect(await store.claimOutboxEvents(10, 0)).toEqual([]);
+    expect(await store.claimOutboxEvents(10, 0)).toEqual({ events: [], setAside: [] });
     expect((await store.getDataset(datasetId))?.tags).toEqual(['arrived']);
   });
 
@@ -128,7 +128,7 @@ describe('the change relay', { timeout: 120_000 }, () => {
       `${datasetId}-e1`,
       `${datasetId}-e2`,
     ]);
-    expect(await store.claimOutboxEvents(10, 0)).toEqual([]);
+    expect(await store.claimOutboxEvents(10, 0)).toEqual({ events: [], setAside: [] });
   });
 
   it('two relays over one store, each on its own connection, hand each event on once', async () => {
@@ -143,6 +143,36 @@ describe('the change relay', { timeout: 120_000 }, () => {
     const ids = (await queuedEvents(queue)).map((event) => event.event_id);
     expect(ids).toHaveLength(40);
     expect(new Set(ids)).toEqual(new Set(Array.from({ length: 40 }, (_, i) => `${datasetId}-e${i}`)));
+  });
+
+  it("hands on only the events asked for (an import's own); the others stay for their own relay", async () => {
+    const settings = await settingsFor('only');
+    const store = await openStore(settings);
+    const others = await changes(store, 3);
+    const mine = await changes(store, 1);
+    const queue = queueAt(settings);
+    const relay = new ChangeRelay(store, queue, silent);
+    expect(await relay.handOn([`${mine}-e0`])).toBe(1);
+    expect((await queuedEvents(queue)).map((event) => event.event_id)).toEqual([`${mine}-e0`]);
+    const left = await store.claimOutboxEvents(10, 0);
+    expect(left.events.map((entry) => entry.event.event_id)).toEqual([
+      `${others}-e0`,
+      `${others}-e1`,
+      `${others}-e2`,
+    ]);
+  });
+
+  it('closes within its bound while a drain waits for a queue that never answers; the events stay', async () => {
+    const settings = await settingsFor('stuck');
+    const store = await openStore(settings);
+    await changes(store, 2);
+    const never = { emit: () => new Promise<void>(() => undefined) };
+    const relay = new ChangeRelay(store, never, silent, { leaseMs: 0 });
+    const draining = relay.drain();
+    await relay.close(200);
+    void draining;
+    // Nothing was settled: with its lease run out, every event is there for the next relay.
+    expect((await store.claimOutboxEvents(10, 0)).events).toHaveLength(2);
   });
 
   it('a daemon-style notifier: changed() hands on at once, without waiting for the poll', async () => {

@@ -1,9 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TriggerEventQueue } from '../../src/adapters/bullmq/trigger-event-queue.js';
 import { TriggerEvent } from '../../src/domain/trigger-event.js';
+import { startApiServer } from '../../src/app/api-server.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { eventually } from '../support/poll.js';
 import { runCli, tempDir } from '../support/harness.js';
 
 // `action-worker datasets import` (the built CLI) against real Redis: no consumer runs, the events wait.
@@ -100,7 +104,8 @@ describe('datasets import announces each import as one event', () => {
     expect(skipped.stderr).not.toContain('trigger');
     expect((await events()).filter((event) => event.org_id === 'og_down')).toEqual([]);
 
-    // Redis is back: the next process over the same store (here another import) hands on what waited.
+    // Redis is back: another import hands on its own event only; the one that waited is left to the relay
+    // of a serve (or daemon) over the same store, whose queue it is.
     const other = await tempDir('import-no-redis-other');
     await writeFile(path.join(other, 'c.bag'), 'c');
     const back = await runCli(['datasets', 'import', other, '--org-id', 'og_down'], {
@@ -108,10 +113,28 @@ describe('datasets import announces each import as one event', () => {
     });
     expect(back.exitCode, back.all).toBe(0);
     expect(back.stderr).not.toContain('warning');
-    const announced = (await events()).filter((event) => event.org_id === 'og_down');
-    expect(announced.map((event) => [event.dataset_id, event.file_ids.length])).toEqual([
-      [datasetId, 1],
-      [back.stdout.trim(), 1],
-    ]);
+    const announcedOf = async () => (await events()).filter((event) => event.org_id === 'og_down');
+    expect((await announcedOf()).map((event) => event.dataset_id)).toEqual([back.stdout.trim()]);
+    const api = await startApiServer(
+      WorkerSettings.parse({
+        storeDir,
+        redis: location,
+        api: { host: '127.0.0.1', port: 0 },
+        triggers: { enabled: false },
+      }),
+      { logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const announced = await eventually(async () => {
+        const found = await announcedOf();
+        return found.length >= 2 ? found : undefined;
+      });
+      expect(announced.map((event) => [event.dataset_id, event.file_ids.length])).toEqual([
+        [datasetId, 1],
+        [back.stdout.trim(), 1],
+      ]);
+    } finally {
+      await api.stop();
+    }
   }, 120_000);
 });

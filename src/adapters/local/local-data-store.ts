@@ -291,8 +291,8 @@ export class LocalDataStore implements DataStore {
   }
 
   /** The folder store keeps no outbox (it announces nothing, see `refuseAnnouncement`): never an event. */
-  claimOutboxEvents(): Promise<OutboxEvent[]> {
-    return Promise.resolve([]);
+  claimOutboxEvents(): Promise<{ events: OutboxEvent[]; setAside: number[] }> {
+    return Promise.resolve({ events: [], setAside: [] });
   }
 
   settleOutboxEvents(seqs: readonly number[]): Promise<void> {

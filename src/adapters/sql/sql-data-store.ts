@@ -275,6 +275,10 @@ export class SqlDataStore implements DataStore {
         }
       : undefined;
     // The files the write's event lists (PutFilesOptions.announce): written, or written by the same write.
+    // The event goes into the last batch's transaction. Known gap (docs/operations.md): a write cut off
+    // after some batches committed has no event, and a later write of the same files by another key (an
+    // import run again) does not list those it finds unchanged.
+    // TODO(issue 13 follow-up): a held outbox row, written with the first batch, released by the last.
     const announced = new Set<string>();
     // A file whose stat is the one recorded at its path's last import is left alone without being read.
     const recognised = options.skipUnchanged ? await this.unchangedByStat(datasetId, pending) : new Set();
@@ -648,45 +652,57 @@ export class SqlDataStore implements DataStore {
     });
   }
 
-  async claimOutboxEvents(limit: number, leaseMs: number): Promise<OutboxEvent[]> {
+  async claimOutboxEvents(
+    limit: number,
+    leaseMs: number,
+    only?: readonly string[],
+  ): Promise<{ events: OutboxEvent[]; setAside: number[] }> {
+    const nothing = { events: [], setAside: [] };
+    if (only !== undefined && only.length === 0) return nothing;
     const now = Date.now();
+    const claimable = (db: Kysely<Database>) => {
+      let query = db.selectFrom('change_outbox').where('claimed_until', '<=', now);
+      if (only !== undefined) query = query.where('event_id', 'in', [...only]);
+      return query;
+    };
     // A look first, without the write lock: relays polling an empty outbox never take it.
-    const any = await this.db
-      .selectFrom('change_outbox')
-      .select('seq')
-      .where('claimed_until', '<=', now)
-      .limit(1)
-      .executeTakeFirst();
-    if (any === undefined) return [];
-    return this.write(null, async (db) => {
-      let claimable = db
-        .selectFrom('change_outbox')
-        .select(['seq', 'event'])
-        .where('claimed_until', '<=', now)
-        .orderBy('seq')
-        .limit(limit);
+    if ((await claimable(this.db).select('seq').limit(1).executeTakeFirst()) === undefined) return nothing;
+    const rows = await this.write(null, async (db) => {
+      let query = claimable(db).select(['seq', 'event']).orderBy('seq').limit(limit);
       // PostgreSQL: rows another relay is claiming right now are skipped, not waited for (SQLite's write
       // lock already makes claims one at a time).
-      if (this.database.dialect === 'postgres') claimable = claimable.forUpdate().skipLocked();
-      const rows = await claimable.execute();
-      if (rows.length === 0) return [];
-      const seqs = rows.map((row) => Number(row.seq));
+      if (this.database.dialect === 'postgres') query = query.forUpdate().skipLocked();
+      const found = await query.execute();
+      if (found.length === 0) return [];
       await db
         .updateTable('change_outbox')
         .set({ claimed_until: now + leaseMs })
-        .where('seq', 'in', seqs)
+        .where(
+          'seq',
+          'in',
+          found.map((row) => Number(row.seq)),
+        )
         .execute();
-      return rows.map((row) => {
-        const parsed = TriggerEvent.safeParse(fromJson(row.event));
-        if (!parsed.success) {
-          throw new InfrastructureError(
-            `outbox event ${String(row.seq)} is not a trigger event: ${parsed.error.message}`,
-            'E_IO',
-          );
-        }
-        return { seq: Number(row.seq), event: parsed.data };
-      });
+      return found;
     });
+    // Read outside the write lock.
+    const events: OutboxEvent[] = [];
+    const setAside: number[] = [];
+    for (const row of rows) {
+      const parsed = TriggerEvent.safeParse(fromJson(row.event));
+      if (parsed.success) events.push({ seq: Number(row.seq), event: parsed.data });
+      else setAside.push(Number(row.seq));
+    }
+    if (setAside.length > 0) {
+      await this.write(null, (db) =>
+        db
+          .updateTable('change_outbox')
+          .set({ claimed_until: SET_ASIDE })
+          .where('seq', 'in', setAside)
+          .execute(),
+      );
+    }
+    return { events, setAside };
   }
 
   async settleOutboxEvents(seqs: readonly number[]): Promise<void> {
@@ -873,6 +889,12 @@ async function totalSizeBytes(items: readonly Pending[]): Promise<number> {
   }
   return total;
 }
+
+/**
+ * The lease of an outbox row that is not a trigger event this version can read: it is never claimed again
+ * (`SELECT * FROM change_outbox WHERE claimed_until = 9007199254740991` finds them for an operator).
+ */
+const SET_ASIDE = Number.MAX_SAFE_INTEGER;
 
 /** Writes a change's event into the outbox, in the change's transaction (`db`). */
 async function writeOutbox(db: Kysely<Database>, event: TriggerEvent): Promise<void> {
