@@ -1,0 +1,139 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
+import { RedisUploadTransactionStore } from '../../src/adapters/redis/redis-upload-transaction-store.js';
+import { buildApiServer } from '../../src/api/server.js';
+import { openDataStore, uploadStagingDir } from '../../src/app/local-adapters.js';
+import { openTenancyStore } from '../../src/app/tenancy.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import type { DataStore } from '../../src/ports/data-store.js';
+import type { ChangeNotifier } from '../../src/ports/trigger-events.js';
+import { deleteKeysUnder } from '../support/redis-stores.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+
+/**
+ * One upload transaction, one `file_upload` event (issue 13, "API uploads — one event per upload
+ * transaction"): the API server is given a ChangeNotifier, so the completion's write carries its
+ * announcement into the store's outbox, read back here as a relay would.
+ *
+ * Needs the store's change outbox (the lead's slice of issue 13): until it lands, `claimOutboxEvents`
+ * rejects with "the change outbox is not built yet" and this test fails.
+ */
+
+const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const keyPrefix = `action-worker-api-upload-events-test-${process.pid}-${Date.now()}`;
+
+class RecordingNotifier implements ChangeNotifier {
+  calls = 0;
+  changed(): void {
+    this.calls += 1;
+  }
+}
+
+let app: FastifyInstance;
+let url: string;
+let store: DataStore;
+let transactions: RedisUploadTransactionStore;
+let closeTenancy: () => Promise<void>;
+let token: string;
+let orgId: string;
+const notifier = new RecordingNotifier();
+
+beforeAll(async () => {
+  const settings = WorkerSettings.parse({
+    storeDir: path.join(await tempDir('api-upload-events'), 'store'),
+    redis: { url: REDIS_URL, keyPrefix },
+  });
+  store = await openDataStore(settings);
+  const tenancy = openTenancyStore(settings);
+  closeTenancy = () => tenancy.close();
+  const org = await tenancy.createOrg({ name: 'upload-events' });
+  orgId = org.org_id;
+  token = (await tenancy.createToken({ orgId, name: 'events' })).token;
+  transactions = new RedisUploadTransactionStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
+  app = await buildApiServer({
+    store,
+    authenticator: tenancy,
+    orgs: tenancy,
+    changes: notifier,
+    uploads: { transactions, stagingDir: uploadStagingDir(settings.storeDir) },
+    readiness: {},
+    logger: pino({ level: 'silent' }),
+    limits: { bodyLimitBytes: 1024 * 1024, requestTimeoutMs: 30_000 },
+  });
+  url = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await app.close();
+  await store.close();
+  await transactions.close();
+  await closeTenancy();
+  await deleteKeysUnder(REDIS_URL, keyPrefix);
+  await removeTempDirs();
+});
+
+async function call(
+  method: string,
+  urlPath: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  const response = await fetch(urlPath.startsWith('http') ? urlPath : `${url}${urlPath}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined
+        ? {}
+        : Buffer.isBuffer(body)
+          ? { 'content-type': 'application/octet-stream' }
+          : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: Buffer.isBuffer(body) ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
+describe('an API upload transaction', () => {
+  it('makes exactly one file_upload event, carrying the transaction and its files, however often completed', async () => {
+    const dataset = await store.createDataset({ orgId });
+    const contents: Record<string, Buffer> = { 'a.bag': Buffer.from('abc'), 'b/c.yaml': Buffer.from('k: v') };
+    const begun = await call('POST', '/v1/files/upload', {
+      association: { association_id: dataset.dataset_id, association_type: 'dataset' },
+      origination: 'events test',
+      resource_manifest: Object.fromEntries(
+        Object.entries(contents).map(([key, bytes]) => [key, bytes.length]),
+      ),
+      device_id: null,
+    });
+    expect(begun.status).toBe(200);
+    const { transaction_id: txn, upload_mappings: mappings } = (
+      begun.json as { data: { transaction_id: string; upload_mappings: Record<string, string> } }
+    ).data;
+    for (const [key, bytes] of Object.entries(contents)) {
+      expect((await call('PUT', mappings[key]!, bytes)).status).toBe(200);
+    }
+    expect(
+      (await call('PUT', `/v1/files/upload/${txn}/progress`, { manifest_items: Object.values(mappings) }))
+        .status,
+    ).toBe(200);
+    expect((await call('PUT', `/v1/files/upload/${txn}/complete`)).status).toBe(200);
+    expect((await call('PUT', `/v1/files/upload/${txn}/complete`)).status).toBe(200);
+    expect(notifier.calls).toBe(1);
+
+    const fileIds = (await store.listFiles(dataset.dataset_id)).map((file) => file.record.file_id).sort();
+    expect(fileIds).toHaveLength(2);
+    const claimed = await store.claimOutboxEvents(100, 60_000);
+    const uploads = claimed.filter((entry) => entry.event.cause === 'file_upload');
+    expect(uploads).toHaveLength(1);
+    expect(uploads[0]!.event).toMatchObject({
+      event_id: txn,
+      transaction_id: txn,
+      dataset_id: dataset.dataset_id,
+      source_invocation_id: null,
+    });
+    expect([...uploads[0]!.event.file_ids].sort()).toEqual(fileIds);
+  });
+});
