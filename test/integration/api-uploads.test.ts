@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -380,5 +380,55 @@ describe('API uploads', () => {
     ).toBe(200);
     expect((await transactions.get(txn))?.source_invocation_id).toBe(invocationId);
     expect((await datasetFiles(datasetId)).map((file) => file.relative_path)).toEqual(['out.txt']);
+  });
+
+  it('is served by any replica sharing the store: bytes taken by one, completed by another', async () => {
+    const replica = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
+    try {
+      const datasetId = await newDataset();
+      const begun = await begin(datasetId, { 'a.bag': 3, 'b.bag': 2 });
+      const { transaction_id: txn, upload_mappings: mappings } = begun.json.data as Begun;
+      expect((await putBytes(mappings['a.bag']!, Buffer.from('abc'))).status).toBe(200);
+      const elsewhere = mappings['b.bag']!.replace(api.url, replica.url);
+      expect((await putBytes(elsewhere, Buffer.from('de'))).status).toBe(200);
+      const complete = await call(`${replica.url}/v1/files/upload/${txn}/complete`, { method: 'PUT' });
+      expect(complete.status).toBe(200);
+      expect((await datasetFiles(datasetId)).map((file) => [file.relative_path, file.size])).toEqual([
+        ['a.bag', 3],
+        ['b.bag', 2],
+      ]);
+    } finally {
+      await replica.stop({ force: true });
+    }
+  });
+
+  it('removes, at a begin, staging directories an hour old whose transaction is gone; keeps the others', async () => {
+    const gone = 'ut_leftoverleftover0000';
+    const fresh = 'ut_leftoverfresh0000000';
+    const pendingDataset = await newDataset();
+    const pending = (await begin(pendingDataset, { 'p.bin': 1 })).json.data as Begun;
+    const old = new Date(Date.now() - 2 * 60 * 60_000);
+    for (const name of [gone, fresh, pending.transaction_id, 'not-a-transaction']) {
+      await mkdir(path.join(stagingDir, name), { recursive: true });
+      await writeFile(path.join(stagingDir, name, '0'), 'x');
+      if (name !== fresh) await utimes(path.join(stagingDir, name), old, old);
+    }
+    // A server of its own: the sweep runs at its first begin (then at most hourly).
+    const replica = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
+    try {
+      const datasetId = await newDataset();
+      const answer = await call(`${replica.url}/v1/files/upload`, {
+        body: {
+          association: { association_id: datasetId, association_type: 'dataset' },
+          resource_manifest: { 'x.bin': 1 },
+        },
+      });
+      expect(answer.status).toBe(200);
+      const left = await readdir(stagingDir);
+      expect(left).not.toContain(gone);
+      expect(left).toEqual(expect.arrayContaining([fresh, pending.transaction_id, 'not-a-transaction']));
+    } finally {
+      await replica.stop({ force: true });
+    }
   });
 });
