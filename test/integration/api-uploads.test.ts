@@ -9,6 +9,8 @@ import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
 import { openDataStore, uploadStagingDir } from '../../src/app/local-adapters.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { buildApiServer } from '../../src/api/server.js';
+import { eventually } from '../support/poll.js';
 import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import { deleteKeysUnder } from '../support/redis-stores.js';
@@ -28,7 +30,7 @@ let settings: WorkerSettings;
 let store: DataStore;
 let records: RedisInvocationStore;
 let transactions: RedisUploadTransactionStore;
-let closeTenancy: () => Promise<void>;
+let tenancy: ReturnType<typeof openTenancyStore>;
 let tokenA: string;
 let tokenB: string;
 let actionToken: string;
@@ -43,8 +45,7 @@ beforeAll(async () => {
   });
   stagingDir = uploadStagingDir(settings.storeDir);
   api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
-  const tenancy = openTenancyStore(settings);
-  closeTenancy = () => tenancy.close();
+  tenancy = openTenancyStore(settings);
   records = new RedisInvocationStore({
     redis: redisOptions(REDIS_URL, 'fail'),
     prefix: recordPrefix(settings.redis),
@@ -68,7 +69,7 @@ afterAll(async () => {
   await api.stop({ force: true });
   await records.close();
   await transactions.close();
-  await closeTenancy();
+  await tenancy.close();
   await deleteKeysUnder(REDIS_URL, keyPrefix);
   await removeTempDirs();
 });
@@ -429,6 +430,42 @@ describe('API uploads', () => {
       expect(left).toEqual(expect.arrayContaining([fresh, pending.transaction_id, 'not-a-transaction']));
     } finally {
       await replica.stop({ force: true });
+    }
+  });
+
+  it('forgets a transaction after its time to live: its routes answer 404', async () => {
+    // A server of its own whose transactions live 300 ms, over the same store, Redis and tokens.
+    const shortLived = await buildApiServer({
+      store,
+      authenticator: tenancy,
+      orgs: tenancy,
+      uploads: { transactions, stagingDir, ttlMs: 300 },
+      readiness: {},
+      logger: pino({ level: 'silent' }),
+      limits: { bodyLimitBytes: 1024 * 1024, requestTimeoutMs: 30_000 },
+    });
+    const url = await shortLived.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const datasetId = await newDataset();
+      const begun = await call(`${url}/v1/files/upload`, {
+        body: {
+          association: { association_id: datasetId, association_type: 'dataset' },
+          resource_manifest: { 'a.bag': 3 },
+        },
+      });
+      const { transaction_id: txn, upload_mappings: mappings } = begun.json.data as Begun;
+      expect((await putBytes(mappings['a.bag']!, Buffer.from('abc'))).status).toBe(200);
+      await eventually(
+        async () =>
+          (await call(`${url}/v1/files/upload/${txn}/credentials`)).status === 404 ? true : undefined,
+        10_000,
+        'the transaction to expire',
+      );
+      expect((await call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT' })).status).toBe(404);
+      expect((await putBytes(mappings['a.bag']!, Buffer.from('abc'))).status).toBe(404);
+      expect(await datasetFiles(datasetId)).toEqual([]);
+    } finally {
+      await shortLived.close();
     }
   });
 });
