@@ -32,10 +32,22 @@ class RecordingNotifier implements ChangeNotifier {
   }
 }
 
+/** The Redis transaction store, whose next completion mark can be made to fail (a crash right before it). */
+class FailingMarkStore extends RedisUploadTransactionStore {
+  failNextMark = false;
+  override async markCompleted(transactionId: string, fileIds: readonly string[], completed: string) {
+    if (this.failNextMark) {
+      this.failNextMark = false;
+      throw new Error('simulated crash before the completion is marked');
+    }
+    return super.markCompleted(transactionId, fileIds, completed);
+  }
+}
+
 let app: FastifyInstance;
 let url: string;
 let store: DataStore;
-let transactions: RedisUploadTransactionStore;
+let transactions: FailingMarkStore;
 let closeTenancy: () => Promise<void>;
 let token: string;
 let orgId: string;
@@ -52,7 +64,7 @@ beforeAll(async () => {
   const org = await tenancy.createOrg({ name: 'upload-events' });
   orgId = org.org_id;
   token = (await tenancy.createToken({ orgId, name: 'events' })).token;
-  transactions = new RedisUploadTransactionStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
+  transactions = new FailingMarkStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
   app = await buildApiServer({
     store,
     authenticator: tenancy,
@@ -135,5 +147,36 @@ describe('an API upload transaction', () => {
       source_invocation_id: null,
     });
     expect([...uploads[0]!.event.file_ids].sort()).toEqual(fileIds);
+  });
+
+  it('stores nothing twice when a completion is cut off after its write and completed again', async () => {
+    const dataset = await store.createDataset({ orgId });
+    const begun = await call('POST', '/v1/files/upload', {
+      association: { association_id: dataset.dataset_id, association_type: 'dataset' },
+      resource_manifest: { 'x.bin': 2, 'y.bin': 1 },
+    });
+    const { transaction_id: txn, upload_mappings: mappings } = (
+      begun.json as { data: { transaction_id: string; upload_mappings: Record<string, string> } }
+    ).data;
+    expect((await call('PUT', mappings['x.bin']!, Buffer.from('xx'))).status).toBe(200);
+    expect((await call('PUT', mappings['y.bin']!, Buffer.from('y'))).status).toBe(200);
+    transactions.failNextMark = true;
+    expect((await call('PUT', `/v1/files/upload/${txn}/complete`)).status).toBe(500);
+    expect((await transactions.get(txn))?.status).toBe('pending');
+    expect((await call('PUT', `/v1/files/upload/${txn}/complete`)).status).toBe(200);
+    const files = await store.listFiles(dataset.dataset_id);
+    expect(files.map((file) => [file.record.relative_path, file.record.version])).toEqual([
+      ['x.bin', 1],
+      ['y.bin', 1],
+    ]);
+    const events = (await store.claimOutboxEvents(100, 60_000)).filter(
+      (entry) => entry.event.dataset_id === dataset.dataset_id,
+    );
+    // Each write announced the same event (its id is the transaction): the queue hands it on once.
+    expect(events.length).toBeGreaterThanOrEqual(1);
+    for (const { event } of events) {
+      expect(event).toMatchObject({ event_id: txn, transaction_id: txn, cause: 'file_upload' });
+      expect([...event.file_ids].sort()).toEqual(files.map((file) => file.record.file_id).sort());
+    }
   });
 });
