@@ -358,6 +358,20 @@ describe('API uploads', () => {
     expect((await transactions.get(txn))?.status).toBe('pending');
   });
 
+  it('takes raw bytes on the content route only: other routes still refuse them (415)', async () => {
+    for (const [method, route] of [
+      ['POST', '/v1/datasets'],
+      ['POST', '/v1/files/upload'],
+    ] as const) {
+      const response = await fetch(`${api.url}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${tokenA}`, 'content-type': 'application/octet-stream' },
+        body: Buffer.from('{"name":"x"}'),
+      });
+      expect(response.status, route).toBe(415);
+    }
+  });
+
   it('answers credentials with 501, naming the byte path to use', async () => {
     const datasetId = await newDataset();
     const { transaction_id: txn } = (await begin(datasetId, { 'a.bag': 3 })).json.data as Begun;

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { randomId } from '../../domain/ids.js';
@@ -92,12 +92,6 @@ export const uploadRoutes: FastifyPluginAsyncZod<
   const ttlMs = options.ttlMs ?? UPLOAD_TRANSACTION_TTL_MS;
   const now = options.now ?? Date.now;
   let lastSweep = 0;
-
-  // Raw bytes for the content route only: registered in this plugin's scope, other routes stay JSON-only.
-  // The body is handed over as the request stream, never buffered (the manifest's size bounds it).
-  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => {
-    done(null, payload);
-  });
 
   /** The caller org's transaction, or 404 (unknown, expired, another org's). */
   const ownTransaction = async (request: FastifyRequest, transactionId: string) => {
@@ -196,66 +190,75 @@ export const uploadRoutes: FastifyPluginAsyncZod<
     },
   );
 
-  app.put(
-    '/v1/files/upload/:transaction_id/content/:path',
-    {
-      schema: {
-        summary:
-          "Send one file's bytes (application/octet-stream, exactly its declared size) to its upload mapping; " +
-          'a retried PUT replaces them. action-worker only: the hosted service takes them in S3',
-        params: TransactionParams.extend({ path: z.string().min(1).max(8192) }),
-        response: { 200: envelope(z.null()), 409: ErrorEnvelope, 413: ErrorEnvelope, ...ERROR_RESPONSES },
+  // Raw bytes, for the content route only: the parser lives in a scope of its own, so every other route
+  // (this plugin's too) stays JSON-only. The body is handed over as the request stream, never buffered.
+  await app.register((scope, _options, done) => {
+    const content = scope.withTypeProvider<ZodTypeProvider>();
+    content.addContentTypeParser('application/octet-stream', (_request, payload, parsed) => {
+      parsed(null, payload);
+    });
+    content.put(
+      '/v1/files/upload/:transaction_id/content/:path',
+      {
+        schema: {
+          summary:
+            "Send one file's bytes (application/octet-stream, exactly its declared size) to its upload mapping; " +
+            'a retried PUT replaces them. action-worker only: the hosted service takes them in S3',
+          params: TransactionParams.extend({ path: z.string().min(1).max(8192) }),
+          response: { 200: envelope(z.null()), 409: ErrorEnvelope, 413: ErrorEnvelope, ...ERROR_RESPONSES },
+        },
+        // A refusal leaves the rest of the body unread: the connection is closed rather than drained.
+        onSend: async (request, reply) => {
+          if (reply.statusCode >= 400 && !request.raw.readableEnded) reply.header('connection', 'close');
+        },
       },
-      // A refusal leaves the rest of the body unread: the connection is closed rather than drained.
-      onSend: async (request, reply) => {
-        if (reply.statusCode >= 400 && !request.raw.readableEnded) reply.header('connection', 'close');
-      },
-    },
-    async (request) => {
-      const { transaction_id: transactionId, path: datasetPath } = request.params;
-      const transaction = await ownTransaction(request, transactionId);
-      if (transaction.status === 'completed') {
-        throw new HttpError(
-          409,
-          'RobotoConflictException',
-          `upload transaction ${transactionId} is completed`,
-        );
-      }
-      const index = manifestIndex(transaction.manifest, datasetPath);
-      const entry = transaction.manifest[index];
-      if (entry === undefined) {
-        throw invalid(
-          `${JSON.stringify(datasetPath)} is not in upload transaction ${transactionId}'s manifest`,
-        );
-      }
-      const announced = Number(request.headers['content-length'] ?? Number.NaN);
-      if (announced > entry.size_bytes) {
-        throw new HttpError(
-          413,
-          'RobotoInvalidRequestException',
-          `${JSON.stringify(datasetPath)}: the body (${announced} bytes) is larger than the ${entry.size_bytes} bytes declared`,
-        );
-      }
-      try {
-        await staging.write(transactionId, index, request.body as Readable | undefined, entry.size_bytes);
-      } catch (error) {
-        if (error instanceof StagedTooLarge) {
+      async (request) => {
+        const { transaction_id: transactionId, path: datasetPath } = request.params;
+        const transaction = await ownTransaction(request, transactionId);
+        if (transaction.status === 'completed') {
+          throw new HttpError(
+            409,
+            'RobotoConflictException',
+            `upload transaction ${transactionId} is completed`,
+          );
+        }
+        const index = manifestIndex(transaction.manifest, datasetPath);
+        const entry = transaction.manifest[index];
+        if (entry === undefined) {
+          throw invalid(
+            `${JSON.stringify(datasetPath)} is not in upload transaction ${transactionId}'s manifest`,
+          );
+        }
+        const announced = Number(request.headers['content-length'] ?? Number.NaN);
+        if (announced > entry.size_bytes) {
           throw new HttpError(
             413,
             'RobotoInvalidRequestException',
-            `${JSON.stringify(datasetPath)}: the body is larger than the ${entry.size_bytes} bytes declared`,
+            `${JSON.stringify(datasetPath)}: the body (${announced} bytes) is larger than the ${entry.size_bytes} bytes declared`,
           );
         }
-        if (error instanceof StagedTooShort) {
-          throw invalid(
-            `${JSON.stringify(datasetPath)}: the body ended after ${error.receivedBytes} of the ${entry.size_bytes} bytes declared`,
-          );
+        try {
+          await staging.write(transactionId, index, request.body as Readable | undefined, entry.size_bytes);
+        } catch (error) {
+          if (error instanceof StagedTooLarge) {
+            throw new HttpError(
+              413,
+              'RobotoInvalidRequestException',
+              `${JSON.stringify(datasetPath)}: the body is larger than the ${entry.size_bytes} bytes declared`,
+            );
+          }
+          if (error instanceof StagedTooShort) {
+            throw invalid(
+              `${JSON.stringify(datasetPath)}: the body ended after ${error.receivedBytes} of the ${entry.size_bytes} bytes declared`,
+            );
+          }
+          throw error;
         }
-        throw error;
-      }
-      return { data: null };
-    },
-  );
+        return { data: null };
+      },
+    );
+    done();
+  });
 
   app.get(
     '/v1/files/upload/:transaction_id/credentials',
