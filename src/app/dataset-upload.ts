@@ -6,7 +6,7 @@ import { glob } from 'tinyglobby';
 import { ApiClient } from '../adapters/http/api-client.js';
 import { UsageError } from '../domain/errors.js';
 import { gitignoreMatcher } from '../domain/gitignore.js';
-import { checkManifest } from '../domain/upload-transaction.js';
+import { checkManifest, uploadContentPath } from '../domain/upload-transaction.js';
 import { apiTokenFrom } from './remote-records.js';
 
 /** Files per upload transaction: the Roboto SDK's batch size (spec §11.3). */
@@ -24,13 +24,6 @@ export interface UploadedBatch {
   transactionId: string;
   files: UploadSource[];
 }
-
-/** Python's quote(text, safe=""): every byte but A–Z a–z 0–9 _ . - ~ as %XX (spec §1.2). */
-const quote = (text: string): string =>
-  encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
 
 /**
  * What an upload of `source` sends: the file itself (under its name), or every regular file below the
@@ -99,7 +92,7 @@ export async function uploadFiles(
     for (const file of files) {
       options.signal.throwIfAborted();
       await client.putBytes({
-        path: `/v1/files/upload/${encodeURIComponent(transactionId)}/content/${quote(file.relativePath)}`,
+        path: uploadContentPath(transactionId, file.relativePath),
         body: Readable.toWeb(createReadStream(file.sourcePath)) as ReadableStream<Uint8Array>,
         signal: options.signal,
       });

@@ -104,3 +104,19 @@ export function manifestIndex(manifest: readonly ManifestEntry[], path: string):
   }
   return -1;
 }
+
+/** Python's quote(text, safe=""): every byte but A–Z a–z 0–9 _ . - ~ as %XX (spec §1.2). */
+function quoteNothingSafe(text: string): string {
+  return encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+/**
+ * Where a file's bytes go on this server (its upload mapping, less the server's address):
+ * `/v1/files/upload/{txn}/content/{quote(path, safe="")}`.
+ */
+export function uploadContentPath(transactionId: string, datasetPath: string): string {
+  return `/v1/files/upload/${encodeURIComponent(transactionId)}/content/${quoteNothingSafe(datasetPath)}`;
+}

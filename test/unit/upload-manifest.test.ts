@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_MANIFEST_ENTRIES, checkManifest, manifestIndex } from '../../src/domain/upload-transaction.js';
+import {
+  MAX_MANIFEST_ENTRIES,
+  checkManifest,
+  manifestIndex,
+  uploadContentPath,
+} from '../../src/domain/upload-transaction.js';
 
 describe('checkManifest', () => {
   it('sorts the declared files by path and finds each by its place', () => {
@@ -50,5 +55,13 @@ describe('checkManifest', () => {
 
   it('refuses a path longer than 1024 bytes', () => {
     expect(() => checkManifest({ ['é'.repeat(513)]: 1 })).toThrow(/longer than 1024 bytes/);
+  });
+});
+
+describe('uploadContentPath', () => {
+  it("quotes the dataset path as Python's quote(path, safe='') does, slashes included", () => {
+    expect(uploadContentPath('ut_1', "dir/a b+c(1)!'*~.bag")).toBe(
+      '/v1/files/upload/ut_1/content/dir%2Fa%20b%2Bc%281%29%21%27%2A~.bag',
+    );
   });
 });

@@ -10,6 +10,7 @@ import {
   UploadTransactionId,
   checkManifest,
   manifestIndex,
+  uploadContentPath,
 } from '../../domain/upload-transaction.js';
 import type { DataStore, PutFile } from '../../ports/data-store.js';
 import type { ChangeNotifier } from '../../ports/trigger-events.js';
@@ -54,16 +55,6 @@ const BeginUploadResponse = z.object({
 const ProgressRequest = z.object({
   manifest_items: z.array(z.string().max(16_384)).max(MAX_MANIFEST_ENTRIES),
 });
-
-/** Python's quote(text, safe=""): every byte but A–Z a–z 0–9 _ . - ~ as %XX (spec §1.2). */
-const quote = (text: string): string =>
-  encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-
-const contentPath = (transactionId: string, datasetPath: string): string =>
-  `/v1/files/upload/${transactionId}/content/${quote(datasetPath)}`;
 
 const transactionNotFound = (transactionId: string): HttpError =>
   new HttpError(404, 'RobotoNotFoundException', `upload transaction ${transactionId} not found`);
@@ -183,7 +174,7 @@ export const uploadRoutes: FastifyPluginAsyncZod<
       const mappings = Object.fromEntries(
         manifest.map((entry) => [
           entry.path,
-          `${base}${contentPath(transaction.transaction_id, entry.path)}`,
+          `${base}${uploadContentPath(transaction.transaction_id, entry.path)}`,
         ]),
       );
       return { data: { transaction_id: transaction.transaction_id, upload_mappings: mappings } };
