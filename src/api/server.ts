@@ -13,7 +13,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { ChangeNotifier, TriggerEventSink } from '../ports/trigger-events.js';
+import type { ChangeNotifier } from '../ports/trigger-events.js';
 import type { ActionStore } from '../ports/action-store.js';
 import type { DataStore } from '../ports/data-store.js';
 import { HttpError, errorAnswer, unauthorized } from './errors.js';
@@ -53,15 +53,13 @@ export interface ApiServerDependencies {
   readiness: Record<string, () => Promise<unknown>>;
   logger: Logger;
   limits: ApiLimits;
-  /** Metrics of other parts of the process (the trigger event consumer) to serve on `/metrics` too. */
-  registerMetrics?: (registry: Registry) => void;
-  /** Where D3 and F2 announce changes for trigger evaluation (issue 13); without it no events. */
   /**
    * Told after every change made with an announcement (the store wrote its event into the outbox); with
    * it the routes announce their changes (issue 13), without it they announce nothing (`run`'s own API).
    */
   changes?: ChangeNotifier;
-  triggerEvents?: TriggerEventSink;
+  /** Metrics of other parts of the process (the trigger event consumer) to serve on `/metrics` too. */
+  registerMetrics?: (registry: Registry) => void;
   /** API upload transactions (spec §11.2) and where their bytes are staged; without it no upload routes. */
   uploads?: UploadRouteOptions;
   /** Signed download URLs (spec F4): the key and the address they name; by default a per-process key. */
@@ -286,12 +284,12 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   app.get('/openapi.json', { schema: { ...hidden } }, () => Promise.resolve(app.swagger()));
 
   // Route modules, one per resource family (routes/*.ts), each given only what it uses.
-  await app.register(datasetRoutes, { store, triggerEvents: deps.triggerEvents });
+  await app.register(datasetRoutes, { store, changes: deps.changes });
   await app.register(orgRoutes, { orgs });
   if (deps.actions) await app.register(actionRoutes, { actions: deps.actions });
   if (deps.invocations) await app.register(invocationRoutes, deps.invocations);
   if (deps.triggers) await app.register(triggerRoutes, deps.triggers);
-  await app.register(fileRoutes, { store, triggerEvents: deps.triggerEvents });
+  await app.register(fileRoutes, { store, changes: deps.changes });
   await app.register(topicRoutes, { store });
   // One key for signed download URLs and sealed query ids.
   const signer = deps.signing?.signer ?? new UrlSigner();

@@ -18,7 +18,7 @@ import { openActionStore } from './actions.js';
 import { openTriggerStore } from './triggers.js';
 import { TriggerEvaluator, openTriggerEvaluationStore } from './trigger-evaluator.js';
 import { createTriggerEventMetrics } from './trigger-event-metrics.js';
-import { AfterChangeEmitter } from './after-change-emitter.js';
+import { ChangeRelay } from './change-relay.js';
 import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
 import { openDataStore, uploadStagingDir } from './local-adapters.js';
@@ -137,6 +137,9 @@ export async function startApiServer(
       },
     }),
   );
+  // Hands the events of committed changes from the store's outbox on to that queue: the routes' own at
+  // once, any other process's (a `datasets import`, one that died after its change) at the next poll.
+  const relay = new ChangeRelay(store, triggerEvents, logger);
   const triggerMetrics = createTriggerEventMetrics();
   // An invocation's token only while its invocation runs, read from its record on every request, even if
   // its revoke was missed.
@@ -145,6 +148,7 @@ export async function startApiServer(
   // own transitions do.
   const invocations = new TokenRevokingInvocationStore(records, tenancy, logger);
   const closeBackends = async (): Promise<void> => {
+    await relay.close();
     await Promise.allSettled([
       store.close(),
       records.close(),
@@ -187,8 +191,8 @@ export async function startApiServer(
         store: () => store.getDataset('ds_readiness-probe'),
       },
       logger,
-      // A change is committed first; its event follows, retried, never failing the request.
-      triggerEvents: new AfterChangeEmitter(triggerEvents, logger),
+      // A change's event is written in its transaction; the relay hands it on.
+      changes: relay,
       registerMetrics: (registry) => {
         triggerMetrics.register(registry);
         metricsRegistry = registry;
@@ -213,6 +217,7 @@ export async function startApiServer(
   const { address, port, family } = app.server.address() as AddressInfo;
   const url = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
   logger.info({ url }, 'api.listening');
+  relay.start();
 
   // serve consumes trigger events unless told not to (a replica that only answers HTTP).
   let triggerWorker: TriggerEventWorker | undefined;

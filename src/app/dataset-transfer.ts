@@ -54,6 +54,11 @@ export async function importFolder(
     signal: AbortSignal;
     /** Told the import's total, then every increment of bytes stored (an import is an `upload`). */
     transfers?: TransferObserver;
+    /**
+     * Announce the import for trigger evaluation: one file_upload event (the import's id its transaction)
+     * written into the store's outbox with the import's last files, listing the files it wrote.
+     */
+    announce?: boolean;
   },
 ): Promise<{
   dataset: DatasetRecord;
@@ -97,6 +102,7 @@ export async function importFolder(
     skipUnchanged: true,
     signal: options.signal,
     transfers: options.transfers,
+    ...(options.announce ? { announce: { eventId: importId, transactionId: importId } } : {}),
   });
   // A record this import wrote carries its write key as the upload id (domain/stored-records.ts).
   const changed = files.filter((file) => file.upload_id === `${importId}-0`);

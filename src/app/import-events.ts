@@ -1,23 +1,24 @@
-import type { FileRecord } from '../domain/records.js';
-import type { DatasetRecord } from '../ports/data-store.js';
+import pino from 'pino';
+import type { DataStore } from '../ports/data-store.js';
 import type { WorkerSettings } from '../config/worker-settings.js';
 import { TriggerEventQueue } from '../adapters/bullmq/trigger-event-queue.js';
 import { TIMED_OUT, withTimeout } from '../util/with-timeout.js';
+import { ChangeRelay } from './change-relay.js';
 
 /** The longest `datasets import` waits for the trigger event queue once its files are stored. */
 const IMPORT_EVENT_BOUND_MS = 10_000;
 
 /**
- * Announces an import for trigger evaluation: one file_upload event for the whole import (its id the
- * import's, as the transaction), however many files it wrote; none when it wrote none. The files are stored
- * first and stay stored: a Redis that does not answer within seconds is an error the caller reports as a
- * warning (the import is not undone, and a later change of the dataset evaluates its triggers again).
+ * Hands an import's event (written into the store's outbox with its files: one file_upload event for the
+ * whole import) on to the trigger event queue, with whatever else waits in the outbox. The files and the
+ * event are stored whatever happens here: a Redis that does not answer within seconds is an error the
+ * caller reports as a warning, and the event stays in the outbox until a `serve` or a daemon over the same
+ * store hands it on.
  */
-export async function announceImport(
+export async function handOnChanges(
   settings: Pick<WorkerSettings, 'redis'>,
-  imported: { dataset: DatasetRecord; importId: string; changed: readonly FileRecord[] },
-): Promise<'announced' | 'nothing to announce'> {
-  if (imported.changed.length === 0) return 'nothing to announce';
+  store: DataStore,
+): Promise<number> {
   let failure: unknown;
   const queue = new TriggerEventQueue(settings.redis, {
     patience: 'fail',
@@ -25,27 +26,19 @@ export async function announceImport(
       failure = error;
     },
   });
+  const relay = new ChangeRelay(store, queue, pino({ level: 'silent' }));
   try {
-    const outcome = await withTimeout(
-      queue.emit({
-        event_id: imported.importId,
-        org_id: imported.dataset.org_id,
-        dataset_id: imported.dataset.dataset_id,
-        cause: 'file_upload',
-        transaction_id: imported.importId,
-        file_ids: imported.changed.map((file) => file.file_id),
-        source_invocation_id: null,
-        occurred: new Date().toISOString(),
-      }),
-      IMPORT_EVENT_BOUND_MS,
-    );
-    if (outcome === TIMED_OUT) {
+    const outcome = await withTimeout(relay.drain(), IMPORT_EVENT_BOUND_MS);
+    failure = outcome === TIMED_OUT ? (failure ?? 'no answer') : relay.lastFailure;
+    if (outcome === TIMED_OUT || failure !== undefined) {
       throw new Error(
-        `the trigger event queue did not answer within ${IMPORT_EVENT_BOUND_MS / 1000} s${failure instanceof Error ? ` (${failure.message})` : ''}`,
+        `the trigger event queue did not take the event${outcome === TIMED_OUT ? ` within ${IMPORT_EVENT_BOUND_MS / 1000} s` : ''} (${failure instanceof Error ? failure.message : String(failure)}); it is kept in the store, and a serve or daemon over this store hands it on`,
       );
     }
-    return 'announced';
+    return outcome;
   } finally {
+    // A drain still waiting for the queue ends when the queue's connection is dropped.
+    await withTimeout(relay.close(), 1_000);
     await queue.close();
   }
 }

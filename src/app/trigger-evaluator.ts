@@ -172,7 +172,7 @@ export class TriggerEvaluator implements TriggerEventHandler {
     let end: EvaluationEnd;
     try {
       const decision = decideEvaluation({ trigger, event, dataset, files, source });
-      end = await this.act(trigger, dataset, decision, record.evaluation_start);
+      end = await this.act(trigger, dataset, decision, record.trigger_evaluation_id);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       await this.finish(record, event, { status: 'failed', status_detail: message });
@@ -214,7 +214,7 @@ export class TriggerEvaluator implements TriggerEventHandler {
     trigger: TriggerRecord,
     dataset: DatasetRecord,
     decision: EvaluationDecision,
-    since: string,
+    evaluationId: number,
   ): Promise<EvaluationEnd> {
     if (decision.kind === 'skipped') {
       return {
@@ -224,14 +224,14 @@ export class TriggerEvaluator implements TriggerEventHandler {
         status_detail: decision.detail,
       };
     }
-    // An invocation this evaluation made: new now, or made since it started (a first try that was cut off
-    // after submitting, or a concurrent delivery of the same event); older ones ran for an earlier event.
-    const started = Date.parse(since);
+    // An invocation this evaluation made: new now, or made by an earlier try of this same evaluation (cut
+    // off after submitting, or a concurrent delivery of its event), which the invocation's provenance
+    // names. One made by another event's evaluation of the same data ran already.
     let created = 0;
     for (const unit of decision.units) {
-      const request = await this.requestFor(trigger, dataset, unit, decision.trigger_depth);
+      const request = await this.requestFor(trigger, dataset, unit, decision.trigger_depth, evaluationId);
       const { record, isNew } = await this.deps.control.submit(request);
-      if (isNew || Date.parse(record.created) >= started) {
+      if (isNew || record.request.provenance?.trigger_evaluation_id === evaluationId) {
         created += 1;
         this.deps.logger.info(
           { triggerId: trigger.trigger_id, invocationId: record.invocation_id },
@@ -250,6 +250,7 @@ export class TriggerEvaluator implements TriggerEventHandler {
     dataset: DatasetRecord,
     unit: EvaluationUnit,
     depth: number,
+    evaluationId: number,
   ): Promise<InvocationRequest> {
     const { actions } = this.deps;
     const visible = visibleTo(trigger.org_id);
@@ -285,7 +286,10 @@ export class TriggerEvaluator implements TriggerEventHandler {
     );
     return {
       ...request,
-      provenance: request.provenance === null ? null : { ...request.provenance, trigger_depth: depth },
+      provenance:
+        request.provenance === null
+          ? null
+          : { ...request.provenance, trigger_depth: depth, trigger_evaluation_id: evaluationId },
     };
   }
 }

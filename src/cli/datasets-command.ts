@@ -89,7 +89,7 @@ export function registerDatasetsCommand(program: Command): void {
     .option('--org-id <ID>', 'owning org of a new dataset', 'og_local')
     .option(
       '--no-trigger-events',
-      'do not announce the import for trigger evaluation (by default: one event on the Redis of the settings)',
+      'do not announce the import for trigger evaluation (by default: one event, stored with the files and handed to the Redis of the settings)',
     )
     .action(async (dir, options) => {
       const [{ importFolder }, { transferProgress }] = await Promise.all([
@@ -97,32 +97,32 @@ export function registerDatasetsCommand(program: Command): void {
         import('./transfer-progress.js'),
       ]);
       const progress = transferProgress(process.stderr);
-      const imported = await withStore((datasetStore) =>
-        importFolder(datasetStore, dir, {
+      let warning: string | undefined;
+      const imported = await withStore(async (datasetStore) => {
+        const done = await importFolder(datasetStore, dir, {
           ...(options.dataset === undefined ? {} : { datasetId: options.dataset }),
           orgId: options.orgId,
           signal: new AbortController().signal,
           transfers: progress.labelled('import'),
-        }),
-      );
+          announce: options.triggerEvents,
+        });
+        if (options.triggerEvents && done.changed.length > 0) {
+          // The event is stored with the files; an unreachable Redis is a warning, never a failed import.
+          const [{ handOnChanges }, settings] = await Promise.all([
+            import('../app/import-events.js'),
+            cliSettings(),
+          ]);
+          await handOnChanges(settings, datasetStore).catch((error: unknown) => {
+            warning = `the import is stored and announced, but not yet evaluated by triggers: ${error instanceof Error ? error.message : String(error)}`;
+          });
+        }
+        return done;
+      });
       progress.finish();
       console.error(
         `imported ${imported.files.length} file(s) into ${imported.isNew ? 'new ' : ''}dataset ${imported.dataset.dataset_id}`,
       );
-      if (options.triggerEvents) {
-        // After the files are stored: an unreachable Redis is a warning, never a failed import.
-        const [{ announceImport }, settings] = await Promise.all([
-          import('../app/import-events.js'),
-          cliSettings(),
-        ]);
-        try {
-          await announceImport(settings, imported);
-        } catch (error) {
-          console.error(
-            `warning: the import is stored, but was not announced for trigger evaluation: ${error instanceof Error ? error.message : String(error)}`,
-          );
-        }
-      }
+      if (warning !== undefined) console.error(`warning: ${warning}`);
       console.log(imported.dataset.dataset_id);
     });
 

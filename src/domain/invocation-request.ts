@@ -21,6 +21,12 @@ export const InvocationRequestProvenance = z.object({
    * trigger's evaluator cuts chains deeper than MAX_TRIGGER_CHAIN_DEPTH (domain/trigger-evaluation.ts).
    */
   trigger_depth: z.number().int().nonnegative().optional(),
+  /**
+   * The trigger evaluation that made this invocation: an evaluation handled again (a retry, a second
+   * delivery of its event) knows its own invocation by it, and another event's evaluation of the same data
+   * knows the invocation is not its own (`already_run`).
+   */
+  trigger_evaluation_id: z.number().int().nonnegative().optional(),
 });
 export type InvocationRequestProvenance = z.output<typeof InvocationRequestProvenance>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { randomId } from './ids.js';
 
 /** What can cause a trigger's evaluation (spec §2.3 TriggerEvaluationCause, event causes only). */
 export const TriggerEventCause = z.enum([
@@ -34,3 +35,73 @@ export const TriggerEvent = z.object({
   occurred: z.string(),
 });
 export type TriggerEvent = z.output<typeof TriggerEvent>;
+
+/**
+ * Asks a change to be announced for trigger evaluation: what the caller knows of the change that the store
+ * does not (the store fills in the org, the dataset, the cause, the files and the time).
+ */
+export interface ChangeAnnouncement {
+  /**
+   * The event's id: unique per change, the same when the same change is made again (a retried upload
+   * completion), so that the event is handed on once. By default a fresh one.
+   */
+  eventId?: string;
+  /** Uploads: the upload transaction (the evaluation's data constraint); by default the event's id. */
+  transactionId?: string;
+  /** The invocation whose outputs or API calls made the change: its lineage (a trigger never fires itself). */
+  sourceInvocationId?: string | null;
+}
+
+/** What a store knows of a committed change. */
+export interface AnnouncedChange {
+  org_id: string;
+  dataset_id: string;
+  cause: TriggerEventCause;
+  file_ids: string[];
+}
+
+const FRESH_ID_PREFIX: Record<TriggerEventCause, string> = {
+  file_upload: 'upl',
+  file_ingest: 'ingest',
+  dataset_metadata_update: 'dsmeta',
+  file_metadata_update: 'flmeta',
+};
+
+/** The event a store writes into its outbox for a change it committed (or is committing). */
+export function changeEvent(
+  announcement: ChangeAnnouncement,
+  change: AnnouncedChange,
+  occurred: Date,
+): TriggerEvent {
+  const eventId = announcement.eventId ?? randomId(FRESH_ID_PREFIX[change.cause], 20);
+  return {
+    event_id: eventId,
+    org_id: change.org_id,
+    dataset_id: change.dataset_id,
+    cause: change.cause,
+    transaction_id: change.cause === 'file_upload' ? (announcement.transactionId ?? eventId) : null,
+    file_ids: change.file_ids,
+    source_invocation_id: announcement.sourceInvocationId ?? null,
+    occurred: occurred.toISOString(),
+  };
+}
+
+/** The id of a file version's `file_ingest` event: marking the same version ingested twice is one event. */
+export function ingestEventId(fileId: string, version: number): string {
+  return `${fileId}:${version}:ingest`;
+}
+
+/** Whether two JSON-like values differ, the key order of objects aside: a change a trigger could see. */
+export function jsonDiffers(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) !== canonicalJson(b);
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+        )
+      : v,
+  );
+}

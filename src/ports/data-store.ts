@@ -2,7 +2,7 @@ import type { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { DatasetRecord, FileRecord, TopicRecord } from '../domain/records.js';
 import type { Page, StoreQuery } from '../domain/store-query.js';
 import type { NewTopic } from '../domain/stored-records.js';
-import type { TriggerEvent } from '../domain/trigger-event.js';
+import type { ChangeAnnouncement, TriggerEvent } from '../domain/trigger-event.js';
 import type { TransferObserver } from './transfer-observer.js';
 
 export type { DatasetRecord } from '../domain/records.js';
@@ -38,22 +38,12 @@ export interface FileUpdate {
 }
 
 /**
- * Asks a change to be announced for trigger evaluation (issue 13). The store writes the change's
- * TriggerEvent into its outbox in the change's own transaction, so a committed change always has its event;
- * a relay (app/change-relay.ts) hands outbox events on to the trigger event queue. The store fills in the
- * org, the dataset, the cause, the files and the time; a change that changes nothing announces nothing.
+ * A change to be announced for trigger evaluation (issue 13). The store writes the change's TriggerEvent
+ * into its outbox in the change's own transaction, so a committed change always has its event; a relay
+ * (app/change-relay.ts) hands outbox events on to the trigger event queue. A change that changes nothing
+ * announces nothing.
  */
-export interface ChangeAnnouncement {
-  /**
-   * The event's id: unique per change, the same when the same change is made again (a retried upload
-   * completion), so that the event is handed on once. By default a fresh one.
-   */
-  eventId?: string;
-  /** Uploads: the upload transaction (the evaluation's data constraint); by default the event's id. */
-  transactionId?: string;
-  /** The invocation whose outputs or API calls made the change: its lineage (a trigger never fires itself). */
-  sourceInvocationId?: string | null;
-}
+export type { ChangeAnnouncement } from '../domain/trigger-event.js';
 
 /** An event of a committed change, in the store's outbox until a relay has handed it on. */
 export interface OutboxEvent {
@@ -151,6 +141,13 @@ export interface DataStore {
   getTopic(topicId: string): Promise<TopicRecord | undefined>;
 
   /**
+   * Announces files already stored as one `file_upload` event, written into the outbox by itself: for a
+   * write whose announcement must wait for later writes (an invocation's outputs are announced once their
+   * file changesets are applied, so a trigger's condition sees the tags the action set). No files: nothing.
+   */
+  announceUpload(datasetId: string, fileIds: readonly string[], announce: ChangeAnnouncement): Promise<void>;
+
+  /**
    * Claims up to `limit` outbox events, oldest first, that no relay has claimed in the last `leaseMs`:
    * several relays may drain one store, and an event a relay claimed and did not settle (it died) is
    * claimed again once its lease has run out.
@@ -158,6 +155,8 @@ export interface DataStore {
   claimOutboxEvents(limit: number, leaseMs: number): Promise<OutboxEvent[]>;
   /** Deletes outbox events that have been handed on. */
   settleOutboxEvents(seqs: readonly number[]): Promise<void>;
+  /** Gives back claimed events that could not be handed on: the next claim, by any relay, takes them. */
+  releaseOutboxEvents(seqs: readonly number[]): Promise<void>;
 
   /** Lets go of what the store holds open (database connections); whoever opens a store closes it. */
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import type { MetadataChangeset } from '../domain/metadata-changeset.js';
 import type { FileRecord } from '../domain/records.js';
-import type { DataStore } from '../ports/data-store.js';
-import type { TriggerEventSink } from '../ports/trigger-events.js';
+import type { ChangeAnnouncement, DataStore } from '../ports/data-store.js';
+import type { ChangeNotifier } from '../ports/trigger-events.js';
 import { UsageError } from '../domain/errors.js';
 import type {
   FileUpdateRequest,
@@ -20,29 +20,34 @@ export class StoreOutputTarget implements OutputTarget {
     private readonly store: DataStore,
     private readonly writeKey: { invocationId: string; attempt: number },
     private readonly origination: string,
-    /** Where stored outputs are announced for trigger evaluation (issue 13); none: not announced. */
-    private readonly events?: TriggerEventSink,
+    /**
+     * Told after each change this target announces (issue 13): with it, the outputs and the changesets'
+     * changes are announced for trigger evaluation through the store's outbox; without it, nothing is.
+     */
+    private readonly changes?: ChangeNotifier,
   ) {}
 
+  /** What the attempt's announcements share: its lineage (a trigger's own outputs never fire it again). */
+  private announcement(eventId: string): ChangeAnnouncement | undefined {
+    if (this.changes === undefined) return undefined;
+    return { eventId, sourceInvocationId: this.writeKey.invocationId };
+  }
+
   /**
-   * One file_upload event per stored output set: the transaction is the attempt (`<invocation>:<attempt>`),
-   * the source the invocation (a trigger's own outputs never fire it again). A retried attempt stores the
-   * same files again and announces its own transaction; evaluation is idempotent per trigger and data.
+   * One file_upload event per stored output set, once its changesets are applied: the transaction is the
+   * attempt (`<invocation>:<attempt>`). It goes into the store's outbox, so it survives this process; a
+   * crash before it is a lost attempt, whose retry stores the same files again and announces them.
    */
   async uploadCommitted(datasetId: string, files: readonly FileRecord[]): Promise<void> {
-    const first = files[0];
-    if (this.events === undefined || first === undefined) return;
     const transactionId = `${this.writeKey.invocationId}:${this.writeKey.attempt}`;
-    await this.events.emit({
-      event_id: transactionId,
-      org_id: first.org_id,
-      dataset_id: datasetId,
-      cause: 'file_upload',
-      transaction_id: transactionId,
-      file_ids: files.map((file) => file.file_id),
-      source_invocation_id: this.writeKey.invocationId,
-      occurred: new Date().toISOString(),
-    });
+    const announce = this.announcement(transactionId);
+    if (announce === undefined || files.length === 0) return;
+    await this.store.announceUpload(
+      datasetId,
+      files.map((file) => file.file_id),
+      { ...announce, transactionId },
+    );
+    this.changes?.changed();
   }
 
   async upload(
@@ -92,26 +97,21 @@ export class StoreOutputTarget implements OutputTarget {
     }
   }
 
+  /** Applies a file changeset; a change of the file's tags or metadata is announced (once per attempt). */
   async updateFile(fileId: string, update: FileUpdateRequest): Promise<void> {
-    await this.store.updateFile(fileId, update);
+    const announce = this.announcement(
+      `${this.writeKey.invocationId}:${this.writeKey.attempt}:file-metadata:${fileId}`,
+    );
+    await this.store.updateFile(fileId, update, announce);
+    if (announce !== undefined) this.changes?.changed();
   }
 
   /** Applies the action's dataset changeset; a change of tags or metadata is announced (once per attempt). */
   async updateDataset(datasetId: string, changeset: MetadataChangeset): Promise<void> {
-    const before = this.events === undefined ? undefined : await this.store.getDataset(datasetId);
-    const after = await this.store.updateDataset(datasetId, changeset);
-    if (this.events === undefined || before === undefined) return;
-    if (JSON.stringify([before.tags, before.metadata]) === JSON.stringify([after.tags, after.metadata]))
-      return;
-    await this.events.emit({
-      event_id: `${this.writeKey.invocationId}:${this.writeKey.attempt}:dataset-metadata`,
-      org_id: after.org_id,
-      dataset_id: datasetId,
-      cause: 'dataset_metadata_update',
-      transaction_id: null,
-      file_ids: [],
-      source_invocation_id: this.writeKey.invocationId,
-      occurred: new Date().toISOString(),
-    });
+    const announce = this.announcement(
+      `${this.writeKey.invocationId}:${this.writeKey.attempt}:dataset-metadata`,
+    );
+    await this.store.updateDataset(datasetId, changeset, {}, announce);
+    if (announce !== undefined) this.changes?.changed();
   }
 }

@@ -1,9 +1,11 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { execa } from 'execa';
-import type { KyselyPlugin, RootOperationNode } from 'kysely';
+import { Kysely, type KyselyPlugin, Migrator, type RootOperationNode, SqliteDialect, sql } from 'kysely';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BlobStore } from '../../src/adapters/local/blob-store.js';
+import { initialSchema } from '../../src/adapters/sql/migrations/0001-initial.js';
 import { openSqlDatabase } from '../../src/adapters/sql/open-database.js';
 import { SqlDataStore, type SqlDataStoreOptions } from '../../src/adapters/sql/sql-data-store.js';
 import { openSqlDataStore } from '../../src/app/local-adapters.js';
@@ -11,6 +13,7 @@ import { MetadataChangeset } from '../../src/domain/metadata-changeset.js';
 import { projectRoot } from '../support/paths.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 import { describeDataStoreContract } from './data-store.contract.js';
+import { describeChangeOutbox } from './change-outbox.suite.js';
 import { describeSqlDataStore } from './sql-data-store.suite.js';
 
 const opened: SqlDataStore[] = [];
@@ -35,6 +38,7 @@ async function sqliteFixture() {
 
 describeDataStoreContract('SqlDataStore on SQLite', sqliteFixture);
 describeSqlDataStore('SQLite', sqliteFixture);
+describeChangeOutbox('SQLite', sqliteFixture);
 
 describe('SqlDataStore on SQLite with several processes', () => {
   it(
@@ -119,5 +123,37 @@ describe('SqlDataStore on SQLite waiting for the write lock', () => {
       if (holder.inTransaction) holder.exec('ROLLBACK');
       holder.close();
     }
+  });
+});
+
+describe('SqlDataStore on SQLite written by the version before the change outbox', () => {
+  it('brings the schema up to date at start-up, keeping every record, and announces from then on', async () => {
+    const scratch = await tempDir('sql-store-upgrade');
+    const storeDir = path.join(scratch, 'store');
+    const file = path.join(storeDir, 'metadata.sqlite3');
+    await mkdir(storeDir, { recursive: true });
+    // The schema as the previous version left it: the first migration only, and a dataset in it.
+    const old = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new BetterSqlite3(file) }) });
+    const migrated = await new Migrator({
+      db: old,
+      provider: { getMigrations: () => Promise.resolve({ '0001-initial': initialSchema('sqlite') }) },
+      migrationTableName: 'schema_migrations',
+      migrationLockTableName: 'schema_migrations_lock',
+    }).migrateToLatest();
+    expect(migrated.error).toBeUndefined();
+    await sql`INSERT INTO datasets (dataset_id, org_id, name, description, tags, metadata, created, created_by, modified, modified_by)
+      VALUES ('ds_before', 'og_1', 'before', NULL, '["kept"]', '{}', '2026-11-01T00:00:00.000Z', 'u', '2026-11-01T00:00:00.000Z', 'u')`.execute(
+      old,
+    );
+    await old.destroy();
+
+    const store = await openSqlDataStore({ dialect: 'sqlite', file }, storeDir);
+    opened.push(store);
+    expect((await store.getDataset('ds_before'))?.tags).toEqual(['kept']);
+    await store.updateDataset('ds_before', MetadataChangeset.parse({ put_tags: ['new'] }), {}, {});
+    const events = await store.claimOutboxEvents(10, 60_000);
+    expect(events.map((entry) => [entry.event.dataset_id, entry.event.cause])).toEqual([
+      ['ds_before', 'dataset_metadata_update'],
+    ]);
   });
 });

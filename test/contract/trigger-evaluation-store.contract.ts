@@ -2,23 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/domain/errors.js';
 import type { PendingEvaluation, TriggerEvaluationStore } from '../../src/ports/trigger-evaluation-store.js';
+import { pendingEvaluation } from '../support/pending-evaluation.js';
 
 const newId = (kind: string): string => `${kind}_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
 
-function pending(triggerId: string, datasetId: string, start: string): PendingEvaluation {
-  return {
-    trigger_id: triggerId,
-    data_source: { data_source_type: 'Dataset', data_source_id: datasetId },
-    data_constraint: { transaction_id: 'tx_1', file_id: null },
-    evaluation_start: start,
-    evaluation_end: null,
-    status: 'pending',
-    status_detail: null,
-    outcome: null,
-    outcome_reason: null,
-    cause: 'file_upload',
-  };
-}
+const pending = (triggerId: string, datasetId: string, start: string): PendingEvaluation =>
+  pendingEvaluation(triggerId, datasetId, start);
 
 /**
  * What every TriggerEvaluationStore must do, run against the Redis store (integration) and the in-memory

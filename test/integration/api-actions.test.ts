@@ -1,14 +1,6 @@
-import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningApi, serveApi } from '../../src/app/api-server.js';
-import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
-
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const KEY_PREFIX = `action-worker-api-actions-${process.pid}-${Date.now()}`;
+import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
+import { minimalActionBody } from '../support/sdk-bodies.js';
 
 /** Every key of spec §2.1's ActionRecord: the answer carries all of them. */
 const RECORD_KEYS = [
@@ -36,26 +28,9 @@ const RECORD_KEYS = [
 const WIRE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$/;
 
 /** The SDK's minimal create body (spec A1): all twelve keys. */
-const minimalBody = (name: string) => ({
-  name,
-  compute_requirements: null,
-  container_parameters: null,
-  description: null,
-  inherits: null,
-  metadata: {},
-  parameters: [],
-  requires_downloaded_inputs: null,
-  short_description: null,
-  tags: [],
-  timeout: null,
-  uri: 'img:1',
-});
+const minimalBody = (name: string) => minimalActionBody(name, 'img:1');
 
-interface Org {
-  orgId: string;
-  token: string;
-  tokenId: string;
-}
+type Org = TestOrg;
 type Json = Record<string, unknown>;
 /** An ActionRecord as answered (the keys the tests read typed). */
 type Item = Json & { name: string; org_id: string; digest: string; created: string; modified: string };
@@ -65,22 +40,9 @@ interface Body {
   error: { error_code: string; message: string };
 }
 
-let api: RunningApi;
-let served: Promise<void>;
-const signals = new EventEmitter();
+let server: ApiTestServer;
 let orgA: Org;
 let orgB: Org;
-
-async function newOrg(settings: WorkerSettings, name: string): Promise<Org> {
-  const tenancy = openTenancyStore(settings);
-  try {
-    const org = await tenancy.createOrg({ name });
-    const { record, token } = await tenancy.createToken({ orgId: org.org_id, name: 'test' });
-    return { orgId: org.org_id, token, tokenId: record.token_id };
-  } finally {
-    await tenancy.close();
-  }
-}
 
 /** A request as the SDK makes it: bearer token, JSON body, org headers when given. */
 async function call(
@@ -90,60 +52,29 @@ async function call(
 ): Promise<{ status: number; json: Body; text: string }> {
   const headers: Record<string, string> = { connection: 'close' };
   const as = options.as === undefined ? orgA : options.as;
-  if (as !== null) headers.authorization = `Bearer ${as.token}`;
   if (options.caller !== undefined) headers['x-roboto-org-id'] = options.caller;
   if (options.owner !== undefined) headers['x-roboto-resource-owner-id'] = options.owner;
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${api.url}${path}`, {
+  const { status, text, json } = await server.request(path, {
     method,
+    token: as === null ? null : as.token,
+    body,
     headers,
-    ...(body === undefined ? {} : { body }),
   });
-  const text = await response.text();
-  let json = {} as Body;
-  try {
-    json = JSON.parse(text) as Body;
-  } catch {
-    // not JSON: the test reads `text`
-  }
-  return { status: response.status, json, text };
+  // Not JSON: the test reads `text`.
+  return { status, json: (json === undefined ? {} : json) as Body, text };
 }
 
 const create = (name: string, extra: Record<string, unknown> = {}, as: Org = orgA) =>
   call('POST', '/v1/actions', { as, body: { ...minimalBody(name), ...extra }, caller: as.orgId });
 
 beforeAll(async () => {
-  const settings = WorkerSettings.parse({
-    storeDir: await tempDir('api-actions'),
-    redis: { url: REDIS_URL, keyPrefix: KEY_PREFIX },
-    api: { host: '127.0.0.1', port: 0 },
-  });
-  orgA = await newOrg(settings, 'A');
-  orgB = await newOrg(settings, 'B');
-  let listening: (running: RunningApi) => void = () => undefined;
-  const started = new Promise<RunningApi>((resolve) => {
-    listening = resolve;
-  });
-  served = serveApi(settings, {
-    logger: pino({ level: 'silent' }),
-    signals,
-    exit: () => {
-      throw new Error('a third signal');
-    },
-    onListening: listening,
-  });
-  api = await Promise.race([started, served.then(() => Promise.reject(new Error('serve ended early')))]);
+  server = await apiTestServer({ name: 'api-actions', orgs: ['A', 'B'], serve: true });
+  [orgA, orgB] = server.orgs as [Org, Org];
 });
 
 afterAll(async () => {
-  signals.emit('SIGTERM', 'SIGTERM');
-  await served;
-  await removeTempDirs();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${KEY_PREFIX}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await server.close();
 });
 
 describe('serve: registered actions over a real socket, real tokens and Redis (spec §3.1 A1–A7)', () => {

@@ -2,13 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caller, RequestAuthenticator } from '../../src/api/org-scope.js';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
+import type { RunningApi } from '../../src/app/api-server.js';
 import { openDataStore } from '../../src/app/local-adapters.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
 import type { DataStore } from '../../src/ports/data-store.js';
+import { type ApiTestServer, MapAuthenticator, apiTestServer } from '../support/api-test-server.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
-import { deleteKeysUnder } from '../support/redis-stores.js';
 
 /**
  * Datasets, files and topics over HTTP (spec §3.4–§3.6): `serve` on 127.0.0.1 with its default SQLite
@@ -16,17 +14,10 @@ import { deleteKeysUnder } from '../support/redis-stores.js';
  * does, and reads them back the way the SDK does.
  */
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const TOKEN_A = 'tok-data-a-5e4d3c2b1a';
 const TOKEN_B = 'tok-data-b-6f5e4d3c2b';
 
-class MapAuthenticator implements RequestAuthenticator {
-  constructor(private readonly tokens: Map<string, Caller>) {}
-  authenticate(token: string): Promise<Caller | undefined> {
-    return Promise.resolve(this.tokens.get(token));
-  }
-}
-
+let server: ApiTestServer;
 let api: RunningApi;
 /** What serve logged. */
 const logLines: string[] = [];
@@ -37,29 +28,27 @@ let scratch: string;
 
 beforeAll(async () => {
   scratch = await tempDir('api-data');
-  const storeDir = path.join(scratch, 'store');
-  const settings = WorkerSettings.parse({
-    storeDir,
-    redis: { url: REDIS_URL, keyPrefix: `action-worker-api-data-test-${process.pid}` },
-    api: { host: '127.0.0.1', port: 0 },
+  server = await apiTestServer({
+    name: 'api-data',
+    settings: { storeDir: path.join(scratch, 'store') },
+    server: {
+      logger: pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) }),
+      now: () => clock,
+      authenticator: new MapAuthenticator(
+        new Map([
+          [TOKEN_A, { orgId: 'og_a', tokenId: 'tk_a' }],
+          [TOKEN_B, { orgId: 'og_b', tokenId: 'tk_b' }],
+        ]),
+      ),
+    },
   });
-  api = await startApiServer(settings, {
-    logger: pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) }),
-    now: () => clock,
-    authenticator: new MapAuthenticator(
-      new Map([
-        [TOKEN_A, { orgId: 'og_a', tokenId: 'tk_a' }],
-        [TOKEN_B, { orgId: 'og_b', tokenId: 'tk_b' }],
-      ]),
-    ),
-  });
-  store = await openDataStore(settings);
+  api = server.api;
+  store = await openDataStore(server.settings);
 });
 
 afterAll(async () => {
   await store.close();
-  await api.stop({ force: true });
-  await deleteKeysUnder(REDIS_URL, `action-worker-api-data-test-${process.pid}`);
+  await server.close({ force: true });
   await removeTempDirs();
 });
 
@@ -77,26 +66,7 @@ async function call(
   urlPath: string,
   init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
-  const headers: Record<string, string> = {
-    authorization: `Bearer ${init.token ?? TOKEN_A}`,
-    ...init.headers,
-  };
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${api.url}${urlPath}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers,
-    ...(init.body === undefined
-      ? {}
-      : { body: typeof init.body === 'string' ? init.body : JSON.stringify(init.body) }),
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, text };
+  return await server.request(urlPath, { ...init, token: init.token ?? TOKEN_A });
 }
 
 let sourceCount = 0;

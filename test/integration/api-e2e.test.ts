@@ -1,15 +1,13 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
-import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
+import type { RunningApi } from '../../src/app/api-server.js';
 import { ActionRecord } from '../../src/domain/action-record.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { InvocationRecordWire } from '../../src/domain/invocation-wire.js';
-import { DaemonProcess, TestQueue } from '../support/daemon-harness.js';
+import type { TestOrg } from '../support/api-test-server.js';
 import { BASE_IMAGE } from '../support/paths.js';
 import { eventually } from '../support/poll.js';
-import { removeTempDirs } from '../support/temp-dirs.js';
+import { invokeBody } from '../support/sdk-bodies.js';
+import { type ServeWithDaemon, serveWithDaemon } from '../support/serve-with-daemon.js';
 
 /** Small log pages, so the numbered lines span several; one invocation per cancel-all call. */
 const LOG_PAGE_SIZE = 4;
@@ -22,62 +20,41 @@ const LINES = 25;
  * but HTTP calls with that bearer token, as the SDK makes them.
  */
 describe('serve and a daemon, end to end through HTTP only', () => {
-  let queue: TestQueue;
-  let daemon: DaemonProcess;
+  let setup: ServeWithDaemon;
   let api: RunningApi;
   let token = '';
   let otherToken = '';
   let orgId = '';
 
   beforeAll(async () => {
-    queue = await TestQueue.create();
-    daemon = queue.startDaemon();
-    const settings = WorkerSettings.parse({
-      storeDir: queue.env.ACTION_WORKER_STORE_DIR,
-      redis: {
-        url: queue.env.ACTION_WORKER_REDIS_URL,
-        queue: queue.env.ACTION_WORKER_QUEUE,
-        keyPrefix: queue.env.ACTION_WORKER_KEY_PREFIX,
-      },
-      api: { host: '127.0.0.1', port: 0 },
+    setup = await serveWithDaemon({
+      name: 'e2e',
+      orgs: [
+        { name: 'e2e', tokenName: 'e2e' },
+        { name: 'e2e-other', tokenName: 'other' },
+      ],
+      server: { invocationTuning: { logPageSize: LOG_PAGE_SIZE, cancelAllBatch: CANCEL_ALL_BATCH } },
     });
-    const tenancy = openTenancyStore(settings);
-    try {
-      const org = await tenancy.createOrg({ name: 'e2e' });
-      orgId = org.org_id;
-      token = (await tenancy.createToken({ orgId, name: 'e2e' })).token;
-      const other = await tenancy.createOrg({ name: 'e2e-other' });
-      otherToken = (await tenancy.createToken({ orgId: other.org_id, name: 'other' })).token;
-    } finally {
-      await tenancy.close();
-    }
-    api = await startApiServer(settings, {
-      logger: pino({ level: 'silent' }),
-      invocationTuning: { logPageSize: LOG_PAGE_SIZE, cancelAllBatch: CANCEL_ALL_BATCH },
-    });
-    await daemon.waitForLog('daemon.started');
+    ({ api } = setup.server);
+    const [own, other] = setup.server.orgs as [TestOrg, TestOrg];
+    ({ orgId, token } = own);
+    otherToken = other.token;
   });
 
   afterAll(async () => {
-    await api.stop();
-    await queue.cleanup();
-    await removeTempDirs();
+    await setup.close();
   });
 
   async function call(
     path: string,
     init: { body?: unknown; bearer?: string } = {},
   ): Promise<{ status: number; data: Record<string, unknown>; error: unknown }> {
-    const response = await fetch(`${api.url}${path}`, {
-      method: init.body === undefined ? 'GET' : 'POST',
-      headers: {
-        authorization: `Bearer ${init.bearer ?? token}`,
-        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+    const answer = await setup.server.request(path, {
+      token: init.bearer ?? token,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
-    const json = (await response.json()) as { data: Record<string, unknown>; error: unknown };
-    return { status: response.status, data: json.data, error: json.error };
+    const json = JSON.parse(answer.text) as { data: Record<string, unknown>; error: unknown };
+    return { status: answer.status, data: json.data, error: json.error };
   }
 
   async function ok(path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -104,21 +81,7 @@ describe('serve and a daemon, end to end through HTTP only', () => {
   ): Promise<InvocationRecordWire> {
     const query = options.latest ? '' : `?digest=${action.digest}`;
     return InvocationRecordWire.parse(
-      await ok(`/v1/actions/${action.name}/invoke${query}`, {
-        compute_requirement_overrides: null,
-        container_parameter_overrides: null,
-        data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
-        data_source_type: 'Dataset',
-        idempotency_id: null,
-        input_data: [],
-        rich_input_data: null,
-        invocation_source: 'Manual',
-        invocation_source_id: null,
-        parameter_values: null,
-        timeout: null,
-        upload_destination: null,
-        ...extra,
-      }),
+      await ok(`/v1/actions/${action.name}/invoke${query}`, invokeBody(extra)),
     );
   }
 

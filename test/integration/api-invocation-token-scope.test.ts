@@ -1,13 +1,11 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordPrefix, redisOptions } from '../../src/adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
-import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { newInvocationRequest } from '../../src/domain/invocation-request.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
-import { deleteKeysUnder } from '../support/redis-stores.js';
+import { TriggerEventQueue } from '../../src/adapters/bullmq/trigger-event-queue.js';
+import { TriggerEvent } from '../../src/domain/trigger-event.js';
+import { eventually } from '../support/poll.js';
+import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
 
 /**
  * An action holds a token scoped to its invocation. It reads and writes its org's data as the SDK does, but
@@ -15,58 +13,42 @@ import { deleteKeysUnder } from '../support/redis-stores.js';
  * attacks, over real sockets against serve on 127.0.0.1 with real Redis and real tokens.
  */
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-
 describe("an invocation's token", () => {
-  let api: RunningApi;
+  let server: ApiTestServer;
   let records: RedisInvocationStore;
   let orgToken: string;
   let actionToken: string;
   let own: string;
   let other: string;
-  let closeTenancy: () => Promise<void>;
-  const keyPrefix = `action-worker-token-scope-${process.pid}-${Date.now()}`;
 
   beforeAll(async () => {
-    const settings = WorkerSettings.parse({
-      storeDir: await tempDir('token-scope-store'),
-      redis: { url: REDIS_URL, keyPrefix },
-      api: { host: '127.0.0.1', port: 0 },
-    });
-    api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
-    const tenancy = openTenancyStore(settings);
-    closeTenancy = () => tenancy.close();
+    server = await apiTestServer({ name: 'token-scope', orgs: [{ name: 'scope', tokenName: 'org' }] });
+    const { settings } = server;
     records = new RedisInvocationStore({
-      redis: redisOptions(REDIS_URL, 'fail'),
+      redis: redisOptions(settings.redis.url, 'fail'),
       prefix: recordPrefix(settings.redis),
     });
-    const org = await tenancy.createOrg({ name: 'scope' });
-    orgToken = (await tenancy.createToken({ orgId: org.org_id, name: 'org' })).token;
+    const [{ orgId, token }] = server.orgs as [TestOrg];
+    orgToken = token;
     const request = () =>
-      newInvocationRequest({ action: { image: 'busybox:scope', config: { name: 'a' } }, org_id: org.org_id });
+      newInvocationRequest({ action: { image: 'busybox:scope', config: { name: 'a' } }, org_id: orgId });
     own = (await records.create(request())).record.invocation_id;
     other = (await records.create(request())).record.invocation_id;
-    actionToken = (await tenancy.createToken({ orgId: org.org_id, invocationId: own })).token;
+    actionToken = (await server.tenancy().createToken({ orgId, invocationId: own })).token;
   });
 
   afterAll(async () => {
-    await api.stop();
     await records.close();
-    await closeTenancy();
-    await deleteKeysUnder(REDIS_URL, keyPrefix);
-    await removeTempDirs();
+    await server.close();
   });
 
   const call = async (token: string, method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${api.url}${path}`, {
+    const answer = await server.request(path, {
       method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      token,
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return { status: response.status, json: (await response.json()) as { error?: { error_code: string } } };
+    return { status: answer.status, json: JSON.parse(answer.text) as { error?: { error_code: string } } };
   };
 
   const action = { name: 'scoped', uri: 'busybox:scope' };
@@ -107,5 +89,42 @@ describe("an invocation's token", () => {
     expect((await call(actionToken, 'GET', `/v1/actions/invocations/${other}`)).status).toBe(200);
     const dataset = await call(actionToken, 'POST', '/v1/datasets', { name: 'made by an action' });
     expect(dataset.status).toBe(200);
+  });
+
+  it('gives the changes it makes its invocation as their lineage (a trigger never fires on its own action)', async () => {
+    const created = (await call(orgToken, 'POST', '/v1/datasets', { name: 'lineage' })) as {
+      status: number;
+      json: { data?: { dataset_id: string } };
+    };
+    const datasetId = created.json.data?.dataset_id ?? '';
+    expect(created.status).toBe(200);
+    const tag = (token: string, tagName: string) =>
+      call(token, 'PUT', `/v1/datasets/${datasetId}`, {
+        metadata_changeset: { put_tags: [tagName] },
+        custom_fields_changeset: null,
+      });
+    expect((await tag(actionToken, 'by-action')).status).toBe(200);
+    expect((await tag(orgToken, 'by-org')).status).toBe(200);
+    const queue = new TriggerEventQueue(server.settings.redis);
+    try {
+      const events = await eventually(async () => {
+        const jobs = await queue.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
+        const found = jobs
+          .map((job) => TriggerEvent.parse(job.data))
+          .filter((event) => event.dataset_id === datasetId);
+        return found.length >= 2 ? found : undefined;
+      });
+      // Two changes, two events (in either order: they may share a millisecond).
+      const lineage = events.map((event) => [event.cause, event.source_invocation_id]);
+      expect(lineage).toHaveLength(2);
+      expect(lineage).toEqual(
+        expect.arrayContaining([
+          ['dataset_metadata_update', own],
+          ['dataset_metadata_update', null],
+        ]),
+      );
+    } finally {
+      await queue.close();
+    }
   });
 });

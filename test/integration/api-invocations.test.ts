@@ -3,18 +3,20 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvocationQueue, recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
 import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
-import type { Caller, RequestAuthenticator } from '../../src/api/org-scope.js';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
+import type { Caller } from '../../src/api/org-scope.js';
+import { startApiServer } from '../../src/app/api-server.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { ActionRecord } from '../../src/domain/action-record.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { InvocationRecordWire } from '../../src/domain/invocation-wire.js';
 import type { ActionLookup } from '../../src/ports/action-store.js';
+import { type ApiTestServer, MapAuthenticator, apiTestServer } from '../support/api-test-server.js';
 import { PrivateRedis } from '../support/private-redis.js';
+import { TEST_REDIS_URL as REDIS_URL, testKeyPrefix } from '../support/redis-stores.js';
+import { invokeBody } from '../support/sdk-bodies.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const KEY_PREFIX = `action-worker-api-inv-test-${process.pid}-${Date.now()}`;
+const KEY_PREFIX = testKeyPrefix('api-inv');
 
 const TOKEN_A = 'tok-inv-a-0f9e8d7c6b5a';
 const TOKEN_B = 'tok-inv-b-1a2b3c4d5e6f';
@@ -27,9 +29,7 @@ const TOKENS = new Map<string, Caller>([
   [TOKEN_C, { orgId: 'og_c', tokenId: 'tk_c' }],
   [TOKEN_D, { orgId: 'og_d', tokenId: 'tk_d' }],
 ]);
-const authenticator: RequestAuthenticator = {
-  authenticate: (token) => Promise.resolve(TOKENS.get(token)),
-};
+const authenticator = new MapAuthenticator(TOKENS);
 
 /** Registered actions in a Map: the ActionLookup port as the actions store will answer it. */
 class MapActions implements ActionLookup {
@@ -70,7 +70,7 @@ class MapActions implements ActionLookup {
 }
 
 const actions = new MapActions();
-let api: RunningApi;
+let server: ApiTestServer;
 let store: RedisInvocationStore;
 let queue: InvocationQueue;
 
@@ -83,38 +83,10 @@ async function call(
   path: string,
   init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<Answer & { data: Record<string, unknown> }> {
-  const headers: Record<string, string> = {
-    authorization: `Bearer ${init.token ?? TOKEN_A}`,
-    ...init.headers,
-  };
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${api.url}${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers,
-    ...(init.body === undefined
-      ? {}
-      : { body: typeof init.body === 'string' ? init.body : JSON.stringify(init.body) }),
-  });
-  const json = (await response.json()) as Answer['json'];
-  return { status: response.status, json, data: json.data as Record<string, unknown> };
+  const answer = await server.request(path, { ...init, token: init.token ?? TOKEN_A });
+  const json = JSON.parse(answer.text) as Answer['json'];
+  return { status: answer.status, json, data: json.data as Record<string, unknown> };
 }
-
-/** The body the SDK sends for a plain `action.invoke()` (spec A8), with these keys changed. */
-const invokeBody = (extra: Record<string, unknown> = {}) => ({
-  compute_requirement_overrides: null,
-  container_parameter_overrides: null,
-  data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
-  data_source_type: 'Dataset',
-  idempotency_id: null,
-  input_data: [],
-  rich_input_data: null,
-  invocation_source: 'Manual',
-  invocation_source_id: null,
-  parameter_values: null,
-  timeout: null,
-  upload_destination: null,
-  ...extra,
-});
 
 const invoke = (
   name: string,
@@ -138,19 +110,17 @@ async function invokeOk(
 let datasetA = '';
 
 beforeAll(async () => {
-  const settings = WorkerSettings.parse({
-    storeDir: await tempDir('api-inv-store'),
-    redis: { url: REDIS_URL, keyPrefix: KEY_PREFIX },
-    api: { host: '127.0.0.1', port: 0 },
-    defaultTimeoutMinutes: 45,
+  server = await apiTestServer({
+    name: 'api-inv',
+    settings: { redis: { keyPrefix: KEY_PREFIX }, defaultTimeoutMinutes: 45 },
+    server: {
+      authenticator,
+      actions,
+      invocationTuning: { cancelAllBatch: 2, logPageSize: 2 },
+    },
   });
-  api = await startApiServer(settings, {
-    logger: pino({ level: 'silent' }),
-    authenticator,
-    actions,
-    invocationTuning: { cancelAllBatch: 2, logPageSize: 2 },
-  });
-  store = new RedisInvocationStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
+  const { settings } = server;
+  store = new RedisInvocationStore({ redis: settings.redis.url, prefix: recordPrefix(settings.redis) });
   queue = new InvocationQueue(settings.redis);
   actions.add({
     name: 'tag-dataset',
@@ -202,13 +172,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await api.stop();
   await store.close();
   await queue.close();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${KEY_PREFIX}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await server.close();
   await removeTempDirs();
 });
 

@@ -1,50 +1,29 @@
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caller, RequestAuthenticator } from '../../src/api/org-scope.js';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { type ApiTestServer, MapAuthenticator, apiTestServer } from '../support/api-test-server.js';
 
 /**
  * A reviewer's attacks on serve that cut across routes: bodies built to make a request fail with a 5xx (which
  * the SDK retries about ten times) or to exhaust the server. serve on 127.0.0.1, real Redis.
  */
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const KEY_PREFIX = `action-worker-api-review-test-${process.pid}-${Date.now()}`;
 const TOKEN = 'tok-review-a-8c7b6a5f4e3d';
-const TOKENS = new Map<string, Caller>([[TOKEN, { orgId: 'og_a', tokenId: 'tk_a' }]]);
-const authenticator: RequestAuthenticator = { authenticate: (token) => Promise.resolve(TOKENS.get(token)) };
 
-let api: RunningApi;
+let server: ApiTestServer;
 
 beforeAll(async () => {
-  const settings = WorkerSettings.parse({
-    storeDir: await tempDir('api-review-store'),
-    redis: { url: REDIS_URL, keyPrefix: KEY_PREFIX },
-    api: { host: '127.0.0.1', port: 0 },
+  server = await apiTestServer({
+    name: 'api-review',
+    server: { authenticator: new MapAuthenticator(new Map([[TOKEN, { orgId: 'og_a', tokenId: 'tk_a' }]])) },
   });
-  api = await startApiServer(settings, { logger: pino({ level: 'silent' }), authenticator });
 });
 
 afterAll(async () => {
-  await api.stop({ force: true });
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${KEY_PREFIX}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-  await removeTempDirs();
+  await server.close({ force: true });
 });
 
 async function post(urlPath: string, body: string): Promise<{ status: number; json: unknown }> {
-  const response = await fetch(`${api.url}${urlPath}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body,
-  });
-  const text = await response.text();
-  return { status: response.status, json: JSON.parse(text) as unknown };
+  const { status, text } = await server.request(urlPath, { method: 'POST', token: TOKEN, body });
+  return { status, json: JSON.parse(text) as unknown };
 }
 
 /** A condition group nested `depth` times around one condition, as JSON text. */

@@ -1,11 +1,8 @@
-import { EventEmitter } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caller, RequestAuthenticator } from '../../src/api/org-scope.js';
-import { type RunningApi, serveApi } from '../../src/app/api-server.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { execa } from 'execa';
+import { MapAuthenticator, apiTestServer } from '../support/api-test-server.js';
 import { cliPath } from '../support/paths.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { eventually } from '../support/poll.js';
@@ -14,16 +11,8 @@ import { deleteKeysUnder } from '../support/redis-stores.js';
 
 const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const BODY_LIMIT = 4096;
-
-/** The authentication seam's fake: tokens in a Map; tells who asked, so a test knows a request arrived. */
-class MapAuthenticator implements RequestAuthenticator {
-  readonly asked: string[] = [];
-  constructor(private readonly tokens: Map<string, Caller>) {}
-  authenticate(token: string): Promise<Caller | undefined> {
-    this.asked.push(token);
-    return Promise.resolve(this.tokens.get(token));
-  }
-}
+/** Every serve of this file keeps its keys here; afterAll deletes them. */
+const KEY_PREFIX = `action-worker-api-test-${process.pid}`;
 
 const TOKEN_A = 'tok-a-0f9e8d7c6b5a';
 const TOKEN_B = 'tok-b-1a2b3c4d5e6f';
@@ -32,37 +21,27 @@ const UNKNOWN_TOKEN = 'tok-unknown-99887766';
 /** A running `serve` (its app function, on 127.0.0.1:0) with its log lines and its signal source. */
 async function startServe(storeDir: string, redisUrl = REDIS_URL) {
   const lines: string[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  const signals = new EventEmitter();
   const authenticator = new MapAuthenticator(
     new Map([
       [TOKEN_A, { orgId: 'og_a', tokenId: 'tk_a' }],
       [TOKEN_B, { orgId: 'og_b', tokenId: 'tk_b' }],
     ]),
   );
-  const settings = WorkerSettings.parse({
-    storeDir,
-    redis: { url: redisUrl, keyPrefix: `action-worker-api-test-${process.pid}` },
-    api: { host: '127.0.0.1', port: 0, bodyLimitBytes: BODY_LIMIT, shutdownGraceMs: 60_000 },
-  });
-  let listening: (api: RunningApi) => void = () => undefined;
-  const started = new Promise<RunningApi>((resolve) => {
-    listening = resolve;
-  });
-  const served = serveApi(settings, {
-    logger,
-    authenticator,
-    signals,
-    exit: () => {
-      throw new Error('a third signal');
+  const server = await apiTestServer({
+    name: 'api',
+    settings: {
+      storeDir,
+      redis: { url: redisUrl, keyPrefix: KEY_PREFIX },
+      api: { bodyLimitBytes: BODY_LIMIT, shutdownGraceMs: 60_000 },
     },
-    onListening: listening,
+    serve: true,
+    server: {
+      logger: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
+      authenticator,
+    },
   });
-  const api = await Promise.race([
-    started,
-    served.then(() => Promise.reject(new Error('serve ended early'))),
-  ]);
-  return { api, served, signals, lines, authenticator };
+  const { api, signals, served } = server;
+  return { api, served: served!, signals, lines, authenticator };
 }
 
 /** The parts of an answer the tests read. */
@@ -110,7 +89,7 @@ beforeAll(async () => {
 afterAll(async () => {
   serve.signals.emit('SIGTERM', 'SIGTERM');
   await serve.served;
-  await deleteKeysUnder(REDIS_URL, `action-worker-api-test-${process.pid}`);
+  await deleteKeysUnder(REDIS_URL, KEY_PREFIX);
   await deleteKeysUnder(REDIS_URL, `action-worker-api-cli-${process.pid}`);
   await removeTempDirs();
 });

@@ -1,16 +1,9 @@
-import path from 'node:path';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import type { WorkerSettings } from '../../src/config/worker-settings.js';
+import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const keyPrefix = `action-worker-api-tokens-${process.pid}-${Date.now()}`;
-
-let api: RunningApi;
+let server: ApiTestServer;
 let tokenA: string;
 let tokenB: string;
 let tokenIdA: string;
@@ -19,50 +12,36 @@ let orgIdB: string;
 let settings: WorkerSettings;
 
 beforeAll(async () => {
-  settings = WorkerSettings.parse({
-    storeDir: path.join(await tempDir('api-tokens'), 'store'),
-    redis: { url: REDIS_URL, keyPrefix },
-    api: { host: '127.0.0.1', port: 0 },
+  // The orgs and tokens as `action-worker orgs create` / `tokens create` make them; no authenticator
+  // given: the server checks bearer tokens against the orgs' tokens in Redis.
+  server = await apiTestServer({
+    name: 'api-tokens',
+    orgs: [
+      { name: 'A', tokenName: 'a' },
+      { name: 'B', tokenName: 'b' },
+    ],
   });
-  // The orgs and tokens as `action-worker orgs create` / `tokens create` make them.
-  const tenancy = openTenancyStore(settings);
-  try {
-    const orgA = await tenancy.createOrg({ name: 'A' });
-    const orgB = await tenancy.createOrg({ name: 'B' });
-    orgIdA = orgA.org_id;
-    orgIdB = orgB.org_id;
-    const createdA = await tenancy.createToken({ orgId: orgA.org_id, name: 'a' });
-    tokenA = createdA.token;
-    tokenIdA = createdA.record.token_id;
-    tokenB = (await tenancy.createToken({ orgId: orgB.org_id, name: 'b' })).token;
-  } finally {
-    await tenancy.close();
-  }
-  // No authenticator given: the server checks bearer tokens against the orgs' tokens in Redis.
-  api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
+  settings = server.settings;
+  const [orgA, orgB] = server.orgs as [TestOrg, TestOrg];
+  orgIdA = orgA.orgId;
+  orgIdB = orgB.orgId;
+  tokenA = orgA.token;
+  tokenIdA = orgA.tokenId;
+  tokenB = orgB.token;
 });
 
 afterAll(async () => {
-  await api.stop();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${keyPrefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-  await removeTempDirs();
+  await server.close();
 });
 
 const call = async (urlPath: string, token: string, body?: unknown) => {
-  const response = await fetch(`${api.url}${urlPath}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  const answer = await server.request(urlPath, {
+    token,
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   return {
-    status: response.status,
-    json: (await response.json()) as { data: { dataset_id: string; org_id: string; name: string } },
+    status: answer.status,
+    json: JSON.parse(answer.text) as { data: { dataset_id: string; org_id: string; name: string } },
   };
 };
 

@@ -1,61 +1,26 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvocationQueue } from '../../src/adapters/bullmq/invocation-queue.js';
-import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
-import type { RedisTriggerEvaluationStore } from '../../src/adapters/redis/redis-trigger-evaluation-store.js';
-import type { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
-import type { RedisActionStore } from '../../src/adapters/redis/redis-action-store.js';
-import { openActionStore } from '../../src/app/actions.js';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
-import { redisStoreOptions } from '../../src/app/control-plane.js';
-import { invocationControl } from '../../src/app/invocations.js';
-import { openDataStore } from '../../src/app/local-adapters.js';
-import { openTenancyStore } from '../../src/app/tenancy.js';
-import { TriggerEvaluator, openTriggerEvaluationStore } from '../../src/app/trigger-evaluator.js';
-import { openTriggerStore } from '../../src/app/triggers.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
+import type { TriggerEvaluator } from '../../src/app/trigger-evaluator.js';
 import { TriggerEvaluationRecord } from '../../src/domain/trigger-record.js';
 import type { DataStore } from '../../src/ports/data-store.js';
+import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
+import { type EvaluatorBackends, openEvaluatorBackends } from '../support/evaluator-backends.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const KEY_PREFIX = `action-worker-api-trigger-evals-${process.pid}-${Date.now()}`;
-
-interface Org {
-  orgId: string;
-  token: string;
-}
+type Org = TestOrg;
 type Body = {
   data: { items: Record<string, unknown>[]; next_token: string | null };
   error: { error_code: string };
 };
 
-let api: RunningApi;
+let server: ApiTestServer;
+let backends: EvaluatorBackends;
 let data: DataStore;
-let invocations: RedisInvocationStore;
-let queue: InvocationQueue;
-let actions: RedisActionStore;
-let triggers: RedisTriggerStore;
-let evaluations: RedisTriggerEvaluationStore;
 let evaluator: TriggerEvaluator;
 let scratch: string;
 let orgA: Org;
 let orgB: Org;
-
-async function newOrg(settings: WorkerSettings, name: string): Promise<Org> {
-  const tenancy = openTenancyStore(settings);
-  try {
-    const org = await tenancy.createOrg({ name });
-    const { token } = await tenancy.createToken({ orgId: org.org_id, name: 'test' });
-    return { orgId: org.org_id, token };
-  } finally {
-    await tenancy.close();
-  }
-}
 
 async function call(
   method: string,
@@ -63,60 +28,27 @@ async function call(
   as: Org,
   body?: unknown,
 ): Promise<{ status: number; json: Body }> {
-  const headers: Record<string, string> = { authorization: `Bearer ${as.token}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${api.url}${target}`, {
+  const answer = await server.request(target, {
     method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    token: as.token,
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: response.status, json: (await response.json()) as Body };
+  return { status: answer.status, json: JSON.parse(answer.text) as Body };
 }
 
 beforeAll(async () => {
-  const settings = WorkerSettings.parse({
-    storeDir: await tempDir('api-trigger-evals'),
-    redis: { url: REDIS_URL, keyPrefix: KEY_PREFIX },
-    api: { host: '127.0.0.1', port: 0 },
-  });
+  server = await apiTestServer({ name: 'api-trigger-evals', orgs: ['A', 'B'] });
+  const { settings } = server;
   scratch = await tempDir('api-trigger-evals-scratch');
-  orgA = await newOrg(settings, 'A');
-  orgB = await newOrg(settings, 'B');
-  api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
-  data = await openDataStore(settings);
-  invocations = new RedisInvocationStore(redisStoreOptions(settings));
-  queue = new InvocationQueue(settings.redis);
-  actions = openActionStore(settings);
-  triggers = openTriggerStore(settings);
-  evaluations = openTriggerEvaluationStore(settings);
-  evaluator = new TriggerEvaluator({
-    triggers,
-    evaluations,
-    data,
-    invocations,
-    actions,
-    control: invocationControl(invocations, queue),
-    defaultTimeoutMinutes: 30,
-    logger: pino({ level: 'silent' }),
-    registry: new Registry(),
-  });
+  [orgA, orgB] = server.orgs as [Org, Org];
+  backends = await openEvaluatorBackends(settings, { defaultTimeoutMinutes: 30 });
+  ({ data, evaluator } = backends);
 });
 
 afterAll(async () => {
-  await api.stop();
-  await Promise.allSettled([
-    data.close(),
-    invocations.close(),
-    queue.close(),
-    actions.close(),
-    triggers.close(),
-    evaluations.close(),
-  ]);
+  await backends.close();
+  await server.close();
   await removeTempDirs();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${KEY_PREFIX}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
 });
 
 describe("T6/T7 over HTTP: the evaluator's records", () => {

@@ -1,14 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caller, RequestAuthenticator } from '../../src/api/org-scope.js';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
 import { openDataStore } from '../../src/app/local-adapters.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
 import type { TriggerEvent } from '../../src/domain/trigger-event.js';
 import type { DataStore } from '../../src/ports/data-store.js';
+import { type ApiTestServer, MapAuthenticator, apiTestServer } from '../support/api-test-server.js';
 import { eventually } from '../support/poll.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
@@ -16,67 +12,45 @@ import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
  * D3 and F2 over HTTP announce their changes (issue 13): `serve` on 127.0.0.1 with the real event queue on
  * Redis and its real consumer (one at a time, in order), the handler a recording test double.
  */
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const TOKEN_A = 'tok-trev-a-5e4d3c2b1a';
 const TOKEN_B = 'tok-trev-b-6f5e4d3c2b';
-const keyPrefix = `aw-api-trev-${process.pid}-${Date.now()}`;
 
-class MapAuthenticator implements RequestAuthenticator {
-  constructor(private readonly tokens: Map<string, Caller>) {}
-  authenticate(token: string): Promise<Caller | undefined> {
-    return Promise.resolve(this.tokens.get(token));
-  }
-}
-
-let api: RunningApi;
+let server: ApiTestServer;
 let store: DataStore;
 let scratch: string;
 const handled: TriggerEvent[] = [];
 
 beforeAll(async () => {
   scratch = await tempDir('api-trev');
-  const settings = WorkerSettings.parse({
-    storeDir: path.join(scratch, 'store'),
-    redis: { url: REDIS_URL, keyPrefix },
-    api: { host: '127.0.0.1', port: 0 },
-    triggers: { enabled: true, concurrency: 1 },
-  });
-  api = await startApiServer(settings, {
-    logger: pino({ level: 'silent' }),
-    authenticator: new MapAuthenticator(
-      new Map([
-        [TOKEN_A, { orgId: 'og_a', tokenId: 'tk_a' }],
-        [TOKEN_B, { orgId: 'og_b', tokenId: 'tk_b' }],
-      ]),
-    ),
-    triggerEventHandler: {
-      handle: (event) => {
-        handled.push(event);
-        return Promise.resolve();
+  server = await apiTestServer({
+    name: 'api-trev',
+    settings: { storeDir: path.join(scratch, 'store'), triggers: { enabled: true, concurrency: 1 } },
+    server: {
+      authenticator: new MapAuthenticator(
+        new Map([
+          [TOKEN_A, { orgId: 'og_a', tokenId: 'tk_a' }],
+          [TOKEN_B, { orgId: 'og_b', tokenId: 'tk_b' }],
+        ]),
+      ),
+      triggerEventHandler: {
+        handle: (event) => {
+          handled.push(event);
+          return Promise.resolve();
+        },
       },
     },
   });
-  store = await openDataStore(settings);
+  store = await openDataStore(server.settings);
 });
 
 afterAll(async () => {
   await store.close();
-  await api.stop({ force: true });
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${keyPrefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await server.close({ force: true });
   await removeTempDirs();
 });
 
 async function put(urlPath: string, body: unknown, token = TOKEN_A): Promise<number> {
-  const response = await fetch(`${api.url}${urlPath}`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  await response.text();
-  return response.status;
+  return (await server.request(urlPath, { method: 'PUT', token, body: JSON.stringify(body) })).status;
 }
 
 let sources = 0;

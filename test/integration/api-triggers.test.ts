@@ -1,14 +1,6 @@
-import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningApi, serveApi } from '../../src/app/api-server.js';
-import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
-
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const KEY_PREFIX = `action-worker-api-triggers-${process.pid}-${Date.now()}`;
+import { type ApiTestServer, type TestOrg, apiTestServer } from '../support/api-test-server.js';
+import { invokeBody, minimalTriggerBody } from '../support/sdk-bodies.js';
 
 /** Every key of spec §2.3's TriggerRecord: the answer carries all of them. */
 const RECORD_KEYS = [
@@ -35,30 +27,9 @@ const RECORD_KEYS = [
 const WIRE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$/;
 
 /** The SDK's minimal create body (spec T1): all fifteen keys. */
-const minimalBody = (name: string, extra: Record<string, unknown> = {}) => ({
-  action_digest: null,
-  action_name: 'tag-dataset',
-  action_owner_id: null,
-  additional_inputs: null,
-  causes: null,
-  compute_requirement_overrides: null,
-  condition: null,
-  container_parameter_overrides: null,
-  enabled: true,
-  for_each: 'dataset',
-  name,
-  parameter_values: null,
-  required_inputs: ['**/*.bag'],
-  service_user_id: null,
-  timeout: null,
-  ...extra,
-});
+const minimalBody = minimalTriggerBody;
 
-interface Org {
-  orgId: string;
-  token: string;
-  tokenId: string;
-}
+type Org = TestOrg;
 type Json = Record<string, unknown>;
 type Item = Json & { name: string; trigger_id: string; org_id: string; created: string; modified: string };
 interface Body {
@@ -66,23 +37,10 @@ interface Body {
   error: { error_code: string; message: string };
 }
 
-let api: RunningApi;
-let served: Promise<void>;
-const signals = new EventEmitter();
+let server: ApiTestServer;
 let orgA: Org;
 let orgB: Org;
 let actionDigest: string;
-
-async function newOrg(settings: WorkerSettings, name: string): Promise<Org> {
-  const tenancy = openTenancyStore(settings);
-  try {
-    const org = await tenancy.createOrg({ name });
-    const { record, token } = await tenancy.createToken({ orgId: org.org_id, name: 'test' });
-    return { orgId: org.org_id, token, tokenId: record.token_id };
-  } finally {
-    await tenancy.close();
-  }
-}
 
 /** A request as the SDK makes it: bearer token, JSON body, org headers when given. */
 async function call(
@@ -92,18 +50,11 @@ async function call(
 ): Promise<{ status: number; json: Body }> {
   const headers: Record<string, string> = { connection: 'close' };
   const as = options.as ?? orgA;
-  headers.authorization = `Bearer ${as.token}`;
   if (options.caller !== undefined) headers['x-roboto-org-id'] = options.caller;
   if (options.owner !== undefined) headers['x-roboto-resource-owner-id'] = options.owner;
   const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${api.url}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-  });
-  const text = await response.text();
-  return { status: response.status, json: (text === '' ? {} : JSON.parse(text)) as Body };
+  const { status, text } = await server.request(path, { method, token: as.token, body, headers });
+  return { status, json: (text === '' ? {} : JSON.parse(text)) as Body };
 }
 
 const create = (name: string, extra: Record<string, unknown> = {}, as: Org = orgA) =>
@@ -127,26 +78,8 @@ async function createAction(as: Org, name: string, extra: Record<string, unknown
 }
 
 beforeAll(async () => {
-  const settings = WorkerSettings.parse({
-    storeDir: await tempDir('api-triggers'),
-    redis: { url: REDIS_URL, keyPrefix: KEY_PREFIX },
-    api: { host: '127.0.0.1', port: 0 },
-  });
-  orgA = await newOrg(settings, 'A');
-  orgB = await newOrg(settings, 'B');
-  let listening: (running: RunningApi) => void = () => undefined;
-  const started = new Promise<RunningApi>((resolve) => {
-    listening = resolve;
-  });
-  served = serveApi(settings, {
-    logger: pino({ level: 'silent' }),
-    signals,
-    exit: () => {
-      throw new Error('a third signal');
-    },
-    onListening: listening,
-  });
-  api = await Promise.race([started, served.then(() => Promise.reject(new Error('serve ended early')))]);
+  server = await apiTestServer({ name: 'api-triggers', orgs: ['A', 'B'], serve: true });
+  [orgA, orgB] = server.orgs as [Org, Org];
   const action = await createAction(orgA, 'tag-dataset', {
     parameters: [{ name: 'p', required: false }, { name: 'mode' }],
   });
@@ -164,13 +97,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  signals.emit('SIGTERM', 'SIGTERM');
-  await served;
-  await removeTempDirs();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${KEY_PREFIX}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await server.close();
 });
 
 describe('serve: triggers over a real socket, real tokens and Redis (spec §3.3 T1–T8)', () => {
@@ -425,20 +352,7 @@ describe('serve: triggers over a real socket, real tokens and Redis (spec §3.3 
     const trigger = await createOk('t8');
     const invoked = await call('POST', `/v1/actions/tag-dataset/invoke?digest=${actionDigest}`, {
       caller: orgA.orgId,
-      body: {
-        compute_requirement_overrides: null,
-        container_parameter_overrides: null,
-        data_source_id: '__UNSPECIFIED_DATA_SOURCE__',
-        data_source_type: 'Dataset',
-        idempotency_id: null,
-        input_data: [],
-        rich_input_data: null,
-        invocation_source: 'Trigger',
-        invocation_source_id: trigger.trigger_id,
-        parameter_values: null,
-        timeout: null,
-        upload_destination: null,
-      },
+      body: invokeBody({ invocation_source: 'Trigger', invocation_source_id: trigger.trigger_id }),
     });
     expect(invoked.status, JSON.stringify(invoked.json)).toBe(200);
     const found = await call('POST', '/v1/actions/invocations/query', {

@@ -1,33 +1,14 @@
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
 import { RedisActionStore } from '../../src/adapters/redis/redis-action-store.js';
 import { ActionRecord } from '../../src/domain/action-record.js';
-import { useTestQueue } from '../support/daemon-harness.js';
-import { tempDir } from '../support/temp-dirs.js';
+import { useCliScaffold } from '../support/cli-scaffold.js';
 
 describe('action-worker actions, through the CLI, on a real redis-server', () => {
-  const queue = useTestQueue();
-
-  async function run(args: string[]) {
-    return queue().cli(args);
-  }
-
-  async function ok(args: string[]): Promise<string> {
-    const result = await run(args);
-    expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).toBe(0);
-    return result.stdout;
-  }
-
-  async function actionFile(content: unknown): Promise<string> {
-    const file = path.join(await tempDir('action-json'), 'action.json');
-    await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content));
-    return file;
-  }
+  const { run, ok, jsonFile, withRecords, createOrg } = useCliScaffold();
+  const actionFile = (content: unknown) => jsonFile(content, 'action.json');
 
   it('creates from action.json, shows, updates into a new version, lists and deletes', async () => {
-    const orgId = (await ok(['orgs', 'create', '--name', 'cli-actions'])).trim();
+    const orgId = await createOrg('cli-actions');
     const file = await actionFile(
       // A raw default 1.0 keeps its Python str() form.
       '{"name": "tag-dataset", "image_uri": "img:1", "description": "d", "parameters": [{"name": "ratio", "default": 1.0}], "metadata": {"team": "a"}, "tags": ["t"], "timeout": 30}',
@@ -48,15 +29,12 @@ describe('action-worker actions, through the CLI, on a real redis-server', () =>
     });
 
     // What the API would answer: the same record in the same Redis.
-    const store = new RedisActionStore({
-      redis: queue().location().url,
-      prefix: recordPrefix(queue().location()),
-    });
-    try {
-      expect(await store.getAction(orgId, 'tag-dataset')).toEqual(created);
-    } finally {
-      await store.close();
-    }
+    await withRecords(
+      (options) => new RedisActionStore(options),
+      async (store) => {
+        expect(await store.getAction(orgId, 'tag-dataset')).toEqual(created);
+      },
+    );
 
     const again = await run(['actions', 'create', '--from-file', file, '--org', orgId]);
     expect(again.exitCode).toBe(64);
@@ -120,7 +98,7 @@ describe('action-worker actions, through the CLI, on a real redis-server', () =>
   });
 
   it("refuses docker_config, a bad file, a missing org and a name that is not the file's, clearly", async () => {
-    const orgId = (await ok(['orgs', 'create', '--name', 'cli-actions-errors'])).trim();
+    const orgId = await createOrg('cli-actions-errors');
     const build = await run([
       'actions',
       'create',

@@ -2,16 +2,14 @@ import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
-import { RedisTenancyStore } from '../../src/adapters/redis/redis-tenancy-store.js';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
+import type { RunningApi } from '../../src/app/api-server.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { InvocationRecordWire } from '../../src/domain/invocation-wire.js';
 import type { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import type { ApiTestServer, TestOrg } from '../support/api-test-server.js';
 import { useTestQueue } from '../support/daemon-harness.js';
+import { apiTestServerOn } from '../support/serve-with-daemon.js';
 import { cliPath, projectRoot } from '../support/paths.js';
 import { tempDir } from '../support/temp-dirs.js';
 
@@ -21,6 +19,7 @@ import { tempDir } from '../support/temp-dirs.js';
  */
 describe('action-worker read commands through the API (--endpoint)', () => {
   const queue = useTestQueue();
+  let server: ApiTestServer;
   let api: RunningApi;
   let store: RedisInvocationStore;
   let tokenA = '';
@@ -53,34 +52,24 @@ describe('action-worker read commands through the API (--endpoint)', () => {
   };
 
   beforeAll(async () => {
-    const env = queue().env;
-    const settings = WorkerSettings.parse({
-      // The store the CLI's `datasets import` writes: serve answers for the same datasets.
-      storeDir: env.ACTION_WORKER_STORE_DIR,
-      redis: {
-        url: env.ACTION_WORKER_REDIS_URL,
-        queue: env.ACTION_WORKER_QUEUE,
-        keyPrefix: env.ACTION_WORKER_KEY_PREFIX,
-      },
-      api: { host: '127.0.0.1', port: 0 },
+    // On the store the CLI's `datasets import` writes: serve answers for the same datasets.
+    server = await apiTestServerOn(queue(), {
+      name: 'endpoint',
+      orgs: [
+        { name: 'endpoint-a', tokenName: 'cli' },
+        { name: 'endpoint-b', tokenName: 'cli' },
+      ],
     });
-    api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
-    const tenancy = new RedisTenancyStore({
-      redis: settings.redis.url,
-      prefix: recordPrefix(settings.redis),
-    });
-    try {
-      orgA = (await tenancy.createOrg({ name: 'endpoint-a' })).org_id;
-      const orgB = (await tenancy.createOrg({ name: 'endpoint-b' })).org_id;
-      tokenA = (await tenancy.createToken({ orgId: orgA, name: 'cli' })).token;
-      tokenB = (await tenancy.createToken({ orgId: orgB, name: 'cli' })).token;
-      store = queue().store();
-      otherOrgs = await queue().invoke(['--image', 'img:other', '--org-id', orgB]);
-      done = await queue().invoke(['--image', 'img:done', '--org-id', orgA]);
-      running = await queue().invoke(['--image', 'img:running', '--org-id', orgA]);
-    } finally {
-      await tenancy.close();
-    }
+    ({ api } = server);
+    const [a, b] = server.orgs as [TestOrg, TestOrg];
+    orgA = a.orgId;
+    const orgB = b.orgId;
+    tokenA = a.token;
+    tokenB = b.token;
+    store = queue().store();
+    otherOrgs = await queue().invoke(['--image', 'img:other', '--org-id', orgB]);
+    done = await queue().invoke(['--image', 'img:done', '--org-id', orgA]);
+    running = await queue().invoke(['--image', 'img:running', '--org-id', orgA]);
     await store.transition(done, InvocationStatus.Scheduled, null);
     await store.transition(done, InvocationStatus.Processing, null);
     await store.setLog(
@@ -93,7 +82,7 @@ describe('action-worker read commands through the API (--endpoint)', () => {
   });
 
   afterAll(async () => {
-    await api.stop();
+    await server.close();
   });
 
   it('shows an invocation as the API has it: the wire record with --json, its history otherwise', async () => {

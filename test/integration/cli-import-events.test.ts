@@ -78,7 +78,7 @@ describe('datasets import announces each import as one event', () => {
     expect(both[1]?.transaction_id).not.toBe(event?.transaction_id);
   }, 180_000);
 
-  it('with Redis unreachable the import is stored and says it was not announced; --no-trigger-events does not try', async () => {
+  it('with Redis unreachable the import and its event are stored, and the next process over the store hands the event on; --no-trigger-events stores none', async () => {
     const folder = await tempDir('import-no-redis');
     await writeFile(path.join(folder, 'a.bag'), 'a');
     const storeDir = await tempDir('import-no-redis-store');
@@ -87,12 +87,31 @@ describe('datasets import announces each import as one event', () => {
       ACTION_WORKER_REDIS_URL: 'redis://127.0.0.1:1',
       ACTION_WORKER_STORE_DIR: storeDir,
     };
-    const result = await runCli(['datasets', 'import', folder], { env: down });
+    const result = await runCli(['datasets', 'import', folder, '--org-id', 'og_down'], { env: down });
     expect(result.exitCode, result.all).toBe(0);
-    expect(result.stderr).toContain('the import is stored, but was not announced for trigger evaluation');
-    expect(result.stdout.trim()).toMatch(/^ds_/);
+    expect(result.stderr).toContain('the import is stored and announced, but not yet evaluated by triggers');
+    expect(result.stderr).toContain('it is kept in the store');
+    const datasetId = result.stdout.trim();
+    expect(datasetId).toMatch(/^ds_/);
+    // A changed file imported with --no-trigger-events: no event is stored, none is tried.
+    await writeFile(path.join(folder, 'a.bag'), 'changed');
     const skipped = await runCli(['datasets', 'import', folder, '--no-trigger-events'], { env: down });
     expect(skipped.exitCode, skipped.all).toBe(0);
-    expect(skipped.stderr).not.toContain('not announced');
+    expect(skipped.stderr).not.toContain('trigger');
+    expect((await events()).filter((event) => event.org_id === 'og_down')).toEqual([]);
+
+    // Redis is back: the next process over the same store (here another import) hands on what waited.
+    const other = await tempDir('import-no-redis-other');
+    await writeFile(path.join(other, 'c.bag'), 'c');
+    const back = await runCli(['datasets', 'import', other, '--org-id', 'og_down'], {
+      env: { ...env, ACTION_WORKER_STORE_DIR: storeDir },
+    });
+    expect(back.exitCode, back.all).toBe(0);
+    expect(back.stderr).not.toContain('warning');
+    const announced = (await events()).filter((event) => event.org_id === 'og_down');
+    expect(announced.map((event) => [event.dataset_id, event.file_ids.length])).toEqual([
+      [datasetId, 1],
+      [back.stdout.trim(), 1],
+    ]);
   }, 120_000);
 });

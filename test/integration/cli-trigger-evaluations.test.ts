@@ -1,35 +1,16 @@
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
 import { RedisTriggerEvaluationStore } from '../../src/adapters/redis/redis-trigger-evaluation-store.js';
 import { TriggerEvaluationRecord, TriggerRecord } from '../../src/domain/trigger-record.js';
 import type { PendingEvaluation } from '../../src/ports/trigger-evaluation-store.js';
-import { useTestQueue } from '../support/daemon-harness.js';
-import { tempDir } from '../support/temp-dirs.js';
+import { useCliScaffold } from '../support/cli-scaffold.js';
+import { pendingEvaluation } from '../support/pending-evaluation.js';
 
 describe('action-worker triggers evaluations, through the CLI, on a real redis-server', () => {
-  const queue = useTestQueue();
-
-  const run = (args: string[]) => queue().cli(args);
-
-  async function ok(args: string[]): Promise<string> {
-    const result = await run(args);
-    expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).toBe(0);
-    return result.stdout;
-  }
-
-  async function jsonFile(content: unknown): Promise<string> {
-    const file = path.join(await tempDir('trigger-evaluations'), 'file.json');
-    await writeFile(file, JSON.stringify(content));
-    return file;
-  }
+  const { run, ok, jsonFile, withRecords, orgWithAction } = useCliScaffold();
 
   /** An org with an action and the triggers named, created by the CLI; their records. */
   async function orgWithTriggers(org: string, names: string[]) {
-    const orgId = (await ok(['orgs', 'create', '--name', org])).trim();
-    const action = await jsonFile({ name: 'tag-dataset', image_uri: 'img:1' });
-    await ok(['actions', 'create', '--from-file', action, '--org', orgId]);
+    const orgId = await orgWithAction(org, { name: 'tag-dataset', image_uri: 'img:1' });
     const triggers: TriggerRecord[] = [];
     for (const name of names) {
       const file = await jsonFile({ name, action_name: 'tag-dataset', required_inputs: ['**/*.bag'] });
@@ -43,30 +24,13 @@ describe('action-worker triggers evaluations, through the CLI, on a real redis-s
   }
 
   /** The evaluation store the evaluator writes, where the CLI reads (same Redis, same prefix). */
-  async function withEvaluations<T>(use: (store: RedisTriggerEvaluationStore) => Promise<T>): Promise<T> {
-    const store = new RedisTriggerEvaluationStore({
-      redis: queue().location().url,
-      prefix: recordPrefix(queue().location()),
-    });
-    try {
-      return await use(store);
-    } finally {
-      await store.close();
-    }
-  }
+  const withEvaluations = <T>(use: (store: RedisTriggerEvaluationStore) => Promise<T>): Promise<T> =>
+    withRecords((options) => new RedisTriggerEvaluationStore(options), use);
 
-  const pending = (triggerId: string, datasetId: string, start: string): PendingEvaluation => ({
-    trigger_id: triggerId,
-    data_source: { data_source_type: 'Dataset', data_source_id: datasetId },
-    data_constraint: { transaction_id: `tx_${start}`, file_id: null },
-    evaluation_start: start,
-    evaluation_end: null,
-    status: 'pending',
-    status_detail: null,
-    outcome: null,
-    outcome_reason: null,
-    cause: 'file_upload',
-  });
+  const pending = (triggerId: string, datasetId: string, start: string): PendingEvaluation =>
+    pendingEvaluation(triggerId, datasetId, start, {
+      data_constraint: { transaction_id: `tx_${start}`, file_id: null },
+    });
 
   const parsed = (stdout: string) => TriggerEvaluationRecord.array().parse(JSON.parse(stdout));
 

@@ -1,63 +1,22 @@
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
 import { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
 import { TriggerRecord } from '../../src/domain/trigger-record.js';
-import { useTestQueue } from '../support/daemon-harness.js';
-import { tempDir } from '../support/temp-dirs.js';
+import { useCliScaffold } from '../support/cli-scaffold.js';
+import { minimalTriggerBody } from '../support/sdk-bodies.js';
 
 describe('action-worker triggers, through the CLI, on a real redis-server', () => {
-  const queue = useTestQueue();
+  const scaffold = useCliScaffold();
+  const { run, ok, jsonFile, withRecords } = scaffold;
 
-  async function run(args: string[]) {
-    return queue().cli(args);
-  }
-
-  async function ok(args: string[]): Promise<string> {
-    const result = await run(args);
-    expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).toBe(0);
-    return result.stdout;
-  }
-
-  async function jsonFile(content: unknown, name = 'file.json'): Promise<string> {
-    const file = path.join(await tempDir('trigger-json'), name);
-    await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content));
-    return file;
-  }
-
-  async function orgWithAction(name: string): Promise<string> {
-    const orgId = (await ok(['orgs', 'create', '--name', name])).trim();
-    const action = await jsonFile(
-      { name: 'tag-dataset', image_uri: 'img:1', parameters: [{ name: 'p' }] },
-      'action.json',
-    );
-    await ok(['actions', 'create', '--from-file', action, '--org', orgId]);
-    return orgId;
-  }
+  const orgWithAction = (name: string) =>
+    scaffold.orgWithAction(name, { name: 'tag-dataset', image_uri: 'img:1', parameters: [{ name: 'p' }] });
 
   const record = (stdout: string) => TriggerRecord.parse(JSON.parse(stdout));
 
   it('creates from the T1 body, shows, updates, disables, enables, lists and deletes', async () => {
     const orgId = await orgWithAction('cli-triggers');
     // The SDK's minimal create body (spec T1), as a file.
-    const file = await jsonFile({
-      action_digest: null,
-      action_name: 'tag-dataset',
-      action_owner_id: null,
-      additional_inputs: null,
-      causes: null,
-      compute_requirement_overrides: null,
-      condition: null,
-      container_parameter_overrides: null,
-      enabled: true,
-      for_each: 'dataset',
-      name: 'trig',
-      parameter_values: { p: 1 },
-      required_inputs: ['**/*.bag'],
-      service_user_id: null,
-      timeout: null,
-    });
+    const file = await jsonFile(minimalTriggerBody('trig', { parameter_values: { p: 1 } }));
     const created = record(await ok(['triggers', 'create', '--from-file', file, '--org', orgId]));
     expect(created).toMatchObject({
       name: 'trig',
@@ -70,15 +29,12 @@ describe('action-worker triggers, through the CLI, on a real redis-server', () =
     });
 
     // What the API answers: the same record in the same Redis.
-    const store = new RedisTriggerStore({
-      redis: queue().location().url,
-      prefix: recordPrefix(queue().location()),
-    });
-    try {
-      expect(await store.getTrigger(orgId, 'trig')).toEqual(created);
-    } finally {
-      await store.close();
-    }
+    await withRecords(
+      (options) => new RedisTriggerStore(options),
+      async (store) => {
+        expect(await store.getTrigger(orgId, 'trig')).toEqual(created);
+      },
+    );
 
     const again = await run(['triggers', 'create', '--from-file', file, '--org', orgId]);
     expect(again.exitCode).toBe(64);

@@ -18,7 +18,7 @@ describe('the metadata database on PostgreSQL', () => {
     try {
       const { db } = opened[0]!;
       const applied = await sql<{ name: string }>`SELECT name FROM schema_migrations`.execute(db);
-      expect(applied.rows.map((row) => row.name)).toEqual(['0001-initial']);
+      expect(applied.rows.map((row) => row.name)).toEqual(['0001-initial', '0002-change-outbox']);
       expect(await db.selectFrom('files').selectAll().execute()).toEqual([]);
     } finally {
       await Promise.all(opened.map((database) => database.close()));

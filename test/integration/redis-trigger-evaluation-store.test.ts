@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisTriggerEvaluationStore } from '../../src/adapters/redis/redis-trigger-evaluation-store.js';
 import { describeTriggerEvaluationStoreContract } from '../contract/trigger-evaluation-store.contract.js';
+import { pendingEvaluation } from '../support/pending-evaluation.js';
 import { TEST_REDIS_URL, redisStoresUnder } from '../support/redis-stores.js';
 
 const { prefix, store, cleanup } = redisStoresUnder(
@@ -16,18 +17,11 @@ describeTriggerEvaluationStoreContract('RedisTriggerEvaluationStore on a real re
 describe('RedisTriggerEvaluationStore on a real redis-server', () => {
   it('reports a stored record that is not an evaluation as malformed, not as missing', async () => {
     const evaluations = store();
-    const { record } = await evaluations.createPending('og_broken', 'ev', {
-      trigger_id: 'tr_b',
-      data_source: { data_source_type: 'Dataset', data_source_id: 'ds_b' },
-      data_constraint: null,
-      evaluation_start: 'T',
-      evaluation_end: null,
-      status: 'pending',
-      status_detail: null,
-      outcome: null,
-      outcome_reason: null,
-      cause: null,
-    });
+    const { record } = await evaluations.createPending(
+      'og_broken',
+      'ev',
+      pendingEvaluation('tr_b', 'ds_b', 'T', { data_constraint: null, cause: null }),
+    );
     const redis = new Redis(TEST_REDIS_URL);
     try {
       await redis.set(`${prefix}trigger-evaluation:${record.trigger_evaluation_id}`, '{"record":{}}');

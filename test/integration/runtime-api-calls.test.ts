@@ -7,18 +7,18 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerContainerRuntime } from '../../src/adapters/docker/docker-container-runtime.js';
 import { LocalDataStore } from '../../src/adapters/local/local-data-store.js';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
+import type { RunningApi } from '../../src/app/api-server.js';
 import { importFolder } from '../../src/app/dataset-transfer.js';
 import { openDataStore } from '../../src/app/local-adapters.js';
-import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import { InvocationStatus, isTerminal } from '../../src/domain/invocation-status.js';
 import type { DataStore } from '../../src/ports/data-store.js';
+import type { ApiTestServer } from '../support/api-test-server.js';
 import { type DaemonProcess, useTestQueue } from '../support/daemon-harness.js';
 import { runInProcess } from '../support/harness.js';
 import { fixturesDir } from '../support/paths.js';
 import { PYTHON_IMAGE, PYTHON_IMAGE_BUILD_TIMEOUT_MS, ensurePythonImage } from '../support/python-image.js';
+import { apiTestServerOn } from '../support/serve-with-daemon.js';
 import { tempDir } from '../support/temp-dirs.js';
 
 const SCRIPT = path.join(fixturesDir, 'api-calling-action', 'call_api.py');
@@ -252,24 +252,19 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
   let daemon: DaemonProcess;
   let store: DataStore;
   let redis: Redis;
-  let tenancy: ReturnType<typeof openTenancyStore>;
+  let tenancy: ReturnType<ApiTestServer['tenancy']>;
   const closers: (() => Promise<unknown>)[] = [];
   let orgId: string;
   let datasetId: string;
   let otherDatasetId: string;
 
   beforeAll(async () => {
-    const { url, keyPrefix, queue: queueName } = queue().location();
-    const settings = WorkerSettings.parse({
-      storeDir: queue().env.ACTION_WORKER_STORE_DIR,
-      redis: { url, keyPrefix, queue: queueName },
-      api: { host: '127.0.0.1', port: 0 },
-    });
     const logger = pino({ level: 'silent' });
-    api = await startApiServer(settings, { logger });
-    closers.push(() => api.stop({ force: true }));
-    tenancy = openTenancyStore(settings);
-    closers.push(() => tenancy.close());
+    const server = await apiTestServerOn(queue(), { name: 'runtime-api', server: { logger } });
+    closers.push(() => server.close({ force: true }));
+    api = server.api;
+    const { settings } = server;
+    tenancy = server.tenancy();
     orgId = (await tenancy.createOrg({ name: 'runtime' })).org_id;
     const otherOrgId = (await tenancy.createOrg({ name: 'someone else' })).org_id;
     store = await openDataStore(settings, { logger });
@@ -278,7 +273,7 @@ describe('an action calling the API under the daemon (a serve beside it)', () =>
     const signal = new AbortController().signal;
     datasetId = (await importFolder(store, input, { orgId, signal })).dataset.dataset_id;
     otherDatasetId = (await store.createDataset({ orgId: otherOrgId, name: 'not yours' })).dataset_id;
-    redis = new Redis(url);
+    redis = new Redis(settings.redis.url);
     closers.push(() => redis.quit());
     daemon = queue().startDaemon({ ACTION_WORKER_SERVICE_ENDPOINT: api.url });
     await daemon.waitForLog('daemon.started');

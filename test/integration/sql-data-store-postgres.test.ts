@@ -5,6 +5,7 @@ import { MetadataChangeset } from '../../src/domain/metadata-changeset.js';
 import type { SqlDataStore, SqlDataStoreOptions } from '../../src/adapters/sql/sql-data-store.js';
 import { openSqlDataStore } from '../../src/app/local-adapters.js';
 import { describeDataStoreContract } from '../contract/data-store.contract.js';
+import { describeChangeOutbox } from '../contract/change-outbox.suite.js';
 import { describeSqlDataStore } from '../contract/sql-data-store.suite.js';
 import { PrivatePostgres } from '../support/private-postgres.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
@@ -37,6 +38,7 @@ async function postgresFixture() {
 
 describeDataStoreContract('SqlDataStore on PostgreSQL', postgresFixture);
 describeSqlDataStore('PostgreSQL', postgresFixture);
+describeChangeOutbox('PostgreSQL', postgresFixture);
 
 it('outlives its idle connections being cut (a server restart, an administrator) and connects again', async () => {
   const url = await server.database();

@@ -1,20 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvocationQueue, recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
-import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import type { InvocationQueue } from '../../src/adapters/bullmq/invocation-queue.js';
+import type { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
 import type { RedisActionStore } from '../../src/adapters/redis/redis-action-store.js';
 import type { RedisTriggerEvaluationStore } from '../../src/adapters/redis/redis-trigger-evaluation-store.js';
 import type { RedisTriggerStore } from '../../src/adapters/redis/redis-trigger-store.js';
-import { openActionStore } from '../../src/app/actions.js';
 import { invocationControl } from '../../src/app/invocations.js';
-import { openDataStore } from '../../src/app/local-adapters.js';
-import { TriggerEvaluator, openTriggerEvaluationStore } from '../../src/app/trigger-evaluator.js';
-import { openTriggerStore } from '../../src/app/triggers.js';
+import type { TriggerEvaluator } from '../../src/app/trigger-evaluator.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { newAction } from '../../src/domain/action-versions.js';
 import { InfrastructureError } from '../../src/domain/errors.js';
@@ -22,13 +17,15 @@ import type { InvocationRecord } from '../../src/ports/invocation-store.js';
 import type { TriggerEvent } from '../../src/domain/trigger-event.js';
 import { newTrigger } from '../../src/domain/trigger-versions.js';
 import type { DataStore } from '../../src/ports/data-store.js';
+import { type EvaluatorBackends, openEvaluatorBackends } from '../support/evaluator-backends.js';
+import { TEST_REDIS_URL as REDIS_URL, deleteKeysUnder, testKeyPrefix } from '../support/redis-stores.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const KEY_PREFIX = `action-worker-trigger-eval-test-${process.pid}-${Date.now()}`;
+const KEY_PREFIX = testKeyPrefix('trigger-eval');
 const author = { userId: 'tk_test', now: new Date('2024-01-01T00:00:00Z') };
 
 let settings: WorkerSettings;
+let backends: EvaluatorBackends;
 let data: DataStore;
 let invocations: RedisInvocationStore;
 let queue: InvocationQueue;
@@ -48,39 +45,13 @@ beforeAll(async () => {
     defaultTimeoutMinutes: 45,
   });
   scratch = await tempDir('trigger-eval-scratch');
-  data = await openDataStore(settings);
-  invocations = new RedisInvocationStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
-  queue = new InvocationQueue(settings.redis);
-  actions = openActionStore(settings);
-  triggers = openTriggerStore(settings);
-  evaluations = openTriggerEvaluationStore(settings);
-  registry = new Registry();
-  evaluator = new TriggerEvaluator({
-    triggers,
-    evaluations,
-    data,
-    invocations,
-    actions,
-    control: invocationControl(invocations, queue),
-    defaultTimeoutMinutes: 45,
-    logger: pino({ level: 'silent' }),
-    registry,
-  });
+  backends = await openEvaluatorBackends(settings);
+  ({ data, invocations, queue, actions, triggers, evaluations, registry, evaluator } = backends);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([
-    data.close(),
-    invocations.close(),
-    queue.close(),
-    actions.close(),
-    triggers.close(),
-    evaluations.close(),
-  ]);
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${KEY_PREFIX}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await backends.close();
+  await deleteKeysUnder(REDIS_URL, KEY_PREFIX);
   await removeTempDirs();
 });
 
@@ -318,22 +289,12 @@ describe('TriggerEvaluator on real Redis, BullMQ and the data store', () => {
     await upload(dataset.dataset_id, ['x.bag']);
     const real = invocationControl(invocations, queue);
     // The connection drops right after the invocation was stored and queued.
-    const cutOff = new TriggerEvaluator({
-      triggers,
-      evaluations,
-      data,
-      invocations,
-      actions,
-      control: {
-        submit: async (request) => {
-          await real.submit(request);
-          throw new InfrastructureError('connection lost', 'E_IO');
-        },
-        cancel: (id) => real.cancel(id),
+    const cutOff = backends.evaluatorWith({
+      submit: async (request) => {
+        await real.submit(request);
+        throw new InfrastructureError('connection lost', 'E_IO');
       },
-      defaultTimeoutMinutes: 45,
-      logger: pino({ level: 'silent' }),
-      registry: new Registry(),
+      cancel: (id) => real.cancel(id),
     });
     const once = event(org, dataset.dataset_id);
     await expect(cutOff.handle(once)).rejects.toBeInstanceOf(InfrastructureError);

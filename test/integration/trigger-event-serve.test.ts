@@ -1,11 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ResultPromise, execa } from 'execa';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TriggerEventQueue, triggerEventJobId } from '../../src/adapters/bullmq/trigger-event-queue.js';
+import { recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
+import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import { openActionStore } from '../../src/app/actions.js';
 import { startApiServer } from '../../src/app/api-server.js';
+import { openDataStore } from '../../src/app/local-adapters.js';
+import { openTriggerEvaluationStore } from '../../src/app/trigger-evaluator.js';
+import { openTriggerStore } from '../../src/app/triggers.js';
+import { newAction } from '../../src/domain/action-versions.js';
+import { newTrigger } from '../../src/domain/trigger-versions.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import type { TriggerEvent } from '../../src/domain/trigger-event.js';
 import { eventually, tempDir } from '../support/harness.js';
@@ -140,6 +149,72 @@ describe('serve consumes trigger events', () => {
       await Promise.all([a.proc, b.proc]);
     } finally {
       await queue.close();
+    }
+  }, 120_000);
+
+  it("two serve processes evaluating one dataset's events at once, with the real evaluator: one invocation", async () => {
+    const location = deployment();
+    const storeDir = await tempDir('te-shared-store');
+    const settings = WorkerSettings.parse({ storeDir, redis: location });
+    const data = await openDataStore(settings);
+    const actions = openActionStore(settings);
+    const triggers = openTriggerStore(settings);
+    const evaluations = openTriggerEvaluationStore(settings);
+    const records = new RedisInvocationStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
+    const queue = new TriggerEventQueue(location);
+    try {
+      const author = { userId: 'tk_test', now: new Date() };
+      await actions.createAction(
+        newAction({ name: 'process', uri: 'registry.example/p:1' }, 'og_two', author),
+      );
+      const trigger = await triggers.createTrigger(
+        newTrigger({ name: 'bags', action_name: 'process', required_inputs: ['**/*.bag'] }, 'og_two', author),
+      );
+      const dataset = await data.createDataset({ orgId: 'og_two' });
+      const source = path.join(storeDir, 'source.bag');
+      await writeFile(source, 'bag');
+      const [bag] = await data.putFiles(dataset.dataset_id, [{ relativePath: 'a.bag', sourcePath: source }], {
+        writeKey: { invocationId: 'upl_two', attempt: 1 },
+        origination: 'test',
+        signal: new AbortController().signal,
+      });
+      const real = { TEST_REAL_EVALUATOR: '1', ACTION_WORKER_STORE_DIR: storeDir };
+      const [a, b] = await Promise.all([serveChild(location, real), serveChild(location, real)]);
+      // Twenty uploads' events for the one dataset, all at once: each is evaluated by one of the two.
+      const ids = Array.from({ length: 20 }, (_, i) => `two-${i}`);
+      await Promise.all(
+        ids.map((id) =>
+          queue.emit({
+            ...event(id),
+            org_id: 'og_two',
+            dataset_id: dataset.dataset_id,
+            file_ids: [bag!.file_id],
+          }),
+        ),
+      );
+      const evaluated = await eventually(async () => {
+        const page = await evaluations.listByTrigger('og_two', trigger.trigger_id, { limit: 100 });
+        const done = page.items.filter((each) => each.status === 'evaluated');
+        return done.length >= ids.length ? done : undefined;
+      }, 60_000);
+      expect(evaluated.filter((each) => each.outcome === 'invoked_action')).toHaveLength(1);
+      expect(evaluated.filter((each) => each.outcome_reason === 'already_run')).toHaveLength(ids.length - 1);
+      const made = (await records.list({ limit: 1_000 })).filter((record) => record.org_id === 'og_two');
+      expect(made.map((record) => record.request.idempotency_id)).toEqual([
+        `${trigger.trigger_id}:${dataset.dataset_id}`,
+      ]);
+      a.proc.kill('SIGTERM');
+      b.proc.kill('SIGTERM');
+      await Promise.all([a.proc, b.proc]);
+    } finally {
+      await Promise.allSettled([
+        queue.close(),
+        data.close(),
+        actions.close(),
+        triggers.close(),
+        evaluations.close(),
+        records.close(),
+      ]);
     }
   }, 120_000);
 

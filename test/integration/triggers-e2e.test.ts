@@ -1,16 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
-import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { InvocationStatus } from '../../src/domain/invocation-status.js';
 import { InvocationRecordWire } from '../../src/domain/invocation-wire.js';
 import { TriggerEvaluationRecord, TriggerRecord } from '../../src/domain/trigger-record.js';
-import { TestQueue, shellAction } from '../support/daemon-harness.js';
+import type { TestOrg } from '../support/api-test-server.js';
+import { type TestQueue, shellAction } from '../support/daemon-harness.js';
 import { eventually } from '../support/poll.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { type ServeWithDaemon, serveWithDaemon } from '../support/serve-with-daemon.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 /**
  * Issue 13 "Done when", as a user does it: a trigger made with the CLI, a folder uploaded with
@@ -18,8 +16,8 @@ import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
  * read over HTTP. One private Redis prefix and queue, one store, shared by serve, the daemon and the CLI.
  */
 describe('triggers end to end: CLI, datasets import, serve, daemon', () => {
+  let setup: ServeWithDaemon;
   let queue: TestQueue;
-  let api: RunningApi;
   let token = '';
   let otherToken = '';
   let orgId = '';
@@ -27,36 +25,22 @@ describe('triggers end to end: CLI, datasets import, serve, daemon', () => {
   let triggerId = '';
 
   beforeAll(async () => {
-    queue = await TestQueue.create();
-    const daemon = queue.startDaemon();
-    const settings = WorkerSettings.parse({
-      storeDir: queue.env.ACTION_WORKER_STORE_DIR,
-      redis: {
-        url: queue.env.ACTION_WORKER_REDIS_URL,
-        queue: queue.env.ACTION_WORKER_QUEUE,
-        keyPrefix: queue.env.ACTION_WORKER_KEY_PREFIX,
-      },
-      api: { host: '127.0.0.1', port: 0 },
+    setup = await serveWithDaemon({
+      name: 'trig-e2e',
+      orgs: [
+        { name: 'trig-e2e', tokenName: 'trig-e2e' },
+        { name: 'trig-e2e-other', tokenName: 'other' },
+      ],
     });
-    const tenancy = openTenancyStore(settings);
-    try {
-      const org = await tenancy.createOrg({ name: 'trig-e2e' });
-      orgId = org.org_id;
-      token = (await tenancy.createToken({ orgId, name: 'trig-e2e' })).token;
-      const other = await tenancy.createOrg({ name: 'trig-e2e-other' });
-      otherToken = (await tenancy.createToken({ orgId: other.org_id, name: 'other' })).token;
-    } finally {
-      await tenancy.close();
-    }
-    api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
-    await daemon.waitForLog('daemon.started');
+    ({ queue } = setup);
+    const [own, other] = setup.server.orgs as [TestOrg, TestOrg];
+    ({ orgId, token } = own);
+    otherToken = other.token;
     folder = await tempDir('trig-e2e-folder');
   });
 
   afterAll(async () => {
-    await api.stop();
-    await queue.cleanup();
-    await removeTempDirs();
+    await setup.close();
   });
 
   async function cli(args: string[]): Promise<string> {
@@ -69,16 +53,12 @@ describe('triggers end to end: CLI, datasets import, serve, daemon', () => {
     urlPath: string,
     init: { body?: unknown; bearer?: string } = {},
   ): Promise<{ status: number; data: Record<string, unknown> }> {
-    const response = await fetch(`${api.url}${urlPath}`, {
-      method: init.body === undefined ? 'GET' : 'POST',
-      headers: {
-        authorization: `Bearer ${init.bearer ?? token}`,
-        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+    const answer = await setup.server.request(urlPath, {
+      token: init.bearer ?? token,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
-    const json = (await response.json()) as { data: Record<string, unknown> };
-    return { status: response.status, data: json.data };
+    const json = JSON.parse(answer.text) as { data: Record<string, unknown> };
+    return { status: answer.status, data: json.data };
   }
 
   /** Every evaluation of the trigger, oldest first, following next_token (spec §1.9). */

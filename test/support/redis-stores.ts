@@ -5,6 +5,11 @@ export const CLI_TEST_KEY_PREFIX_STEM = 'action-worker-test-cli-';
 
 export const TEST_REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
+/** A key prefix of a test's own (`name`, the process and the time), for `ACTION_WORKER_KEY_PREFIX`. */
+export function testKeyPrefix(name: string): string {
+  return `action-worker-test-${name}-${process.pid}-${Date.now()}`;
+}
+
 /**
  * Stores of one kind on the test Redis, under a key prefix of their own (`name`, the process and the time):
  * `store()` opens one more; `cleanup()` (for afterAll) closes them all and deletes every key of the prefix.
@@ -13,7 +18,7 @@ export function redisStoresUnder<S extends { close(): Promise<void> }>(
   name: string,
   open: (options: { redis: string; prefix: string }) => S,
 ): { prefix: string; store: () => S; cleanup: () => Promise<void> } {
-  const prefix = `action-worker-test-${name}-${process.pid}-${Date.now()}:`;
+  const prefix = `${testKeyPrefix(name)}:`;
   const stores: S[] = [];
   return {
     prefix,

@@ -7,25 +7,13 @@ import {
   versionDigest,
 } from '../../src/domain/action-versions.js';
 import { UsageError } from '../../src/domain/errors.js';
+import { minimalActionBody } from '../support/sdk-bodies.js';
 
 const author = { userId: 'tk_author', now: new Date('2024-01-01T00:00:00Z') };
 const later = { userId: 'tk_editor', now: new Date('2024-01-02T00:00:00.250Z') };
 
 /** The SDK's minimal create body (spec A1): all twelve keys. */
-const MINIMAL = {
-  name: 'tag-dataset',
-  compute_requirements: null,
-  container_parameters: null,
-  description: null,
-  inherits: null,
-  metadata: {},
-  parameters: [],
-  requires_downloaded_inputs: null,
-  short_description: null,
-  tags: [],
-  timeout: null,
-  uri: null,
-};
+const MINIMAL = minimalActionBody('tag-dataset', null);
 
 describe('newAction', () => {
   it('makes version 1 with every key, the defaults of spec §4.2 and a digest of its content', () => {

@@ -28,7 +28,7 @@ describe('the metadata database on SQLite', () => {
       const database = await openSqlDatabase({ dialect: 'sqlite', file });
       try {
         const applied = await sql<{ name: string }>`SELECT name FROM schema_migrations`.execute(database.db);
-        expect(applied.rows.map((row) => row.name)).toEqual(['0001-initial']);
+        expect(applied.rows.map((row) => row.name)).toEqual(['0001-initial', '0002-change-outbox']);
       } finally {
         await database.close();
       }

@@ -9,28 +9,13 @@ import {
   updatedTrigger,
 } from '../../src/domain/trigger-versions.js';
 import { MemoryActionStore } from '../support/memory-action-store.js';
+import { minimalTriggerBody } from '../support/sdk-bodies.js';
 
 const author = { userId: 'tk_author', now: new Date('2024-01-01T00:00:00Z') };
 const later = { userId: 'tk_editor', now: new Date('2024-01-02T00:00:00Z') };
 
 /** The SDK's minimal create body (spec T1): all fifteen keys. */
-const MINIMAL = {
-  action_digest: null,
-  action_name: 'tag-dataset',
-  action_owner_id: null,
-  additional_inputs: null,
-  causes: null,
-  compute_requirement_overrides: null,
-  condition: null,
-  container_parameter_overrides: null,
-  enabled: true,
-  for_each: 'dataset',
-  name: 'trig',
-  parameter_values: null,
-  required_inputs: ['**/*.bag'],
-  service_user_id: null,
-  timeout: null,
-};
+const MINIMAL = minimalTriggerBody('trig');
 
 describe('newTrigger (spec T1, §2.3)', () => {
   it('fills every key of the record with the documented defaults', () => {

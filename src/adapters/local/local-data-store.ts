@@ -13,6 +13,7 @@ import type {
   DatasetRecord,
   FileUpdate,
   NewDataset,
+  ChangeAnnouncement,
   NewTopic,
   OutboxEvent,
   Page,
@@ -125,7 +126,9 @@ export class LocalDataStore implements DataStore {
     datasetId: string,
     changeset: MetadataChangeset,
     fields: DatasetFields = {},
+    announce?: ChangeAnnouncement,
   ): Promise<DatasetRecord> {
+    refuseAnnouncement(announce);
     return this.withLock(datasetId, async () => {
       const record = await this.requireDataset(datasetId);
       const applied = applyChangeset(record, changeset);
@@ -142,6 +145,7 @@ export class LocalDataStore implements DataStore {
     files: readonly PutFile[],
     options: PutFilesOptions,
   ): Promise<FileRecord[]> {
+    refuseAnnouncement(options.announce);
     await this.requireDataset(datasetId);
     const { transfers } = options;
     if (transfers?.planned) transfers.planned('upload', await totalSizeBytes(files));
@@ -219,7 +223,8 @@ export class LocalDataStore implements DataStore {
     return entry && { record: entry.record, sha256: entry.sha256 };
   }
 
-  async updateFile(fileId: string, update: FileUpdate): Promise<FileRecord> {
+  async updateFile(fileId: string, update: FileUpdate, announce?: ChangeAnnouncement): Promise<FileRecord> {
+    refuseAnnouncement(announce);
     const datasetId = await this.readIndex('files', fileId);
     if (datasetId === undefined) throw new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
     return this.withLock(datasetId, async () => {
@@ -275,13 +280,28 @@ export class LocalDataStore implements DataStore {
     });
   }
 
-  // Seam for the outbox (issue 13); implemented in the next commit.
-  claimOutboxEvents(_limit: number, _leaseMs: number): Promise<OutboxEvent[]> {
-    return Promise.reject(new Error('the change outbox is not built yet'));
+  announceUpload(
+    _datasetId: string,
+    _fileIds: readonly string[],
+    announce: ChangeAnnouncement,
+  ): Promise<void> {
+    return Promise.resolve().then(() => {
+      refuseAnnouncement(announce);
+    });
   }
 
-  settleOutboxEvents(_seqs: readonly number[]): Promise<void> {
-    return Promise.reject(new Error('the change outbox is not built yet'));
+  /** The folder store keeps no outbox (it announces nothing, see `refuseAnnouncement`): never an event. */
+  claimOutboxEvents(): Promise<OutboxEvent[]> {
+    return Promise.resolve([]);
+  }
+
+  settleOutboxEvents(seqs: readonly number[]): Promise<void> {
+    if (seqs.length === 0) return Promise.resolve();
+    return Promise.reject(new UsageError('the folder store has no outbox events to settle', 'E_USAGE'));
+  }
+
+  releaseOutboxEvents(seqs: readonly number[]): Promise<void> {
+    return this.settleOutboxEvents(seqs);
   }
 
   contentPath(file: StoredFile): Promise<string> {
@@ -452,4 +472,17 @@ async function readJsonDir<T>(dir: string): Promise<T[]> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.json'));
   const records = await Promise.all(names.map((name) => readJson<T>(path.join(dir, name))));
   return records.filter((record): record is Awaited<T> => record !== undefined);
+}
+
+/**
+ * The folder store cannot announce a change in the change's own write (it has no transactions across
+ * files, and no outbox): it is kept only as the source of a migration to the SQL store, which can.
+ */
+function refuseAnnouncement(announce: ChangeAnnouncement | undefined): void {
+  if (announce !== undefined) {
+    throw new UsageError(
+      'the folder store cannot announce changes for trigger evaluation: use the SQL store',
+      'E_USAGE',
+    );
+  }
 }

@@ -16,6 +16,7 @@ export interface Database {
   file_versions: FileVersionsTable;
   topics: TopicsTable;
   store_migrations: StoreMigrationsTable;
+  change_outbox: ChangeOutboxTable;
 }
 
 type Json = ColumnType<unknown, string, string>;
@@ -138,4 +139,14 @@ export function toNumber(value: number | string): number {
 
 export function toNullableNumber(value: number | string | null): number | null {
   return value === null ? null : toNumber(value);
+}
+
+/** Events of committed changes not yet handed on to the trigger event queue (migration 0002). */
+export interface ChangeOutboxTable {
+  seq: ColumnType<number | string, undefined, never>;
+  event_id: string;
+  /** The TriggerEvent, whole. */
+  event: Json;
+  /** A relay's lease on the row, in epoch milliseconds; 0 when unclaimed. */
+  claimed_until: ColumnType<number | string, number | undefined, number>;
 }

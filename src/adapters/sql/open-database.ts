@@ -5,10 +5,14 @@ import { InfrastructureError, UsageError } from '../../domain/errors.js';
 import type { Database, Dialect, SqlDatabase } from './database.js';
 import { withStoreErrors } from './database-errors.js';
 import { initialSchema } from './migrations/0001-initial.js';
+import { changeOutboxSchema } from './migrations/0002-change-outbox.js';
 
 /** Every schema version, in order. Names sort in the order they apply; never rename or edit a shipped one. */
 function migrations(dialect: Dialect): Record<string, Migration> {
-  return { '0001-initial': initialSchema(dialect) };
+  return {
+    '0001-initial': initialSchema(dialect),
+    '0002-change-outbox': changeOutboxSchema(dialect),
+  };
 }
 
 /** Where a store's metadata lives: a SQLite file, or a PostgreSQL server. */

@@ -8,6 +8,7 @@ import { newTopicRecord, writtenFileRecord } from '../../domain/stored-records.j
 import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
 import type { FileRecord, TopicRecord } from '../../domain/records.js';
 import { safeRelativePath } from '../../domain/relative-path.js';
+import { TriggerEvent, changeEvent, ingestEventId, jsonDiffers } from '../../domain/trigger-event.js';
 import type {
   DataStore,
   DatasetFields,
@@ -15,6 +16,7 @@ import type {
   FileUpdate,
   NewDataset,
   NewTopic,
+  ChangeAnnouncement,
   OutboxEvent,
   Page,
   PutFile,
@@ -22,7 +24,7 @@ import type {
   StoreQuery,
   StoredFile,
 } from '../../ports/data-store.js';
-import type { Database, FilesTable, SqlDatabase } from './database.js';
+import { type Database, type FilesTable, type SqlDatabase, fromJson } from './database.js';
 import { databaseErrorCode } from './database-errors.js';
 import { SQLITE_BUSY_TIMEOUT_MS } from './open-database.js';
 import { queryDatasets, queryFiles, queryTopics } from './sql-queries.js';
@@ -199,6 +201,7 @@ export class SqlDataStore implements DataStore {
     datasetId: string,
     changeset: MetadataChangeset,
     fields: DatasetFields = {},
+    announce?: ChangeAnnouncement,
   ): Promise<DatasetRecord> {
     checkId(datasetId, 'dataset');
     return this.write(datasetId, async (db) => {
@@ -226,6 +229,27 @@ export class SqlDataStore implements DataStore {
         })
         .where('dataset_id', '=', datasetId)
         .execute();
+      // What a trigger's condition reads changed: announced in this same transaction.
+      if (
+        announce !== undefined &&
+        (jsonDiffers(record.tags, updated.tags) ||
+          jsonDiffers(record.metadata, updated.metadata) ||
+          record.description !== updated.description)
+      ) {
+        await writeOutbox(
+          db,
+          changeEvent(
+            announce,
+            {
+              org_id: updated.org_id,
+              dataset_id: datasetId,
+              cause: 'dataset_metadata_update',
+              file_ids: [],
+            },
+            new Date(updated.modified),
+          ),
+        );
+      }
       return updated;
     });
   }
@@ -250,6 +274,8 @@ export class SqlDataStore implements DataStore {
           transfers.moved('upload', bytes);
         }
       : undefined;
+    // The files the write's event lists (PutFilesOptions.announce): written, or written by the same write.
+    const announced = new Set<string>();
     // A file whose stat is the one recorded at its path's last import is left alone without being read.
     const recognised = options.skipUnchanged ? await this.unchangedByStat(datasetId, pending) : new Set();
     const toRead = (items: readonly Pending[]) =>
@@ -273,7 +299,14 @@ export class SqlDataStore implements DataStore {
       for (let start = 0; start < pending.length; start += this.recordBatch) {
         options.signal.throwIfAborted();
         const batch = pending.slice(start, start + this.recordBatch);
-        missed.push(...(await this.writeBatch(dataset, batch, options, records)));
+        const isLast = start + this.recordBatch >= pending.length;
+        missed.push(
+          ...(await this.writeBatch(dataset, batch, options, records, {
+            announced,
+            // The round's last batch is the write's last transaction when no file of the round was missed.
+            announceIfLast: isLast ? missed.length : undefined,
+          })),
+        );
       }
       for (const item of missed) recognised.delete(item.relativePath);
       pending = missed;
@@ -324,6 +357,15 @@ export class SqlDataStore implements DataStore {
     batch: readonly Pending[],
     options: PutFilesOptions,
     records: FileRecord[],
+    announcing: {
+      /** The write's files so far, for its event; this batch's are added. */
+      announced: Set<string>;
+      /**
+       * Set on a round's last batch: how many files the round's earlier batches missed. None missed in the
+       * round: this is the write's last transaction, where its event is written.
+       */
+      announceIfLast: number | undefined;
+    },
   ): Promise<Pending[]> {
     const datasetId = dataset.dataset_id;
     const { writeKey } = options;
@@ -362,6 +404,8 @@ export class SqlDataStore implements DataStore {
         const isSameWrite = existing?.writtenBy === writeKey.invocationId;
         if (existing && existing.sha256 === blob.sha256 && (isSameWrite || options.skipUnchanged)) {
           records[item.index] = existing.record;
+          // Written by an earlier run of the same write (a retried attempt): still this write's file.
+          if (isSameWrite) announcing.announced.add(existing.record.file_id);
           // Remember what the file looks like now, so that the next import needs no reading.
           if (
             sourceStat !== null &&
@@ -390,6 +434,7 @@ export class SqlDataStore implements DataStore {
         });
         written.set(item.relativePath, { record, sha256: blob.sha256, writtenBy: writeKey.invocationId });
         records[item.index] = record;
+        announcing.announced.add(record.file_id);
         fileRows.push(fileRow(record, blob.sha256, writeKey, sourceStat));
         versionRows.push({ record, sha256: blob.sha256 });
       }
@@ -448,6 +493,27 @@ export class SqlDataStore implements DataStore {
           .where('file_id', '=', fileId)
           .execute();
       }
+      const { announce } = options;
+      if (
+        announce !== undefined &&
+        announcing.announceIfLast !== undefined &&
+        announcing.announceIfLast + missed.length === 0 &&
+        announcing.announced.size > 0
+      ) {
+        await writeOutbox(
+          db,
+          changeEvent(
+            announce,
+            {
+              org_id: dataset.org_id,
+              dataset_id: datasetId,
+              cause: 'file_upload',
+              file_ids: [...announcing.announced],
+            },
+            new Date(now),
+          ),
+        );
+      }
       return missed;
     });
   }
@@ -470,15 +536,16 @@ export class SqlDataStore implements DataStore {
     return row && storedFile(row);
   }
 
-  async updateFile(fileId: string, update: FileUpdate): Promise<FileRecord> {
+  async updateFile(fileId: string, update: FileUpdate, announce?: ChangeAnnouncement): Promise<FileRecord> {
     const noFile = () => new UsageError(`no file with id ${fileId}`, 'E_INVALID_INPUT');
     const found = await this.getFile(fileId);
     if (found === undefined) throw noFile();
     return this.write(found.record.association_id, async (db) => {
       const row = await db.selectFrom('files').selectAll().where('file_id', '=', fileId).executeTakeFirst();
       if (row === undefined) throw noFile();
+      const before = fileFromRow(row).record;
       const record = {
-        ...fileFromRow(row).record,
+        ...before,
         modified: new Date().toISOString(),
         modified_by: this.user,
       };
@@ -497,6 +564,25 @@ export class SqlDataStore implements DataStore {
         })
         .where('file_id', '=', fileId)
         .execute();
+      if (announce !== undefined) {
+        // One event per kind of change this update made, in its transaction.
+        const change = {
+          org_id: record.org_id,
+          dataset_id: record.association_id,
+          file_ids: [record.file_id],
+        };
+        const at = new Date(record.modified);
+        if (before.ingestion_status !== 'ingested' && record.ingestion_status === 'ingested') {
+          const eventId = ingestEventId(record.file_id, record.version);
+          await writeOutbox(
+            db,
+            changeEvent({ ...announce, eventId }, { ...change, cause: 'file_ingest' }, at),
+          );
+        }
+        if (jsonDiffers(before.tags, record.tags) || jsonDiffers(before.metadata, record.metadata)) {
+          await writeOutbox(db, changeEvent(announce, { ...change, cause: 'file_metadata_update' }, at));
+        }
+      }
       return record;
     });
   }
@@ -537,13 +623,86 @@ export class SqlDataStore implements DataStore {
     }
   }
 
-  // Seam for the outbox (issue 13); implemented in the next commit.
-  claimOutboxEvents(_limit: number, _leaseMs: number): Promise<OutboxEvent[]> {
-    return Promise.reject(new Error('the change outbox is not built yet'));
+  async announceUpload(
+    datasetId: string,
+    fileIds: readonly string[],
+    announce: ChangeAnnouncement,
+  ): Promise<void> {
+    checkId(datasetId, 'dataset');
+    if (fileIds.length === 0) return;
+    await this.write(datasetId, async (db) => {
+      const row = await db
+        .selectFrom('datasets')
+        .select('org_id')
+        .where('dataset_id', '=', datasetId)
+        .executeTakeFirst();
+      if (row === undefined) throw unknownDataset(datasetId);
+      await writeOutbox(
+        db,
+        changeEvent(
+          announce,
+          { org_id: row.org_id, dataset_id: datasetId, cause: 'file_upload', file_ids: [...fileIds] },
+          new Date(),
+        ),
+      );
+    });
   }
 
-  settleOutboxEvents(_seqs: readonly number[]): Promise<void> {
-    return Promise.reject(new Error('the change outbox is not built yet'));
+  async claimOutboxEvents(limit: number, leaseMs: number): Promise<OutboxEvent[]> {
+    const now = Date.now();
+    // A look first, without the write lock: relays polling an empty outbox never take it.
+    const any = await this.db
+      .selectFrom('change_outbox')
+      .select('seq')
+      .where('claimed_until', '<=', now)
+      .limit(1)
+      .executeTakeFirst();
+    if (any === undefined) return [];
+    return this.write(null, async (db) => {
+      let claimable = db
+        .selectFrom('change_outbox')
+        .select(['seq', 'event'])
+        .where('claimed_until', '<=', now)
+        .orderBy('seq')
+        .limit(limit);
+      // PostgreSQL: rows another relay is claiming right now are skipped, not waited for (SQLite's write
+      // lock already makes claims one at a time).
+      if (this.database.dialect === 'postgres') claimable = claimable.forUpdate().skipLocked();
+      const rows = await claimable.execute();
+      if (rows.length === 0) return [];
+      const seqs = rows.map((row) => Number(row.seq));
+      await db
+        .updateTable('change_outbox')
+        .set({ claimed_until: now + leaseMs })
+        .where('seq', 'in', seqs)
+        .execute();
+      return rows.map((row) => {
+        const parsed = TriggerEvent.safeParse(fromJson(row.event));
+        if (!parsed.success) {
+          throw new InfrastructureError(
+            `outbox event ${String(row.seq)} is not a trigger event: ${parsed.error.message}`,
+            'E_IO',
+          );
+        }
+        return { seq: Number(row.seq), event: parsed.data };
+      });
+    });
+  }
+
+  async settleOutboxEvents(seqs: readonly number[]): Promise<void> {
+    for (let start = 0; start < seqs.length; start += RECORD_BATCH) {
+      const batch = seqs.slice(start, start + RECORD_BATCH);
+      await this.write(null, (db) => db.deleteFrom('change_outbox').where('seq', 'in', batch).execute());
+    }
+  }
+
+  async releaseOutboxEvents(seqs: readonly number[]): Promise<void> {
+    for (let start = 0; start < seqs.length; start += RECORD_BATCH) {
+      const batch = seqs.slice(start, start + RECORD_BATCH);
+      await this.write(null, (db) =>
+        db.updateTable('change_outbox').set({ claimed_until: 0 }).where('seq', 'in', batch).execute(),
+      );
+    }
   }
 
   contentPath(file: StoredFile): Promise<string> {
@@ -713,4 +872,13 @@ async function totalSizeBytes(items: readonly Pending[]): Promise<number> {
     total += known ?? (await stat(file.sourcePath).catch(() => undefined))?.size ?? 0;
   }
   return total;
+}
+
+/** Writes a change's event into the outbox, in the change's transaction (`db`). */
+async function writeOutbox(db: Kysely<Database>, event: TriggerEvent): Promise<void> {
+  const valid = TriggerEvent.parse(event);
+  await db
+    .insertInto('change_outbox')
+    .values({ event_id: valid.event_id, event: JSON.stringify(valid) })
+    .execute();
 }

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { TriggerEventSink } from '../../ports/trigger-events.js';
-import { announce, differs } from '../trigger-announce.js';
+import type { ChangeNotifier } from '../../ports/trigger-events.js';
+import { announcementBy } from '../trigger-announce.js';
 import { z } from 'zod';
 import { gitignoreMatcher } from '../../domain/gitignore.js';
 import type { Condition } from '../../domain/query-condition.js';
@@ -109,9 +108,9 @@ function refuseUnkept(deviceId: string | null | undefined, customFields: object 
 /** Datasets (spec §3.4), in the caller's org only: another org's dataset answers exactly as a missing one. */
 export const datasetRoutes: FastifyPluginAsyncZod<{
   store: DataStore;
-  /** Where D3 announces a change of metadata, tags or description (issue 13); none: no events. */
-  triggerEvents?: TriggerEventSink;
-}> = async (app, { store, triggerEvents }) => {
+  /** Told after D3 announced a change of metadata, tags or description (issue 13); none: no events. */
+  changes?: ChangeNotifier;
+}> = async (app, { store, changes }) => {
   const ownDataset = async (request: FastifyRequest, datasetId: string) => {
     const record = await store.getDataset(datasetId);
     if (record === undefined || record.org_id !== callerOf(request).orgId) {
@@ -167,32 +166,23 @@ export const datasetRoutes: FastifyPluginAsyncZod<{
     },
     async (request) => {
       const { dataset_id: datasetId } = request.params;
-      const before = await ownDataset(request, datasetId);
+      await ownDataset(request, datasetId);
       const body = request.body;
       refuseUnkept(body.device_id, body.custom_fields_changeset);
+      // A change of what a trigger's condition reads (spec §4.5) is announced in the update's transaction.
+      const announce = changes === undefined ? undefined : announcementBy(request);
       const record = await applying(() =>
-        store.updateDataset(datasetId, changesetOf(body.metadata_changeset), {
-          ...(body.name === undefined ? {} : { name: body.name }),
-          ...(body.description === undefined ? {} : { description: body.description }),
-        }),
+        store.updateDataset(
+          datasetId,
+          changesetOf(body.metadata_changeset),
+          {
+            ...(body.name === undefined ? {} : { name: body.name }),
+            ...(body.description === undefined ? {} : { description: body.description }),
+          },
+          announce,
+        ),
       );
-      // Committed; then announced, when it changed what a trigger's condition reads (spec §4.5).
-      if (
-        differs(before.metadata, record.metadata) ||
-        differs(before.tags, record.tags) ||
-        before.description !== record.description
-      ) {
-        await announce(triggerEvents, request.log, {
-          event_id: `dsmeta_${randomUUID()}`,
-          org_id: record.org_id,
-          dataset_id: record.dataset_id,
-          cause: 'dataset_metadata_update',
-          transaction_id: null,
-          file_ids: [],
-          source_invocation_id: null,
-          occurred: new Date().toISOString(),
-        });
-      }
+      changes?.changed();
       return { data: datasetToWire(record) };
     },
   );

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { TriggerEventSink } from '../../ports/trigger-events.js';
-import { announce, differs } from '../trigger-announce.js';
+import type { ChangeNotifier } from '../../ports/trigger-events.js';
+import { announcementBy } from '../trigger-announce.js';
 import { z } from 'zod';
 import { MetadataPathError } from '../../domain/metadata-changeset.js';
 import type { DataStore, StoredFile } from '../../ports/data-store.js';
@@ -67,9 +66,9 @@ export async function applying<T>(work: () => Promise<T>): Promise<T> {
 /** Files (spec §3.5, and D7 file by path), in the caller's org only. */
 export const fileRoutes: FastifyPluginAsyncZod<{
   store: DataStore;
-  /** Where F2 announces a file ingested or its metadata changed (issue 13); none: no events. */
-  triggerEvents?: TriggerEventSink;
-}> = async (app, { store, triggerEvents }) => {
+  /** Told after F2 announced a file ingested or its metadata changed (issue 13); none: no events. */
+  changes?: ChangeNotifier;
+}> = async (app, { store, changes }) => {
   app.get(
     '/v1/files/record/path/:path/association/:dataset_id',
     {
@@ -128,42 +127,25 @@ export const fileRoutes: FastifyPluginAsyncZod<{
     },
     async (request) => {
       const { file_id: fileId } = request.params;
-      const { record: before } = await ownFile(store, request, fileId);
+      await ownFile(store, request, fileId);
       const body = request.body;
       if (body.device_id) {
         throw new HttpError(404, 'RobotoNotFoundException', `device ${body.device_id} not found`);
       }
+      // A file ingested, or its tags or metadata changed, is announced in the update's transaction.
+      const announce = changes === undefined ? undefined : announcementBy(request);
       const record = await applying(() =>
-        store.updateFile(fileId, {
-          ...(body.description === undefined ? {} : { description: body.description }),
-          ...(body.metadata_changeset ? { metadataChangeset: changesetOf(body.metadata_changeset) } : {}),
-          ...(body.ingestion_complete ? { ingestionStatus: 'ingested' as const } : {}),
-        }),
+        store.updateFile(
+          fileId,
+          {
+            ...(body.description === undefined ? {} : { description: body.description }),
+            ...(body.metadata_changeset ? { metadataChangeset: changesetOf(body.metadata_changeset) } : {}),
+            ...(body.ingestion_complete ? { ingestionStatus: 'ingested' as const } : {}),
+          },
+          announce,
+        ),
       );
-      // Committed; then announced (spec §4.5): one event per kind of change this update made.
-      const about = {
-        org_id: record.org_id,
-        dataset_id: record.association_id,
-        transaction_id: null,
-        file_ids: [record.file_id],
-        source_invocation_id: null,
-        occurred: new Date().toISOString(),
-      };
-      if (before.ingestion_status !== 'ingested' && record.ingestion_status === 'ingested') {
-        // Deterministic: marking the same version ingested twice is one event.
-        await announce(triggerEvents, request.log, {
-          ...about,
-          event_id: `${record.file_id}:${record.version}:ingest`,
-          cause: 'file_ingest',
-        });
-      }
-      if (differs(before.metadata, record.metadata) || differs(before.tags, record.tags)) {
-        await announce(triggerEvents, request.log, {
-          ...about,
-          event_id: `flmeta_${randomUUID()}`,
-          cause: 'file_metadata_update',
-        });
-      }
+      changes?.changed();
       return { data: fileToWire(record) };
     },
   );

@@ -8,7 +8,7 @@ import { InvocationStatus, statusName } from '../../domain/invocation-status.js'
 import { needsHandbacks, settleAttempt, settlePrevious } from '../../domain/settlement.js';
 import type { ContainerRuntime, OutputStream } from '../../ports/container-runtime.js';
 import type { DataStore } from '../../ports/data-store.js';
-import type { TriggerEventSink } from '../../ports/trigger-events.js';
+import type { ChangeNotifier } from '../../ports/trigger-events.js';
 import type { InvocationRecord, InvocationStore } from '../../ports/invocation-store.js';
 import type { LeasedJob } from '../../ports/job-source.js';
 import type { InvocationCredentials } from '../../ports/invocation-credentials.js';
@@ -43,8 +43,11 @@ export interface AttemptDeps {
   secrets: SecretStore;
   /** Each attempt's own API token; without it actions get `roboto.apiKey`. */
   credentials?: InvocationCredentials;
-  /** Where stored outputs are announced for trigger evaluation; none: not announced. */
-  triggerEvents?: TriggerEventSink;
+  /**
+   * Told after each announced change (outputs, changesets): with it they are announced for trigger
+   * evaluation through the data store's outbox; none: not announced.
+   */
+  changes?: ChangeNotifier;
   /** The worker's logger (the pipeline adds the invocation id and attempt itself). */
   logger: Logger;
   workerId: string;
@@ -119,7 +122,7 @@ export class Attempt {
                 this.deps.dataStore,
                 { invocationId, attempt },
                 `action-worker invocation ${invocationId}`,
-                this.deps.triggerEvents,
+                this.deps.changes,
               ),
               lease,
             ),

@@ -1,6 +1,6 @@
 import { BullmqJobSource } from '../../adapters/bullmq/bullmq-job-source.js';
 import { TriggerEventQueue } from '../../adapters/bullmq/trigger-event-queue.js';
-import { AfterChangeEmitter } from '../after-change-emitter.js';
+import { ChangeRelay } from '../change-relay.js';
 import { DockerContainerRuntime } from '../../adapters/docker/docker-container-runtime.js';
 import { DirectorySecretStore } from '../../adapters/local/directory-secret-store.js';
 import { PLACEHOLDER_SERVICE_ENDPOINT, type WorkerSettings } from '../../config/worker-settings.js';
@@ -59,6 +59,10 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  // Hands the events the outputs wrote into the data store's outbox on to that queue: this worker's own at
+  // once, any other process's (one that died after its change) at the next poll.
+  const relay = new ChangeRelay(dataStore, triggerEvents, logger);
+  relay.start();
   const workerId = newWorkerId();
   const { daemon: options, redis } = settings;
   const source = new BullmqJobSource({
@@ -80,7 +84,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     dataStore,
     secrets: new DirectorySecretStore(settings.secretsDir),
     logger,
-    triggerEvents: new AfterChangeEmitter(triggerEvents, logger),
+    changes: relay,
     ...(tenancy === undefined ? {} : { credentials: tenancyCredentials(tenancy) }),
   });
   let http: Awaited<ReturnType<typeof startHttpServer>>;
@@ -99,6 +103,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     });
   } catch (error) {
     await plane.close();
+    await relay.close();
     await triggerEvents.close();
     await closeTenancy();
     await dataStore.close();
@@ -111,6 +116,7 @@ export async function composeDaemon(settings: WorkerSettings, logger: Logger): P
     close: async () => {
       await http.close();
       await plane.close();
+      await relay.close();
       await triggerEvents.close();
       await closeTenancy();
       await dataStore.close();

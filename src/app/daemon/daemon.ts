@@ -7,7 +7,7 @@ import { CancelledError } from '../../domain/errors.js';
 import type { ContainerRuntime } from '../../ports/container-runtime.js';
 import type { InvocationCredentials } from '../../ports/invocation-credentials.js';
 import type { DataStore } from '../../ports/data-store.js';
-import type { TriggerEventSink } from '../../ports/trigger-events.js';
+import type { ChangeNotifier } from '../../ports/trigger-events.js';
 import type { InvocationStore } from '../../ports/invocation-store.js';
 import type { JobQueue } from '../../ports/job-queue.js';
 import { FetchAbandoned, type JobSource, type LeasedJob } from '../../ports/job-source.js';
@@ -42,8 +42,11 @@ export interface DaemonDeps {
   logger: Logger;
   /** Each attempt's own API token (`roboto.invocationTokens`); without it actions get `roboto.apiKey`. */
   credentials?: InvocationCredentials;
-  /** Where stored outputs are announced for trigger evaluation (never failing the attempt); none: not. */
-  triggerEvents?: TriggerEventSink;
+  /**
+   * Told after each announced change (outputs, changesets): with it they are announced for trigger
+   * evaluation through the data store's outbox; none: not announced.
+   */
+  changes?: ChangeNotifier;
 }
 
 /**
