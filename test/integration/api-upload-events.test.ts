@@ -10,6 +10,9 @@ import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import type { ChangeNotifier } from '../../src/ports/trigger-events.js';
+import type { TriggerEvent } from '../../src/domain/trigger-event.js';
+import { apiTestServer } from '../support/api-test-server.js';
+import { eventually } from '../support/poll.js';
 import { deleteKeysUnder } from '../support/redis-stores.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
@@ -17,9 +20,7 @@ import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
  * One upload transaction, one `file_upload` event (issue 13, "API uploads — one event per upload
  * transaction"): the API server is given a ChangeNotifier, so the completion's write carries its
  * announcement into the store's outbox, read back here as a relay would.
- *
- * Needs the store's change outbox (the lead's slice of issue 13): until it lands, `claimOutboxEvents`
- * rejects with "the change outbox is not built yet" and this test fails.
+ * The last test goes the whole way through `serve`: outbox, relay, event queue, consumer.
  */
 
 const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
@@ -177,6 +178,66 @@ describe('an API upload transaction', () => {
     for (const { event } of events) {
       expect(event).toMatchObject({ event_id: txn, transaction_id: txn, cause: 'file_upload' });
       expect([...event.file_ids].sort()).toEqual(files.map((file) => file.record.file_id).sort());
+    }
+  });
+});
+
+describe('an API upload through serve', () => {
+  it('reaches the trigger event consumer as one file_upload event of its transaction, with its lineage', async () => {
+    const handled: TriggerEvent[] = [];
+    const server = await apiTestServer({
+      name: 'api-upload-serve-events',
+      orgs: ['upload-serve-events'],
+      settings: { triggers: { enabled: true, concurrency: 1 } },
+      server: {
+        triggerEventHandler: {
+          handle: (event) => {
+            handled.push(event);
+            return Promise.resolve();
+          },
+        },
+      },
+    });
+    const served = await openDataStore(server.settings);
+    try {
+      const dataset = await served.createDataset({ orgId: server.orgs[0]!.orgId });
+      const begun = await server.request('/v1/files/upload', {
+        body: {
+          association: { association_id: dataset.dataset_id, association_type: 'dataset' },
+          resource_manifest: { 'drive/a.bag': 3 },
+        },
+      });
+      const { transaction_id: txn, upload_mappings: mappings } = (
+        begun.json as { data: { transaction_id: string; upload_mappings: Record<string, string> } }
+      ).data;
+      const put = await fetch(mappings['drive/a.bag']!, {
+        method: 'PUT',
+        headers: {
+          authorization: `Bearer ${server.orgs[0]!.token}`,
+          'content-type': 'application/octet-stream',
+        },
+        body: Buffer.from('abc'),
+      });
+      expect(put.status).toBe(200);
+      expect((await server.request(`/v1/files/upload/${txn}/complete`, { method: 'PUT' })).status).toBe(200);
+      const [file] = await served.listFiles(dataset.dataset_id);
+      const event = await eventually(
+        () => handled.find((each) => each.transaction_id === txn),
+        30_000,
+        'the upload event to be handled',
+      );
+      expect(event).toMatchObject({
+        cause: 'file_upload',
+        event_id: txn,
+        dataset_id: dataset.dataset_id,
+        org_id: server.orgs[0]!.orgId,
+        file_ids: [file!.record.file_id],
+        source_invocation_id: null,
+      });
+      expect(handled.filter((each) => each.transaction_id === txn)).toHaveLength(1);
+    } finally {
+      await served.close();
+      await server.close({ force: true });
     }
   });
 });
