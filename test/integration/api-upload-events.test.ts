@@ -2,7 +2,9 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordPrefix } from '../../src/adapters/bullmq/invocation-queue.js';
+import { recordPrefix, redisOptions } from '../../src/adapters/bullmq/invocation-queue.js';
+import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import { RedisUploadTransactionStore } from '../../src/adapters/redis/redis-upload-transaction-store.js';
 import { buildApiServer } from '../../src/api/server.js';
 import { openDataStore, uploadStagingDir } from '../../src/app/local-adapters.js';
@@ -199,43 +201,66 @@ describe('an API upload through serve', () => {
       },
     });
     const served = await openDataStore(server.settings);
+    const records = new RedisInvocationStore({
+      redis: redisOptions(REDIS_URL, 'fail'),
+      prefix: recordPrefix(server.settings.redis),
+    });
     try {
-      const dataset = await served.createDataset({ orgId: server.orgs[0]!.orgId });
-      const begun = await server.request('/v1/files/upload', {
-        body: {
-          association: { association_id: dataset.dataset_id, association_type: 'dataset' },
-          resource_manifest: { 'drive/a.bag': 3 },
-        },
-      });
-      const { transaction_id: txn, upload_mappings: mappings } = (
-        begun.json as { data: { transaction_id: string; upload_mappings: Record<string, string> } }
-      ).data;
-      const put = await fetch(mappings['drive/a.bag']!, {
-        method: 'PUT',
-        headers: {
-          authorization: `Bearer ${server.orgs[0]!.token}`,
-          'content-type': 'application/octet-stream',
-        },
-        body: Buffer.from('abc'),
-      });
-      expect(put.status).toBe(200);
-      expect((await server.request(`/v1/files/upload/${txn}/complete`, { method: 'PUT' })).status).toBe(200);
-      const [file] = await served.listFiles(dataset.dataset_id);
-      const event = await eventually(
-        () => handled.find((each) => each.transaction_id === txn),
-        30_000,
-        'the upload event to be handled',
-      );
-      expect(event).toMatchObject({
-        cause: 'file_upload',
-        event_id: txn,
-        dataset_id: dataset.dataset_id,
-        org_id: server.orgs[0]!.orgId,
-        file_ids: [file!.record.file_id],
-        source_invocation_id: null,
-      });
-      expect(handled.filter((each) => each.transaction_id === txn)).toHaveLength(1);
+      const { orgId, token: orgToken } = server.orgs[0]!;
+      const invocationId = (
+        await records.create(
+          newInvocationRequest({ action: { image: 'busybox:up', config: { name: 'up' } }, org_id: orgId }),
+        )
+      ).record.invocation_id;
+      const actionToken = (await server.tenancy().createToken({ orgId, invocationId })).token;
+
+      /** One whole upload of `path` with `token`: its transaction and the file it stored. */
+      const upload = async (token: string, datasetPath: string) => {
+        const dataset = await served.createDataset({ orgId });
+        const begun = await server.request('/v1/files/upload', {
+          token,
+          body: {
+            association: { association_id: dataset.dataset_id, association_type: 'dataset' },
+            resource_manifest: { [datasetPath]: 3 },
+          },
+        });
+        const { transaction_id: txn, upload_mappings: mappings } = (
+          begun.json as { data: { transaction_id: string; upload_mappings: Record<string, string> } }
+        ).data;
+        const put = await fetch(mappings[datasetPath]!, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+          body: Buffer.from('abc'),
+        });
+        expect(put.status).toBe(200);
+        const complete = await server.request(`/v1/files/upload/${txn}/complete`, { method: 'PUT', token });
+        expect(complete.status).toBe(200);
+        const [file] = await served.listFiles(dataset.dataset_id);
+        return { txn, datasetId: dataset.dataset_id, fileId: file!.record.file_id };
+      };
+      const byOrg = await upload(orgToken, 'drive/a.bag');
+      const byAction = await upload(actionToken, 'outputs/b.bag');
+      for (const [made, lineage] of [
+        [byOrg, null],
+        [byAction, invocationId],
+      ] as const) {
+        const event = await eventually(
+          () => handled.find((each) => each.transaction_id === made.txn),
+          30_000,
+          'the upload event to be handled',
+        );
+        expect(event).toMatchObject({
+          cause: 'file_upload',
+          event_id: made.txn,
+          dataset_id: made.datasetId,
+          org_id: orgId,
+          file_ids: [made.fileId],
+          source_invocation_id: lineage,
+        });
+        expect(handled.filter((each) => each.transaction_id === made.txn)).toHaveLength(1);
+      }
     } finally {
+      await records.close();
       await served.close();
       await server.close({ force: true });
     }
