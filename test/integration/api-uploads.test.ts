@@ -1,4 +1,5 @@
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -308,6 +309,35 @@ describe('API uploads', () => {
     const missing = await call(`/v1/files/upload/${txn}/complete`, { method: 'PUT' });
     expect(missing.status).toBe(400);
     expect(missing.json.error.message).toContain('"big.bin" (nothing arrived)');
+  });
+
+  it('keeps nothing of a body whose client goes away mid-way', async () => {
+    const datasetId = await newDataset();
+    const begun = await begin(datasetId, { 'cut.bin': 1_000_000 });
+    const { transaction_id: txn, upload_mappings: mappings } = begun.json.data as Begun;
+    const target = new URL(mappings['cut.bin']!);
+    const socket = connect(Number(target.port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `PUT ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nAuthorization: Bearer ${tokenA}\r\n` +
+        'Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n',
+    );
+    socket.write(Buffer.alloc(200_000, 1));
+    // The server is streaming it once its temporary file is there; then the client goes.
+    await eventually(
+      async () => ((await stagedFiles(txn)).some((file) => file.endsWith('.part')) ? true : undefined),
+      10_000,
+      'the body to be streamed to a temporary file',
+    );
+    socket.destroy();
+    await eventually(
+      async () => ((await stagedFiles(txn)).length === 0 ? true : undefined),
+      10_000,
+      'the temporary file to be removed',
+    );
+    const complete = await call(`/v1/files/upload/${txn}/complete`, { method: 'PUT' });
+    expect(complete.status).toBe(400);
+    expect(complete.json.error.message).toContain('"cut.bin" (nothing arrived)');
   });
 
   it('refuses a path not in the manifest, an item not of the transaction, and an unknown transaction', async () => {
