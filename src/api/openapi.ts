@@ -33,6 +33,7 @@ export async function openApiDocument(): Promise<unknown> {
       actions: { getAction: unused },
       datasetExists: unused,
     },
+    uploads: { transactions: new Proxy({}, { get: () => unused }) as never, stagingDir: '/nonexistent' },
     readiness: {},
     logger: pino({ level: 'silent' }),
     limits: { bodyLimitBytes: 1, requestTimeoutMs: 1 },

@@ -29,6 +29,7 @@ import { fileContentRoutes } from './routes/file-content.js';
 import { searchRoutes } from './routes/search.js';
 import { UrlSigner } from './signed-urls.js';
 import { type OrgSource, orgRoutes } from './routes/orgs.js';
+import { type UploadRouteOptions, uploadRoutes } from './routes/uploads.js';
 
 export interface ApiLimits {
   /** Largest request body accepted; a larger one is answered 413. */
@@ -59,6 +60,8 @@ export interface ApiServerDependencies {
   changes?: ChangeNotifier;
   /** Metrics of other parts of the process (the trigger event consumer) to serve on `/metrics` too. */
   registerMetrics?: (registry: Registry) => void;
+  /** API upload transactions (spec §11.2) and where their bytes are staged; without it no upload routes. */
+  uploads?: UploadRouteOptions;
   /** Signed download URLs (spec F4): the key and the address they name; by default a per-process key. */
   signing?: { signer: UrlSigner; publicUrl: string | null };
 }
@@ -292,6 +295,14 @@ export async function buildApiServer(deps: ApiServerDependencies): Promise<Fasti
   const signer = deps.signing?.signer ?? new UrlSigner();
   await app.register(fileContentRoutes, { store, signer, publicUrl: deps.signing?.publicUrl ?? null });
   await app.register(searchRoutes, { store, signer });
+  if (deps.uploads) {
+    await app.register(uploadRoutes, {
+      store,
+      changes: deps.changes,
+      publicUrl: deps.signing?.publicUrl ?? null,
+      ...deps.uploads,
+    });
+  }
 
   return app;
 }

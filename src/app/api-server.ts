@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { InvocationQueue, recordPrefix, redisOptions } from '../adapters/bullmq/invocation-queue.js';
 import { TriggerEventQueue, TriggerEventWorker } from '../adapters/bullmq/trigger-event-queue.js';
 import { RedisInvocationStore } from '../adapters/redis/redis-invocation-store.js';
+import { RedisUploadTransactionStore } from '../adapters/redis/redis-upload-transaction-store.js';
 import { buildApiServer } from '../api/server.js';
 import { UrlSigner } from '../api/signed-urls.js';
 import type { RequestAuthenticator } from '../api/org-scope.js';
@@ -20,7 +21,8 @@ import { createTriggerEventMetrics } from './trigger-event-metrics.js';
 import { ChangeRelay } from './change-relay.js';
 import { TokenRevokingInvocationStore, refusingFinishedInvocations } from './invocation-credentials.js';
 import { invocationControl } from './invocations.js';
-import { openDataStore } from './local-adapters.js';
+import { openDataStore, uploadStagingDir } from './local-adapters.js';
+import { redisStoreOptions } from './control-plane.js';
 import { openTenancyStore } from './tenancy.js';
 import { type SignalSource, installSignalLadder } from './signal-ladder.js';
 
@@ -126,6 +128,15 @@ export async function startApiServer(
       logger.warn({ err: error }, 'redis.connection_error');
     },
   });
+  // API upload transactions, beside the records (any replica may take a transaction's bytes or complete it).
+  const uploadTransactions = new RedisUploadTransactionStore(
+    redisStoreOptions(settings, {
+      patience: 'wait',
+      onError: (error) => {
+        logger.warn({ err: error }, 'redis.connection_error');
+      },
+    }),
+  );
   // Hands the events of committed changes from the store's outbox on to that queue: the routes' own at
   // once, any other process's (a `datasets import`, one that died after its change) at the next poll.
   const relay = new ChangeRelay(store, triggerEvents, logger);
@@ -145,6 +156,7 @@ export async function startApiServer(
       actions.close(),
       triggers.close(),
       triggerEvaluations.close(),
+      uploadTransactions.close(),
       withTimeout(queue.close(), QUEUE_CLOSE_MS),
       withTimeout(triggerEvents.close(), QUEUE_CLOSE_MS),
     ]);
@@ -173,6 +185,7 @@ export async function startApiServer(
         triggerIdOf: async (orgId, name) => (await triggers.getTrigger(orgId, name))?.trigger_id,
         ...options.invocationTuning,
       },
+      uploads: { transactions: uploadTransactions, stagingDir: uploadStagingDir(settings.storeDir) },
       readiness: {
         redis: () => records.get('iv_readiness-probe'),
         store: () => store.getDataset('ds_readiness-probe'),

@@ -31,6 +31,14 @@ export function openContainerRuntime(options: { dockerConfigDir?: string } = {})
 /** The file of the embedded (SQLite) metadata database when `store.database` is not set. */
 export const DEFAULT_DATABASE_FILE = 'metadata.sqlite3';
 
+/**
+ * Where `serve` stages API uploads' bytes until their transaction completes: `<storeDir>/uploads`, beside
+ * the blobs, so every replica sharing the store sees them (not in `tmp/`, which `gc` sweeps after an hour).
+ */
+export function uploadStagingDir(storeDir: string): string {
+  return path.join(storeDir, 'uploads');
+}
+
 /** Where the store's metadata lives: `store.database`, else `<storeDir>/metadata.sqlite3`. */
 export function databaseLocation(settings: Pick<WorkerSettings, 'storeDir' | 'store'>): DatabaseLocation {
   const configured = settings.store.database;

@@ -127,6 +127,46 @@ export function registerDatasetsCommand(program: Command): void {
     });
 
   datasets
+    .command('upload')
+    .description(
+      "Upload a file or a folder's files into a dataset through the API (serve's upload transactions, " +
+        '500 files per transaction); prints each dataset path uploaded.',
+    )
+    .argument('<DATASET_ID>')
+    .argument('<PATH>', 'a file (uploaded under its name) or a folder (its files under their paths in it)')
+    .option(
+      '--exclude <PATTERN>',
+      'leave out the files this gitignore-style pattern matches (repeatable)',
+      collect,
+      [],
+    )
+    .option('--org <ORG_ID>', 'act for this org (X-Roboto-Org-Id); by default the token’s')
+    .addOption(endpointOption())
+    .action(async (datasetId, source, options) => {
+      if (options.endpoint === undefined || options.endpoint.trim() === '') {
+        throw new UsageError('datasets upload needs --endpoint URL: uploads go through the API', 'E_USAGE');
+      }
+      const { uploadClient, uploadFiles, uploadSources } = await import('../app/dataset-upload.js');
+      const client = uploadClient(options.endpoint, process.env);
+      const sources = await uploadSources(source, options.exclude);
+      let files = 0;
+      await uploadFiles(client, datasetId, sources, {
+        ...(options.org === undefined ? {} : { orgId: options.org }),
+        origination: `action-worker datasets upload of ${source}`,
+        signal: new AbortController().signal,
+        onBatch: (batch) => {
+          files += batch.files.length;
+          const bytes = batch.files.reduce((sum, file) => sum + file.sizeBytes, 0);
+          for (const file of batch.files) console.log(file.relativePath);
+          console.error(
+            `uploaded ${batch.files.length} file(s), ${bytes} bytes, in transaction ${batch.transactionId}`,
+          );
+        },
+      });
+      console.error(`uploaded ${files} file(s) into dataset ${datasetId}`);
+    });
+
+  datasets
     .command('list')
     .description('List the datasets.')
     .option('--json', 'print JSON', false)

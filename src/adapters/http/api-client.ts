@@ -16,6 +16,16 @@ export interface ApiRequest {
   body?: unknown;
   /** X-Roboto-Resource-Owner-Id, for name-addressed routes of another org. */
   ownerOrgId?: string;
+  /** X-Roboto-Org-Id: the org the caller acts for (creates, upload begins). */
+  callerOrgId?: string;
+}
+
+/** Raw bytes to PUT (an upload's content), streamed. */
+export interface ApiBytes {
+  /** Path from the root, each dynamic segment already percent-encoded. */
+  path: string;
+  body: ReadableStream<Uint8Array>;
+  signal?: AbortSignal;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -57,14 +67,38 @@ export class ApiClient {
     const headers: Record<string, string> = { authorization: `Bearer ${this.endpoint.token}` };
     if (request.body !== undefined) headers['content-type'] = 'application/json';
     if (request.ownerOrgId !== undefined) headers['x-roboto-resource-owner-id'] = request.ownerOrgId;
+    if (request.callerOrgId !== undefined) headers['x-roboto-org-id'] = request.callerOrgId;
+    return this.send<T>(request.method, request.path, url, {
+      method: request.method,
+      headers,
+      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  }
+
+  /**
+   * PUTs raw bytes (application/octet-stream), streamed, to a path of this endpoint (never to another
+   * host: the token goes nowhere else). No time limit of its own: a large file takes what it takes.
+   */
+  async putBytes<T>(bytes: ApiBytes): Promise<T> {
+    const url = new URL(this.base.pathname.replace(/\/+$/, '') + bytes.path, this.base);
+    return this.send<T>('PUT', bytes.path, url, {
+      method: 'PUT',
+      headers: {
+        authorization: `Bearer ${this.endpoint.token}`,
+        'content-type': 'application/octet-stream',
+      },
+      body: bytes.body,
+      // Node's fetch streams a request body only half-duplex (not in the DOM's RequestInit type).
+      ...({ duplex: 'half' } as object),
+      ...(bytes.signal === undefined ? {} : { signal: bytes.signal }),
+    });
+  }
+
+  private async send<T>(method: string, path: string, url: URL, init: RequestInit): Promise<T> {
     let response: Response;
     try {
-      response = await fetch(url, {
-        method: request.method,
-        headers,
-        ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
+      response = await fetch(url, init);
     } catch (error) {
       throw new InfrastructureError(
         `cannot reach the API at ${this.base.origin}: ${(error as Error).message}`,
@@ -83,7 +117,7 @@ export class ApiClient {
       const envelope = (parsed as { error?: { error_code?: unknown; message?: unknown } } | undefined)?.error;
       const code = typeof envelope?.error_code === 'string' ? envelope.error_code : `HTTP ${response.status}`;
       const message = typeof envelope?.message === 'string' ? envelope.message : response.statusText;
-      throw answerError(response.status, `${request.method} ${request.path}: ${code}: ${message}`);
+      throw answerError(response.status, `${method} ${path}: ${code}: ${message}`);
     }
     return (parsed as { data: T } | undefined)?.data as T;
   }

@@ -1,0 +1,147 @@
+import type { Redis } from 'ioredis';
+import { ActionWorkerError } from '../../domain/errors.js';
+import {
+  type NewUploadTransaction,
+  UploadTransaction,
+  UploadTransactionId,
+} from '../../domain/upload-transaction.js';
+import type { UploadTransactionStore } from '../../ports/upload-transaction-store.js';
+import { withTimeout } from '../../util/with-timeout.js';
+import { DEFAULT_KEY_PREFIX, type RedisStoreOptions, connectRedis } from './redis-connection.js';
+
+/** KEYS: record, state. ARGV: record JSON, expiry (ms since the epoch). 1 created, 0 the id is taken. */
+const CREATE = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], 'status', 'pending', 'expires_ms', ARGV[2], 'file_ids', '[]', 'completed', '')
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+return 1
+`;
+
+/** KEYS: record, state, reported. ARGV: paths. 1 added, 0 no such transaction. */
+const ADD_REPORTED = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local expires = redis.call('HGET', KEYS[2], 'expires_ms')
+for i = 1, #ARGV, 1000 do
+  redis.call('SADD', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if expires then redis.call('PEXPIREAT', KEYS[3], expires) end
+return 1
+`;
+
+/** KEYS: record, state. ARGV: file ids JSON, completed. 1 marked (or already), 0 no such transaction. */
+const COMPLETE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'status') == 'completed' then return 1 end
+redis.call('HSET', KEYS[2], 'status', 'completed', 'file_ids', ARGV[1], 'completed', ARGV[2])
+return 1
+`;
+
+/**
+ * Upload transactions in Redis, beside the invocation records, under the same prefix, each until its
+ * `expires` (Redis expires the keys):
+ *
+ *   <prefix>upload:<ut_id>            string: what the begin fixed (NewUploadTransaction JSON)
+ *   <prefix>upload:<ut_id>:state      hash: status, completed, file_ids (JSON), expires_ms
+ *   <prefix>upload:<ut_id>:reported   set of the paths a progress report confirmed
+ *
+ * Each write is one Lua script, so a report or a completion never lands on an expired transaction.
+ */
+export class RedisUploadTransactionStore implements UploadTransactionStore {
+  private readonly redis: Redis;
+
+  constructor(private readonly options: RedisStoreOptions) {
+    this.redis = connectRedis(options);
+  }
+
+  private keys(transactionId: string): [string, string, string] {
+    // Only our ids name keys: anything else is looked up as what it is, a transaction that does not exist.
+    const base = `${this.options.prefix ?? DEFAULT_KEY_PREFIX}upload:${transactionId}`;
+    return [base, `${base}:state`, `${base}:reported`];
+  }
+
+  async create(transaction: NewUploadTransaction): Promise<UploadTransaction> {
+    const [record, state] = this.keys(transaction.transaction_id);
+    const created = (await this.redis.eval(
+      CREATE,
+      2,
+      record,
+      state,
+      JSON.stringify(transaction),
+      String(Date.parse(transaction.expires)),
+    )) as number;
+    if (created !== 1) {
+      throw new ActionWorkerError(`upload transaction ${transaction.transaction_id} exists already`, {
+        code: 'E_INVALID_INPUT',
+      });
+    }
+    return { ...transaction, status: 'pending', reported: [], file_ids: [], completed: null };
+  }
+
+  async get(transactionId: string): Promise<UploadTransaction | undefined> {
+    if (!UploadTransactionId.safeParse(transactionId).success) return undefined;
+    const [recordKey, stateKey, reportedKey] = this.keys(transactionId);
+    const results = await this.redis.multi().get(recordKey).hgetall(stateKey).smembers(reportedKey).exec();
+    const [record, state, reported] = (results ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [string | null, Record<string, string>, string[]];
+    if (record === null) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = {
+        ...(JSON.parse(record) as object),
+        status: state.status,
+        completed: state.completed === '' ? null : state.completed,
+        file_ids: JSON.parse(state.file_ids ?? 'null') as unknown,
+        reported: reported.sort(),
+      };
+    } catch (error) {
+      parsed = error;
+    }
+    const result = UploadTransaction.safeParse(parsed);
+    if (!result.success) {
+      throw new ActionWorkerError(`upload transaction ${transactionId} has a malformed stored record`, {
+        code: 'E_MALFORMED_RECORD',
+        cause: result.error,
+      });
+    }
+    return result.data;
+  }
+
+  async addReported(transactionId: string, paths: readonly string[]): Promise<UploadTransaction | undefined> {
+    if (!UploadTransactionId.safeParse(transactionId).success) return undefined;
+    if (paths.length > 0) {
+      const added = (await this.redis.eval(ADD_REPORTED, 3, ...this.keys(transactionId), ...paths)) as number;
+      if (added !== 1) return undefined;
+    }
+    return this.get(transactionId);
+  }
+
+  async markCompleted(
+    transactionId: string,
+    fileIds: readonly string[],
+    completed: string,
+  ): Promise<UploadTransaction | undefined> {
+    if (!UploadTransactionId.safeParse(transactionId).success) return undefined;
+    const [record, state] = this.keys(transactionId);
+    const marked = (await this.redis.eval(
+      COMPLETE,
+      2,
+      record,
+      state,
+      JSON.stringify(fileIds),
+      completed,
+    )) as number;
+    return marked === 1 ? this.get(transactionId) : undefined;
+  }
+
+  /** Whether Redis answers. */
+  async ping(): Promise<string> {
+    return this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await withTimeout(this.redis.quit(), 3_000).catch(() => undefined);
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,27 @@
+import type { NewUploadTransaction, UploadTransaction } from '../domain/upload-transaction.js';
+
+/**
+ * API upload transactions (spec §11.2), shared by every `serve` replica: any replica may take a
+ * transaction's bytes, progress or completion. A transaction is kept until its `expires` (completed or not)
+ * and is then gone as if it never was.
+ */
+export interface UploadTransactionStore {
+  /** Keeps a new transaction, pending, with nothing reported, until its `expires`. */
+  create(transaction: NewUploadTransaction): Promise<UploadTransaction>;
+  /** The transaction, or undefined when there is none (never was, or expired). */
+  get(transactionId: string): Promise<UploadTransaction | undefined>;
+  /**
+   * Adds paths to those reported as arrived (a path reported again is kept once); the transaction after,
+   * or undefined when there is none.
+   */
+  addReported(transactionId: string, paths: readonly string[]): Promise<UploadTransaction | undefined>;
+  /**
+   * Marks the transaction completed with the files it stored, at `completed` (ISO 8601); marking it again
+   * keeps the first completion. The transaction after, or undefined when there is none.
+   */
+  markCompleted(
+    transactionId: string,
+    fileIds: readonly string[],
+    completed: string,
+  ): Promise<UploadTransaction | undefined>;
+}
