@@ -140,7 +140,7 @@ describe('an API upload transaction', () => {
 
     const fileIds = (await store.listFiles(dataset.dataset_id)).map((file) => file.record.file_id).sort();
     expect(fileIds).toHaveLength(2);
-    const claimed = await store.claimOutboxEvents(100, 60_000);
+    const { events: claimed } = await store.claimOutboxEvents(100, 60_000);
     const uploads = claimed.filter((entry) => entry.event.cause === 'file_upload');
     expect(uploads).toHaveLength(1);
     expect(uploads[0]!.event).toMatchObject({
@@ -172,7 +172,7 @@ describe('an API upload transaction', () => {
       ['x.bin', 1],
       ['y.bin', 1],
     ]);
-    const events = (await store.claimOutboxEvents(100, 60_000)).filter(
+    const events = (await store.claimOutboxEvents(100, 60_000)).events.filter(
       (entry) => entry.event.dataset_id === dataset.dataset_id,
     );
     // Each write announced the same event (its id is the transaction): the queue hands it on once.
