@@ -50,6 +50,12 @@ export interface ChangeAnnouncement {
   transactionId?: string;
   /** The invocation whose outputs or API calls made the change: its lineage (a trigger never fires itself). */
   sourceInvocationId?: string | null;
+  /**
+   * A write's event is held when the write ends, until `releaseAnnouncement(eventId)` (the caller has more
+   * to do first: an invocation's outputs are announced once their changesets are applied) or until the
+   * hold runs out (the caller died): then it is handed on anyway. Needs an `eventId`.
+   */
+  hold?: boolean;
 }
 
 /** What a store knows of a committed change. */

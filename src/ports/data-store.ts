@@ -82,10 +82,12 @@ export interface PutFilesOptions {
   /** Told the write's total before it starts, then every increment of bytes stored, as `upload`. */
   transfers?: TransferObserver;
   /**
-   * Announce the write as one `file_upload` event, written in the transaction of the write's last batch.
-   * Its files are those the call wrote, and those an earlier run of the same write key had written (a
-   * retried attempt lists all of its files); files left alone as unchanged by another write are not in
-   * it, and a call that lists none announces nothing.
+   * Announce the write as one `file_upload` event. Its files are those the call wrote, and those an earlier
+   * run of the same write key had written (a retried attempt lists all of its files); files left alone as
+   * unchanged by another write are not in it, and a call that lists none announces nothing. The event is
+   * written with the write's first batch, held, gains each batch's files in that batch's transaction, and
+   * is released by the last (unless `announce.hold`): a write cut off between batches still announces the
+   * files it committed, once the hold runs out.
    */
   announce?: ChangeAnnouncement;
 }
@@ -141,11 +143,10 @@ export interface DataStore {
   getTopic(topicId: string): Promise<TopicRecord | undefined>;
 
   /**
-   * Announces files already stored as one `file_upload` event, written into the outbox by itself: for a
-   * write whose announcement must wait for later writes (an invocation's outputs are announced once their
-   * file changesets are applied, so a trigger's condition sees the tags the action set). No files: nothing.
+   * Releases a held announcement (`ChangeAnnouncement.hold`) to the relays; nothing when there is none. A
+   * held announcement not released is handed on anyway once its hold runs out.
    */
-  announceUpload(datasetId: string, fileIds: readonly string[], announce: ChangeAnnouncement): Promise<void>;
+  releaseAnnouncement(eventId: string): Promise<void>;
 
   /**
    * Claims up to `limit` outbox events, oldest first, that no relay has claimed in the last `leaseMs`:

@@ -33,23 +33,21 @@ export class StoreOutputTarget implements OutputTarget {
     return { eventId, sourceInvocationId: this.writeKey.invocationId };
   }
 
+  /** The output set's upload transaction: the attempt. */
+  private get transactionId(): string {
+    return `${this.writeKey.invocationId}:${this.writeKey.attempt}`;
+  }
+
   /**
-   * One file_upload event per stored output set, once its changesets are applied: the transaction is the
-   * attempt (`<invocation>:<attempt>`). It goes into the store's outbox, so it survives this process; a
-   * crash before it is a lost attempt, whose retry stores the same files again and announces them. Known
-   * gap (docs/operations.md): outputs stored by a last attempt that is lost, cancelled or timed out before
-   * this point are never announced.
+   * One file_upload event per stored output set, released once its changesets are applied (a trigger's
+   * condition sees the tags the action set). The transaction is the attempt (`<invocation>:<attempt>`).
+   * The event was stored, held, with the files (`upload`): an attempt that dies, is cancelled or times out
+   * before this point still has it handed on, once the hold runs out.
    */
-  async uploadCommitted(datasetId: string, files: readonly FileRecord[]): Promise<void> {
-    const transactionId = `${this.writeKey.invocationId}:${this.writeKey.attempt}`;
-    const announce = this.announcement(transactionId);
-    if (announce === undefined || files.length === 0) return;
-    await this.store.announceUpload(
-      datasetId,
-      files.map((file) => file.file_id),
-      { ...announce, transactionId },
-    );
-    this.changes?.changed();
+  async uploadCommitted(_datasetId: string, files: readonly FileRecord[]): Promise<void> {
+    if (this.changes === undefined || files.length === 0) return;
+    await this.store.releaseAnnouncement(this.transactionId);
+    this.changes.changed();
   }
 
   async upload(
@@ -71,6 +69,17 @@ export class StoreOutputTarget implements OutputTarget {
         origination: this.origination,
         signal,
         transfers,
+        // Held until uploadCommitted: announced with the files, released after the changesets.
+        ...(this.changes === undefined
+          ? {}
+          : {
+              announce: {
+                eventId: this.transactionId,
+                transactionId: this.transactionId,
+                sourceInvocationId: this.writeKey.invocationId,
+                hold: true,
+              },
+            }),
       },
     );
   }

@@ -177,28 +177,80 @@ export function describeChangeOutbox(name: string, fixture: () => Promise<SqlDat
       expect(await claimAll(store)).toEqual([]);
     });
 
-    it('announces stored files by themselves, for the dataset they are in', async () => {
-      const { store } = await fixture();
+    it('holds an announcement asked to be held until released, and hands it on anyway once the hold runs out', async () => {
+      const { store, scratch, open } = await fixture();
       const dataset = await store.createDataset({ orgId: 'og_2' });
-      await store.announceUpload(dataset.dataset_id, ['fl_1', 'fl_2'], {
-        eventId: 'iv_3:1',
-        transactionId: 'iv_3:1',
-        sourceInvocationId: 'iv_3',
-      });
-      await store.announceUpload(dataset.dataset_id, [], { eventId: 'nothing' });
-      await expect(store.announceUpload('ds_missing', ['fl_1'], { eventId: 'x' })).rejects.toThrow(
-        /ds_missing/,
-      );
-      const events = (await claimAll(store)).map((entry) => entry.event);
-      expect(events).toMatchObject([
+      const put = (writing: SqlDataStore, invocationId: string, announce: Record<string, unknown>) =>
+        sourceFiles(scratch, [`${invocationId}.bag`]).then((files) =>
+          writing.putFiles(dataset.dataset_id, files, {
+            writeKey: { invocationId, attempt: 1 },
+            origination: 't',
+            signal,
+            announce,
+          }),
+        );
+      const [held] = await put(store, 'iv_3', { eventId: 'iv_3:1', sourceInvocationId: 'iv_3', hold: true });
+      expect(await claimAll(store)).toEqual([]);
+      await store.releaseAnnouncement('iv_3:1');
+      await store.releaseAnnouncement('none-such');
+      expect((await claimAll(store)).map((entry) => entry.event)).toMatchObject([
         {
           event_id: 'iv_3:1',
           org_id: 'og_2',
           cause: 'file_upload',
           transaction_id: 'iv_3:1',
-          file_ids: ['fl_1', 'fl_2'],
+          file_ids: [held!.file_id],
           source_invocation_id: 'iv_3',
         },
+      ]);
+      // Its writer never released it (it died): handed on once the hold has run out (here at once).
+      const forgetful = await open({ announcementHoldMs: 0 });
+      const [orphan] = await put(forgetful, 'iv_4', { eventId: 'iv_4:1', hold: true });
+      expect((await claimAll(store)).map((entry) => entry.event.file_ids)).toEqual([[orphan!.file_id]]);
+      await expect(put(store, 'iv_5', { hold: true })).rejects.toThrow(/event id/);
+    });
+
+    it('a write cut off between batches announces the files it committed, once the hold runs out', async () => {
+      const { scratch, open } = await fixture();
+      const store = await open({ recordBatch: 2, announcementHoldMs: 0 });
+      const dataset = await store.createDataset({ orgId: 'og_1' });
+      const files = await sourceFiles(scratch, ['a.bag', 'b.bag', 'c.bag', 'd.bag']);
+      // The writer dies after its first batch committed: its second batch never runs.
+      const internals = store as unknown as { writeBatch: (...args: unknown[]) => Promise<unknown> };
+      const writeBatch = internals.writeBatch.bind(store);
+      let batches = 0;
+      internals.writeBatch = (...args) => {
+        batches += 1;
+        return batches === 2 ? Promise.reject(new Error('the writer died')) : writeBatch(...args);
+      };
+      await expect(
+        store.putFiles(dataset.dataset_id, files, {
+          writeKey: { invocationId: 'import_1', attempt: 0 },
+          origination: 't',
+          signal,
+          skipUnchanged: true,
+          announce: { eventId: 'import_1' },
+        }),
+      ).rejects.toThrow(/died/);
+      internals.writeBatch = writeBatch;
+      // Run again (another import): it writes, and announces, the two files the first never reached.
+      await store.putFiles(dataset.dataset_id, files, {
+        writeKey: { invocationId: 'import_2', attempt: 0 },
+        origination: 't',
+        signal,
+        skipUnchanged: true,
+        announce: { eventId: 'import_2' },
+      });
+      const pathOf = new Map(
+        (await store.listFiles(dataset.dataset_id)).map((file) => [
+          file.record.file_id,
+          file.record.relative_path,
+        ]),
+      );
+      const events = (await claimAll(store)).map((entry) => entry.event);
+      expect(events.map((event) => [event.event_id, event.file_ids.map((id) => pathOf.get(id))])).toEqual([
+        ['import_1', ['a.bag', 'b.bag']],
+        ['import_2', ['c.bag', 'd.bag']],
       ]);
     });
 

@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TriggerEventQueue } from '../../src/adapters/bullmq/trigger-event-queue.js';
 import { startApiServer } from '../../src/app/api-server.js';
 import { ChangeRelay } from '../../src/app/change-relay.js';
-import { openDataStore } from '../../src/app/local-adapters.js';
+import { databaseLocation, openDataStore, openSqlDataStore } from '../../src/app/local-adapters.js';
+import { StoreOutputTarget } from '../../src/stages/store-output-target.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { MetadataChangeset } from '../../src/domain/metadata-changeset.js';
 import { TriggerEvent } from '../../src/domain/trigger-event.js';
@@ -173,6 +174,44 @@ describe('the change relay', { timeout: 120_000 }, () => {
     void draining;
     // Nothing was settled: with its lease run out, every event is there for the next relay.
     expect((await store.claimOutboxEvents(10, 0)).events).toHaveLength(2);
+  });
+
+  it("an attempt's outputs are announced after its changesets, and still once the hold runs out if it dies first", async () => {
+    const settings = await settingsFor('outputs');
+    const queue = queueAt(settings);
+    const dataset = async (store: DataStore) => (await store.createDataset({ orgId: 'og_r' })).dataset_id;
+    const output = path.join(settings.storeDir, 'out.bag');
+    await writeFile(output, 'out');
+    const signal = new AbortController().signal;
+    const files = [{ relativePath: 'out.bag', hostPath: output, sizeBytes: 3 }];
+    const notified: string[] = [];
+    const changes = { changed: () => notified.push('changed') };
+
+    // An attempt that finishes: nothing to hand on until its changesets are applied (uploadCommitted).
+    const store = await openStore(settings);
+    const finishing = new StoreOutputTarget(store, { invocationId: 'iv_ok', attempt: 1 }, 'test', changes);
+    const stored = await finishing.upload(await dataset(store), files, { signal });
+    expect((await store.claimOutboxEvents(10, 0)).events).toEqual([]);
+    await finishing.uploadCommitted(stored[0]!.association_id, stored);
+    expect(notified).toEqual(['changed']);
+    const relay = new ChangeRelay(store, queue, silent);
+    expect(await relay.drain()).toBe(1);
+
+    // An attempt that dies after storing its outputs (a store whose hold runs out at once).
+    const forgetful = await openSqlDataStore(databaseLocation(settings), settings.storeDir, {
+      announcementHoldMs: 0,
+    });
+    closing.push(() => forgetful.close());
+    const dying = new StoreOutputTarget(forgetful, { invocationId: 'iv_dead', attempt: 2 }, 'test', changes);
+    await dying.upload(await dataset(forgetful), files, { signal });
+    expect(await new ChangeRelay(forgetful, queue, silent).drain()).toBe(1);
+    const queued = await queuedEvents(queue);
+    expect(
+      queued.map((event) => [event.event_id, event.source_invocation_id, event.file_ids.length]).sort(),
+    ).toEqual([
+      ['iv_dead:2', 'iv_dead', 1],
+      ['iv_ok:1', 'iv_ok', 1],
+    ]);
   });
 
   it('a daemon-style notifier: changed() hands on at once, without waiting for the poll', async () => {

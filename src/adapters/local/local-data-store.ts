@@ -280,14 +280,9 @@ export class LocalDataStore implements DataStore {
     });
   }
 
-  announceUpload(
-    _datasetId: string,
-    _fileIds: readonly string[],
-    announce: ChangeAnnouncement,
-  ): Promise<void> {
-    return Promise.resolve().then(() => {
-      refuseAnnouncement(announce);
-    });
+  /** Nothing is ever held here: the folder store announces nothing (see `refuseAnnouncement`). */
+  releaseAnnouncement(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** The folder store keeps no outbox (it announces nothing, see `refuseAnnouncement`): never an event. */

@@ -17,6 +17,7 @@ export interface Database {
   topics: TopicsTable;
   store_migrations: StoreMigrationsTable;
   change_outbox: ChangeOutboxTable;
+  change_outbox_files: ChangeOutboxFilesTable;
 }
 
 type Json = ColumnType<unknown, string, string>;
@@ -149,4 +150,12 @@ export interface ChangeOutboxTable {
   event: Json;
   /** A relay's lease on the row, in epoch milliseconds; 0 when unclaimed. */
   claimed_until: ColumnType<number | string, number | undefined, number>;
+}
+
+/** The files of an outbox event written over several transactions, beside its `event.file_ids`. */
+export interface ChangeOutboxFilesTable {
+  seq: ColumnType<number | string, number, number>;
+  /** The order the write listed them in. */
+  n: number;
+  file_id: string;
 }

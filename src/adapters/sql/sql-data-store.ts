@@ -8,7 +8,13 @@ import { newTopicRecord, writtenFileRecord } from '../../domain/stored-records.j
 import { type MetadataChangeset, applyChangeset } from '../../domain/metadata-changeset.js';
 import type { FileRecord, TopicRecord } from '../../domain/records.js';
 import { safeRelativePath } from '../../domain/relative-path.js';
-import { TriggerEvent, changeEvent, ingestEventId, jsonDiffers } from '../../domain/trigger-event.js';
+import {
+  type AnnouncedChange,
+  TriggerEvent,
+  changeEvent,
+  ingestEventId,
+  jsonDiffers,
+} from '../../domain/trigger-event.js';
 import type {
   DataStore,
   DatasetFields,
@@ -38,7 +44,16 @@ const RECORD_BATCH = 1000;
 export interface SqlDataStoreOptions {
   /** File records written per transaction, at most (by default 1000). */
   recordBatch?: number;
+  /**
+   * How long a write's announcement is held after its latest batch (or, with `announce.hold`, after its
+   * end) before relays hand it on anyway: the writer died between batches, or before releasing it. By
+   * default 10 minutes.
+   */
+  announcementHoldMs?: number;
 }
+
+/** The default of SqlDataStoreOptions.announcementHoldMs. */
+const ANNOUNCEMENT_HOLD_MS = 10 * 60_000;
 
 /** Rows per INSERT statement: well below both dialects' limits on bound parameters (27 columns a row). */
 const ROWS_PER_STATEMENT = 500;
@@ -125,6 +140,7 @@ export class SqlDataStore implements DataStore {
   private readonly user = os.userInfo().username;
   private sqliteFile: Promise<string> | undefined;
   private readonly recordBatch: number;
+  private readonly announcementHoldMs: number;
 
   constructor(
     readonly database: SqlDatabase,
@@ -133,6 +149,7 @@ export class SqlDataStore implements DataStore {
   ) {
     this.db = database.db;
     this.recordBatch = options.recordBatch ?? RECORD_BATCH;
+    this.announcementHoldMs = options.announcementHoldMs ?? ANNOUNCEMENT_HOLD_MS;
   }
 
   // Queries are compiled to SQL (sql-queries.ts): pushed down whole where exact, re-checked where not.
@@ -274,12 +291,12 @@ export class SqlDataStore implements DataStore {
           transfers.moved('upload', bytes);
         }
       : undefined;
-    // The files the write's event lists (PutFilesOptions.announce): written, or written by the same write.
-    // The event goes into the last batch's transaction. Known gap (docs/operations.md): a write cut off
-    // after some batches committed has no event, and a later write of the same files by another key (an
-    // import run again) does not list those it finds unchanged.
-    // TODO(issue 13 follow-up): a held outbox row, written with the first batch, released by the last.
-    const announced = new Set<string>();
+    // The write's event (PutFilesOptions.announce): its files, written or written by the same write; its
+    // outbox row once a batch has written one, held until the last batch releases it.
+    const announced: Announcing = { fileIds: new Set(), seq: undefined };
+    if (options.announce?.hold === true && options.announce.eventId === undefined) {
+      throw new UsageError('a held announcement needs an event id', 'E_USAGE');
+    }
     // A file whose stat is the one recorded at its path's last import is left alone without being read.
     const recognised = options.skipUnchanged ? await this.unchangedByStat(datasetId, pending) : new Set();
     const toRead = (items: readonly Pending[]) =>
@@ -362,8 +379,8 @@ export class SqlDataStore implements DataStore {
     options: PutFilesOptions,
     records: FileRecord[],
     announcing: {
-      /** The write's files so far, for its event; this batch's are added. */
-      announced: Set<string>;
+      /** The write's event so far; this batch's files are added. */
+      announced: Announcing;
       /**
        * Set on a round's last batch: how many files the round's earlier batches missed. None missed in the
        * round: this is the write's last transaction, where its event is written.
@@ -387,6 +404,8 @@ export class SqlDataStore implements DataStore {
       const existingByPath = new Map<string, FileRow>(existingRows.map((row) => [row.relative_path, row]));
       const now = new Date().toISOString();
       const missed: Pending[] = [];
+      // The files of this batch the write's event lists.
+      const batchAnnounced: string[] = [];
       const fileRows: ReturnType<typeof fileRow>[] = [];
       const versionRows: Parameters<typeof versionRow>[0][] = [];
       const statUpdates: { fileId: string; sourceStat: string }[] = [];
@@ -409,7 +428,7 @@ export class SqlDataStore implements DataStore {
         if (existing && existing.sha256 === blob.sha256 && (isSameWrite || options.skipUnchanged)) {
           records[item.index] = existing.record;
           // Written by an earlier run of the same write (a retried attempt): still this write's file.
-          if (isSameWrite) announcing.announced.add(existing.record.file_id);
+          if (isSameWrite) batchAnnounced.push(existing.record.file_id);
           // Remember what the file looks like now, so that the next import needs no reading.
           if (
             sourceStat !== null &&
@@ -438,7 +457,7 @@ export class SqlDataStore implements DataStore {
         });
         written.set(item.relativePath, { record, sha256: blob.sha256, writtenBy: writeKey.invocationId });
         records[item.index] = record;
-        announcing.announced.add(record.file_id);
+        batchAnnounced.push(record.file_id);
         fileRows.push(fileRow(record, blob.sha256, writeKey, sourceStat));
         versionRows.push({ record, sha256: blob.sha256 });
       }
@@ -498,25 +517,15 @@ export class SqlDataStore implements DataStore {
           .execute();
       }
       const { announce } = options;
-      if (
-        announce !== undefined &&
-        announcing.announceIfLast !== undefined &&
-        announcing.announceIfLast + missed.length === 0 &&
-        announcing.announced.size > 0
-      ) {
-        await writeOutbox(
-          db,
-          changeEvent(
-            announce,
-            {
-              org_id: dataset.org_id,
-              dataset_id: datasetId,
-              cause: 'file_upload',
-              file_ids: [...announcing.announced],
-            },
-            new Date(now),
-          ),
-        );
+      if (announce !== undefined) {
+        const isLast =
+          announcing.announceIfLast !== undefined && announcing.announceIfLast + missed.length === 0;
+        await this.announceBatch(db, announce, announcing.announced, batchAnnounced, isLast, {
+          org_id: dataset.org_id,
+          dataset_id: datasetId,
+          cause: 'file_upload',
+          file_ids: [],
+        });
       }
       return missed;
     });
@@ -627,29 +636,63 @@ export class SqlDataStore implements DataStore {
     }
   }
 
-  async announceUpload(
-    datasetId: string,
-    fileIds: readonly string[],
+  /**
+   * A write's batch's part of its announcement, in the batch's transaction (`db`): the event's row written
+   * with the first batch that lists files, held; the batch's files added; the hold renewed, or, by the
+   * write's last batch, released (unless the announcement asks to stay held).
+   */
+  private async announceBatch(
+    db: Kysely<Database>,
     announce: ChangeAnnouncement,
+    announced: Announcing,
+    batchFileIds: readonly string[],
+    isLast: boolean,
+    change: AnnouncedChange,
   ): Promise<void> {
-    checkId(datasetId, 'dataset');
-    if (fileIds.length === 0) return;
-    await this.write(datasetId, async (db) => {
+    const fresh = batchFileIds.filter((fileId) => !announced.fileIds.has(fileId));
+    if (announced.seq === undefined && fresh.length === 0) return;
+    const now = Date.now();
+    const until = isLast && announce.hold !== true ? 0 : now + this.announcementHoldMs;
+    if (announced.seq === undefined) {
+      const event = TriggerEvent.parse(changeEvent(announce, change, new Date(now)));
       const row = await db
-        .selectFrom('datasets')
-        .select('org_id')
-        .where('dataset_id', '=', datasetId)
-        .executeTakeFirst();
-      if (row === undefined) throw unknownDataset(datasetId);
-      await writeOutbox(
-        db,
-        changeEvent(
-          announce,
-          { org_id: row.org_id, dataset_id: datasetId, cause: 'file_upload', file_ids: [...fileIds] },
-          new Date(),
-        ),
-      );
-    });
+        .insertInto('change_outbox')
+        .values({ event_id: event.event_id, event: JSON.stringify(event), claimed_until: until })
+        .returning('seq')
+        .executeTakeFirstOrThrow();
+      announced.seq = Number(row.seq);
+    } else {
+      await db
+        .updateTable('change_outbox')
+        .set({ claimed_until: until })
+        .where('seq', '=', announced.seq)
+        .execute();
+    }
+    const seq = announced.seq;
+    const start = announced.fileIds.size;
+    for (let i = 0; i < fresh.length; i += ROWS_PER_STATEMENT) {
+      await db
+        .insertInto('change_outbox_files')
+        .values(
+          fresh
+            .slice(i, i + ROWS_PER_STATEMENT)
+            .map((fileId, j) => ({ seq, n: start + i + j, file_id: fileId })),
+        )
+        .onConflict((conflict) => conflict.columns(['seq', 'file_id']).doNothing())
+        .execute();
+    }
+    for (const fileId of fresh) announced.fileIds.add(fileId);
+  }
+
+  async releaseAnnouncement(eventId: string): Promise<void> {
+    await this.write(null, (db) =>
+      db
+        .updateTable('change_outbox')
+        .set({ claimed_until: 0 })
+        .where('event_id', '=', eventId)
+        .where('claimed_until', '<', SET_ASIDE)
+        .execute(),
+    );
   }
 
   async claimOutboxEvents(
@@ -685,13 +728,41 @@ export class SqlDataStore implements DataStore {
         .execute();
       return found;
     });
-    // Read outside the write lock.
+    // Read outside the write lock; the files of events written over several batches from their table.
+    const sideFiles = new Map<number, string[]>();
+    if (rows.length > 0) {
+      const fileRows = await this.db
+        .selectFrom('change_outbox_files')
+        .select(['seq', 'file_id'])
+        .where(
+          'seq',
+          'in',
+          rows.map((row) => Number(row.seq)),
+        )
+        .orderBy('seq')
+        .orderBy('n')
+        .execute();
+      for (const fileRow of fileRows) {
+        const list = sideFiles.get(Number(fileRow.seq)) ?? [];
+        list.push(fileRow.file_id);
+        sideFiles.set(Number(fileRow.seq), list);
+      }
+    }
     const events: OutboxEvent[] = [];
     const setAside: number[] = [];
     for (const row of rows) {
+      const seq = Number(row.seq);
       const parsed = TriggerEvent.safeParse(fromJson(row.event));
-      if (parsed.success) events.push({ seq: Number(row.seq), event: parsed.data });
-      else setAside.push(Number(row.seq));
+      if (!parsed.success) {
+        setAside.push(seq);
+        continue;
+      }
+      const event = parsed.data;
+      const more = sideFiles.get(seq);
+      events.push({
+        seq,
+        event: more === undefined ? event : { ...event, file_ids: [...event.file_ids, ...more] },
+      });
     }
     if (setAside.length > 0) {
       await this.write(null, (db) =>
@@ -708,7 +779,10 @@ export class SqlDataStore implements DataStore {
   async settleOutboxEvents(seqs: readonly number[]): Promise<void> {
     for (let start = 0; start < seqs.length; start += RECORD_BATCH) {
       const batch = seqs.slice(start, start + RECORD_BATCH);
-      await this.write(null, (db) => db.deleteFrom('change_outbox').where('seq', 'in', batch).execute());
+      await this.write(null, async (db) => {
+        await db.deleteFrom('change_outbox_files').where('seq', 'in', batch).execute();
+        await db.deleteFrom('change_outbox').where('seq', 'in', batch).execute();
+      });
     }
   }
 
@@ -903,4 +977,10 @@ async function writeOutbox(db: Kysely<Database>, event: TriggerEvent): Promise<v
     .insertInto('change_outbox')
     .values({ event_id: valid.event_id, event: JSON.stringify(valid) })
     .execute();
+}
+
+/** A write's announcement as its batches build it: the files listed so far, and its outbox row once written. */
+interface Announcing {
+  fileIds: Set<string>;
+  seq: number | undefined;
 }
