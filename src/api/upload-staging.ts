@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { type WriteStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 /** A body that carried more bytes than the manifest declares for its path: nothing of it is kept. */
 export class StagedTooLarge extends Error {
@@ -54,10 +54,13 @@ export class UploadStaging {
     body: Readable | undefined,
     declaredBytes: number,
   ): Promise<void> {
+    if (body !== undefined && !(body instanceof Readable)) {
+      throw new TypeError('an upload body must be a byte stream');
+    }
     const target = this.fileOf(transactionId, index);
     await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     const part = `${target}.${randomBytes(6).toString('hex')}.part`;
-    const sink = createWriteStream(part, { flags: 'wx', mode: 0o600 });
+    let sink: WriteStream | undefined;
     let received = 0;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -69,38 +72,52 @@ export class UploadStaging {
             resolve();
             return;
           }
-          body?.unpipe(sink);
+          if (sink !== undefined) body?.unpipe(sink);
           body?.pause();
-          sink.destroy();
-          // Resolved once the file is closed, so that removing it leaves nothing behind.
+          if (sink === undefined || sink.closed) {
+            reject(error);
+            return;
+          }
+          // Rejected once the file is closed, so that removing it leaves nothing behind.
           sink.once('close', () => {
             reject(error);
           });
-          if (sink.closed) reject(error);
+          sink.destroy();
         };
-        sink.once('error', settle);
-        sink.once('close', () => {
-          settle(sink.writableFinished ? undefined : new StagedTooShort(received, declaredBytes));
-        });
-        if (body === undefined) {
-          sink.end();
-          return;
-        }
-        body.on('data', (chunk: Buffer) => {
+        // The body's listeners first: nothing that can throw comes between opening the file and piping.
+        body?.on('data', (chunk: Buffer) => {
           received += chunk.length;
           if (received > declaredBytes) settle(new StagedTooLarge(declaredBytes));
         });
-        body.once('error', () => {
+        body?.once('error', () => {
           settle(new StagedTooShort(received, declaredBytes));
         });
-        body.once('close', () => {
+        body?.once('close', () => {
           if (!body.readableEnded) settle(new StagedTooShort(received, declaredBytes));
         });
-        body.pipe(sink);
+        try {
+          const opened = createWriteStream(part, { flags: 'wx', mode: 0o600 });
+          sink = opened;
+          opened.once('error', settle);
+          opened.once('close', () => {
+            settle(opened.writableFinished ? undefined : new StagedTooShort(received, declaredBytes));
+          });
+          if (body === undefined) opened.end();
+          else body.pipe(opened);
+        } catch (error) {
+          settle(error instanceof Error ? error : new Error(String(error)));
+        }
       });
       if (received !== declaredBytes) throw new StagedTooShort(received, declaredBytes);
       await rename(part, target);
     } finally {
+      if (sink !== undefined && !sink.closed) {
+        const open = sink;
+        await new Promise<void>((resolve) => {
+          open.once('close', resolve);
+          open.destroy();
+        });
+      }
       await rm(part, { force: true });
     }
   }

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { randomId } from '../../domain/ids.js';
 import {
@@ -58,6 +58,13 @@ const ProgressRequest = z.object({
 
 const transactionNotFound = (transactionId: string): HttpError =>
   new HttpError(404, 'RobotoNotFoundException', `upload transaction ${transactionId} not found`);
+
+const notOctetStream = (): HttpError =>
+  new HttpError(
+    415,
+    'RobotoInvalidRequestException',
+    "an upload mapping takes a file's raw bytes only: Content-Type: application/octet-stream",
+  );
 
 const invalid = (message: string): HttpError => new HttpError(400, 'RobotoInvalidRequestException', message);
 
@@ -185,6 +192,11 @@ export const uploadRoutes: FastifyPluginAsyncZod<
   // (this plugin's too) stays JSON-only. The body is handed over as the request stream, never buffered.
   await app.register((scope, _options, done) => {
     const content = scope.withTypeProvider<ZodTypeProvider>();
+    // Only raw bytes: a JSON (or any other) body here is 415 before anything touches the disk.
+    content.removeAllContentTypeParsers();
+    content.addContentTypeParser('*', (_request, _payload, parsed) => {
+      parsed(notOctetStream(), undefined);
+    });
     content.addContentTypeParser('application/octet-stream', (_request, payload, parsed) => {
       parsed(null, payload);
     });
@@ -220,6 +232,9 @@ export const uploadRoutes: FastifyPluginAsyncZod<
             `${JSON.stringify(datasetPath)} is not in upload transaction ${transactionId}'s manifest`,
           );
         }
+        // Belt and braces: whatever a parser made of it, anything but the request stream is refused.
+        const body: unknown = request.body;
+        if (body !== undefined && !(body instanceof Readable)) throw notOctetStream();
         const announced = Number(request.headers['content-length'] ?? Number.NaN);
         if (announced > entry.size_bytes) {
           throw new HttpError(
@@ -229,7 +244,7 @@ export const uploadRoutes: FastifyPluginAsyncZod<
           );
         }
         try {
-          await staging.write(transactionId, index, request.body as Readable | undefined, entry.size_bytes);
+          await staging.write(transactionId, index, body, entry.size_bytes);
         } catch (error) {
           if (error instanceof StagedTooLarge) {
             throw new HttpError(

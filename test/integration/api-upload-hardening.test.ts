@@ -1,0 +1,233 @@
+import { readdirSync, readlinkSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordPrefix, redisOptions } from '../../src/adapters/bullmq/invocation-queue.js';
+import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
+import { RedisUploadTransactionStore } from '../../src/adapters/redis/redis-upload-transaction-store.js';
+import { type UploadRouteOptions } from '../../src/api/routes/uploads.js';
+import { buildApiServer } from '../../src/api/server.js';
+import { openDataStore, uploadStagingDir } from '../../src/app/local-adapters.js';
+import { openTenancyStore } from '../../src/app/tenancy.js';
+import { WorkerSettings } from '../../src/config/worker-settings.js';
+import type { DataStore } from '../../src/ports/data-store.js';
+import type { UploadTransactionStore } from '../../src/ports/upload-transaction-store.js';
+import { deleteKeysUnder } from '../support/redis-stores.js';
+import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+
+/**
+ * The attacks on the upload routes a review found, each over a real loopback socket against the real Redis
+ * transaction store, the real data store and real tokens: bodies of another type, a stalled body, unbounded
+ * transactions, a complete racing its expiry or another complete, a PUT during a complete, and another
+ * principal of the same org. The store and the transaction store are wrapped only to hold a step at a gate.
+ */
+
+const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const keyPrefix = `action-worker-api-upload-hardening-${process.pid}-${Date.now()}`;
+
+let settings: WorkerSettings;
+let store: DataStore;
+let records: RedisInvocationStore;
+let transactions: RedisUploadTransactionStore;
+let tenancy: ReturnType<typeof openTenancyStore>;
+let tokenA: string;
+let stagingDir: string;
+let orgAId: string;
+const servers: FastifyInstance[] = [];
+
+/** Steps held at a gate by the test that sets them. */
+const hooks: { beforePutFiles?: () => Promise<void>; beforeMarkCompleted?: () => Promise<void> } = {};
+
+beforeAll(async () => {
+  settings = WorkerSettings.parse({
+    storeDir: path.join(await tempDir('api-upload-hardening'), 'store'),
+    redis: { url: REDIS_URL, keyPrefix },
+  });
+  stagingDir = uploadStagingDir(settings.storeDir);
+  tenancy = openTenancyStore(settings);
+  records = new RedisInvocationStore({
+    redis: redisOptions(REDIS_URL, 'fail'),
+    prefix: recordPrefix(settings.redis),
+  });
+  transactions = new RedisUploadTransactionStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
+  const orgA = await tenancy.createOrg({ name: 'hardening-a' });
+  orgAId = orgA.org_id;
+  tokenA = (await tenancy.createToken({ orgId: orgA.org_id, name: 'a' })).token;
+  store = await openDataStore(settings);
+});
+
+afterAll(async () => {
+  for (const app of servers) await app.close();
+  await store.close();
+  await records.close();
+  await transactions.close();
+  await tenancy.close();
+  await deleteKeysUnder(REDIS_URL, keyPrefix);
+  await removeTempDirs();
+});
+
+/** A server over the shared stores, its putFiles and markCompleted held by `hooks`; answers its URL. */
+async function server(
+  uploads: Partial<UploadRouteOptions> = {},
+  wrap: (inner: UploadTransactionStore) => UploadTransactionStore = (inner) => inner,
+): Promise<string> {
+  const gatedStore = new Proxy(store, {
+    get(target, name, receiver) {
+      if (name === 'putFiles') {
+        return async (...args: Parameters<DataStore['putFiles']>) => {
+          await hooks.beforePutFiles?.();
+          return target.putFiles(...args);
+        };
+      }
+      const value = Reflect.get(target, name, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const gatedTransactions = new Proxy<UploadTransactionStore>(transactions, {
+    get(target, name, receiver) {
+      if (name === 'markCompleted') {
+        return async (...args: Parameters<UploadTransactionStore['markCompleted']>) => {
+          await hooks.beforeMarkCompleted?.();
+          return target.markCompleted(...args);
+        };
+      }
+      const value = Reflect.get(target, name, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const app = await buildApiServer({
+    store: gatedStore,
+    authenticator: tenancy,
+    orgs: tenancy,
+    readiness: {},
+    logger: pino({ level: 'silent' }),
+    limits: { bodyLimitBytes: 1024 * 1024, requestTimeoutMs: 60_000 },
+    uploads: { transactions: wrap(gatedTransactions), stagingDir, ...uploads },
+  });
+  servers.push(app);
+  return app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+interface Answer {
+  status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read what the SDK reads
+  json: any;
+}
+
+async function answerOf(response: Response): Promise<Answer> {
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, json };
+}
+
+async function call(url: string, init: { method?: string; token?: string; body?: unknown } = {}) {
+  return answerOf(
+    await fetch(url, {
+      method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+      headers: {
+        authorization: `Bearer ${init.token ?? tokenA}`,
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+    }),
+  );
+}
+
+async function putBytes(url: string, bytes: Buffer, token = tokenA): Promise<Answer> {
+  return answerOf(
+    await fetch(url, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+      body: bytes,
+    }),
+  );
+}
+
+interface Begun {
+  transaction_id: string;
+  upload_mappings: Record<string, string>;
+}
+
+async function newDataset(): Promise<string> {
+  return (await store.createDataset({ orgId: orgAId })).dataset_id;
+}
+
+async function begin(url: string, manifest: Record<string, number>, token = tokenA): Promise<Answer> {
+  return call(`${url}/v1/files/upload`, {
+    token,
+    body: {
+      association: { association_id: await newDataset(), association_type: 'dataset' },
+      resource_manifest: manifest,
+    },
+  });
+}
+
+async function begun(url: string, manifest: Record<string, number>, token = tokenA): Promise<Begun> {
+  const answer = await begin(url, manifest, token);
+  expect(answer.status, JSON.stringify(answer.json)).toBe(200);
+  return answer.json.data as Begun;
+}
+
+/** Everything left in the transaction's staging directory (files, at any depth). */
+async function stagedFiles(txn: string): Promise<string[]> {
+  const entries = await readdir(path.join(stagingDir, txn), { recursive: true, withFileTypes: true }).catch(
+    () => [],
+  );
+  return entries.filter((entry) => entry.isFile()).map((entry) => entry.name);
+}
+
+/** This process's open descriptors on anything under the transaction's staging directory. */
+function openUnder(txn: string): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.includes(path.join(stagingDir, txn)) ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe('API upload hardening', () => {
+  it('refuses a content PUT that is not application/octet-stream (415), leaking no descriptor, keeping nothing', async () => {
+    const url = await server();
+    const { transaction_id: txn, upload_mappings: mappings } = await begun(url, { 'a.json': 7 });
+    for (let round = 0; round < 50; round += 1) {
+      const answer = await answerOf(
+        await fetch(mappings['a.json']!, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${tokenA}`, 'content-type': 'application/json' },
+          body: '{"a":1}',
+        }),
+      );
+      expect(answer.status).toBe(415);
+      expect(answer.json.error.message).toContain('application/octet-stream');
+    }
+    for (const type of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+    ]) {
+      const answer = await answerOf(
+        await fetch(mappings['a.json']!, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${tokenA}`, 'content-type': type },
+          body: '{"a":1}',
+        }),
+      );
+      expect(answer.status, type).toBe(415);
+    }
+    expect(openUnder(txn)).toEqual([]);
+    expect(await stagedFiles(txn)).toEqual([]);
+    // The right type still takes the bytes.
+    expect((await putBytes(mappings['a.json']!, Buffer.from('{"a":1}'))).status).toBe(200);
+    expect(openUnder(txn)).toEqual([]);
+  });
+});
