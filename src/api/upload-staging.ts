@@ -23,6 +23,17 @@ export class StagedTooShort extends Error {
   }
 }
 
+/** A body that sent nothing for the idle timeout: nothing of it is kept. */
+export class StagedIdle extends Error {
+  constructor(
+    readonly receivedBytes: number,
+    readonly idleMs: number,
+  ) {
+    super(`no bytes for ${idleMs} ms after ${receivedBytes}`);
+    this.name = 'StagedIdle';
+  }
+}
+
 /**
  * Where API uploads keep their bytes until their transaction completes: `<dir>/<ut_id>/<n>`, `n` the
  * file's place in the transaction's sorted manifest, so no name comes from the client. `dir` is in the
@@ -46,13 +57,15 @@ export class UploadStaging {
   /**
    * Streams `body` to the file at `index`, never holding it whole: StagedTooLarge as soon as it carries
    * more than `declaredBytes` (the body is then left unread: answer with `Connection: close`),
-   * StagedTooShort when it ends with fewer. Either way nothing is kept and what was staged before stays.
+   * StagedTooShort when it ends with fewer, StagedIdle when it sends nothing for `idleTimeoutMs` (the
+   * body is then left unread too). Whatever the refusal, nothing is kept and what was staged before stays.
    */
   async write(
     transactionId: string,
     index: number,
     body: Readable | undefined,
     declaredBytes: number,
+    idleTimeoutMs?: number,
   ): Promise<void> {
     if (body !== undefined && !(body instanceof Readable)) {
       throw new TypeError('an upload body must be a byte stream');
@@ -62,12 +75,14 @@ export class UploadStaging {
     const part = `${target}.${randomBytes(6).toString('hex')}.part`;
     let sink: WriteStream | undefined;
     let received = 0;
+    let idle: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         let settled = false;
         const settle = (error?: Error): void => {
           if (settled) return;
           settled = true;
+          clearTimeout(idle);
           if (error === undefined) {
             resolve();
             return;
@@ -84,8 +99,16 @@ export class UploadStaging {
           });
           sink.destroy();
         };
+        const arm = (): void => {
+          if (idleTimeoutMs === undefined || body === undefined) return;
+          clearTimeout(idle);
+          idle = setTimeout(() => {
+            settle(new StagedIdle(received, idleTimeoutMs));
+          }, idleTimeoutMs);
+        };
         // The body's listeners first: nothing that can throw comes between opening the file and piping.
         body?.on('data', (chunk: Buffer) => {
+          arm();
           received += chunk.length;
           if (received > declaredBytes) settle(new StagedTooLarge(declaredBytes));
         });
@@ -103,7 +126,10 @@ export class UploadStaging {
             settle(opened.writableFinished ? undefined : new StagedTooShort(received, declaredBytes));
           });
           if (body === undefined) opened.end();
-          else body.pipe(opened);
+          else {
+            arm();
+            body.pipe(opened);
+          }
         } catch (error) {
           settle(error instanceof Error ? error : new Error(String(error)));
         }
@@ -111,6 +137,7 @@ export class UploadStaging {
       if (received !== declaredBytes) throw new StagedTooShort(received, declaredBytes);
       await rename(part, target);
     } finally {
+      clearTimeout(idle);
       if (sink !== undefined && !sink.closed) {
         const open = sink;
         await new Promise<void>((resolve) => {

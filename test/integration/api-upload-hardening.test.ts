@@ -1,5 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import { connect } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -228,6 +229,31 @@ describe('API upload hardening', () => {
     expect(await stagedFiles(txn)).toEqual([]);
     // The right type still takes the bytes.
     expect((await putBytes(mappings['a.json']!, Buffer.from('{"a":1}'))).status).toBe(200);
+    expect(openUnder(txn)).toEqual([]);
+  });
+
+  it('cuts off a body that stalls for the idle timeout (408), keeping nothing of it', async () => {
+    const url = await server({ idleTimeoutMs: 300 });
+    const { transaction_id: txn, upload_mappings: mappings } = await begun(url, { 'slow.bin': 1000 });
+    const target = new URL(mappings['slow.bin']!);
+    const socket = connect(Number(target.port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      `PUT ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nAuthorization: Bearer ${tokenA}\r\n` +
+        'Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n',
+    );
+    socket.write(Buffer.alloc(100, 1));
+    // Then nothing: the server answers and closes the connection; the test never closes it itself.
+    await ended;
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer.toLowerCase()).toContain('connection: close');
+    expect(answer).toContain('sent nothing for 300 ms');
+    expect(await stagedFiles(txn)).toEqual([]);
     expect(openUnder(txn)).toEqual([]);
   });
 });

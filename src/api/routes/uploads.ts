@@ -17,7 +17,7 @@ import type { ChangeNotifier } from '../../ports/trigger-events.js';
 import type { UploadTransactionStore } from '../../ports/upload-transaction-store.js';
 import { HttpError } from '../errors.js';
 import { ErrorEnvelope, envelope } from '../schemas.js';
-import { StagedTooLarge, StagedTooShort, UploadStaging } from '../upload-staging.js';
+import { StagedIdle, StagedTooLarge, StagedTooShort, UploadStaging } from '../upload-staging.js';
 import { ERROR_RESPONSES, callerOf, scopeOf } from './route-kit.js';
 
 export interface UploadRouteOptions {
@@ -26,9 +26,14 @@ export interface UploadRouteOptions {
   stagingDir: string;
   /** How long a transaction is kept. @defaultValue UPLOAD_TRANSACTION_TTL_MS (24 h) */
   ttlMs?: number;
+  /** A content PUT whose body sends nothing for this long is cut off (408). @defaultValue 30 s */
+  idleTimeoutMs?: number;
   /** The clock of transactions' `created`/`expires`. @defaultValue Date.now */
   now?: () => number;
 }
+
+/** How long a content PUT's body may send nothing before it is cut off. */
+export const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
 
 /** How often (at most) a begin looks for staging directories left behind. */
 const SWEEP_EVERY_MS = 60 * 60_000;
@@ -88,6 +93,7 @@ export const uploadRoutes: FastifyPluginAsyncZod<
   const { store, transactions, changes } = options;
   const staging = new UploadStaging(options.stagingDir);
   const ttlMs = options.ttlMs ?? UPLOAD_TRANSACTION_TTL_MS;
+  const idleTimeoutMs = options.idleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS;
   const now = options.now ?? Date.now;
   let lastSweep = 0;
 
@@ -208,7 +214,14 @@ export const uploadRoutes: FastifyPluginAsyncZod<
             "Send one file's bytes (application/octet-stream, exactly its declared size) to its upload mapping; " +
             'a retried PUT replaces them. action-worker only: the hosted service takes them in S3',
           params: TransactionParams.extend({ path: z.string().min(1).max(8192) }),
-          response: { 200: envelope(z.null()), 409: ErrorEnvelope, 413: ErrorEnvelope, ...ERROR_RESPONSES },
+          response: {
+            200: envelope(z.null()),
+            408: ErrorEnvelope,
+            409: ErrorEnvelope,
+            413: ErrorEnvelope,
+            415: ErrorEnvelope,
+            ...ERROR_RESPONSES,
+          },
         },
         // A refusal leaves the rest of the body unread: the connection is closed rather than drained.
         onSend: async (request, reply) => {
@@ -244,13 +257,20 @@ export const uploadRoutes: FastifyPluginAsyncZod<
           );
         }
         try {
-          await staging.write(transactionId, index, body, entry.size_bytes);
+          await staging.write(transactionId, index, body, entry.size_bytes, idleTimeoutMs);
         } catch (error) {
           if (error instanceof StagedTooLarge) {
             throw new HttpError(
               413,
               'RobotoInvalidRequestException',
               `${JSON.stringify(datasetPath)}: the body is larger than the ${entry.size_bytes} bytes declared`,
+            );
+          }
+          if (error instanceof StagedIdle) {
+            throw new HttpError(
+              408,
+              'RobotoInvalidRequestException',
+              `${JSON.stringify(datasetPath)}: the body sent nothing for ${idleTimeoutMs} ms (after ${error.receivedBytes} of the ${entry.size_bytes} bytes declared)`,
             );
           }
           if (error instanceof StagedTooShort) {
