@@ -189,6 +189,8 @@ export async function startApiServer(
         transactions: uploadTransactions,
         stagingDir: uploadStagingDir(settings.storeDir),
         idleTimeoutMs: settings.api.uploadIdleTimeoutMs,
+        maxTransactionBytes: settings.api.uploadMaxTransactionBytes,
+        maxPendingPerOrg: settings.api.uploadMaxPendingPerOrg,
       },
       readiness: {
         redis: () => records.get('iv_readiness-probe'),

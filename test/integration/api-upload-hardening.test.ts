@@ -1,5 +1,5 @@
 import { readdirSync, readlinkSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -15,6 +15,7 @@ import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import type { UploadTransactionStore } from '../../src/ports/upload-transaction-store.js';
+import { eventually } from '../support/poll.js';
 import { deleteKeysUnder } from '../support/redis-stores.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
 
@@ -242,7 +243,11 @@ describe('API upload hardening', () => {
     socket.on('data', (chunk: Buffer) => {
       answer += chunk.toString('latin1');
     });
-    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const ended = new Promise<void>((resolve) =>
+      socket.once('close', () => {
+        resolve();
+      }),
+    );
     socket.write(
       `PUT ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nAuthorization: Bearer ${tokenA}\r\n` +
         'Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n',
@@ -255,5 +260,67 @@ describe('API upload hardening', () => {
     expect(answer).toContain('sent nothing for 300 ms');
     expect(await stagedFiles(txn)).toEqual([]);
     expect(openUnder(txn)).toEqual([]);
+  });
+
+  it('refuses a begin declaring more bytes than api.uploadMaxTransactionBytes (413), naming the limit', async () => {
+    const url = await server({ maxTransactionBytes: 100 });
+    for (const manifest of [{ 'a.bin': 60, 'b.bin': 41 }, { 'one.bin': 101 }] as Record<string, number>[]) {
+      const answer = await begin(url, manifest);
+      expect(answer.status).toBe(413);
+      expect(answer.json.error.message).toContain('api.uploadMaxTransactionBytes');
+      expect(answer.json.error.message).toContain('at most 100');
+    }
+    expect((await begin(url, { 'a.bin': 60, 'b.bin': 40 })).status).toBe(200);
+  });
+
+  it('refuses a begin beyond api.uploadMaxPendingPerOrg (400) until one completes', async () => {
+    const org = await tenancy.createOrg({ name: 'hardening-pending' });
+    const token = (await tenancy.createToken({ orgId: org.org_id, name: 'p' })).token;
+    const url = await server({ maxPendingPerOrg: 2 });
+    const dataset = async () => (await store.createDataset({ orgId: org.org_id })).dataset_id;
+    const beginIn = async () =>
+      call(`${url}/v1/files/upload`, {
+        token,
+        body: {
+          association: { association_id: await dataset(), association_type: 'dataset' },
+          resource_manifest: { 'a.txt': 1 },
+        },
+      });
+    const first = await beginIn();
+    expect(first.status).toBe(200);
+    expect((await beginIn()).status).toBe(200);
+    const refused = await beginIn();
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.message).toContain('api.uploadMaxPendingPerOrg');
+    // Another org is not held back by it.
+    const other = await tenancy.createOrg({ name: 'hardening-pending-other' });
+    const otherToken = (await tenancy.createToken({ orgId: other.org_id, name: 'o' })).token;
+    const otherDataset = (await store.createDataset({ orgId: other.org_id })).dataset_id;
+    const elsewhere = await call(`${url}/v1/files/upload`, {
+      token: otherToken,
+      body: {
+        association: { association_id: otherDataset, association_type: 'dataset' },
+        resource_manifest: { 'a.txt': 1 },
+      },
+    });
+    expect(elsewhere.status).toBe(200);
+    const { transaction_id: txn, upload_mappings: mappings } = first.json.data as Begun;
+    expect((await putBytes(mappings['a.txt']!, Buffer.from('x'), token)).status).toBe(200);
+    expect((await call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT', token })).status).toBe(200);
+    expect((await beginIn()).status).toBe(200);
+  });
+
+  it('sweeps staging directories left behind on a timer, with no begin', async () => {
+    const gone = 'ut_sweeptimergone000000';
+    await mkdir(path.join(stagingDir, gone), { recursive: true });
+    await writeFile(path.join(stagingDir, gone, '0'), 'x');
+    const old = new Date(Date.now() - 2 * 60 * 60_000);
+    await utimes(path.join(stagingDir, gone), old, old);
+    await server({ sweepIntervalMs: 100 });
+    await eventually(
+      async () => ((await readdir(stagingDir)).includes(gone) ? undefined : true),
+      10_000,
+      'the left-behind staging directory to be swept',
+    );
   });
 });

@@ -28,6 +28,12 @@ export interface UploadRouteOptions {
   ttlMs?: number;
   /** A content PUT whose body sends nothing for this long is cut off (408). @defaultValue 30 s */
   idleTimeoutMs?: number;
+  /** The most bytes one transaction may declare (its files' sizes summed). @defaultValue 100 GiB */
+  maxTransactionBytes?: number;
+  /** The most transactions of one org pending (begun, neither completed nor expired) at once. @defaultValue 64 */
+  maxPendingPerOrg?: number;
+  /** How often the staging directories left behind are looked for (and at a begin, at most this often). @defaultValue 1 h */
+  sweepIntervalMs?: number;
   /** The clock of transactions' `created`/`expires`. @defaultValue Date.now */
   now?: () => number;
 }
@@ -35,7 +41,11 @@ export interface UploadRouteOptions {
 /** How long a content PUT's body may send nothing before it is cut off. */
 export const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
 
-/** How often (at most) a begin looks for staging directories left behind. */
+/** The most bytes one transaction may declare, unless configured (api.uploadMaxTransactionBytes). */
+export const UPLOAD_MAX_TRANSACTION_BYTES = 100 * 1024 ** 3;
+/** The most pending transactions per org, unless configured (api.uploadMaxPendingPerOrg). */
+export const UPLOAD_MAX_PENDING_PER_ORG = 64;
+/** How often staging directories left behind are looked for; only those this old are removed. */
 const SWEEP_EVERY_MS = 60 * 60_000;
 
 const TransactionParams = z.object({ transaction_id: z.string().min(1).max(200) });
@@ -95,6 +105,9 @@ export const uploadRoutes: FastifyPluginAsyncZod<
   const ttlMs = options.ttlMs ?? UPLOAD_TRANSACTION_TTL_MS;
   const idleTimeoutMs = options.idleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS;
   const now = options.now ?? Date.now;
+  const maxTransactionBytes = options.maxTransactionBytes ?? UPLOAD_MAX_TRANSACTION_BYTES;
+  const maxPendingPerOrg = options.maxPendingPerOrg ?? UPLOAD_MAX_PENDING_PER_ORG;
+  const sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_EVERY_MS;
   let lastSweep = 0;
 
   /** The caller org's transaction, or 404 (unknown, expired, another org's). */
@@ -123,15 +136,32 @@ export const uploadRoutes: FastifyPluginAsyncZod<
     return missing;
   };
 
+  let sweeping: Promise<void> | undefined;
   const sweepLeftovers = async (): Promise<void> => {
-    if (now() - lastSweep < SWEEP_EVERY_MS) return;
+    if (sweeping !== undefined) return sweeping;
     lastSweep = now();
-    const removed = await staging.sweep(
-      SWEEP_EVERY_MS,
-      async (transactionId) => (await transactions.get(transactionId))?.status !== 'pending',
-    );
-    if (removed.length > 0) app.log.info({ removed: removed.length }, 'upload.staging_swept');
+    sweeping = (async () => {
+      const removed = await staging.sweep(
+        SWEEP_EVERY_MS,
+        async (transactionId) => (await transactions.get(transactionId))?.status !== 'pending',
+      );
+      if (removed.length > 0) app.log.info({ removed: removed.length }, 'upload.staging_swept');
+    })().finally(() => {
+      sweeping = undefined;
+    });
+    return sweeping;
   };
+  // Left-behind staging is looked for on a timer too, not only when someone begins an upload.
+  const sweepTimer = setInterval(() => {
+    sweepLeftovers().catch((error: unknown) => {
+      app.log.warn({ err: error }, 'upload.staging_sweep_failed');
+    });
+  }, sweepIntervalMs);
+  sweepTimer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(sweepTimer);
+    await sweeping?.catch(() => undefined);
+  });
 
   app.post(
     '/v1/files/upload',
@@ -139,7 +169,7 @@ export const uploadRoutes: FastifyPluginAsyncZod<
       schema: {
         summary: 'Begin an upload transaction into a dataset of the caller org (spec §11.2)',
         body: BeginUploadRequest,
-        response: { 200: envelope(BeginUploadResponse), ...ERROR_RESPONSES },
+        response: { 200: envelope(BeginUploadResponse), 413: ErrorEnvelope, ...ERROR_RESPONSES },
       },
     },
     async (request) => {
@@ -158,19 +188,38 @@ export const uploadRoutes: FastifyPluginAsyncZod<
         throw new HttpError(404, 'RobotoDatasetNotFoundException', `dataset ${datasetId} not found`);
       }
       const manifest = checkManifest(body.resource_manifest);
+      const declared = manifest.reduce((sum, entry) => sum + entry.size_bytes, 0);
+      if (declared > maxTransactionBytes) {
+        throw new HttpError(
+          413,
+          'RobotoInvalidRequestException',
+          `resource_manifest declares ${declared} bytes; a transaction may declare at most ${maxTransactionBytes} (api.uploadMaxTransactionBytes)`,
+        );
+      }
       const caller = callerOf(request);
       const created = now();
-      const transaction = await transactions.create({
-        transaction_id: randomId('ut', 20),
-        org_id: orgId,
-        dataset_id: datasetId,
-        origination: body.origination ?? `API upload by ${caller.tokenId}`,
-        manifest,
-        created_by: caller.tokenId,
-        created: new Date(created).toISOString(),
-        expires: new Date(created + ttlMs).toISOString(),
-        source_invocation_id: caller.invocationId ?? null,
-      });
+      const transaction = await transactions.create(
+        {
+          transaction_id: randomId('ut', 20),
+          org_id: orgId,
+          dataset_id: datasetId,
+          origination: body.origination ?? `API upload by ${caller.tokenId}`,
+          manifest,
+          created_by: caller.tokenId,
+          created: new Date(created).toISOString(),
+          expires: new Date(created + ttlMs).toISOString(),
+          source_invocation_id: caller.invocationId ?? null,
+        },
+        { maxPendingPerOrg },
+      );
+      if (transaction === undefined) {
+        throw new HttpError(
+          400,
+          'RobotoInvalidRequestException',
+          `org ${orgId} has ${maxPendingPerOrg} upload transactions pending already (api.uploadMaxPendingPerOrg): ` +
+            'complete them, or wait for them to expire, before beginning another',
+        );
+      }
       request.log.info(
         {
           transactionId: transaction.transaction_id,
@@ -180,9 +229,10 @@ export const uploadRoutes: FastifyPluginAsyncZod<
         },
         'upload.begun',
       );
-      await sweepLeftovers().catch((error: unknown) => {
-        request.log.warn({ err: error }, 'upload.staging_sweep_failed');
-      });
+      if (now() - lastSweep >= sweepIntervalMs)
+        await sweepLeftovers().catch((error: unknown) => {
+          request.log.warn({ err: error }, 'upload.staging_sweep_failed');
+        });
       const base = (options.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
       const mappings = Object.fromEntries(
         manifest.map((entry) => [
