@@ -25,6 +25,12 @@ export interface UploadTransactionStore {
    */
   addReported(transactionId: string, paths: readonly string[]): Promise<UploadTransaction | undefined>;
   /**
+   * Marks a pending transaction completing (a completed one stays completed) and keeps it at least until
+   * `keepUntil` (ISO 8601), so that it cannot expire while its files are stored. The transaction after, or
+   * undefined when there is none.
+   */
+  markCompleting(transactionId: string, keepUntil: string): Promise<UploadTransaction | undefined>;
+  /**
    * Marks the transaction completed with the files it stored, at `completed` (ISO 8601); marking it again
    * keeps the first completion. The transaction after, or undefined when there is none.
    */

@@ -142,5 +142,25 @@ export function describeUploadTransactionStoreContract(
       );
       expect(await store.create(transaction({ org_id: orgId }), { maxPendingPerOrg: 1 })).toBeDefined();
     });
+
+    it('marks a transaction completing, keeping it longer; it still counts as pending until completed', async () => {
+      const orgId = randomId('og', 12);
+      const store = open();
+      const begun = transaction({ org_id: orgId, expires: new Date(Date.now() + 500).toISOString() });
+      await store.create(begun);
+      const keepUntil = new Date(Date.now() + 60 * 60_000).toISOString();
+      const marked = await open().markCompleting(begun.transaction_id, keepUntil);
+      expect(marked).toMatchObject({ status: 'completing', expires: keepUntil });
+      // An earlier keep-until never shortens it.
+      await store.markCompleting(begun.transaction_id, new Date(Date.now() + 1_000).toISOString());
+      expect((await open().get(begun.transaction_id))?.expires).toBe(keepUntil);
+      expect(await open().countPending(orgId)).toBe(1);
+      const done = await open().markCompleted(begun.transaction_id, ['fl_1'], new Date().toISOString());
+      expect(done?.status).toBe('completed');
+      expect(await open().countPending(orgId)).toBe(0);
+      // Completed stays completed.
+      expect((await store.markCompleting(begun.transaction_id, keepUntil))?.status).toBe('completed');
+      expect(await store.markCompleting(randomId('ut', 20), keepUntil)).toBeUndefined();
+    });
   });
 }

@@ -323,4 +323,32 @@ describe('API upload hardening', () => {
       'the left-behind staging directory to be swept',
     );
   });
+
+  it('completes a transaction that would have expired while its files were stored: 200, and 200 again', async () => {
+    const url = await server({ ttlMs: 1_500 });
+    const { transaction_id: txn, upload_mappings: mappings } = await begun(url, { 'a.txt': 3 });
+    const declaredExpiry = Date.parse((await transactions.get(txn))!.expires);
+    expect((await putBytes(mappings['a.txt']!, Buffer.from('abc'))).status).toBe(200);
+    // The files are stored only once the transaction's begin-time expiry has passed (a long copy).
+    hooks.beforePutFiles = async () => {
+      await eventually(
+        async () => (Date.now() > declaredExpiry + 200 ? true : undefined),
+        10_000,
+        'the expiry',
+      );
+    };
+    try {
+      const answer = await call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT' });
+      expect(answer.status, JSON.stringify(answer.json)).toBe(200);
+    } finally {
+      delete hooks.beforePutFiles;
+    }
+    const again = await call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT' });
+    expect(again.status).toBe(200);
+    const stored = await transactions.get(txn);
+    expect(stored?.status).toBe('completed');
+    const files = await store.listFiles(stored!.dataset_id);
+    expect(files.map((file) => file.record.relative_path)).toEqual(['a.txt']);
+    expect(await stagedFiles(txn)).toEqual([]);
+  });
 });

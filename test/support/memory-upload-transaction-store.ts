@@ -58,13 +58,22 @@ export class MemoryUploadTransactionStore implements UploadTransactionStore {
     return this.get(transactionId);
   }
 
+  markCompleting(transactionId: string, keepUntil: string): Promise<UploadTransaction | undefined> {
+    const found = this.live(transactionId);
+    if (found !== undefined && found.status !== 'completed') {
+      found.status = 'completing';
+      if (Date.parse(keepUntil) > Date.parse(found.expires)) found.expires = keepUntil;
+    }
+    return this.get(transactionId);
+  }
+
   markCompleted(
     transactionId: string,
     fileIds: readonly string[],
     completed: string,
   ): Promise<UploadTransaction | undefined> {
     const found = this.live(transactionId);
-    if (found !== undefined && found.status === 'pending') {
+    if (found !== undefined && found.status !== 'completed') {
       found.status = 'completed';
       found.file_ids = [...fileIds];
       found.completed = completed;

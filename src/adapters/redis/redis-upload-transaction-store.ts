@@ -38,6 +38,27 @@ return 1
 `;
 
 /**
+ * KEYS: record, state, reported, the org's pending set. ARGV: keep until (ms since the epoch), id.
+ * 1 marked completing (or completed already), 0 no such transaction.
+ */
+const COMPLETING = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'status') == 'completed' then return 1 end
+redis.call('HSET', KEYS[2], 'status', 'completing')
+local wanted = tonumber(ARGV[1])
+if wanted > tonumber(redis.call('HGET', KEYS[2], 'expires_ms') or '0') then
+  redis.call('HSET', KEYS[2], 'expires_ms', ARGV[1])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[1])
+  redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
+  local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[4], last[2])
+end
+return 1
+`;
+
+/**
  * KEYS: record, state, the org's pending set. ARGV: file ids JSON, completed, id. 1 marked (or already),
  * 0 no such transaction.
  */
@@ -129,8 +150,11 @@ export class RedisUploadTransactionStore implements UploadTransactionStore {
     if (record === null) return undefined;
     let parsed: unknown;
     try {
+      const expiresMs = Number(state.expires_ms);
       parsed = {
         ...(JSON.parse(record) as object),
+        // A completion keeps a transaction longer than its begin said.
+        ...(Number.isSafeInteger(expiresMs) ? { expires: new Date(expiresMs).toISOString() } : {}),
         status: state.status,
         completed: state.completed === '' ? null : state.completed,
         file_ids: JSON.parse(state.file_ids ?? 'null') as unknown,
@@ -156,6 +180,23 @@ export class RedisUploadTransactionStore implements UploadTransactionStore {
       if (added !== 1) return undefined;
     }
     return this.get(transactionId);
+  }
+
+  async markCompleting(transactionId: string, keepUntil: string): Promise<UploadTransaction | undefined> {
+    const found = await this.get(transactionId);
+    if (found === undefined) return undefined;
+    const [record, state, reported] = this.keys(transactionId);
+    const marked = (await this.redis.eval(
+      COMPLETING,
+      4,
+      record,
+      state,
+      reported,
+      this.pendingKey(found.org_id),
+      String(Date.parse(keepUntil)),
+      transactionId,
+    )) as number;
+    return marked === 1 ? this.get(transactionId) : undefined;
   }
 
   async markCompleted(

@@ -34,6 +34,8 @@ export interface UploadRouteOptions {
   maxPendingPerOrg?: number;
   /** How often the staging directories left behind are looked for (and at a begin, at most this often). @defaultValue 1 h */
   sweepIntervalMs?: number;
+  /** A complete keeps its transaction at least this long from its start, for its files to be stored. @defaultValue 6 h */
+  completeGraceMs?: number;
   /** The clock of transactions' `created`/`expires`. @defaultValue Date.now */
   now?: () => number;
 }
@@ -108,6 +110,7 @@ export const uploadRoutes: FastifyPluginAsyncZod<
   const maxTransactionBytes = options.maxTransactionBytes ?? UPLOAD_MAX_TRANSACTION_BYTES;
   const maxPendingPerOrg = options.maxPendingPerOrg ?? UPLOAD_MAX_PENDING_PER_ORG;
   const sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_EVERY_MS;
+  const completeGraceMs = options.completeGraceMs ?? 6 * 60 * 60_000;
   let lastSweep = 0;
 
   /** The caller org's transaction, or 404 (unknown, expired, another org's). */
@@ -143,7 +146,9 @@ export const uploadRoutes: FastifyPluginAsyncZod<
     sweeping = (async () => {
       const removed = await staging.sweep(
         SWEEP_EVERY_MS,
-        async (transactionId) => (await transactions.get(transactionId))?.status !== 'pending',
+        // Gone, expired or completed: a completing transaction's bytes may still be being stored.
+        async (transactionId) =>
+          ((await transactions.get(transactionId))?.status ?? 'completed') === 'completed',
       );
       if (removed.length > 0) app.log.info({ removed: removed.length }, 'upload.staging_swept');
     })().finally(() => {
@@ -418,7 +423,8 @@ export const uploadRoutes: FastifyPluginAsyncZod<
     async (request) => {
       const { transaction_id: transactionId } = request.params;
       let transaction = await ownTransaction(request, transactionId);
-      if (transaction.status === 'pending') {
+      // A completing one is retried as a whole: its completion may have stopped half-way (a crash).
+      if (transaction.status !== 'completed') {
         const missing = await notArrived(
           transaction,
           transaction.manifest.map((_entry, index) => index),
@@ -440,6 +446,13 @@ export const uploadRoutes: FastifyPluginAsyncZod<
             `dataset ${transaction.dataset_id} not found`,
           );
         }
+        // From here its bytes take no more PUTs, and it is kept long enough for the files to be stored:
+        // without that it could expire half-way, its files stored and announced but every retry 404.
+        const marked = await transactions.markCompleting(
+          transactionId,
+          new Date(now() + completeGraceMs).toISOString(),
+        );
+        if (marked === undefined) throw transactionNotFound(transactionId);
         const files: PutFile[] = transaction.manifest.map((entry, index) => ({
           relativePath: entry.path,
           sourcePath: staging.fileOf(transactionId, index),
@@ -466,8 +479,9 @@ export const uploadRoutes: FastifyPluginAsyncZod<
           records.map((record) => record.file_id),
           new Date(now()).toISOString(),
         );
-        if (completed === undefined) throw transactionNotFound(transactionId);
-        transaction = completed;
+        // Gone after all (a grace too short for the copy): its files are stored and announced all the same.
+        if (completed === undefined) request.log.warn({ transactionId }, 'upload.completed_after_expiry');
+        else transaction = completed;
         request.log.info(
           { transactionId, datasetId: transaction.dataset_id, files: records.length },
           'upload.completed',
