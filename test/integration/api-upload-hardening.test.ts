@@ -332,7 +332,7 @@ describe('API upload hardening', () => {
     // The files are stored only once the transaction's begin-time expiry has passed (a long copy).
     hooks.beforePutFiles = async () => {
       await eventually(
-        async () => (Date.now() > declaredExpiry + 200 ? true : undefined),
+        () => Promise.resolve(Date.now() > declaredExpiry + 200 ? true : undefined),
         10_000,
         'the expiry',
       );
