@@ -351,4 +351,39 @@ describe('API upload hardening', () => {
     expect(files.map((file) => file.record.relative_path)).toEqual(['a.txt']);
     expect(await stagedFiles(txn)).toEqual([]);
   });
+
+  it('answers 200 to both of two completes at once, storing the files once', async () => {
+    const url = await server();
+    const { transaction_id: txn, upload_mappings: mappings } = await begun(url, { 'a.txt': 3 });
+    expect((await putBytes(mappings['a.txt']!, Buffer.from('abc'))).status).toBe(200);
+    // Both pass their arrival check; the second stores only after the first removed the staged bytes.
+    let calls = 0;
+    let secondEntered!: () => void;
+    const second = new Promise<void>((resolve) => (secondEntered = resolve));
+    let firstDone!: () => void;
+    const first = new Promise<void>((resolve) => (firstDone = resolve));
+    hooks.beforePutFiles = async () => {
+      calls += 1;
+      if (calls === 1) await second;
+      else {
+        secondEntered();
+        await first;
+      }
+    };
+    try {
+      const a = call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT' }).then((answer) => {
+        firstDone();
+        return answer;
+      });
+      const b = call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT' });
+      const answers = await Promise.all([a, b]);
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+    } finally {
+      delete hooks.beforePutFiles;
+    }
+    const stored = await transactions.get(txn);
+    expect(stored?.status).toBe('completed');
+    const files = await store.listFiles(stored!.dataset_id);
+    expect(files.map((file) => [file.record.relative_path, file.record.version])).toEqual([['a.txt', 1]]);
+  });
 });

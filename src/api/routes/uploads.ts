@@ -458,7 +458,7 @@ export const uploadRoutes: FastifyPluginAsyncZod<
           sourcePath: staging.fileOf(transactionId, index),
           sizeBytes: entry.size_bytes,
         }));
-        const records = await store.putFiles(transaction.dataset_id, files, {
+        const stored = store.putFiles(transaction.dataset_id, files, {
           // The transaction is the write: a retried completion (or a racing one) leaves one version per path.
           writeKey: { invocationId: transactionId, attempt: 1 },
           origination: transaction.origination,
@@ -473,6 +473,14 @@ export const uploadRoutes: FastifyPluginAsyncZod<
                 },
               }),
         });
+        let records: Awaited<typeof stored>;
+        try {
+          records = await stored;
+        } catch (error) {
+          // A completion racing this one may have stored the files and removed their staged bytes.
+          if ((await transactions.get(transactionId))?.status === 'completed') return { data: null };
+          throw error;
+        }
         changes?.changed();
         const completed = await transactions.markCompleted(
           transactionId,
