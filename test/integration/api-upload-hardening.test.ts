@@ -1,5 +1,5 @@
 import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -385,5 +385,32 @@ describe('API upload hardening', () => {
     expect(stored?.status).toBe('completed');
     const files = await store.listFiles(stored!.dataset_id);
     expect(files.map((file) => [file.record.relative_path, file.record.version])).toEqual([['a.txt', 1]]);
+  });
+
+  it('refuses a PUT to a transaction that is completing (409), storing the bytes that were there', async () => {
+    const url = await server();
+    const { transaction_id: txn, upload_mappings: mappings } = await begun(url, { 'a.txt': 3 });
+    expect((await putBytes(mappings['a.txt']!, Buffer.from('old'))).status).toBe(200);
+    let reached!: () => void;
+    const atGate = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    hooks.beforePutFiles = async () => {
+      reached();
+      await gate;
+    };
+    try {
+      const completing = call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT' });
+      await atGate;
+      const late = await putBytes(mappings['a.txt']!, Buffer.from('new'));
+      expect(late.status).toBe(409);
+      expect(late.json.error.message).toContain('completing');
+      release();
+      expect((await completing).status).toBe(200);
+    } finally {
+      delete hooks.beforePutFiles;
+    }
+    const [file] = await store.listFiles((await transactions.get(txn))!.dataset_id);
+    expect(await readFile(await store.contentPath(file!), 'utf8')).toBe('old');
   });
 });

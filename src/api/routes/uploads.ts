@@ -286,13 +286,10 @@ export const uploadRoutes: FastifyPluginAsyncZod<
       async (request) => {
         const { transaction_id: transactionId, path: datasetPath } = request.params;
         const transaction = await ownTransaction(request, transactionId);
-        if (transaction.status === 'completed') {
-          throw new HttpError(
-            409,
-            'RobotoConflictException',
-            `upload transaction ${transactionId} is completed`,
-          );
-        }
+        // Once a complete has started, the bytes it stores are those staged: later ones are refused.
+        const notPending = (status: string): HttpError =>
+          new HttpError(409, 'RobotoConflictException', `upload transaction ${transactionId} is ${status}`);
+        if (transaction.status !== 'pending') throw notPending(transaction.status);
         const index = manifestIndex(transaction.manifest, datasetPath);
         const entry = transaction.manifest[index];
         if (entry === undefined) {
@@ -335,6 +332,11 @@ export const uploadRoutes: FastifyPluginAsyncZod<
           }
           throw error;
         }
+        // A complete that started while these bytes arrived may have stored them or the ones before: they
+        // are not acknowledged.
+        const after = await transactions.get(transactionId);
+        if (after === undefined) throw transactionNotFound(transactionId);
+        if (after.status !== 'pending') throw notPending(after.status);
         return { data: null };
       },
     );
