@@ -13,6 +13,7 @@ import { buildApiServer } from '../../src/api/server.js';
 import { openDataStore, uploadStagingDir } from '../../src/app/local-adapters.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
+import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import type { UploadTransactionStore } from '../../src/ports/upload-transaction-store.js';
 import { eventually } from '../support/poll.js';
@@ -36,6 +37,8 @@ let transactions: RedisUploadTransactionStore;
 let tenancy: ReturnType<typeof openTenancyStore>;
 let tokenA: string;
 let stagingDir: string;
+let tokenA2: string;
+let actionToken: string;
 let orgAId: string;
 const servers: FastifyInstance[] = [];
 
@@ -57,6 +60,13 @@ beforeAll(async () => {
   const orgA = await tenancy.createOrg({ name: 'hardening-a' });
   orgAId = orgA.org_id;
   tokenA = (await tenancy.createToken({ orgId: orgA.org_id, name: 'a' })).token;
+  tokenA2 = (await tenancy.createToken({ orgId: orgA.org_id, name: 'a2' })).token;
+  const invocationId = (
+    await records.create(
+      newInvocationRequest({ action: { image: 'busybox:up', config: { name: 'up' } }, org_id: orgA.org_id }),
+    )
+  ).record.invocation_id;
+  actionToken = (await tenancy.createToken({ orgId: orgA.org_id, invocationId })).token;
   store = await openDataStore(settings);
 });
 
@@ -412,5 +422,43 @@ describe('API upload hardening', () => {
     }
     const [file] = await store.listFiles((await transactions.get(txn))!.dataset_id);
     expect(await readFile(await store.contentPath(file!), 'utf8')).toBe('old');
+  });
+
+  it('answers another principal of the same org as if the transaction did not exist (404), both ways', async () => {
+    const url = await server();
+    const cases = [
+      { beganBy: tokenA, others: [actionToken, tokenA2] },
+      { beganBy: actionToken, others: [tokenA, tokenA2] },
+    ];
+    for (const { beganBy, others } of cases) {
+      const { transaction_id: txn, upload_mappings: mappings } = await begun(url, { 'a.txt': 3 }, beganBy);
+      for (const other of others) {
+        const put = await putBytes(mappings['a.txt']!, Buffer.from('abc'), other);
+        expect(put.status).toBe(404);
+        expect(put.json.error.message).toContain(`upload transaction ${txn} not found`);
+        for (const [method, suffix, body] of [
+          ['PUT', 'progress', { manifest_items: [mappings['a.txt']!] }],
+          ['PUT', 'complete', undefined],
+          ['GET', 'credentials', undefined],
+        ] as const) {
+          const answer = await call(`${url}/v1/files/upload/${txn}/${suffix}`, {
+            method,
+            token: other,
+            body,
+          });
+          expect(answer.status, suffix).toBe(404);
+        }
+      }
+      expect(await stagedFiles(txn)).toEqual([]);
+      // The one that began it carries it through.
+      expect((await putBytes(mappings['a.txt']!, Buffer.from('abc'), beganBy)).status).toBe(200);
+      expect(
+        (await call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT', token: beganBy })).status,
+      ).toBe(200);
+      // Completed, it is still not another principal's to read.
+      expect(
+        (await call(`${url}/v1/files/upload/${txn}/complete`, { method: 'PUT', token: others[0] })).status,
+      ).toBe(404);
+    }
   });
 });

@@ -91,7 +91,8 @@ const invalid = (message: string): HttpError => new HttpError(400, 'RobotoInvali
  * its own: each path's bytes go to `PUT /v1/files/upload/{txn}/content/{quote(path)}` (the path's
  * upload mapping), then progress, then complete, which stores every file of the manifest in one write
  * (one version per path, however often it is retried) and announces it as one `file_upload` event.
- * `GET …/credentials` answers 501. Another org's transaction answers exactly as a missing one (404).
+ * `GET …/credentials` answers 501. Another org's transaction, or another principal's of the same org,
+ * answers exactly as a missing one (404).
  */
 export const uploadRoutes: FastifyPluginAsyncZod<
   UploadRouteOptions & {
@@ -113,13 +114,22 @@ export const uploadRoutes: FastifyPluginAsyncZod<
   const completeGraceMs = options.completeGraceMs ?? 6 * 60 * 60_000;
   let lastSweep = 0;
 
-  /** The caller org's transaction, or 404 (unknown, expired, another org's). */
+  /**
+   * The caller's own transaction, or 404 (unknown, expired, another org's, or another principal's of the
+   * same org): the principal that began it carries it through, that is the invocation whose token began it,
+   * else the org token that began it. Another token of the org, or an action's token on a transaction its
+   * org began, is answered as if it did not exist.
+   */
   const ownTransaction = async (request: FastifyRequest, transactionId: string) => {
     if (!UploadTransactionId.safeParse(transactionId).success) throw transactionNotFound(transactionId);
     const found = await transactions.get(transactionId);
-    if (found === undefined || found.org_id !== callerOf(request).orgId) {
-      throw transactionNotFound(transactionId);
-    }
+    const caller = callerOf(request);
+    if (found === undefined || found.org_id !== caller.orgId) throw transactionNotFound(transactionId);
+    const sameBeginner =
+      found.source_invocation_id === null
+        ? caller.invocationId === undefined && caller.tokenId === found.created_by
+        : caller.invocationId === found.source_invocation_id;
+    if (!sameBeginner) throw transactionNotFound(transactionId);
     return found;
   };
 
