@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { type WriteStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 /** A body that carried more bytes than the manifest declares for its path: nothing of it is kept. */
 export class StagedTooLarge extends Error {
@@ -20,6 +20,17 @@ export class StagedTooShort extends Error {
   ) {
     super(`${receivedBytes} of the ${declaredBytes} bytes declared`);
     this.name = 'StagedTooShort';
+  }
+}
+
+/** A body that sent nothing for the idle timeout: nothing of it is kept. */
+export class StagedIdle extends Error {
+  constructor(
+    readonly receivedBytes: number,
+    readonly idleMs: number,
+  ) {
+    super(`no bytes for ${idleMs} ms after ${receivedBytes}`);
+    this.name = 'StagedIdle';
   }
 }
 
@@ -46,61 +57,94 @@ export class UploadStaging {
   /**
    * Streams `body` to the file at `index`, never holding it whole: StagedTooLarge as soon as it carries
    * more than `declaredBytes` (the body is then left unread: answer with `Connection: close`),
-   * StagedTooShort when it ends with fewer. Either way nothing is kept and what was staged before stays.
+   * StagedTooShort when it ends with fewer, StagedIdle when it sends nothing for `idleTimeoutMs` (the
+   * body is then left unread too). Whatever the refusal, nothing is kept and what was staged before stays.
    */
   async write(
     transactionId: string,
     index: number,
     body: Readable | undefined,
     declaredBytes: number,
+    idleTimeoutMs?: number,
   ): Promise<void> {
+    if (body !== undefined && !(body instanceof Readable)) {
+      throw new TypeError('an upload body must be a byte stream');
+    }
     const target = this.fileOf(transactionId, index);
     await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     const part = `${target}.${randomBytes(6).toString('hex')}.part`;
-    const sink = createWriteStream(part, { flags: 'wx', mode: 0o600 });
+    let sink: WriteStream | undefined;
     let received = 0;
+    let idle: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         let settled = false;
         const settle = (error?: Error): void => {
           if (settled) return;
           settled = true;
+          clearTimeout(idle);
           if (error === undefined) {
             resolve();
             return;
           }
-          body?.unpipe(sink);
+          if (sink !== undefined) body?.unpipe(sink);
           body?.pause();
-          sink.destroy();
-          // Resolved once the file is closed, so that removing it leaves nothing behind.
+          if (sink === undefined || sink.closed) {
+            reject(error);
+            return;
+          }
+          // Rejected once the file is closed, so that removing it leaves nothing behind.
           sink.once('close', () => {
             reject(error);
           });
-          if (sink.closed) reject(error);
+          sink.destroy();
         };
-        sink.once('error', settle);
-        sink.once('close', () => {
-          settle(sink.writableFinished ? undefined : new StagedTooShort(received, declaredBytes));
-        });
-        if (body === undefined) {
-          sink.end();
-          return;
-        }
-        body.on('data', (chunk: Buffer) => {
+        const arm = (): void => {
+          if (idleTimeoutMs === undefined || body === undefined) return;
+          clearTimeout(idle);
+          idle = setTimeout(() => {
+            settle(new StagedIdle(received, idleTimeoutMs));
+          }, idleTimeoutMs);
+        };
+        // The body's listeners first: nothing that can throw comes between opening the file and piping.
+        body?.on('data', (chunk: Buffer) => {
+          arm();
           received += chunk.length;
           if (received > declaredBytes) settle(new StagedTooLarge(declaredBytes));
         });
-        body.once('error', () => {
+        body?.once('error', () => {
           settle(new StagedTooShort(received, declaredBytes));
         });
-        body.once('close', () => {
+        body?.once('close', () => {
           if (!body.readableEnded) settle(new StagedTooShort(received, declaredBytes));
         });
-        body.pipe(sink);
+        try {
+          const opened = createWriteStream(part, { flags: 'wx', mode: 0o600 });
+          sink = opened;
+          opened.once('error', settle);
+          opened.once('close', () => {
+            settle(opened.writableFinished ? undefined : new StagedTooShort(received, declaredBytes));
+          });
+          if (body === undefined) opened.end();
+          else {
+            arm();
+            body.pipe(opened);
+          }
+        } catch (error) {
+          settle(error instanceof Error ? error : new Error(String(error)));
+        }
       });
       if (received !== declaredBytes) throw new StagedTooShort(received, declaredBytes);
       await rename(part, target);
     } finally {
+      clearTimeout(idle);
+      if (sink !== undefined && !sink.closed) {
+        const open = sink;
+        await new Promise<void>((resolve) => {
+          open.once('close', resolve);
+          open.destroy();
+        });
+      }
       await rm(part, { force: true });
     }
   }

@@ -185,7 +185,13 @@ export async function startApiServer(
         triggerIdOf: async (orgId, name) => (await triggers.getTrigger(orgId, name))?.trigger_id,
         ...options.invocationTuning,
       },
-      uploads: { transactions: uploadTransactions, stagingDir: uploadStagingDir(settings.storeDir) },
+      uploads: {
+        transactions: uploadTransactions,
+        stagingDir: uploadStagingDir(settings.storeDir),
+        idleTimeoutMs: settings.api.uploadIdleTimeoutMs,
+        maxTransactionBytes: settings.api.uploadMaxTransactionBytes,
+        maxPendingPerOrg: settings.api.uploadMaxPendingPerOrg,
+      },
       readiness: {
         redis: () => records.get('iv_readiness-probe'),
         store: () => store.getDataset('ds_readiness-probe'),

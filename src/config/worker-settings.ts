@@ -304,6 +304,16 @@ export const WorkerSettings = z.object({
         .default(1024 * 1024),
       /** A request not fully received and answered within this is cut off (408). */
       requestTimeoutMs: z.number().int().positive().default(60_000),
+      /** An upload's content PUT whose body sends nothing for this long is cut off (408), its bytes dropped. */
+      uploadIdleTimeoutMs: z.number().int().positive().default(30_000),
+      /** The most bytes one upload transaction may declare (its files summed); a larger begin is 413. */
+      uploadMaxTransactionBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(100 * 1024 ** 3),
+      /** The most upload transactions one org may have pending (neither completed nor expired) at once. */
+      uploadMaxPendingPerOrg: z.number().int().positive().default(64),
       /** On SIGTERM/SIGINT: requests in flight get this long to finish before their connections are closed. */
       shutdownGraceMs: z.number().int().nonnegative().default(10_000),
       /**
@@ -399,6 +409,9 @@ const ENVIRONMENT: [names: string[], path: string, parse: Parser][] = [
   [['ACTION_WORKER_API_PORT'], 'api.port', integer],
   [['ACTION_WORKER_API_BODY_LIMIT_BYTES'], 'api.bodyLimitBytes', integer],
   [['ACTION_WORKER_API_REQUEST_TIMEOUT'], 'api.requestTimeoutMs', duration],
+  [['ACTION_WORKER_API_UPLOAD_IDLE_TIMEOUT'], 'api.uploadIdleTimeoutMs', duration],
+  [['ACTION_WORKER_API_UPLOAD_MAX_TRANSACTION_BYTES'], 'api.uploadMaxTransactionBytes', integer],
+  [['ACTION_WORKER_API_UPLOAD_MAX_PENDING_PER_ORG'], 'api.uploadMaxPendingPerOrg', integer],
   [['ACTION_WORKER_API_SHUTDOWN_GRACE'], 'api.shutdownGraceMs', duration],
   [['ACTION_WORKER_API_SIGNING_SECRET'], 'api.signingSecret', text],
   [['ACTION_WORKER_API_PUBLIC_URL'], 'api.publicUrl', text],

@@ -36,7 +36,8 @@ export const UploadTransaction = z.object({
   expires: z.string(),
   /** The invocation whose token began it: the files' lineage. Null for an org's API token. */
   source_invocation_id: z.string().nullable(),
-  status: z.enum(['pending', 'completed']),
+  /** `completing` from the moment a complete starts storing the files (its bytes take no more PUTs). */
+  status: z.enum(['pending', 'completing', 'completed']),
   /** The paths whose arrival a progress report confirmed, sorted. */
   reported: z.array(z.string()),
   /** Once completed: the ids of the files it stored. */

@@ -6,8 +6,17 @@ import type { NewUploadTransaction, UploadTransaction } from '../domain/upload-t
  * and is then gone as if it never was.
  */
 export interface UploadTransactionStore {
-  /** Keeps a new transaction, pending, with nothing reported, until its `expires`. */
-  create(transaction: NewUploadTransaction): Promise<UploadTransaction>;
+  /**
+   * Keeps a new transaction, pending, with nothing reported, until its `expires`; undefined (nothing kept)
+   * when its org has `maxPendingPerOrg` transactions not completed and not expired already. The count and
+   * the creation are one step, so racing begins cannot pass the limit together.
+   */
+  create(
+    transaction: NewUploadTransaction,
+    limits?: { maxPendingPerOrg?: number },
+  ): Promise<UploadTransaction | undefined>;
+  /** How many of the org's transactions are neither completed nor expired. */
+  countPending(orgId: string): Promise<number>;
   /** The transaction, or undefined when there is none (never was, or expired). */
   get(transactionId: string): Promise<UploadTransaction | undefined>;
   /**
@@ -15,6 +24,12 @@ export interface UploadTransactionStore {
    * or undefined when there is none.
    */
   addReported(transactionId: string, paths: readonly string[]): Promise<UploadTransaction | undefined>;
+  /**
+   * Marks a pending transaction completing (a completed one stays completed) and keeps it at least until
+   * `keepUntil` (ISO 8601), so that it cannot expire while its files are stored. The transaction after, or
+   * undefined when there is none.
+   */
+  markCompleting(transactionId: string, keepUntil: string): Promise<UploadTransaction | undefined>;
   /**
    * Marks the transaction completed with the files it stored, at `completed` (ISO 8601); marking it again
    * keeps the first completion. The transaction after, or undefined when there is none.

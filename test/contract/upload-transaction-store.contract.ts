@@ -105,5 +105,62 @@ export function describeUploadTransactionStoreContract(
       expect(await store.addReported(begun.transaction_id, ['a.bag'])).toBeUndefined();
       expect(await store.markCompleted(begun.transaction_id, [], new Date().toISOString())).toBeUndefined();
     });
+
+    it("counts an org's pending transactions, and refuses a begin beyond the limit atomically", async () => {
+      const orgId = randomId('og', 12);
+      const store = open();
+      const first = transaction({ org_id: orgId });
+      expect(await store.create(first, { maxPendingPerOrg: 2 })).toBeDefined();
+      // Another org's transactions count for it only.
+      for (let other = 0; other < 3; other += 1) {
+        expect(
+          await store.create(transaction({ org_id: randomId('og', 12) }), { maxPendingPerOrg: 2 }),
+        ).toBeDefined();
+      }
+      const racing = await Promise.all(
+        [1, 2, 3].map(() => open().create(transaction({ org_id: orgId }), { maxPendingPerOrg: 2 })),
+      );
+      expect(racing.filter((made) => made !== undefined)).toHaveLength(1);
+      expect(await open().countPending(orgId)).toBe(2);
+      expect(await store.create(transaction({ org_id: orgId }), { maxPendingPerOrg: 2 })).toBeUndefined();
+      // Without a limit a begin is kept; a completed transaction no longer counts.
+      expect(await store.create(transaction({ org_id: orgId }))).toBeDefined();
+      expect(await open().countPending(orgId)).toBe(3);
+      await store.markCompleted(first.transaction_id, [], new Date().toISOString());
+      expect(await open().countPending(orgId)).toBe(2);
+    });
+
+    it('no longer counts an expired pending transaction', async () => {
+      const orgId = randomId('og', 12);
+      const store = open();
+      await store.create(transaction({ org_id: orgId, expires: new Date(Date.now() + 300).toISOString() }));
+      expect(await store.countPending(orgId)).toBe(1);
+      await eventually(
+        async () => ((await open().countPending(orgId)) === 0 ? true : undefined),
+        10_000,
+        'the pending transaction to expire',
+      );
+      expect(await store.create(transaction({ org_id: orgId }), { maxPendingPerOrg: 1 })).toBeDefined();
+    });
+
+    it('marks a transaction completing, keeping it longer; it still counts as pending until completed', async () => {
+      const orgId = randomId('og', 12);
+      const store = open();
+      const begun = transaction({ org_id: orgId, expires: new Date(Date.now() + 500).toISOString() });
+      await store.create(begun);
+      const keepUntil = new Date(Date.now() + 60 * 60_000).toISOString();
+      const marked = await open().markCompleting(begun.transaction_id, keepUntil);
+      expect(marked).toMatchObject({ status: 'completing', expires: keepUntil });
+      // An earlier keep-until never shortens it.
+      await store.markCompleting(begun.transaction_id, new Date(Date.now() + 1_000).toISOString());
+      expect((await open().get(begun.transaction_id))?.expires).toBe(keepUntil);
+      expect(await open().countPending(orgId)).toBe(1);
+      const done = await open().markCompleted(begun.transaction_id, ['fl_1'], new Date().toISOString());
+      expect(done?.status).toBe('completed');
+      expect(await open().countPending(orgId)).toBe(0);
+      // Completed stays completed.
+      expect((await store.markCompleting(begun.transaction_id, keepUntil))?.status).toBe('completed');
+      expect(await store.markCompleting(randomId('ut', 20), keepUntil)).toBeUndefined();
+    });
   });
 }

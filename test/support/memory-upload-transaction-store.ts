@@ -16,10 +16,26 @@ export class MemoryUploadTransactionStore implements UploadTransactionStore {
     return found;
   }
 
-  create(transaction: NewUploadTransaction): Promise<UploadTransaction> {
+  private pendingOf(orgId: string): number {
+    return [...this.transactions.keys()].filter((id) => {
+      const found = this.live(id);
+      return found !== undefined && found.org_id === orgId && found.status !== 'completed';
+    }).length;
+  }
+
+  countPending(orgId: string): Promise<number> {
+    return Promise.resolve(this.pendingOf(orgId));
+  }
+
+  create(
+    transaction: NewUploadTransaction,
+    limits: { maxPendingPerOrg?: number } = {},
+  ): Promise<UploadTransaction | undefined> {
     if (this.live(transaction.transaction_id) !== undefined) {
       return Promise.reject(new Error(`upload transaction ${transaction.transaction_id} exists already`));
     }
+    const max = limits.maxPendingPerOrg;
+    if (max !== undefined && this.pendingOf(transaction.org_id) >= max) return Promise.resolve(undefined);
     const made: UploadTransaction = {
       ...structuredClone(transaction),
       status: 'pending',
@@ -42,13 +58,22 @@ export class MemoryUploadTransactionStore implements UploadTransactionStore {
     return this.get(transactionId);
   }
 
+  markCompleting(transactionId: string, keepUntil: string): Promise<UploadTransaction | undefined> {
+    const found = this.live(transactionId);
+    if (found !== undefined && found.status !== 'completed') {
+      found.status = 'completing';
+      if (Date.parse(keepUntil) > Date.parse(found.expires)) found.expires = keepUntil;
+    }
+    return this.get(transactionId);
+  }
+
   markCompleted(
     transactionId: string,
     fileIds: readonly string[],
     completed: string,
   ): Promise<UploadTransaction | undefined> {
     const found = this.live(transactionId);
-    if (found !== undefined && found.status === 'pending') {
+    if (found !== undefined && found.status !== 'completed') {
       found.status = 'completed';
       found.file_ids = [...fileIds];
       found.completed = completed;
