@@ -16,6 +16,7 @@ import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import type { UploadTransactionStore } from '../../src/ports/upload-transaction-store.js';
+import { withTimeout } from '../../src/util/with-timeout.js';
 import { eventually } from '../support/poll.js';
 import { deleteKeysUnder } from '../support/redis-stores.js';
 import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
@@ -71,13 +72,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const app of servers) await app.close();
-  await store.close();
-  await records.close();
-  await transactions.close();
-  await tenancy.close();
-  await deleteKeysUnder(REDIS_URL, keyPrefix);
-  await removeTempDirs();
+  try {
+    // A server still holding a stalled connection must not keep the keys from being deleted.
+    await Promise.allSettled(servers.map((app) => withTimeout(app.close(), 5_000)));
+    await Promise.allSettled([store.close(), records.close(), transactions.close(), tenancy.close()]);
+  } finally {
+    await deleteKeysUnder(REDIS_URL, keyPrefix);
+    await removeTempDirs();
+  }
 });
 
 /** A server over the shared stores, its putFiles and markCompleted held by `hooks`; answers its URL. */

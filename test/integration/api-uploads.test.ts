@@ -66,13 +66,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await store.close();
-  await api.stop({ force: true });
-  await records.close();
-  await transactions.close();
-  await tenancy.close();
-  await deleteKeysUnder(REDIS_URL, keyPrefix);
-  await removeTempDirs();
+  try {
+    await Promise.allSettled([store.close(), api.stop({ force: true })]);
+    await Promise.allSettled([records.close(), transactions.close(), tenancy.close()]);
+  } finally {
+    await deleteKeysUnder(REDIS_URL, keyPrefix);
+    await removeTempDirs();
+  }
 });
 
 /** What a begin answers. */
