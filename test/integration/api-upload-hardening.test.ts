@@ -5,21 +5,16 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordPrefix, redisOptions } from '../../src/adapters/bullmq/invocation-queue.js';
-import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
 import { RedisUploadTransactionStore } from '../../src/adapters/redis/redis-upload-transaction-store.js';
 import { type UploadRouteOptions } from '../../src/api/routes/uploads.js';
 import { buildApiServer } from '../../src/api/server.js';
-import { openDataStore, uploadStagingDir } from '../../src/app/local-adapters.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
-import { WorkerSettings } from '../../src/config/worker-settings.js';
-import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import type { DataStore } from '../../src/ports/data-store.js';
 import type { UploadTransactionStore } from '../../src/ports/upload-transaction-store.js';
 import { withTimeout } from '../../src/util/with-timeout.js';
 import { eventually } from '../support/poll.js';
-import { deleteKeysUnder } from '../support/redis-stores.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { removeTempDirs } from '../support/temp-dirs.js';
+import { type UploadBackends, type UploadTestOrg, openUploadBackends } from '../support/upload-backends.js';
 
 /**
  * The attacks on the upload routes a review found, each over a real loopback socket against the real Redis
@@ -28,12 +23,7 @@ import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
  * principal of the same org. The store and the transaction store are wrapped only to hold a step at a gate.
  */
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const keyPrefix = `action-worker-api-upload-hardening-${process.pid}-${Date.now()}`;
-
-let settings: WorkerSettings;
 let store: DataStore;
-let records: RedisInvocationStore;
 let transactions: RedisUploadTransactionStore;
 let tenancy: ReturnType<typeof openTenancyStore>;
 let tokenA: string;
@@ -46,38 +36,26 @@ const servers: FastifyInstance[] = [];
 /** Steps held at a gate by the test that sets them. */
 const hooks: { beforePutFiles?: () => Promise<void>; beforeMarkCompleted?: () => Promise<void> } = {};
 
+let backends: UploadBackends;
+
 beforeAll(async () => {
-  settings = WorkerSettings.parse({
-    storeDir: path.join(await tempDir('api-upload-hardening'), 'store'),
-    redis: { url: REDIS_URL, keyPrefix },
+  backends = await openUploadBackends({
+    name: 'api-upload-hardening',
+    orgs: [{ name: 'hardening-a', tokens: ['a', 'a2'] }],
   });
-  stagingDir = uploadStagingDir(settings.storeDir);
-  tenancy = openTenancyStore(settings);
-  records = new RedisInvocationStore({
-    redis: redisOptions(REDIS_URL, 'fail'),
-    prefix: recordPrefix(settings.redis),
-  });
-  transactions = new RedisUploadTransactionStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
-  const orgA = await tenancy.createOrg({ name: 'hardening-a' });
-  orgAId = orgA.org_id;
-  tokenA = (await tenancy.createToken({ orgId: orgA.org_id, name: 'a' })).token;
-  tokenA2 = (await tenancy.createToken({ orgId: orgA.org_id, name: 'a2' })).token;
-  const invocationId = (
-    await records.create(
-      newInvocationRequest({ action: { image: 'busybox:up', config: { name: 'up' } }, org_id: orgA.org_id }),
-    )
-  ).record.invocation_id;
-  actionToken = (await tenancy.createToken({ orgId: orgA.org_id, invocationId })).token;
-  store = await openDataStore(settings);
+  ({ stagingDir, tenancy, transactions, store, actionToken } = backends);
+  const [orgA] = backends.orgs as [UploadTestOrg];
+  orgAId = orgA.orgId;
+  tokenA = orgA.tokens.a!;
+  tokenA2 = orgA.tokens.a2!;
 });
 
 afterAll(async () => {
   try {
     // A server still holding a stalled connection must not keep the keys from being deleted.
     await Promise.allSettled(servers.map((app) => withTimeout(app.close(), 5_000)));
-    await Promise.allSettled([store.close(), records.close(), transactions.close(), tenancy.close()]);
   } finally {
-    await deleteKeysUnder(REDIS_URL, keyPrefix);
+    await backends.close();
     await removeTempDirs();
   }
 });

@@ -3,19 +3,15 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordPrefix, redisOptions } from '../../src/adapters/bullmq/invocation-queue.js';
-import { RedisInvocationStore } from '../../src/adapters/redis/redis-invocation-store.js';
 import { RedisUploadTransactionStore } from '../../src/adapters/redis/redis-upload-transaction-store.js';
 import { type RunningApi, startApiServer } from '../../src/app/api-server.js';
-import { openDataStore, uploadStagingDir } from '../../src/app/local-adapters.js';
 import { openTenancyStore } from '../../src/app/tenancy.js';
 import { WorkerSettings } from '../../src/config/worker-settings.js';
 import { buildApiServer } from '../../src/api/server.js';
 import { eventually } from '../support/poll.js';
-import { newInvocationRequest } from '../../src/domain/invocation-request.js';
 import type { DataStore } from '../../src/ports/data-store.js';
-import { deleteKeysUnder } from '../support/redis-stores.js';
-import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
+import { removeTempDirs } from '../support/temp-dirs.js';
+import { type UploadBackends, type UploadTestOrg, openUploadBackends } from '../support/upload-backends.js';
 
 /**
  * API uploads (spec §11.2, §11.3) over real sockets against serve on 127.0.0.1, with real Redis and real
@@ -23,13 +19,9 @@ import { removeTempDirs, tempDir } from '../support/temp-dirs.js';
  * token, traversing paths, bodies larger than declared, paths not declared).
  */
 
-const REDIS_URL = process.env.ACTION_WORKER_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const keyPrefix = `action-worker-api-uploads-test-${process.pid}-${Date.now()}`;
-
 let api: RunningApi;
 let settings: WorkerSettings;
 let store: DataStore;
-let records: RedisInvocationStore;
 let transactions: RedisUploadTransactionStore;
 let tenancy: ReturnType<typeof openTenancyStore>;
 let tokenA: string;
@@ -38,39 +30,29 @@ let actionToken: string;
 let invocationId: string;
 let stagingDir: string;
 
+let backends: UploadBackends;
+
 beforeAll(async () => {
-  settings = WorkerSettings.parse({
-    storeDir: path.join(await tempDir('api-uploads'), 'store'),
-    redis: { url: REDIS_URL, keyPrefix },
+  backends = await openUploadBackends({
+    name: 'api-uploads',
+    orgs: [
+      { name: 'uploads-a', tokens: ['a'] },
+      { name: 'uploads-b', tokens: ['b'] },
+    ],
     api: { host: '127.0.0.1', port: 0 },
   });
-  stagingDir = uploadStagingDir(settings.storeDir);
+  ({ settings, stagingDir, tenancy, transactions, store, invocationId, actionToken } = backends);
+  const [orgA, orgB] = backends.orgs as [UploadTestOrg, UploadTestOrg];
+  tokenA = orgA.tokens.a!;
+  tokenB = orgB.tokens.b!;
   api = await startApiServer(settings, { logger: pino({ level: 'silent' }) });
-  tenancy = openTenancyStore(settings);
-  records = new RedisInvocationStore({
-    redis: redisOptions(REDIS_URL, 'fail'),
-    prefix: recordPrefix(settings.redis),
-  });
-  transactions = new RedisUploadTransactionStore({ redis: REDIS_URL, prefix: recordPrefix(settings.redis) });
-  const orgA = await tenancy.createOrg({ name: 'uploads-a' });
-  const orgB = await tenancy.createOrg({ name: 'uploads-b' });
-  tokenA = (await tenancy.createToken({ orgId: orgA.org_id, name: 'a' })).token;
-  tokenB = (await tenancy.createToken({ orgId: orgB.org_id, name: 'b' })).token;
-  invocationId = (
-    await records.create(
-      newInvocationRequest({ action: { image: 'busybox:up', config: { name: 'up' } }, org_id: orgA.org_id }),
-    )
-  ).record.invocation_id;
-  actionToken = (await tenancy.createToken({ orgId: orgA.org_id, invocationId })).token;
-  store = await openDataStore(settings);
 });
 
 afterAll(async () => {
   try {
-    await Promise.allSettled([store.close(), api.stop({ force: true })]);
-    await Promise.allSettled([records.close(), transactions.close(), tenancy.close()]);
+    await api.stop({ force: true });
   } finally {
-    await deleteKeysUnder(REDIS_URL, keyPrefix);
+    await backends.close();
     await removeTempDirs();
   }
 });
